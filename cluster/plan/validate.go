@@ -1,0 +1,460 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/compatibility"
+	"github.com/siderolabs/talos/pkg/machinery/config"
+)
+
+// Severity of a plan problem.
+type Severity int
+
+// Severities.
+const (
+	Error Severity = iota
+	Warning
+)
+
+// Problem is one thing wrong with a plan, said so a person can fix it.
+type Problem struct {
+	Severity Severity
+	Board    string // empty for cluster-wide problems
+	Field    string // the lab.yaml field at fault, e.g. "boards[2].role"
+	Message  string
+	Fix      string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+
+	if p.Board != "" {
+		fmt.Fprintf(&b, "board %s: ", p.Board)
+	}
+
+	b.WriteString(p.Message)
+
+	if p.Fix != "" {
+		b.WriteString(" — fix: ")
+		b.WriteString(p.Fix)
+	}
+
+	if p.Field != "" {
+		fmt.Fprintf(&b, " [%s]", p.Field)
+	}
+
+	return b.String()
+}
+
+// Problems is the outcome of validation.
+type Problems []Problem
+
+// Errors are the problems that stop generation.
+func (ps Problems) Errors() Problems { return ps.only(Error) }
+
+// Warnings are problems worth reading but not blocking.
+func (ps Problems) Warnings() Problems { return ps.only(Warning) }
+
+func (ps Problems) only(s Severity) Problems {
+	var out Problems
+
+	for _, p := range ps {
+		if p.Severity == s {
+			out = append(out, p)
+		}
+	}
+
+	return out
+}
+
+// Err joins the errors into one error, or nil when there are none.
+func (ps Problems) Err() error {
+	errs := ps.Errors()
+	if len(errs) == 0 {
+		return nil
+	}
+
+	lines := make([]string, len(errs))
+	for i, p := range errs {
+		lines[i] = p.String()
+	}
+
+	return &InvalidError{Problems: errs, text: strings.Join(lines, "\n")}
+}
+
+// InvalidError is returned for a plan with errors; it keeps the problems so
+// callers (the wizard, check) can show them one by one.
+type InvalidError struct {
+	Problems Problems
+	text     string
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("the plan has %d problem(s):\n%s", len(e.Problems), e.text)
+}
+
+// Tailscale's own address ranges: cluster CIDRs inside them would be shadowed
+// by the tailnet on every operator machine.
+var (
+	tailscaleV4 = netip.MustParsePrefix("100.64.0.0/10")
+	tailscaleV6 = netip.MustParsePrefix("fd7a:115c:a1e0::/48")
+)
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Validate checks the whole plan. Defaults must have been filled (Load and
+// Parse do that).
+func (p *Plan) Validate() Problems {
+	v := &validator{plan: p}
+
+	v.cluster()
+	v.boards()
+	v.roles()
+	v.network()
+	v.images()
+
+	return v.out
+}
+
+type validator struct {
+	plan *Plan
+	out  Problems
+}
+
+func (v *validator) errf(board, field, fix, format string, args ...any) {
+	v.out = append(v.out, Problem{Severity: Error, Board: board, Field: field, Message: fmt.Sprintf(format, args...), Fix: fix})
+}
+
+func (v *validator) warnf(board, field, fix, format string, args ...any) {
+	v.out = append(v.out, Problem{Severity: Warning, Board: board, Field: field, Message: fmt.Sprintf(format, args...), Fix: fix})
+}
+
+func (v *validator) cluster() {
+	c := v.plan.Cluster
+
+	switch {
+	case c.Name == "":
+		v.errf("", "cluster.name", "set cluster.name, e.g. \"homelab\"", "the cluster has no name")
+	case !dnsLabel.MatchString(c.Name):
+		v.errf("", "cluster.name", "use lowercase letters, digits and '-', e.g. \"homelab\"", "cluster name %q is not a valid DNS label", c.Name)
+	}
+
+	contract, err := config.ParseContractFromVersion(c.TalosVersion)
+	if err != nil || !strings.HasPrefix(c.TalosVersion, "v") {
+		v.errf("", "cluster.talosVersion", "use a Talos release like "+DefaultTalosVersion, "Talos version %q is not a version", c.TalosVersion)
+	}
+
+	k8s, err := compatibility.ParseKubernetesVersion(strings.TrimPrefix(c.KubernetesVersion, "v"))
+	if err != nil || !strings.HasPrefix(c.KubernetesVersion, "v") {
+		v.errf("", "cluster.kubernetesVersion", "use a release like "+DefaultKubernetesVersion, "Kubernetes version %q is not a version", c.KubernetesVersion)
+	} else if contract != nil {
+		talos, terr := compatibility.ParseTalosVersion(&machine.VersionInfo{Tag: c.TalosVersion})
+		if terr == nil {
+			if serr := k8s.SupportedWith(talos); serr != nil {
+				v.errf("", "cluster.kubernetesVersion", "pick a Kubernetes version Talos "+c.TalosVersion+" supports (its default is "+DefaultKubernetesVersion+")", "%s", serr)
+			}
+		}
+	}
+
+	if c.VIP != "" {
+		vip, err := netip.ParseAddr(c.VIP)
+		if err != nil {
+			v.errf("", "cluster.vip", "write a plain IP address, e.g. 192.168.1.50", "VIP %q is not an IP address", c.VIP)
+		} else {
+			for _, b := range v.plan.Boards {
+				if addr, err := netip.ParseAddr(b.Address); err == nil && addr == vip {
+					v.errf("", "cluster.vip", "pick a free address on the LAN for the VIP", "VIP %s is board %s's own address", vip, b.Name)
+				}
+			}
+		}
+	}
+
+	if c.Endpoint != "" {
+		v.endpoint(c.Endpoint)
+	}
+}
+
+func (v *validator) endpoint(endpoint string) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" {
+		v.errf("", "cluster.endpoint", "write it as https://HOST:6443 (the VIP or the first control plane), or leave it out to derive it", "endpoint %q is not an https URL", endpoint)
+
+		return
+	}
+
+	addr, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		return // a DNS name: nothing to cross-check offline
+	}
+
+	for _, b := range v.plan.Boards {
+		if a, err := netip.ParseAddr(b.Address); err == nil && a == addr && b.Machine == Worker {
+			v.errf("", "cluster.endpoint", "point it at a control plane or the VIP", "endpoint %s is worker %s: workers do not serve the Kubernetes API", endpoint, b.Name)
+		}
+	}
+}
+
+func (v *validator) boards() {
+	if len(v.plan.Boards) == 0 {
+		v.errf("", "boards", "add at least one board (name, address, model, machine, role)", "the plan has no boards")
+
+		return
+	}
+
+	names := map[string]string{}
+	addrs := map[netip.Addr]string{}
+
+	for i, b := range v.plan.Boards {
+		field := fmt.Sprintf("boards[%d]", i)
+		who := b.Name
+
+		if who == "" {
+			who = fmt.Sprintf("#%d", i+1)
+		}
+
+		switch {
+		case b.Name == "":
+			v.errf(who, field+".name", "give every board a name; it becomes its hostname", "has no name")
+		case !dnsLabel.MatchString(b.Name):
+			v.errf(who, field+".name", "use lowercase letters, digits and '-' (it becomes the hostname)", "name %q is not a valid hostname", b.Name)
+		case names[b.Name] != "":
+			v.errf(who, field+".name", "give each board its own name: two nodes with one hostname clash in Kubernetes", "name %q is used twice", b.Name)
+		default:
+			names[b.Name] = b.Name
+		}
+
+		v.address(who, field, b, addrs)
+
+		if !slices.Contains(Models, b.Model) {
+			v.errf(who, field+".model", "use one of "+strings.Join(Models, ", "), "model %q is unknown", b.Model)
+		}
+
+		if b.Machine != ControlPlane && b.Machine != Worker {
+			v.errf(who, field+".machine", "use controlplane or worker", "machine type %q is unknown", b.Machine)
+		}
+
+		if b.Role != Compute && b.Role != Gateway {
+			v.errf(who, field+".role", "use compute (drbd zfs spin) or gateway (compute + tailscale, one board only)", "role %q is unknown", b.Role)
+		}
+
+		if !strings.HasPrefix(b.InstallDisk, "/dev/") {
+			v.errf(who, field+".installDisk", "name a block device, e.g. /dev/mmcblk0 or /dev/nvme0n1", "install disk %q is not a device path", b.InstallDisk)
+		}
+
+		if v.plan.Cluster.VIP != "" && b.Machine == ControlPlane && b.Link == "" {
+			v.errf(who, field+".link", "set the interface that carries the VIP, e.g. link: eth0", "control plane needs a link for the VIP")
+		}
+	}
+}
+
+func (v *validator) address(who, field string, b Board, seen map[netip.Addr]string) {
+	if b.Address == "" {
+		v.errf(who, field+".address", "set the board's LAN address (maintenance mode shows it on screen)", "has no address")
+
+		return
+	}
+
+	addr, err := netip.ParseAddr(b.Address)
+	if err != nil {
+		fix := "write a plain IP address, e.g. 192.168.1.21"
+		if strings.Contains(b.Address, "/") || strings.Contains(b.Address, ":") && strings.Count(b.Address, ":") == 1 {
+			fix = "drop the prefix length or port: write only the IP"
+		}
+
+		v.errf(who, field+".address", fix, "address %q is not an IP address", b.Address)
+
+		return
+	}
+
+	if other, dup := seen[addr]; dup {
+		v.errf(who, field+".address", "each board needs its own address", "address %s is also board %s's", addr, other)
+	}
+
+	seen[addr] = b.Name
+
+	if tailscaleV4.Contains(addr) || tailscaleV6.Contains(addr) {
+		v.errf(who, field+".address", "use the board's LAN address, not its tailnet address", "address %s is in Tailscale's range", addr)
+	}
+}
+
+func (v *validator) roles() {
+	var gateways, cps []string
+
+	for _, b := range v.plan.Boards {
+		if b.Role == Gateway {
+			gateways = append(gateways, b.Name)
+		}
+
+		if b.Machine == ControlPlane {
+			cps = append(cps, b.Name)
+		}
+	}
+
+	switch {
+	case v.plan.Tailscale.Disabled && len(gateways) > 0:
+		v.errf(strings.Join(gateways, ", "), "tailscale.disabled", "make it compute, or remove tailscale.disabled to have a subnet router",
+			"has the gateway role but tailscale is disabled")
+	case len(gateways) > 1:
+		v.errf(strings.Join(gateways, ", "), "boards[].role", "keep one gateway and make the others compute",
+			"%d boards have the gateway role: one subnet router per cluster — several routers fight over the same routes and a gateway without its own Tailscale config never becomes ready", len(gateways))
+	case len(gateways) == 0 && !v.plan.Tailscale.Disabled && len(v.plan.Boards) > 0:
+		v.errf("", "boards[].role", "make one board the gateway (role: gateway), or set tailscale.disabled: true for a cluster without Tailscale",
+			"no board has the gateway role, so nothing routes the tailnet to the cluster")
+	}
+
+	switch {
+	case len(cps) == 0 && len(v.plan.Boards) > 0:
+		v.errf("", "boards[].machine", "make at least one board machine: controlplane (three for a cluster that survives a lost board)", "no control plane")
+	case len(cps)%2 == 0 && len(cps) > 0:
+		v.warnf("", "boards[].machine", "use an odd number (1 or 3)",
+			"%d control planes: etcd needs a majority, so an even count tolerates no more failures than one fewer", len(cps))
+	}
+}
+
+func (v *validator) network() {
+	n := v.plan.Network
+
+	lan, lanOK := v.prefix("network.lan", n.LAN, true)
+	pods, podOK := v.prefix("network.podCIDR", n.PodCIDR, false)
+	svcs, svcOK := v.prefix("network.serviceCIDR", n.ServiceCIDR, false)
+
+	type named struct {
+		field string
+		p     netip.Prefix
+	}
+
+	var cluster []named
+	if podOK {
+		cluster = append(cluster, named{"network.podCIDR", pods})
+	}
+
+	if svcOK {
+		cluster = append(cluster, named{"network.serviceCIDR", svcs})
+	}
+
+	if podOK && svcOK && pods.Overlaps(svcs) {
+		v.errf("", "network.serviceCIDR", "pick disjoint ranges (defaults: pods "+DefaultPodCIDR+", services "+DefaultServiceCIDR+")",
+			"pod CIDR %s and service CIDR %s overlap", pods, svcs)
+	}
+
+	for _, c := range cluster {
+		if c.p.Overlaps(tailscaleV4) || c.p.Overlaps(tailscaleV6) {
+			v.errf("", c.field, "move it out of 100.64.0.0/10 and fd7a:115c:a1e0::/48", "%s overlaps Tailscale's own addresses, so the tailnet would shadow it", c.p)
+		}
+
+		if lanOK && n.LAN != "" && c.p.Overlaps(lan) {
+			v.errf("", c.field, "pick a range that is not the LAN", "%s overlaps the LAN %s: the gateway would advertise routes to your own network", c.p, lan)
+		}
+
+		for _, b := range v.plan.Boards {
+			if addr, err := netip.ParseAddr(b.Address); err == nil && c.p.Contains(addr) {
+				v.errf(b.Name, c.field, "pick a cluster range that does not contain board addresses", "address %s is inside %s", addr, c.p)
+			}
+		}
+	}
+
+	if lanOK && n.LAN != "" {
+		for i, b := range v.plan.Boards {
+			if addr, err := netip.ParseAddr(b.Address); err == nil && !lan.Contains(addr) {
+				v.errf(b.Name, fmt.Sprintf("boards[%d].address", i), "correct the address or network.lan", "address %s is outside the LAN %s", addr, lan)
+			}
+		}
+
+		if vip, err := netip.ParseAddr(v.plan.Cluster.VIP); err == nil && !lan.Contains(vip) {
+			v.errf("", "cluster.vip", "a layer-2 VIP must be on the boards' LAN", "VIP %s is outside the LAN %s", vip, lan)
+		}
+	}
+}
+
+// prefix parses a CIDR and insists on its network address, since a host
+// address with a mask is nearly always a typo.
+func (v *validator) prefix(field, s string, optional bool) (netip.Prefix, bool) {
+	if s == "" && optional {
+		return netip.Prefix{}, true
+	}
+
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		v.errf("", field, "write it as ADDRESS/BITS, e.g. 10.244.0.0/16", "%q is not a CIDR", s)
+
+		return p, false
+	}
+
+	if p.Masked() != p {
+		v.errf("", field, fmt.Sprintf("did you mean %s?", p.Masked()), "%s is not a network address", p)
+
+		return p, false
+	}
+
+	return p, true
+}
+
+func (v *validator) images() {
+	im := v.plan.Images
+
+	for role, exts := range im.Extensions {
+		field := "images.extensions." + role
+
+		if role != Compute && role != Gateway {
+			v.errf("", field, "override only compute or gateway", "unknown role %q in extension overrides", role)
+
+			continue
+		}
+
+		seen := map[string]bool{}
+
+		for _, e := range exts {
+			name := ShortExtension(e)
+			if name == "" {
+				v.errf("", field, "remove the empty entry", "an extension name is empty")
+			}
+
+			if seen[name] {
+				v.errf("", field, "list each extension once", "extension %q is listed twice", name)
+			}
+
+			seen[name] = true
+		}
+
+		switch {
+		case role == Compute && seen["tailscale"]:
+			v.errf("", field, "remove tailscale from the compute set; only the gateway carries it",
+				"the compute image includes tailscale: every compute node would become a subnet router and wait forever for a Tailscale config it never gets")
+		case role == Gateway && !seen["tailscale"] && !v.plan.Tailscale.Disabled:
+			v.errf("", field, "add tailscale to the gateway set (or set tailscale.disabled: true)", "the gateway image lacks tailscale")
+		}
+	}
+
+	if im.Custom != "" {
+		if _, err := template.New("custom").Option("missingkey=error").Parse(im.Custom); err != nil {
+			v.errf("", "images.custom", "use Go template syntax, e.g. ghcr.io/me/talos:{{.Version}}-{{.Role}}", "template does not parse: %s", err)
+		} else if !strings.Contains(im.Custom, ".Role") {
+			v.errf("", "images.custom", "include {{.Role}} so compute and gateway boards get different images", "template gives every role the same image")
+		}
+	}
+}
+
+// ShortExtension turns "siderolabs/tailscale" into "tailscale": plans may use
+// either form.
+func ShortExtension(name string) string {
+	name = strings.TrimSpace(name)
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		return name[i+1:]
+	}
+
+	return name
+}
+
+// ErrInvalid matches any validation failure with errors.As.
+var ErrInvalid = errors.New("invalid plan")
+
+// Is lets errors.Is(err, ErrInvalid) find an InvalidError.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }

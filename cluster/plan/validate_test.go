@@ -1,0 +1,218 @@
+package plan
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const good = `
+cluster:
+  name: homelab
+network:
+  lan: 192.168.1.0/24
+tailscale:
+  authKeyFile: /secret/tskey
+boards:
+  - {name: pi-1, address: 192.168.1.11, model: rpi5, machine: controlplane, role: compute}
+  - {name: pi-2, address: 192.168.1.12, model: rpi4, machine: worker, role: gateway}
+  - {name: pi-3, address: 192.168.1.13, model: rpi4, machine: worker, role: compute}
+`
+
+func mustParse(t *testing.T, text string) *Plan {
+	t.Helper()
+
+	p, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+
+	return p
+}
+
+func TestGoodPlanIsValidWithDefaults(t *testing.T) {
+	p := mustParse(t, good)
+
+	if ps := p.Validate(); len(ps) != 0 {
+		t.Fatalf("problems in a good plan: %v", ps)
+	}
+
+	if p.Network.PodCIDR != DefaultPodCIDR || p.Network.ServiceCIDR != DefaultServiceCIDR {
+		t.Errorf("CIDR defaults: %s %s", p.Network.PodCIDR, p.Network.ServiceCIDR)
+	}
+
+	if p.Boards[0].InstallDisk != "/dev/mmcblk0" || p.Boards[0].Link != "end0" {
+		t.Errorf("rpi defaults: disk %s link %s", p.Boards[0].InstallDisk, p.Boards[0].Link)
+	}
+
+	if got := p.EndpointURL(); got != "https://192.168.1.11:6443" {
+		t.Errorf("endpoint = %s, want the first control plane", got)
+	}
+
+	if p.Tailscale.Hostname != "homelab-gateway" {
+		t.Errorf("tailscale hostname = %s", p.Tailscale.Hostname)
+	}
+}
+
+// edit applies a textual change to the good plan, so each case shows exactly
+// the mistake it makes.
+func edit(old, new string) string {
+	if !strings.Contains(good, old) {
+		panic("test edit does not apply: " + old)
+	}
+
+	return strings.Replace(good, old, new, 1)
+}
+
+func TestValidationRules(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plan  string
+		board string // the board the problem must name ("" for cluster-wide)
+		want  string // a phrase the message must contain
+		fix   string // a phrase the fix must contain
+	}{
+		{"no cluster name", edit("name: homelab", "name: ''"), "", "no name", "cluster.name"},
+		{"bad cluster name", edit("name: homelab", "name: Home_Lab"), "", "not a valid DNS label", "lowercase"},
+		{"bad talos version", edit("name: homelab", "name: homelab\n  talosVersion: latest"), "", "Talos version \"latest\"", "v1.13.3"},
+		{"bad k8s version", edit("name: homelab", "name: homelab\n  kubernetesVersion: one"), "", "Kubernetes version \"one\"", "v1."},
+		{"unsupported k8s version", edit("name: homelab", "name: homelab\n  kubernetesVersion: v1.20.0"), "", "1.20.0", "supports"},
+		{"endpoint not https", edit("name: homelab", "name: homelab\n  endpoint: 192.168.1.11:6443"), "", "not an https URL", "https://HOST:6443"},
+		{"endpoint on a worker", edit("name: homelab", "name: homelab\n  endpoint: https://192.168.1.13:6443"), "", "worker pi-3", "control plane"},
+		{"vip not an ip", edit("name: homelab", "name: homelab\n  vip: vip.lan"), "", "not an IP", "plain IP"},
+		{"vip is a board", edit("name: homelab", "name: homelab\n  vip: 192.168.1.12"), "", "board pi-2's own address", "free address"},
+		{"vip outside lan", edit("name: homelab", "name: homelab\n  vip: 10.1.0.1"), "", "outside the LAN", "layer-2"},
+		{"vip needs link", strings.Replace(edit("name: homelab", "name: homelab\n  vip: 192.168.1.50"), "model: rpi5", "model: arm64", 1), "pi-1", "needs a link", "link: eth0"},
+		{"no boards", "cluster: {name: x}\ntailscale: {disabled: true}\nboards: []", "", "no boards", "add at least one"},
+		{"board without name", edit("name: pi-3, ", ""), "#3", "has no name", "hostname"},
+		{"bad board name", edit("name: pi-3", "name: Pi_3"), "Pi_3", "not a valid hostname", "lowercase"},
+		{"duplicate name", edit("name: pi-3", "name: pi-2"), "pi-2", "used twice", "own name"},
+		{"no address", edit("address: 192.168.1.13, ", ""), "pi-3", "has no address", "LAN address"},
+		{"address with prefix", edit("192.168.1.13", "192.168.1.13/24"), "pi-3", "not an IP address", "drop the prefix"},
+		{"address with port", edit("192.168.1.13", "\"192.168.1.13:50000\""), "pi-3", "not an IP address", "drop the prefix length or port"},
+		{"duplicate address", edit("192.168.1.13", "192.168.1.12"), "pi-3", "also board pi-2's", "own address"},
+		{"tailnet address", edit("192.168.1.13", "100.100.1.2"), "pi-3", "Tailscale's range", "LAN address"},
+		{"address outside lan", edit("192.168.1.13", "192.168.2.13"), "pi-3", "outside the LAN", "correct the address"},
+		{"unknown model", edit("model: rpi5", "model: rpi3"), "pi-1", "model \"rpi3\"", "rpi4, rpi5, arm64, amd64"},
+		{"unknown machine type", edit("machine: worker, role: compute", "machine: agent, role: compute"), "pi-3", "machine type \"agent\"", "controlplane or worker"},
+		{"unknown role", edit("role: gateway", "role: router"), "pi-2", "role \"router\"", "compute"},
+		{"install disk not a device", edit("model: rpi5,", "model: rpi5, installDisk: sda,"), "pi-1", "not a device path", "/dev/"},
+		{"two gateways", edit("machine: worker, role: compute", "machine: worker, role: gateway"), "pi-2, pi-3", "one subnet router per cluster", "keep one gateway"},
+		{"no gateway", edit("role: gateway", "role: compute"), "", "no board has the gateway role", "tailscale.disabled: true"},
+		{"gateway with tailscale disabled", edit("authKeyFile: /secret/tskey", "disabled: true"), "pi-2", "tailscale is disabled", "make it compute"},
+		{"no control plane", edit("machine: controlplane", "machine: worker"), "", "no control plane", "controlplane"},
+		{"pod cidr invalid", edit("lan: 192.168.1.0/24", "lan: 192.168.1.0/24\n  podCIDR: 10.244.0.0"), "", "not a CIDR", "ADDRESS/BITS"},
+		{"pod cidr host bits", edit("lan: 192.168.1.0/24", "lan: 192.168.1.0/24\n  podCIDR: 10.244.1.0/16"), "", "not a network address", "10.244.0.0/16"},
+		{"cidrs overlap", edit("lan: 192.168.1.0/24", "lan: 192.168.1.0/24\n  serviceCIDR: 10.244.128.0/20"), "", "overlap", "disjoint"},
+		{"cidr overlaps lan", edit("lan: 192.168.1.0/24", "lan: 192.168.0.0/16\n  podCIDR: 192.168.128.0/17"), "", "overlaps the LAN", "not the LAN"},
+		{"cidr holds a board", edit("lan: 192.168.1.0/24", "podCIDR: 192.168.0.0/16"), "pi-1", "inside 192.168.0.0/16", "does not contain board"},
+		{"cidr overlaps tailscale v4", edit("lan: 192.168.1.0/24", "lan: 192.168.1.0/24\n  serviceCIDR: 100.64.0.0/12"), "", "Tailscale's own addresses", "100.64.0.0/10"},
+		{"cidr overlaps tailscale v6", edit("lan: 192.168.1.0/24", "lan: 192.168.1.0/24\n  podCIDR: fd7a:115c:a1e0:ab00::/56"), "", "Tailscale's own addresses", "fd7a:115c:a1e0::/48"},
+		{"lan not a network", edit("lan: 192.168.1.0/24", "lan: 192.168.1.1/24"), "", "not a network address", "192.168.1.0/24"},
+		{"tailscale in compute", edit("tailscale:", "images: {extensions: {compute: [zfs, tailscale]}}\ntailscale:"), "", "every compute node would become a subnet router", "remove tailscale"},
+		{"gateway without tailscale", edit("tailscale:", "images: {extensions: {gateway: [zfs]}}\ntailscale:"), "", "gateway image lacks tailscale", "add tailscale"},
+		{"unknown role override", edit("tailscale:", "images: {extensions: {edge: [zfs]}}\ntailscale:"), "", "unknown role \"edge\"", "compute or gateway"},
+		{"duplicate extension", edit("tailscale:", "images: {extensions: {compute: [zfs, siderolabs/zfs]}}\ntailscale:"), "", "listed twice", "once"},
+		{"template does not parse", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version\"}\ntailscale:"), "", "does not parse", "Go template"},
+		{"template without role", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}\"}\ntailscale:"), "", "same image", "{{.Role}}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustParse(t, tc.plan)
+			ps := p.Validate()
+
+			for _, pr := range ps.Errors() {
+				if strings.Contains(pr.Message, tc.want) {
+					if pr.Board != tc.board {
+						t.Errorf("problem names board %q, want %q: %s", pr.Board, tc.board, pr)
+					}
+
+					if !strings.Contains(pr.Fix, tc.fix) {
+						t.Errorf("fix %q lacks %q", pr.Fix, tc.fix)
+					}
+
+					if pr.Field == "" {
+						t.Errorf("problem names no field: %s", pr)
+					}
+
+					return
+				}
+			}
+
+			t.Fatalf("no problem containing %q; got %v", tc.want, ps)
+		})
+	}
+}
+
+func TestEvenControlPlanesWarnOnly(t *testing.T) {
+	p := mustParse(t, edit("machine: worker, role: gateway", "machine: controlplane, role: gateway"))
+	ps := p.Validate()
+
+	if err := ps.Err(); err != nil {
+		t.Fatalf("a warning blocked the plan: %v", err)
+	}
+
+	w := ps.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0].Message, "2 control planes") || !strings.Contains(w[0].Fix, "odd number") {
+		t.Errorf("warnings = %v", w)
+	}
+}
+
+func TestOneErrorPerMistake(t *testing.T) {
+	// A single mistake must read as a single error, not a cascade.
+	p := mustParse(t, edit("role: gateway", "role: router"))
+	if n := len(p.Validate().Errors()); n != 2 {
+		// unknown role + therefore no gateway: both are true and both fixable.
+		t.Errorf("%d errors for an unknown role: %v", n, p.Validate())
+	}
+
+	p = mustParse(t, edit("192.168.1.13", "192.168.1.12"))
+	if n := len(p.Validate().Errors()); n != 1 {
+		t.Errorf("%d errors for a duplicate address: %v", n, p.Validate())
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct{ name, text, want string }{
+		{"empty", "  \n", "empty"},
+		{"typo field", edit("role: gateway", "rol: gateway"), "field rol not found"},
+		{"not yaml", "cluster: [", "not valid YAML"},
+		{"two documents", good + "---\ncluster: {name: b}\n", "more than one YAML document"},
+		{"auth key inline", edit("authKeyFile: /secret/tskey", "authKeyFile: tskey-auth-abc123"), "keep the key out of lab.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestErrIsInvalid(t *testing.T) {
+	p := mustParse(t, edit("name: homelab", "name: ''"))
+
+	err := p.Validate().Err()
+
+	var inv *InvalidError
+	if !errors.As(err, &inv) || !errors.Is(err, ErrInvalid) || len(inv.Problems) != 1 {
+		t.Fatalf("err = %#v", err)
+	}
+
+	if !strings.Contains(err.Error(), "1 problem") {
+		t.Errorf("message: %s", err)
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	p := mustParse(t, good)
+
+	data, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	q := mustParse(t, string(data))
+	if q.Boards[1].Role != Gateway || q.Network.LAN != "192.168.1.0/24" || len(q.Boards) != 3 {
+		t.Errorf("round trip lost data:\n%s", data)
+	}
+}
