@@ -1,0 +1,200 @@
+package image
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+)
+
+// DefaultExtensions is the founding role → extension matrix. Only the
+// gateway carries tailscale: one subnet router per cluster.
+var DefaultExtensions = map[string][]string{
+	plan.Compute: {"drbd", "spin", "zfs"},
+	plan.Gateway: {"drbd", "spin", "tailscale", "zfs"},
+}
+
+// RaspberryPiOverlay is the Image Factory overlay for every Raspberry Pi
+// model Talos supports (rpi_generic covers the 4 and the 5).
+var RaspberryPiOverlay = Overlay{Image: "siderolabs/sbc-raspberrypi", Name: "rpi_generic"}
+
+// SpinRuntimeHandler is the containerd runtime the siderolabs/spin extension
+// registers; a Kubernetes RuntimeClass for Spin must use this handler.
+const SpinRuntimeHandler = "spin"
+
+// SpinRuntimeClass is the RuntimeClass name Talos and SpinKube docs use.
+const SpinRuntimeClass = "wasmtime-spin-v2"
+
+// Image is what one (role, board model) pair boots.
+type Image struct {
+	Role  string
+	Model string
+	// Models are all the plan's board models that boot this same image.
+	Models     []string
+	Arch       string
+	Extensions []string // short names, sorted
+	// Schematic and SchematicID are empty for custom (self-built) images.
+	Schematic   *Schematic
+	SchematicID string
+	Installer   string
+}
+
+// Key names the matrix cell by what makes images differ: the role and the
+// overlay (every Raspberry Pi shares rpi_generic) or else the architecture.
+func (im Image) Key() string {
+	if im.Schematic != nil && im.Schematic.Overlay.Name != "" {
+		return im.Role + "-" + im.Schematic.Overlay.Name
+	}
+
+	return im.Role + "-" + im.Arch
+}
+
+// Has tells whether the image carries an extension.
+func (im Image) Has(ext string) bool { return slices.Contains(im.Extensions, ext) }
+
+// Extensions is the extension set of a role in this plan: the plan's
+// override if any, else the default. Short names, sorted, deduplicated.
+func Extensions(p *plan.Plan, role string) []string {
+	src, ok := p.Images.Extensions[role]
+	if !ok {
+		src = DefaultExtensions[role]
+	}
+
+	out := make([]string, 0, len(src))
+	for _, e := range src {
+		out = append(out, plan.ShortExtension(e))
+	}
+
+	slices.Sort(out)
+
+	return slices.Compact(out)
+}
+
+// officialName maps a plan's extension name to the factory's. Names that
+// already carry an owner (someone/ext) are kept as written.
+func officialName(name string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+
+	return "siderolabs/" + name
+}
+
+// For computes the image a board of the plan boots.
+func For(p *plan.Plan, b plan.Board) (Image, error) {
+	return build(p, b.Role, b.Model)
+}
+
+func build(p *plan.Plan, role, model string) (Image, error) {
+	im := Image{
+		Role:       role,
+		Model:      model,
+		Models:     []string{model},
+		Arch:       plan.Arch(model),
+		Extensions: Extensions(p, role),
+	}
+
+	if p.Images.Custom != "" {
+		ref, err := customRef(p.Images.Custom, p.Cluster.TalosVersion, role, im.Arch, model)
+		if err != nil {
+			return Image{}, err
+		}
+
+		im.Installer = ref
+
+		return im, nil
+	}
+
+	s := &Schematic{}
+	if plan.IsRaspberryPi(model) {
+		s.Overlay = RaspberryPiOverlay
+	}
+
+	// Extensions as the plan wrote them (full names kept), sorted so equal
+	// sets give equal IDs: the factory hashes the list in the order given.
+	src, ok := p.Images.Extensions[role]
+	if !ok {
+		src = DefaultExtensions[role]
+	}
+
+	for _, e := range src {
+		s.Customization.SystemExtensions.OfficialExtensions = append(s.Customization.SystemExtensions.OfficialExtensions, officialName(strings.TrimSpace(e)))
+	}
+
+	slices.Sort(s.Customization.SystemExtensions.OfficialExtensions)
+	s.Customization.SystemExtensions.OfficialExtensions = slices.Compact(s.Customization.SystemExtensions.OfficialExtensions)
+
+	id, err := s.ID()
+	if err != nil {
+		return Image{}, err
+	}
+
+	im.Schematic = s
+	im.SchematicID = id
+	im.Installer = FactoryInstaller(p.Images.Factory, id, p.Cluster.TalosVersion)
+
+	return im, nil
+}
+
+// FactoryInstaller is the installer reference Image Factory serves for a
+// schematic: the metal-installer form Talos prefers since 1.10. Factory
+// images are multi-arch, so one reference serves arm64 and amd64.
+func FactoryInstaller(factory, schematicID, talosVersion string) string {
+	return fmt.Sprintf("%s/metal-installer/%s:%s", factory, schematicID, talosVersion)
+}
+
+// TemplateData is what a custom installer template can use.
+type TemplateData struct {
+	Version string // Talos version, e.g. v1.13.3
+	Role    string // compute or gateway
+	Arch    string // arm64 or amd64
+	Model   string // rpi4, rpi5, arm64, amd64
+}
+
+func customRef(tmpl, version, role, arch, model string) (string, error) {
+	t, err := template.New("custom").Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		return "", fmt.Errorf("images.custom: %w", err)
+	}
+
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, TemplateData{Version: version, Role: role, Arch: arch, Model: model}); err != nil {
+		return "", fmt.Errorf("images.custom: %w (fields: .Version .Role .Arch .Model)", err)
+	}
+
+	return buf.String(), nil
+}
+
+// Matrix is every distinct image the plan's board models need, in both
+// roles, so the table also shows what a role change would mean. Models that
+// boot the same image (rpi4 and rpi5) share one entry.
+func Matrix(p *plan.Plan) ([]Image, error) {
+	var out []Image
+
+	for _, role := range []string{plan.Compute, plan.Gateway} {
+		if role == plan.Gateway && p.Tailscale.Disabled {
+			continue
+		}
+
+		for _, b := range p.Boards {
+			im, err := build(p, role, b.Model)
+			if err != nil {
+				return nil, err
+			}
+
+			i := slices.IndexFunc(out, func(o Image) bool { return o.Installer == im.Installer })
+
+			switch {
+			case i < 0:
+				out = append(out, im)
+			case !slices.Contains(out[i].Models, b.Model):
+				out[i].Models = append(out[i].Models, b.Model)
+			}
+		}
+	}
+
+	return out, nil
+}
