@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/liftoff-lab/liftoff/cluster/config"
+)
+
+func newGenCmd() *cobra.Command {
+	var (
+		path       string
+		out        string
+		keyFile    string
+		newSecrets bool
+		showDiff   bool
+	)
+
+	c := &cobra.Command{
+		Use:   "gen",
+		Short: "Generate Talos machine configs for every board",
+		Long: `Generates, with Talos's own machinery, into --out:
+  secrets.yaml     the cluster's secrets bundle (created once, never replaced)
+  <board>.yaml     one machine config per board (controlplane or worker,
+                   hostname, install disk, the installer of its role; the
+                   gateway alone also carries the tailscale
+                   ExtensionServiceConfig advertising the pod and service CIDRs)
+  talosconfig      client config for talosctl and liftoff
+  lab.yaml         the plan these were made from
+
+The layout is talosctl's: talosctl apply-config --insecure -n ADDR --file <board>.yaml
+
+Re-running is safe: unchanged files are left alone and each changed one is
+reported. Files holding secrets are written 0600.
+
+The Tailscale auth key comes from --tailscale-authkey-file, tailscale.authKeyFile
+in the plan, or $LIFTOFF_TS_AUTHKEY / $TS_AUTHKEY — never from a flag value.`,
+		Example: `  liftoff gen --plan examples/lab.yaml --out ./homelab --tailscale-authkey-file ~/.config/liftoff/tskey
+  TS_AUTHKEY=$(cat key) liftoff gen --out ./homelab`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError{fmt.Errorf("--out is required: the directory for configs and secrets, e.g. --out ./homelab")}
+			}
+
+			p, err := loadValid(c.ErrOrStderr(), path)
+			if err != nil {
+				return err
+			}
+
+			var key string
+
+			if _, ok := p.Gateway(); ok {
+				src, err := config.ResolveAuthKey(keyFile, p.Tailscale.AuthKeyFile)
+				if err != nil {
+					return err
+				}
+
+				if src.Key == "" {
+					return config.ErrNoAuthKey
+				}
+
+				if src.Warning != "" {
+					fmt.Fprintln(c.ErrOrStderr(), "warning:", src.Warning)
+				}
+
+				fmt.Fprintf(c.ErrOrStderr(), "tailscale auth key from %s\n", src.Origin)
+
+				key = src.Key
+			}
+
+			changes, err := config.Write(out, p, config.WriteOptions{AuthKey: key, NewSecrets: newSecrets})
+			if err != nil {
+				return err
+			}
+
+			w := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
+			for _, ch := range changes {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Action, ch.Path, ch.Detail)
+			}
+
+			if err := w.Flush(); err != nil {
+				return err
+			}
+
+			if showDiff {
+				for _, ch := range changes {
+					if ch.Diff != "" {
+						fmt.Fprintln(c.OutOrStdout(), ch.Diff)
+					}
+				}
+			}
+
+			return nil
+		},
+	}
+
+	addPlanFlag(c, &path)
+	c.Flags().StringVarP(&out, "out", "o", "", "output directory (created 0700 if missing)")
+	c.Flags().StringVar(&keyFile, "tailscale-authkey-file", "", "file holding the Tailscale auth key for the gateway")
+	c.Flags().BoolVar(&newSecrets, "new-secrets", false, "allow a new secrets bundle where configs from another one exist (only when those nodes are being wiped)")
+	c.Flags().BoolVar(&showDiff, "diff", false, "show what changed in updated files (secrets redacted)")
+
+	return c
+}

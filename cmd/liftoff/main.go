@@ -1,0 +1,70 @@
+// Command liftoff takes Raspberry Pi / ARM64 boards from Talos maintenance
+// mode to a Kubernetes cluster with one Tailscale gateway.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root := newRoot()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+
+		os.Exit(1)
+	}
+}
+
+// usageError marks mistakes in how liftoff was called (exit code 2).
+type usageError struct{ error }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "liftoff",
+		Short: "Bring a home lab of Talos boards up to a Kubernetes cluster, live",
+		Long: `liftoff takes boards booted into Talos Linux maintenance mode to a working
+Kubernetes cluster that answers a Spin WebAssembly hello-world through a
+Tailscale subnet route.
+
+Every board gets one of two images:
+  compute   extensions drbd zfs spin
+  gateway   extensions drbd zfs spin tailscale — exactly one board, the
+            cluster's single Tailscale subnet router for the pod and
+            service CIDRs
+
+The flow, headless:
+  liftoff plan init lab.yaml         write an example plan to edit
+  liftoff plan validate              check it (one clear error per mistake)
+  liftoff images                     see the image each role/board gets
+  liftoff gen --out ./homelab        Talos configs, secrets, talosconfig`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
+	})
+
+	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd())
+
+	return root
+}
