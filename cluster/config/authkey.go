@@ -22,32 +22,12 @@ type AuthKeySource struct {
 	Warning string
 }
 
-// ResolveAuthKey finds the auth key: an explicit file first, then the plan's
-// file, then the environment. Empty result and nil error when none is set.
+// ResolveAuthKey finds the auth key: an explicit file first, then the
+// environment, then the plan's file (the least explicit choice). Empty result
+// and nil error when none is set.
 func ResolveAuthKey(flagFile, planFile string) (AuthKeySource, error) {
-	for _, path := range []string{flagFile, planFile} {
-		if path == "" {
-			continue
-		}
-
-		path = expandHome(path)
-
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return AuthKeySource{}, fmt.Errorf("reading the Tailscale auth key file: %w", err)
-		}
-
-		src := AuthKeySource{Key: strings.TrimSpace(string(data)), Origin: "file " + path}
-
-		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-			src.Warning = fmt.Sprintf("%s is readable by other users (mode %o): chmod 600 %s", path, st.Mode().Perm(), path)
-		}
-
-		if err := CheckAuthKey(src.Key); err != nil {
-			return AuthKeySource{}, fmt.Errorf("%s: %w", path, err)
-		}
-
-		return src, nil
+	if flagFile != "" {
+		return keyFromFile(flagFile)
 	}
 
 	for _, env := range AuthKeyEnv {
@@ -60,7 +40,32 @@ func ResolveAuthKey(flagFile, planFile string) (AuthKeySource, error) {
 		}
 	}
 
+	if planFile != "" {
+		return keyFromFile(planFile)
+	}
+
 	return AuthKeySource{}, nil
+}
+
+func keyFromFile(path string) (AuthKeySource, error) {
+	path = expandHome(path)
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return AuthKeySource{}, fmt.Errorf("reading the Tailscale auth key file: %w", err)
+	}
+
+	src := AuthKeySource{Key: strings.TrimSpace(string(data)), Origin: "file " + path}
+
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		src.Warning = fmt.Sprintf("%s is readable by other users (mode %o): chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+
+	if err := CheckAuthKey(src.Key); err != nil {
+		return AuthKeySource{}, fmt.Errorf("%s: %w", path, err)
+	}
+
+	return src, nil
 }
 
 // CheckAuthKey rejects what cannot be a Tailscale auth key, without ever

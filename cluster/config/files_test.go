@@ -243,9 +243,9 @@ func TestResolveAuthKey(t *testing.T) {
 
 	t.Setenv("TS_AUTHKEY", testKey)
 
-	src, err = ResolveAuthKey("", "")
+	src, err = ResolveAuthKey("", filepath.Join(dir, "plan-default-that-does-not-exist"))
 	if err != nil || src.Origin != "env TS_AUTHKEY" {
-		t.Errorf("env: %+v %v", src.Origin, err)
+		t.Errorf("env must win over the plan's file: %+v %v", src.Origin, err)
 	}
 
 	if _, err := ResolveAuthKey(filepath.Join(dir, "missing"), ""); err == nil {

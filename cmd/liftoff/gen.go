@@ -35,8 +35,9 @@ The layout is talosctl's: talosctl apply-config --insecure -n ADDR --file <board
 Re-running is safe: unchanged files are left alone and each changed one is
 reported. Files holding secrets are written 0600.
 
-The Tailscale auth key comes from --tailscale-authkey-file, tailscale.authKeyFile
-in the plan, or $LIFTOFF_TS_AUTHKEY / $TS_AUTHKEY — never from a flag value.`,
+The Tailscale auth key comes from --tailscale-authkey-file, else
+$LIFTOFF_TS_AUTHKEY / $TS_AUTHKEY, else tailscale.authKeyFile in the plan —
+never from a flag value.`,
 		Example: `  liftoff gen --plan examples/lab.yaml --out ./homelab --tailscale-authkey-file ~/.config/liftoff/tskey
   TS_AUTHKEY=$(cat key) liftoff gen --out ./homelab`,
 		Args: cobra.NoArgs,
