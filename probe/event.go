@@ -1,0 +1,70 @@
+// Package probe observes a lab — real or simulated, through the same
+// clients — and turns what it sees into timed events. The dashboard and
+// `liftoff check` are two consumers of the same streams; Lab folds a stream
+// into the current picture both of them read.
+package probe
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Kind says what an event is about.
+type Kind string
+
+// Event kinds, in roughly the order a board produces them.
+const (
+	// Planned: what the plan wants of a board (State: machine type, Name: role, Detail: expected extensions, space-separated).
+	Planned Kind = "planned"
+	// Discovered: a board answered in maintenance mode (Detail: model/arch).
+	Discovered Kind = "discovered"
+	// Applied: a config was applied to the board (Detail: installer image).
+	Applied Kind = "applied"
+	// Stage: the Talos machine stage changed (State: installing, rebooting, booting, running, maintenance …).
+	Stage Kind = "stage"
+	// Reachable: the Talos API answered (Ready) or stopped answering (!Ready; Detail: why).
+	Reachable Kind = "reachable"
+	// Extension: an extension is present in the running image (Name, State: present|missing|unexpected, Detail: version).
+	Extension Kind = "extension"
+	// Service: a Talos service changed (Name, State: Talos's state, Ready: up by Talos's rule —
+	// running and healthy or without a health check —, Count: restarts, Detail: last message).
+	Service Kind = "service"
+	// MachineReady: Talos's MachineStatus ready flag (Ready; Detail: unmet conditions joined by "; ").
+	MachineReady Kind = "machine-ready"
+	// NodeReady: the Kubernetes Node Ready condition (Ready; Detail: reason).
+	NodeReady Kind = "node-ready"
+	// Bootstrapped: etcd was bootstrapped on this control plane.
+	Bootstrapped Kind = "bootstrapped"
+	// Route: the Tailscale subnet route (cluster-wide; State: advertised|approved|primary|missing; Detail: CIDRs).
+	Route Kind = "route"
+	// Hello: a hello-world response (cluster-wide; Name: wasm|container; Ready: right answer; Latency; Detail: body or error).
+	Hello Kind = "hello"
+	// Log: a line worth showing (Name: service or "dmesg"; Detail: the line).
+	Log Kind = "log"
+	// Error: the probe itself failed (Detail: what and why); the stream goes on.
+	Error Kind = "error"
+)
+
+// Event is one observation. It is flat on purpose: easy to record as JSON
+// lines, replay, and filter.
+type Event struct {
+	Time    time.Time     `json:"t"`
+	Node    string        `json:"node,omitempty"` // board name; empty for cluster-wide events
+	Kind    Kind          `json:"kind"`
+	Name    string        `json:"name,omitempty"`
+	State   string        `json:"state,omitempty"`
+	Ready   bool          `json:"ready,omitempty"`
+	Count   int           `json:"count,omitempty"`
+	Latency time.Duration `json:"latency,omitempty"`
+	Detail  string        `json:"detail,omitempty"`
+}
+
+// MarshalLine is the event as one JSON line (the record format).
+func (e Event) MarshalLine() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+
+	return append(b, '\n'), nil
+}

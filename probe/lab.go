@@ -1,0 +1,286 @@
+package probe
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// logKeep is how many lines per source a node keeps for the troubleshoot view.
+const logKeep = 50
+
+// Lab is the current picture of a lab, folded from events. It is a plain
+// value with no locks: one goroutine (the UI's update loop, or check) owns it.
+type Lab struct {
+	Nodes []*Node
+	Route RouteState
+	Hello map[string]HelloState // by flavour: wasm, container
+	First time.Time             // time of the first event
+	Last  time.Time             // time of the latest event
+}
+
+// Node is one board's picture.
+type Node struct {
+	Name    string
+	Machine string   // controlplane | worker (from the plan)
+	Role    string   // compute | gateway (from the plan)
+	Expect  []string // extensions the role asks for
+	Info    string   // what discovery said (model, arch, disks)
+
+	Stage      string
+	StageSince time.Time
+
+	Reachable    bool
+	Unreachable  string // why, when not reachable
+	AppliedAt    time.Time
+	APIBackAt    time.Time // first reachable after apply
+	Bootstrapped bool
+
+	Extensions map[string]*ExtensionInfo
+	Services   map[string]*ServiceInfo
+
+	MachineReady   bool
+	MachineReadyAt time.Time
+	Unmet          []string
+
+	NodeReady   bool
+	NodeReadyAt time.Time
+	NodeReason  string
+
+	Logs   map[string][]string // last lines by source (service name or dmesg)
+	Errors []string            // probe failures, newest last
+}
+
+// ExtensionInfo is one extension on a node.
+type ExtensionInfo struct {
+	Name     string
+	State    string // present | missing | unexpected
+	Version  string
+	ActiveAt time.Time // zero while not active
+}
+
+// ServiceInfo is one Talos service on a node.
+type ServiceInfo struct {
+	Name  string
+	State string
+	// Up is Talos's own rule, applied by the probe: running and healthy, or
+	// running with no health check (extension services report Unknown).
+	Up       bool
+	Restarts int
+	Message  string
+	Since    time.Time
+}
+
+// RouteState is the Tailscale route as last seen.
+type RouteState struct {
+	State  string
+	Detail string
+	Since  time.Time
+}
+
+// HelloState is the last hello-world answer of one flavour.
+type HelloState struct {
+	OK      bool
+	Latency time.Duration
+	Detail  string
+	At      time.Time
+	Count   int
+}
+
+// NewLab returns an empty picture.
+func NewLab() *Lab {
+	return &Lab{Hello: map[string]HelloState{}}
+}
+
+// Node returns a node by name, creating it on first sight so events may
+// arrive in any order.
+func (l *Lab) Node(name string) *Node {
+	for _, n := range l.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+
+	n := &Node{Name: name, Extensions: map[string]*ExtensionInfo{}, Services: map[string]*ServiceInfo{}, Logs: map[string][]string{}}
+	l.Nodes = append(l.Nodes, n)
+
+	return n
+}
+
+// Apply folds one event in.
+func (l *Lab) Apply(e Event) {
+	if l.First.IsZero() || e.Time.Before(l.First) {
+		l.First = e.Time
+	}
+
+	if e.Time.After(l.Last) {
+		l.Last = e.Time
+	}
+
+	if e.Node == "" {
+		l.applyCluster(e)
+
+		return
+	}
+
+	n := l.Node(e.Node)
+
+	switch e.Kind {
+	case Planned:
+		n.Machine, n.Role = e.State, e.Name
+		n.Expect = strings.Fields(e.Detail)
+	case Discovered:
+		n.Info = e.Detail
+		n.Reachable = true
+	case Applied:
+		n.AppliedAt = e.Time
+		n.APIBackAt = time.Time{}
+	case Stage:
+		if n.Stage != e.State {
+			n.Stage, n.StageSince = e.State, e.Time
+		}
+	case Reachable:
+		n.Reachable = e.Ready
+		n.Unreachable = ""
+
+		if !e.Ready {
+			n.Unreachable = e.Detail
+		} else if !n.AppliedAt.IsZero() && n.APIBackAt.IsZero() && e.Time.After(n.AppliedAt) && n.Stage == "running" {
+			n.APIBackAt = e.Time
+		}
+	case Extension:
+		x := n.Extensions[e.Name]
+		if x == nil {
+			x = &ExtensionInfo{Name: e.Name}
+			n.Extensions[e.Name] = x
+		}
+
+		x.State, x.Version = e.State, e.Detail
+	case Service:
+		s := n.Services[e.Name]
+		if s == nil {
+			s = &ServiceInfo{Name: e.Name}
+			n.Services[e.Name] = s
+		}
+
+		if s.State != e.State {
+			s.Since = e.Time
+		}
+
+		s.State, s.Up, s.Restarts, s.Message = e.State, e.Ready, e.Count, e.Detail
+	case MachineReady:
+		if e.Ready && !n.MachineReady {
+			n.MachineReadyAt = e.Time
+		}
+
+		n.MachineReady = e.Ready
+		n.Unmet = nil
+
+		if e.Detail != "" {
+			n.Unmet = strings.Split(e.Detail, "; ")
+		}
+	case NodeReady:
+		if e.Ready && !n.NodeReady {
+			n.NodeReadyAt = e.Time
+		}
+
+		n.NodeReady, n.NodeReason = e.Ready, e.Detail
+	case Bootstrapped:
+		n.Bootstrapped = true
+	case Log:
+		lines := append(n.Logs[e.Name], e.Detail)
+		if len(lines) > logKeep {
+			lines = lines[len(lines)-logKeep:]
+		}
+
+		n.Logs[e.Name] = lines
+	case Error:
+		n.Errors = append(n.Errors, e.Detail)
+		if len(n.Errors) > logKeep {
+			n.Errors = n.Errors[1:]
+		}
+	}
+
+	n.updateActive(e.Time)
+}
+
+func (l *Lab) applyCluster(e Event) {
+	switch e.Kind {
+	case Route:
+		if l.Route.State != e.State {
+			l.Route.Since = e.Time
+		}
+
+		l.Route.State, l.Route.Detail = e.State, e.Detail
+	case Hello:
+		h := l.Hello[e.Name]
+		h.OK, h.Latency, h.Detail, h.At = e.Ready, e.Latency, e.Detail, e.Time
+		h.Count++
+		l.Hello[e.Name] = h
+	}
+}
+
+// updateActive keeps each extension's ActiveAt: present in the running
+// image, and its ext-<name> service up when it has one.
+func (n *Node) updateActive(now time.Time) {
+	for name, x := range n.Extensions {
+		active := x.State == "present" && n.Stage == "running"
+		if s, ok := n.Services["ext-"+name]; ok {
+			active = active && s.Up
+		}
+
+		switch {
+		case active && x.ActiveAt.IsZero():
+			x.ActiveAt = now
+		case !active:
+			x.ActiveAt = time.Time{}
+		}
+	}
+}
+
+// ReadyAfter is the Ready timing: from apply to Kubernetes Node Ready.
+func (n *Node) ReadyAfter() (time.Duration, bool) {
+	if n.AppliedAt.IsZero() || n.NodeReadyAt.IsZero() {
+		return 0, false
+	}
+
+	return n.NodeReadyAt.Sub(n.AppliedAt), true
+}
+
+// ExtensionNames returns the extensions seen, sorted.
+func (n *Node) ExtensionNames() []string {
+	names := make([]string, 0, len(n.Extensions))
+	for name := range n.Extensions {
+		names = append(names, name)
+	}
+
+	slices.Sort(names)
+
+	return names
+}
+
+// Missing are expected extensions the running image lacks.
+func (n *Node) Missing() []string {
+	var out []string
+
+	for _, want := range n.Expect {
+		if x, ok := n.Extensions[want]; !ok || x.State != "present" {
+			out = append(out, want)
+		}
+	}
+
+	return out
+}
+
+// Unexpected are extensions running that the role does not ask for.
+func (n *Node) Unexpected() []string {
+	var out []string
+
+	for _, name := range n.ExtensionNames() {
+		if n.Extensions[name].State == "present" && !slices.Contains(n.Expect, name) && len(n.Expect) > 0 {
+			out = append(out, name)
+		}
+	}
+
+	return out
+}
