@@ -131,6 +131,7 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 
 		if v1, ok := d.(*v1alpha1.Config); ok {
 			pinNodeIP(v1, p, b)
+			v1.MachineConfig.MachineNodeLabels = NodeLabels(b, im)
 		}
 
 		docs = append(docs, d)
@@ -153,6 +154,27 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 	cfg, err := container.New(docs...)
 
 	return cfg, im, err
+}
+
+// Node labels liftoff sets through Talos, so workloads can select by
+// capability: the Spin RuntimeClass schedules onto ExtensionLabel("spin").
+const (
+	RoleLabel       = "liftoff.dev/role"
+	extensionPrefix = "extensions.liftoff.dev/"
+)
+
+// ExtensionLabel is the node label marking an extension in the node's image.
+func ExtensionLabel(ext string) string { return extensionPrefix + ext }
+
+// NodeLabels are the labels a board's Node gets: its role and one per
+// extension of its image.
+func NodeLabels(b plan.Board, im image.Image) map[string]string {
+	labels := map[string]string{RoleLabel: b.Role}
+	for _, ext := range im.Extensions {
+		labels[ExtensionLabel(ext)] = "true"
+	}
+
+	return labels
 }
 
 // pinNodeIP keeps kubelet on the LAN address. On the gateway, tailscale0

@@ -167,6 +167,15 @@ func TestConfigsCarryTheirRoleAndPassMetalValidation(t *testing.T) {
 			t.Errorf("%s: kubelet node IP subnets %v", name, got)
 		}
 
+		labels := m.NodeLabels()
+		if labels["liftoff.dev/role"] != b.Board.Role || labels["extensions.liftoff.dev/spin"] != "true" {
+			t.Errorf("%s: node labels %v", name, labels)
+		}
+
+		if _, has := labels["extensions.liftoff.dev/tailscale"]; has != (name == "gw") {
+			t.Errorf("%s: tailscale label present=%v", name, has)
+		}
+
 		if got := cfg.Cluster().Network().PodCIDRs(); !slices.Equal(got, []string{"10.244.0.0/16"}) {
 			t.Errorf("%s: pod CIDRs %v", name, got)
 		}
