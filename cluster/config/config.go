@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -131,7 +132,12 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 
 		if v1, ok := d.(*v1alpha1.Config); ok {
 			pinNodeIP(v1, p, b)
-			v1.MachineConfig.MachineNodeLabels = NodeLabels(b, im)
+			// Merge: the generator labels control planes too.
+			if v1.MachineConfig.MachineNodeLabels == nil {
+				v1.MachineConfig.MachineNodeLabels = map[string]string{}
+			}
+
+			maps.Copy(v1.MachineConfig.MachineNodeLabels, NodeLabels(b, im))
 		}
 
 		docs = append(docs, d)

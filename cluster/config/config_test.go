@@ -172,6 +172,10 @@ func TestConfigsCarryTheirRoleAndPassMetalValidation(t *testing.T) {
 			t.Errorf("%s: node labels %v", name, labels)
 		}
 
+		if _, has := labels["node.kubernetes.io/exclude-from-external-load-balancers"]; has != (name == "cp-1") {
+			t.Errorf("%s: the generator's control-plane label present=%v", name, has)
+		}
+
 		if _, has := labels["extensions.liftoff.dev/tailscale"]; has != (name == "gw") {
 			t.Errorf("%s: tailscale label present=%v", name, has)
 		}
