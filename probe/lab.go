@@ -29,6 +29,10 @@ type Node struct {
 
 	Stage      string
 	StageSince time.Time
+	Boots      int // times the node entered the booting stage since apply
+
+	Installer string // the installer image applied
+	Schematic string // the running image's schematic ID, when it has one
 
 	Reachable    bool
 	Unreachable  string // why, when not reachable
@@ -133,11 +137,15 @@ func (l *Lab) Apply(e Event) {
 		n.Info = e.Detail
 		n.Reachable = true
 	case Applied:
-		n.AppliedAt = e.Time
-		n.APIBackAt = time.Time{}
+		n.AppliedAt, n.Installer = e.Time, e.Detail
+		n.APIBackAt, n.Boots = time.Time{}, 0
 	case Stage:
 		if n.Stage != e.State {
 			n.Stage, n.StageSince = e.State, e.Time
+
+			if e.State == "booting" {
+				n.Boots++
+			}
 		}
 	case Reachable:
 		n.Reachable = e.Ready
@@ -149,6 +157,14 @@ func (l *Lab) Apply(e Event) {
 			n.APIBackAt = e.Time
 		}
 	case Extension:
+		// Image Factory images carry a virtual extension named after the
+		// schematic; it is the image's identity, not a feature.
+		if e.Name == "schematic" {
+			n.Schematic = e.Detail
+
+			break
+		}
+
 		x := n.Extensions[e.Name]
 		if x == nil {
 			x = &ExtensionInfo{Name: e.Name}

@@ -1,0 +1,258 @@
+package probe
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Diagnosis is why a node is stuck, in plain words, with the fix and the
+// evidence. The troubleshoot view and `liftoff check` both show these.
+type Diagnosis struct {
+	Title    string
+	Why      string
+	Fix      string
+	Evidence []string
+}
+
+// Stage durations past which a stage counts as stuck. Generous: a
+// Raspberry Pi on a slow SD card is slow, not broken.
+var stageBudget = map[string]time.Duration{
+	"installing": 10 * time.Minute,
+	"booting":    5 * time.Minute,
+	"rebooting":  5 * time.Minute,
+}
+
+// bootLoop is how many boots without reaching running mean a boot loop.
+const bootLoop = 3
+
+// Diagnose explains what keeps a node from being ready. An empty result
+// means nothing is wrong that liftoff can see. now bounds "too long".
+func Diagnose(n *Node, now time.Time) []Diagnosis {
+	var out []Diagnosis
+
+	add := func(d Diagnosis) { out = append(out, d) }
+
+	if !n.Reachable && n.Unreachable != "" {
+		add(Diagnosis{
+			Title:    n.Name + " is not reachable",
+			Why:      n.Unreachable,
+			Fix:      "check power and network; a board that is rebooting comes back by itself — liftoff keeps watching",
+			Evidence: lastLines(n, "dmesg", 3),
+		})
+	}
+
+	if d, ok := bootLoopDiagnosis(n); ok {
+		add(d)
+	}
+
+	out = append(out, roleDiagnoses(n)...)
+
+	if d, ok := stuckStage(n, now); ok {
+		add(d)
+	}
+
+	if d, ok := etcdWaiting(n); ok {
+		add(d)
+	}
+
+	if n.Stage == "running" && !n.MachineReady && len(n.Unmet) > 0 && len(out) == 0 {
+		add(Diagnosis{
+			Title:    n.Name + " is running but Talos does not report it ready",
+			Why:      "unmet conditions: " + strings.Join(n.Unmet, "; "),
+			Fix:      "look at the services named above (talosctl -n " + n.Name + " services) and their logs",
+			Evidence: n.Unmet,
+		})
+	}
+
+	if n.MachineReady && !n.NodeReady && n.NodeReason != "" {
+		add(Diagnosis{
+			Title:    n.Name + " is ready in Talos but its Kubernetes Node is not Ready",
+			Why:      n.NodeReason,
+			Fix:      "check kubelet: talosctl -n " + n.Name + " logs kubelet; a node that stopped posting status has lost power or network",
+			Evidence: append([]string{"Node Ready: " + n.NodeReason}, lastLines(n, "kubelet", 5)...),
+		})
+	}
+
+	return out
+}
+
+// roleDiagnoses compare the running image with the role: the founding
+// failure mode (tailscale where it does not belong, or not working on the
+// gateway) and lost extensions.
+func roleDiagnoses(n *Node) []Diagnosis {
+	var out []Diagnosis
+
+	ts, hasTS := n.Extensions["tailscale"]
+	svc := n.Services["ext-tailscale"]
+	tsDown := hasTS && ts.State == "present" && (svc == nil || !svc.Up) && n.Stage == "running"
+
+	evidence := func() []string {
+		var ev []string
+
+		if svc != nil {
+			ev = append(ev, fmt.Sprintf("ext-tailscale: %s, %d restarts%s", svc.State, svc.Restarts, prefixed(": ", svc.Message)))
+		} else {
+			ev = append(ev, "ext-tailscale: not running")
+		}
+
+		ev = append(ev, unmetAbout(n, "tailscale")...)
+
+		return append(ev, lastLines(n, "ext-tailscale", 5)...)
+	}
+
+	switch {
+	case n.Role == "compute" && hasTS && ts.State == "present":
+		d := Diagnosis{
+			Title: "tailscale on a compute node",
+			Why: n.Name + " has the compute role but its image carries the tailscale extension. Every node with tailscale wants to be a subnet router; " +
+				"without its own Tailscale config ext-tailscale restarts forever and the machine never reports ready",
+			Fix:      "give " + n.Name + " the compute image (liftoff gen, then talosctl upgrade -n " + n.Name + " --image <compute installer from liftoff images>), or make it the gateway if it is the only one",
+			Evidence: append([]string{"extensions: " + strings.Join(n.ExtensionNames(), " ")}, evidence()...),
+		}
+
+		if tsDown {
+			d.Title = "ext-tailscale is restarting"
+			d.Why = n.Name + " has the gateway image but no tailscale config — it is a compute node. " + d.Why
+		}
+
+		out = append(out, d)
+	case n.Role == "gateway" && tsDown:
+		out = append(out, Diagnosis{
+			Title: "the gateway's ext-tailscale is not running",
+			Why: n.Name + " is the gateway but the tailscale service is not up, so the subnet route is missing and the machine is not ready. " +
+				"Likely: no ExtensionServiceConfig for tailscale, or an auth key that is wrong, expired or already used",
+			Fix:      "create a new auth key (reusable off; pre-approved if your tailnet requires approval), run liftoff gen --tailscale-authkey-file KEY and apply the gateway's config again",
+			Evidence: evidence(),
+		})
+	}
+
+	if missing := n.Missing(); len(missing) > 0 && n.Stage == "running" && n.Reachable {
+		out = append(out, Diagnosis{
+			Title: "extensions missing: " + strings.Join(missing, " "),
+			Why: fmt.Sprintf("%s's role (%s) needs %s, but the running image has %s. The installed image is not the role's: "+
+				"usually an install or upgrade with another installer (e.g. the plain ghcr.io/siderolabs/installer) which drops every extension",
+				n.Name, n.Role, strings.Join(n.Expect, " "), orNone(n.ExtensionNames())),
+			Fix:      "upgrade to the role's installer: talosctl upgrade -n " + n.Name + " --image <installer from liftoff images>",
+			Evidence: nonEmpty("installer applied: "+n.Installer, "running schematic: "+n.Schematic),
+		})
+	}
+
+	if unexpected := n.Unexpected(); len(unexpected) > 0 && !(len(unexpected) == 1 && unexpected[0] == "tailscale" && n.Role == "compute") {
+		out = append(out, Diagnosis{
+			Title:    "unexpected extensions: " + strings.Join(unexpected, " "),
+			Why:      n.Name + "'s image has extensions its role (" + n.Role + ") does not ask for",
+			Fix:      "install the role's image, or add them to images.extensions." + n.Role + " in the plan if you want them",
+			Evidence: []string{"extensions: " + strings.Join(n.ExtensionNames(), " ")},
+		})
+	}
+
+	return out
+}
+
+func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
+	if n.Boots < bootLoop || !n.MachineReadyAt.IsZero() || n.Stage == "running" && n.MachineReady {
+		return Diagnosis{}, false
+	}
+
+	why := fmt.Sprintf("%s booted %d times since the config was applied without staying up", n.Name, n.Boots)
+	dmesg := lastLines(n, "dmesg", 5)
+
+	for _, l := range dmesg {
+		if strings.Contains(l, "exec format error") || strings.Contains(strings.ToLower(l), "architecture") {
+			why += ": the installed image is for another CPU architecture"
+		}
+	}
+
+	return Diagnosis{
+		Title:    "boot loop",
+		Why:      why,
+		Fix:      "apply an image for the board's architecture (Raspberry Pi: arm64 with the rpi_generic overlay; see liftoff images)",
+		Evidence: append([]string{"installer applied: " + n.Installer}, dmesg...),
+	}, true
+}
+
+func stuckStage(n *Node, now time.Time) (Diagnosis, bool) {
+	budget, ok := stageBudget[n.Stage]
+	if !ok || n.StageSince.IsZero() || now.Sub(n.StageSince) < budget {
+		return Diagnosis{}, false
+	}
+
+	d := Diagnosis{
+		Title:    fmt.Sprintf("%s for %s", n.Stage, now.Sub(n.StageSince).Round(time.Second)),
+		Why:      fmt.Sprintf("%s usually takes well under %s", n.Stage, budget),
+		Fix:      "watch its console or dmesg; a slow or failing SD card is the usual cause on a Raspberry Pi — an NVMe or USB SSD as install disk is much faster",
+		Evidence: lastLines(n, "dmesg", 5),
+	}
+
+	return d, true
+}
+
+func etcdWaiting(n *Node) (Diagnosis, bool) {
+	if n.Machine != "controlplane" || n.Stage != "running" || n.Bootstrapped {
+		return Diagnosis{}, false
+	}
+
+	etcd, ok := n.Services["etcd"]
+	if ok && etcd.Up {
+		return Diagnosis{}, false
+	}
+
+	if len(unmetAbout(n, "etcd")) == 0 && ok {
+		return Diagnosis{}, false
+	}
+
+	return Diagnosis{
+		Title:    "etcd is waiting to be bootstrapped",
+		Why:      "a new cluster's first control plane waits for one Bootstrap call before etcd starts; the Kubernetes API and any VIP come up only after that",
+		Fix:      "run the bootstrap step (liftoff sends it to this control plane's own address — never to the VIP, which does not exist before etcd runs)",
+		Evidence: append(unmetAbout(n, "etcd"), lastLines(n, "etcd", 3)...),
+	}, true
+}
+
+func unmetAbout(n *Node, word string) []string {
+	var out []string
+
+	for _, u := range n.Unmet {
+		if strings.Contains(u, word) {
+			out = append(out, "unmet: "+u)
+		}
+	}
+
+	return out
+}
+
+func lastLines(n *Node, source string, k int) []string {
+	lines := n.Logs[source]
+	if len(lines) > k {
+		lines = lines[len(lines)-k:]
+	}
+
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, source+": "+l)
+	}
+
+	return out
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+
+	return p + s
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "no extensions"
+	}
+
+	return strings.Join(list, " ")
+}
+
+func nonEmpty(lines ...string) []string {
+	return slices.DeleteFunc(lines, func(l string) bool { return strings.HasSuffix(l, ": ") })
+}
