@@ -43,6 +43,8 @@ type Flavour struct {
 	Args    []string
 	Text    string // the expected body
 	Spin    bool
+	// NodeSelector pins the pods, e.g. to one architecture.
+	NodeSelector map[string]string
 }
 
 // Flavours are the WASM and container hello-worlds.
@@ -226,6 +228,8 @@ func deployHello(ctx context.Context, cs kubernetes.Interface, f Flavour) error 
 			HTTPGet: &corev1.HTTPGetAction{Path: "/hello", Port: intstr.FromInt32(80)},
 		}},
 	}}}
+
+	pod.NodeSelector = f.NodeSelector
 
 	if f.Spin {
 		rc, err := SpinRuntimeClass(ctx, cs)

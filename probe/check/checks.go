@@ -1,0 +1,481 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+// Suite names, as the founding test plan calls them.
+const (
+	ClusterFormation    = "cluster-formation"
+	WasmIntegration     = "wasm-integration"
+	NetworkArchitecture = "network-architecture"
+)
+
+// Env is what the checks judge: the lab's picture after bring-up, the plan
+// it was meant to follow, and live clients for the checks that act.
+type Env struct {
+	Plan  *plan.Plan
+	Lab   *probe.Lab
+	Kube  kubernetes.Interface // nil when no cluster answered
+	Fetch probe.Fetcher
+	Now   time.Time
+
+	// ReadyBudget is the longest apply → Node Ready a node may take.
+	ReadyBudget time.Duration
+	Hello       probe.HelloOptions
+	// Tailscale is nil until the route probe is available; the network
+	// checks that need it skip with that reason.
+	Tailscale *TailscaleView
+}
+
+// TailscaleView is what the route probe saw.
+type TailscaleView struct {
+	Advertising []string // devices advertising the cluster CIDRs
+	Approved    []string
+	Primary     string
+	Reachable   bool
+	Detail      string
+}
+
+// Check is one named acceptance test.
+type Check struct {
+	Suite string
+	Name  string
+	Doc   string
+	Run   func(ctx context.Context, env *Env) Result
+}
+
+// All is the suite in the order it runs.
+var All = []Check{
+	{ClusterFormation, "compute-only-cluster", "every compute node is Ready in Talos and Kubernetes", computeOnly},
+	{ClusterFormation, "mixed-role-cluster", "compute nodes and the gateway form one cluster, all Ready", mixedRole},
+	{ClusterFormation, "node-ready-timing", "every node goes from apply to Ready within the budget", readyTiming},
+	{ClusterFormation, "extension-isolation", "each node runs exactly its role's extensions (tailscale only on the gateway)", extensionIsolation},
+	{WasmIntegration, "spin-runtime-deploy", "a Spin app deploys on spin nodes only and answers /hello", spinDeploy},
+	{WasmIntegration, "multi-arch-confidence", "the same Spin image reference answers on every architecture present", multiArch},
+	{WasmIntegration, "performance-baseline", "WASM and container hello-worlds: cold start and latency", baseline},
+	{NetworkArchitecture, "subnet-router-config", "the gateway's tailscale runs and advertises the pod and service CIDRs", subnetRouter},
+	{NetworkArchitecture, "traffic-flow", "the hello-world Service answers through the Tailscale route", trafficFlow},
+	{NetworkArchitecture, "single-gateway-only", "exactly one node routes for the cluster", singleGateway},
+}
+
+// Run executes the checks whose name or suite is in only (all when empty).
+func Run(ctx context.Context, env *Env, only []string) []Result {
+	if env.Now.IsZero() {
+		env.Now = time.Now()
+	}
+
+	var out []Result
+
+	for _, c := range All {
+		if len(only) > 0 && !slices.Contains(only, c.Name) && !slices.Contains(only, c.Suite) {
+			continue
+		}
+
+		start := time.Now()
+		r := c.Run(ctx, env)
+		r.Suite, r.Name, r.Duration = c.Suite, c.Name, time.Since(start)
+		out = append(out, r)
+	}
+
+	return out
+}
+
+func pass(format string, args ...any) Result {
+	return Result{Status: Pass, Summary: fmt.Sprintf(format, args...)}
+}
+
+func skip(format string, args ...any) Result {
+	return Result{Status: Skip, Summary: fmt.Sprintf(format, args...)}
+}
+
+// failNodes fails with the first diagnosis of each stuck node as evidence.
+func failNodes(env *Env, summary string, nodes []*probe.Node) Result {
+	r := Result{Status: Fail, Summary: summary}
+
+	var fixes []string
+
+	for _, n := range nodes {
+		ds := probe.Diagnose(n, env.Now)
+		if len(ds) == 0 {
+			r.Evidence = append(r.Evidence, fmt.Sprintf("%s: stage %s, machine ready %v, node ready %v", n.Name, orDash(n.Stage), n.MachineReady, n.NodeReady))
+
+			continue
+		}
+
+		d := ds[0]
+		if r.Why == "" {
+			r.Why = d.Why
+		}
+
+		r.Evidence = append(r.Evidence, n.Name+": "+d.Title)
+		for _, e := range d.Evidence {
+			r.Evidence = append(r.Evidence, "  "+e)
+		}
+
+		if !slices.Contains(fixes, d.Fix) {
+			fixes = append(fixes, d.Fix)
+		}
+	}
+
+	r.Fix = strings.Join(fixes, "; ")
+
+	return r
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+
+	return s
+}
+
+func nodesWhere(env *Env, keep func(*probe.Node) bool) []*probe.Node {
+	var out []*probe.Node
+
+	for _, n := range env.Lab.Nodes {
+		if keep(n) {
+			out = append(out, n)
+		}
+	}
+
+	return out
+}
+
+func ready(n *probe.Node) bool { return n.MachineReady && n.NodeReady }
+
+func names(nodes []*probe.Node) string {
+	var s []string
+	for _, n := range nodes {
+		s = append(s, n.Name)
+	}
+
+	return strings.Join(s, ", ")
+}
+
+func computeOnly(_ context.Context, env *Env) Result {
+	compute := nodesWhere(env, func(n *probe.Node) bool { return n.Role == plan.Compute })
+	if len(compute) == 0 {
+		return skip("the plan has no compute nodes")
+	}
+
+	if stuck := nodesWhere(env, func(n *probe.Node) bool { return n.Role == plan.Compute && !ready(n) }); len(stuck) > 0 {
+		return failNodes(env, fmt.Sprintf("%d of %d compute nodes not Ready: %s", len(stuck), len(compute), names(stuck)), stuck)
+	}
+
+	return pass("%d compute nodes Ready in Talos and Kubernetes", len(compute))
+}
+
+func mixedRole(_ context.Context, env *Env) Result {
+	gw := nodesWhere(env, func(n *probe.Node) bool { return n.Role == plan.Gateway })
+	if len(gw) == 0 {
+		return skip("the plan has no gateway (tailscale disabled)")
+	}
+
+	if stuck := nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" && !ready(n) }); len(stuck) > 0 {
+		return failNodes(env, fmt.Sprintf("%d of %d nodes not Ready: %s", len(stuck), len(env.Lab.Nodes), names(stuck)), stuck)
+	}
+
+	return pass("%d nodes Ready, gateway %s among them", len(env.Lab.Nodes), gw[0].Name)
+}
+
+func readyTiming(_ context.Context, env *Env) Result {
+	type timing struct {
+		name string
+		d    time.Duration
+	}
+
+	var (
+		times []timing
+		never []*probe.Node
+	)
+
+	for _, n := range env.Lab.Nodes {
+		if n.Role == "" {
+			continue
+		}
+
+		d, ok := n.ReadyAfter()
+		if !ok {
+			never = append(never, n)
+
+			continue
+		}
+
+		times = append(times, timing{n.Name, d})
+	}
+
+	if len(never) > 0 {
+		return failNodes(env, fmt.Sprintf("never Ready after apply: %s", names(never)), never)
+	}
+
+	if len(times) == 0 {
+		return skip("no node was applied while watched, so there is no apply → Ready time")
+	}
+
+	sort.Slice(times, func(i, j int) bool { return times[i].d < times[j].d })
+
+	var parts []string
+	for _, t := range times {
+		parts = append(parts, fmt.Sprintf("%s %s", t.name, t.d.Round(time.Second)))
+	}
+
+	slowest := times[len(times)-1]
+	summary := fmt.Sprintf("apply → Ready: %s", strings.Join(parts, ", "))
+
+	if env.ReadyBudget > 0 && slowest.d > env.ReadyBudget {
+		return Result{Status: Fail, Summary: summary,
+			Why: fmt.Sprintf("%s took %s, over the %s budget", slowest.name, slowest.d.Round(time.Second), env.ReadyBudget),
+			Fix: "look at where the time went in its timeline (install on SD cards is the usual culprit), or raise --ready-budget"}
+	}
+
+	return pass("%s", summary)
+}
+
+func extensionIsolation(_ context.Context, env *Env) Result {
+	var (
+		wrong    []*probe.Node
+		evidence []string
+	)
+
+	for _, n := range env.Lab.Nodes {
+		if len(n.Expect) == 0 || n.Stage != "running" {
+			continue
+		}
+
+		missing, unexpected := n.Missing(), n.Unexpected()
+		if len(missing)+len(unexpected) == 0 {
+			continue
+		}
+
+		wrong = append(wrong, n)
+		evidence = append(evidence, fmt.Sprintf("%s (%s): has %s; missing %s; unexpected %s", n.Name, n.Role,
+			strings.Join(n.ExtensionNames(), " "), orDash(strings.Join(missing, " ")), orDash(strings.Join(unexpected, " "))))
+	}
+
+	if len(wrong) == 0 {
+		return pass("every node runs exactly its role's extensions")
+	}
+
+	r := failNodes(env, fmt.Sprintf("%d node(s) run the wrong extensions: %s", len(wrong), names(wrong)), wrong)
+	r.Evidence = append(evidence, r.Evidence...)
+
+	return r
+}
+
+func needKube(env *Env) (Result, bool) {
+	if env.Kube == nil || env.Fetch == nil {
+		return skip("no Kubernetes API answered, so nothing can be deployed"), false
+	}
+
+	return Result{}, true
+}
+
+func spinNodes(env *Env) []*probe.Node {
+	return nodesWhere(env, func(n *probe.Node) bool { x, ok := n.Extensions["spin"]; return ok && x.State == "present" })
+}
+
+func spinDeploy(ctx context.Context, env *Env) Result {
+	if r, ok := needKube(env); !ok {
+		return r
+	}
+
+	res := probe.RunHello(ctx, env.Kube, env.Fetch, probe.Flavours[0], env.Hello, func(probe.Event) {})
+	if res.Err != nil {
+		return helloFailure(env, "the Spin hello-world did not answer", res)
+	}
+
+	spin := spinNodes(env)
+	for _, node := range res.Nodes {
+		if !slices.ContainsFunc(spin, func(n *probe.Node) bool { return n.Name == node }) {
+			return Result{Status: Fail, Summary: "a Spin pod ran on " + node + ", which has no spin extension",
+				Why: "the RuntimeClass does not keep Spin pods on spin nodes", Fix: "give the RuntimeClass a nodeSelector on extensions.liftoff.dev/spin=true"}
+		}
+	}
+
+	return pass("%q from %s in %s (cold start)", res.Body, strings.Join(res.Nodes, ","), res.ColdStart.Round(time.Millisecond))
+}
+
+func helloFailure(env *Env, summary string, res probe.HelloResult) Result {
+	r := Result{Status: Fail, Summary: summary, Why: res.Err.Error()}
+
+	msg := res.Err.Error()
+
+	switch {
+	case strings.Contains(msg, "no runtime for") || strings.Contains(msg, "RuntimeClass") || len(spinNodes(env)) == 0:
+		r.Why = "no node can run Spin: " + msg
+		r.Fix = "give the nodes an image with the spin extension (both roles have it by default; see liftoff images), and make sure the RuntimeClass handler is \"spin\""
+	default:
+		r.Fix = "kubectl -n liftoff-hello describe pods shows the pods' events"
+	}
+
+	for _, n := range env.Lab.Nodes {
+		if n.Role != "" && len(n.Expect) > 0 && !slices.Contains(n.ExtensionNames(), "spin") && n.Stage == "running" {
+			r.Evidence = append(r.Evidence, n.Name+": no spin extension (has "+orDash(strings.Join(n.ExtensionNames(), " "))+")")
+		}
+	}
+
+	return r
+}
+
+func multiArch(ctx context.Context, env *Env) Result {
+	if r, ok := needKube(env); !ok {
+		return r
+	}
+
+	// The architectures present among spin-capable Nodes, as Kubernetes labels them.
+	nodes, err := env.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: config.ExtensionLabel("spin") + "=true"})
+	if err != nil {
+		return Result{Status: Fail, Summary: "cannot list nodes", Why: err.Error()}
+	}
+
+	arches := map[string]bool{}
+	for _, n := range nodes.Items {
+		arches[n.Labels["kubernetes.io/arch"]] = true
+	}
+
+	delete(arches, "")
+
+	if len(arches) == 0 {
+		return helloFailure(env, "no spin-capable node", probe.HelloResult{Err: fmt.Errorf("no Node is labelled %s=true", config.ExtensionLabel("spin"))})
+	}
+
+	var done []string
+
+	for _, arch := range sortedKeys(arches) {
+		f := probe.Flavours[0]
+		f.Name += "-" + arch
+		f.NodeSelector = map[string]string{"kubernetes.io/arch": arch}
+
+		res := probe.RunHello(ctx, env.Kube, env.Fetch, f, probe.HelloOptions{Requests: 1, Timeout: env.Hello.Timeout}, func(probe.Event) {})
+		if res.Err != nil {
+			return helloFailure(env, "the Spin image did not answer on "+arch, res)
+		}
+
+		done = append(done, arch)
+	}
+
+	return pass("%s answers on %s", probe.SpinHelloImage, strings.Join(done, " and "))
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+
+	slices.Sort(out)
+
+	return out
+}
+
+func baseline(ctx context.Context, env *Env) Result {
+	if r, ok := needKube(env); !ok {
+		return r
+	}
+
+	var parts []string
+
+	for _, f := range probe.Flavours {
+		res := probe.RunHello(ctx, env.Kube, env.Fetch, f, env.Hello, func(probe.Event) {})
+		if res.Err != nil {
+			return helloFailure(env, "the "+f.Name+" hello-world did not answer", res)
+		}
+
+		parts = append(parts, fmt.Sprintf("%s: cold %s, p50 %s, p99 %s", f.Name,
+			res.ColdStart.Round(time.Millisecond), res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond)))
+	}
+
+	return pass("%s", strings.Join(parts, "; "))
+}
+
+// tailscaleNodes are nodes whose image has tailscale, and those where it runs.
+func tailscaleNodes(env *Env) (present, up []*probe.Node) {
+	for _, n := range env.Lab.Nodes {
+		if x, ok := n.Extensions["tailscale"]; ok && x.State == "present" {
+			present = append(present, n)
+
+			if s, ok := n.Services["ext-tailscale"]; ok && s.Up {
+				up = append(up, n)
+			}
+		}
+	}
+
+	return present, up
+}
+
+func subnetRouter(_ context.Context, env *Env) Result {
+	gw, ok := env.Plan.Gateway()
+	if !ok {
+		return skip("the plan has no gateway (tailscale disabled)")
+	}
+
+	n := env.Lab.Node(gw.Name)
+	if s, ok := n.Services["ext-tailscale"]; !ok || !s.Up {
+		return failNodes(env, "the gateway "+gw.Name+"'s tailscale is not running, so nothing advertises the cluster's routes", []*probe.Node{n})
+	}
+
+	want := fmt.Sprintf("%s,%s", env.Plan.Network.PodCIDR, env.Plan.Network.ServiceCIDR)
+
+	if env.Tailscale == nil {
+		return pass("ext-tailscale runs on %s with routes %s (route approval needs the Tailscale probe)", gw.Name, want)
+	}
+
+	if len(env.Tailscale.Approved) == 0 {
+		return Result{Status: Fail, Summary: "the routes are advertised but not approved",
+			Why: "the tailnet admin has not approved " + want + " for " + gw.Name,
+			Fix: "approve the routes in the Tailscale admin console (Machines → " + gw.Name + " → Edit route settings), or use an auto-approver"}
+	}
+
+	return pass("%s advertises and is approved for %s", gw.Name, want)
+}
+
+func trafficFlow(_ context.Context, env *Env) Result {
+	if env.Tailscale == nil {
+		return skip("needs the Tailscale route probe (an operator-side tailnet node)")
+	}
+
+	if !env.Tailscale.Reachable {
+		return Result{Status: Fail, Summary: "the hello-world Service does not answer through the route", Why: env.Tailscale.Detail,
+			Fix: "check the route is approved and this machine accepts routes (tailscale set --accept-routes)"}
+	}
+
+	return pass("%s", env.Tailscale.Detail)
+}
+
+func singleGateway(_ context.Context, env *Env) Result {
+	present, _ := tailscaleNodes(env)
+
+	routers := names(present)
+	if env.Tailscale != nil && len(env.Tailscale.Advertising) > 0 {
+		routers = strings.Join(env.Tailscale.Advertising, ", ")
+	}
+
+	switch {
+	case len(present) > 1 || env.Tailscale != nil && len(env.Tailscale.Advertising) > 1:
+		r := failNodes(env, "more than one node can route for the cluster: "+routers, present)
+		r.Why = "one subnet router per cluster: several routers fight over the same routes, and a node with tailscale but no config never becomes ready"
+		r.Fix = "keep the gateway image on one board and give every other board the compute image"
+
+		return r
+	case len(present) == 0 && !env.Plan.Tailscale.Disabled:
+		return Result{Status: Fail, Summary: "no node has tailscale", Fix: "give the gateway board the gateway image"}
+	case len(present) == 0:
+		return pass("no gateway, as planned (tailscale disabled)")
+	}
+
+	return pass("%s is the only node with tailscale", present[0].Name)
+}
