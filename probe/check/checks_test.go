@@ -10,7 +10,9 @@ import (
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
-func at(s int) time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second) }
+func at(s int) time.Time {
+	return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)
+}
 
 const labPlan = `
 cluster: {name: lab}
