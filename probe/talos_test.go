@@ -1,0 +1,60 @@
+package probe
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cosi-project/runtime/pkg/state"
+	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
+	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
+)
+
+func TestTranslateMachineStatus(t *testing.T) {
+	ms := runtime.NewMachineStatus()
+	ms.TypedSpec().Stage = runtime.MachineStageRunning
+	ms.TypedSpec().Status.UnmetConditions = []runtime.UnmetCondition{{Name: "services", Reason: "services not healthy: ext-tailscale"}}
+
+	evs := translate("gw", state.Event{Type: state.Updated, Resource: ms})
+	if len(evs) != 2 || evs[0].State != "running" || evs[1].Ready || evs[1].Detail != "services: services not healthy: ext-tailscale" {
+		t.Errorf("%+v", evs)
+	}
+}
+
+func TestTranslateExtensionAndService(t *testing.T) {
+	x := runtime.NewExtensionStatus(runtime.NamespaceName, "2")
+	x.TypedSpec().Metadata.Name = "tailscale"
+	x.TypedSpec().Metadata.Version = "1.88.3"
+
+	evs := translate("gw", state.Event{Type: state.Created, Resource: x})
+	if len(evs) != 1 || evs[0].Name != "tailscale" || evs[0].State != "present" || evs[0].Detail != "1.88.3" {
+		t.Errorf("extension: %+v", evs)
+	}
+
+	svc := v1alpha1.NewService("ext-tailscale")
+	svc.TypedSpec().Running = true
+	svc.TypedSpec().Unknown = true // extension services have no health check
+
+	evs = translate("gw", state.Event{Type: state.Updated, Resource: svc})
+	if len(evs) != 1 || !evs[0].Ready || evs[0].State != "Running" {
+		t.Errorf("running with unknown health counts as up: %+v", evs)
+	}
+
+	evs = translate("gw", state.Event{Type: state.Destroyed, Resource: svc})
+	if evs[0].Ready || evs[0].State != "Stopped" {
+		t.Errorf("destroyed: %+v", evs)
+	}
+}
+
+func TestReasonIsActionable(t *testing.T) {
+	for err, want := range map[error]string{
+		errors.New("dial tcp 127.0.0.11:50000: connect: connection refused"):   "booting or rebooting",
+		errors.New("context deadline exceeded"):                                 "powered off",
+		errors.New("x509: certificate signed by unknown authority"):             "talosconfig matches secrets.yaml",
+		errors.New("transport: authentication handshake failed: remote error"): "talosconfig matches secrets.yaml",
+	} {
+		if got := reason(err); !strings.Contains(got, want) {
+			t.Errorf("%v → %q", err, got)
+		}
+	}
+}
