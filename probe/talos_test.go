@@ -49,8 +49,8 @@ func TestTranslateExtensionAndService(t *testing.T) {
 func TestReasonIsActionable(t *testing.T) {
 	for err, want := range map[error]string{
 		errors.New("dial tcp 127.0.0.11:50000: connect: connection refused"):   "booting or rebooting",
-		errors.New("context deadline exceeded"):                                 "powered off",
-		errors.New("x509: certificate signed by unknown authority"):             "talosconfig matches secrets.yaml",
+		errors.New("context deadline exceeded"):                                "powered off",
+		errors.New("x509: certificate signed by unknown authority"):            "talosconfig matches secrets.yaml",
 		errors.New("transport: authentication handshake failed: remote error"): "talosconfig matches secrets.yaml",
 	} {
 		if got := reason(err); !strings.Contains(got, want) {
