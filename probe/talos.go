@@ -119,11 +119,7 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 
 	ch := make(chan state.Event, 64)
 
-	for _, md := range []resource.Metadata{
-		resource.NewMetadata(runtime.NamespaceName, runtime.MachineStatusType, "", resource.VersionUndefined),
-		resource.NewMetadata(runtime.NamespaceName, runtime.ExtensionStatusType, "", resource.VersionUndefined),
-		resource.NewMetadata(v1alpha1.NamespaceName, v1alpha1.ServiceType, "", resource.VersionUndefined),
-	} {
+	for _, md := range watched() {
 		if err := c.COSI.WatchKind(wctx, md, ch, state.WithBootstrapContents(true)); err != nil {
 			return fmt.Errorf("watching %s: %w", md.Type(), err)
 		}
@@ -142,6 +138,45 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 				emit(e)
 			}
 		}
+	}
+}
+
+// Snapshot reads a board's current state once (a List per kind, not a
+// watch): what check judges an existing cluster by.
+func Snapshot(ctx context.Context, t Target) ([]Event, error) {
+	c, secure, err := Connect(ctx, t)
+	if err != nil {
+		return []Event{{Time: time.Now(), Node: t.Node, Kind: Reachable, Detail: reason(err)}}, nil
+	}
+	defer c.Close() //nolint:errcheck
+
+	mode := "maintenance (no client certificate)"
+	if secure {
+		mode = "mutual TLS"
+	}
+
+	out := []Event{{Time: time.Now(), Node: t.Node, Kind: Reachable, Ready: true, Detail: mode}}
+
+	for _, md := range watched() {
+		list, err := c.COSI.List(ctx, md)
+		if err != nil {
+			return out, fmt.Errorf("%s: listing %s: %w", t.Node, md.Type(), err)
+		}
+
+		for _, r := range list.Items {
+			out = append(out, translate(t.Node, state.Event{Type: state.Created, Resource: r})...)
+		}
+	}
+
+	return out, nil
+}
+
+// watched are the resource kinds liftoff follows on every board.
+func watched() []resource.Metadata {
+	return []resource.Metadata{
+		resource.NewMetadata(runtime.NamespaceName, runtime.MachineStatusType, "", resource.VersionUndefined),
+		resource.NewMetadata(runtime.NamespaceName, runtime.ExtensionStatusType, "", resource.VersionUndefined),
+		resource.NewMetadata(v1alpha1.NamespaceName, v1alpha1.ServiceType, "", resource.VersionUndefined),
 	}
 }
 
