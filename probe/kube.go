@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -69,6 +70,23 @@ func WatchNodes(ctx context.Context, cs kubernetes.Interface, emit func(Event)) 
 	inf.Run(ctx.Done())
 
 	return nil
+}
+
+// NodeSnapshot lists the Nodes once and reports each one's readiness.
+func NodeSnapshot(ctx context.Context, cs kubernetes.Interface) ([]Event, error) {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+
+	out := make([]Event, 0, len(nodes.Items))
+
+	for i := range nodes.Items {
+		ready, reason := nodeReady(&nodes.Items[i])
+		out = append(out, Event{Time: time.Now(), Node: nodes.Items[i].Name, Kind: NodeReady, Ready: ready, Detail: reason})
+	}
+
+	return out, nil
 }
 
 // nodeReady reads the Ready condition the kubelet (or, when it goes silent,

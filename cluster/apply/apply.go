@@ -53,8 +53,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Endpoint is a board's apid address.
+// Endpoint is a board's apid address; port 0 means Talos's own.
 func Endpoint(b plan.Board, port int) string {
+	if port == 0 {
+		port = discover.TalosPort
+	}
+
 	return net.JoinHostPort(b.Address, fmt.Sprint(port))
 }
 

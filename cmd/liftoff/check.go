@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
+	"github.com/spf13/cobra"
+
+	"github.com/liftoff-lab/liftoff/cluster/apply"
+	"github.com/liftoff-lab/liftoff/cluster/image"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/probe/check"
+)
+
+// errChecksFailed makes the exit code 1 without printing more than the report.
+var errChecksFailed = errors.New("some checks failed")
+
+type checkFlags struct {
+	plan        string
+	talosconfig string
+	kubeconfig  string
+	junit       string
+	json        bool
+	only        []string
+	readyBudget time.Duration
+	helloWait   time.Duration
+	requests    int
+}
+
+func newCheckCmd() *cobra.Command {
+	var f checkFlags
+
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "Run the lab's acceptance tests (for people and CI)",
+		Long: `Runs the founding test plan against a lab:
+
+  cluster-formation     compute-only-cluster, mixed-role-cluster,
+                        node-ready-timing, extension-isolation
+  wasm-integration      spin-runtime-deploy, multi-arch-confidence,
+                        performance-baseline
+  network-architecture  subnet-router-config, traffic-flow,
+                        single-gateway-only
+
+Against your own lab it reads each board through the Talos API (talosconfig)
+and the cluster through the Kubernetes API (kubeconfig); the wasm checks
+deploy a hello-world into the liftoff-hello namespace and remove it after.
+node-ready-timing needs a bring-up watched by liftoff and skips otherwise.
+
+A failing check explains why, with evidence and the fix. Exit code 1 when
+any check fails.`,
+		Example: `  liftoff check --plan lab.yaml --talosconfig homelab/talosconfig --kubeconfig homelab/kubeconfig
+  liftoff check --plan lab.yaml ... --only cluster-formation --junit report.xml`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if f.talosconfig == "" || f.kubeconfig == "" {
+				return usageError{errors.New("--talosconfig and --kubeconfig are required (liftoff gen wrote the talosconfig; the kubeconfig comes from the bootstrap step)")}
+			}
+
+			for _, name := range f.only {
+				if !knownCheck(name) {
+					return usageError{fmt.Errorf("--only %s: no such check or suite (see liftoff check --help)", name)}
+				}
+			}
+
+			p, err := loadValid(c.ErrOrStderr(), f.plan)
+			if err != nil {
+				return err
+			}
+
+			env, err := observe(c.Context(), p, f)
+			if err != nil {
+				return err
+			}
+
+			return report(c.OutOrStdout(), check.Run(c.Context(), env, f.only), f)
+		},
+	}
+
+	addPlanFlag(c, &f.plan)
+	c.Flags().StringVar(&f.talosconfig, "talosconfig", "", "talosconfig for the boards (from liftoff gen)")
+	c.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the cluster")
+	addReportFlags(c, &f)
+
+	return c
+}
+
+func addReportFlags(c *cobra.Command, f *checkFlags) {
+	c.Flags().StringVar(&f.junit, "junit", "", "also write a JUnit XML report to this file")
+	c.Flags().BoolVar(&f.json, "json", false, "print the report as JSON instead of a table")
+	c.Flags().StringSliceVar(&f.only, "only", nil, "run only these checks or suites (comma-separated)")
+	c.Flags().DurationVar(&f.readyBudget, "ready-budget", 15*time.Minute, "longest apply → Node Ready a board may take")
+	c.Flags().DurationVar(&f.helloWait, "hello-timeout", 3*time.Minute, "how long a hello-world may take to deploy and answer")
+	c.Flags().IntVar(&f.requests, "requests", 20, "requests per hello-world for the latency percentiles")
+}
+
+func knownCheck(name string) bool {
+	for _, c := range check.All {
+		if c.Name == name || c.Suite == name {
+			return true
+		}
+	}
+
+	return false
+}
+
+// expected is each board's extension set, for Planned events.
+func expected(p *plan.Plan) func(plan.Board) []string {
+	return func(b plan.Board) []string { return image.Extensions(p, b.Role) }
+}
+
+// observe builds the picture of an existing lab from one snapshot of each
+// board and of the Nodes.
+func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error) {
+	tc, err := clientconfig.Open(f.talosconfig)
+	if err != nil {
+		return nil, fmt.Errorf("reading talosconfig: %w", err)
+	}
+
+	kc, err := os.ReadFile(f.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig: %w", err)
+	}
+
+	cs, err := probe.KubeClient(kc)
+	if err != nil {
+		return nil, err
+	}
+
+	lab := probe.NewLab()
+	apply.Planned(p, expected(p), lab.Apply)
+
+	for _, b := range p.Boards {
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		evs, err := probe.Snapshot(sctx, probe.Target{Node: b.Name, Endpoint: apply.Endpoint(b, 0), Talosconfig: tc})
+
+		cancel()
+
+		for _, e := range evs {
+			lab.Apply(e)
+		}
+
+		if err != nil {
+			lab.Apply(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Error, Detail: err.Error()})
+		}
+	}
+
+	env := &check.Env{Plan: p, Lab: lab, ReadyBudget: f.readyBudget,
+		Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}}
+
+	nodes, err := probe.NodeSnapshot(ctx, cs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warning: the Kubernetes API did not answer; checks that need it will skip:", err)
+
+		return env, nil
+	}
+
+	for _, e := range nodes {
+		lab.Apply(e)
+	}
+
+	env.Kube, env.Fetch = cs, probe.ProxyFetcher(cs)
+
+	return env, nil
+}
+
+func report(w io.Writer, results []check.Result, f checkFlags) error {
+	if f.junit != "" {
+		out, err := os.Create(f.junit)
+		if err != nil {
+			return err
+		}
+
+		if err := check.WriteJUnit(out, results); err != nil {
+			out.Close()
+
+			return err
+		}
+
+		if err := out.Close(); err != nil {
+			return err
+		}
+	}
+
+	var err error
+	if f.json {
+		err = check.WriteJSON(w, results)
+	} else {
+		err = check.WriteTable(w, results)
+	}
+
+	if err != nil {
+		return err
+	}
+
+	if check.Failed(results) {
+		var failed []string
+
+		for _, r := range results {
+			if r.Status == check.Fail {
+				failed = append(failed, r.Name)
+			}
+		}
+
+		return fmt.Errorf("%w: %s", errChecksFailed, strings.Join(failed, ", "))
+	}
+
+	return nil
+}
