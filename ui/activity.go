@@ -1,0 +1,143 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+const feedKeep = 200
+
+// feedLine is one event told in words for the activity panel.
+type feedLine struct {
+	at   string
+	node string
+	text string
+	tone tone
+}
+
+// record keeps the events worth telling. Hello answers arrive every few
+// seconds, so only a change of outcome is told; logs belong to troubleshoot.
+func (m *Model) record(e probe.Event) {
+	if prev, seen := m.lab.Hello[e.Name]; e.Kind == probe.Hello && seen && prev.OK == e.Ready {
+		return
+	}
+
+	text, t := describe(e)
+	if text == "" {
+		return
+	}
+
+	m.feed = append(m.feed, feedLine{at: e.Time.Format("15:04:05"), node: e.Node, text: text, tone: t})
+	if len(m.feed) > feedKeep {
+		m.feed = m.feed[len(m.feed)-feedKeep:]
+	}
+}
+
+func describe(e probe.Event) (string, tone) {
+	switch e.Kind {
+	case probe.Discovered:
+		return "answered in maintenance mode: " + e.Detail, good
+	case probe.Applied:
+		return "got its config", busy
+	case probe.Stage:
+		if e.State == "running" {
+			return "is running its config", good
+		}
+
+		return "is " + e.State, busy
+	case probe.Reachable:
+		if e.Ready {
+			return "Talos API answers (" + orDash(e.Detail) + ")", good
+		}
+
+		return "Talos API unreachable: " + orDash(e.Detail), warn
+	case probe.Extension:
+		if e.State == "present" {
+			return "extension " + e.Name + " " + e.Detail + " is in the image", good
+		}
+
+		return "extension " + e.Name + " is " + e.State, bad
+	case probe.Service:
+		if e.Ready {
+			return e.Name + " is up", good
+		}
+
+		if e.Count > 0 {
+			return fmt.Sprintf("%s %s (%d restarts)", e.Name, e.State, e.Count), bad
+		}
+
+		return e.Name + " " + e.State, busy
+	case probe.MachineReady:
+		if e.Ready {
+			return "Talos reports the machine ready", good
+		}
+
+		return "Talos: not ready — " + orDash(e.Detail), warn
+	case probe.NodeReady:
+		if e.Ready {
+			return "Kubernetes Node Ready", good
+		}
+
+		return "Kubernetes Node NotReady: " + orDash(e.Detail), warn
+	case probe.Bootstrapped:
+		return "etcd bootstrapped", good
+	case probe.Route:
+		return "Tailscale route " + e.State + " " + e.Detail, map[bool]tone{true: good, false: warn}[e.State == "primary"]
+	case probe.Hello:
+		if e.Ready {
+			return e.Name + " hello-world answers (" + latency(e.Latency) + ")", good
+		}
+
+		return e.Name + " hello-world fails: " + e.Detail, bad
+	case probe.Error:
+		return "probe error: " + e.Detail, bad
+	}
+
+	return "", idle
+}
+
+// activity is the newest events, oldest first, in a panel h lines tall.
+func (m *Model) activity(w, h int) string {
+	t := m.theme
+	n := h - 2
+	feed := m.feed
+
+	if m.filter != "" {
+		// The filter narrows the story to the boards it shows.
+		shown := map[string]bool{"": true}
+		for _, b := range m.boards() {
+			shown[b.Name] = true
+		}
+
+		feed = nil
+
+		for _, f := range m.feed {
+			if shown[f.node] {
+				feed = append(feed, f)
+			}
+		}
+	}
+
+	if len(feed) > n {
+		feed = feed[len(feed)-n:]
+	}
+
+	lines := make([]string, 0, len(feed))
+
+	for _, f := range feed {
+		who := f.node
+		if who == "" {
+			who = "cluster"
+		}
+
+		lines = append(lines, t.Dim.Render(f.at)+" "+t.Title.Render(pad(who, 12))+" "+t.tone(f.tone).Render(strings.TrimSpace(f.text)))
+	}
+
+	if len(lines) == 0 {
+		lines = append(lines, t.Dim.Render("waiting for the first event"))
+	}
+
+	return m.box(t.Title.Render("Activity"), lines, w, h, false)
+}

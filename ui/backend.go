@@ -1,0 +1,136 @@
+package ui
+
+import (
+	"context"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+// Backend does the I/O the wizard asks for. Every method must return
+// quickly: long work runs in the backend and reports on the event stream
+// (probe events) and the progress stream (Progress). The UI calls it from
+// commands, never from its update loop, so a slow call cannot freeze it.
+type Backend interface {
+	// Discover scans a CIDR or address list. Each board that answers is a
+	// probe.Discovered event with Node set to its address and Detail its
+	// one-line summary (discover.Board.Summary: model arch · talos · disks · MAC);
+	// progress comes as Progress{Op: OpScan}.
+	Discover(ctx context.Context, target string)
+	// Apply sends every board its config; boards report as probe events
+	// (Applied, Stage …, by board name), the whole run as Progress{Op: OpApply}.
+	// Cancelling ctx stops sending configs to boards not yet done.
+	Apply(ctx context.Context, p *plan.Plan)
+	// Bootstrap starts etcd on the first control plane; done is a
+	// probe.Bootstrapped event, a failure Progress{Op: OpBootstrap, Err}.
+	Bootstrap(ctx context.Context, p *plan.Plan)
+	// SavePlan writes the plan as it is made, so a restart resumes.
+	SavePlan(p *plan.Plan) error
+	// SaveKubeconfig fetches the admin kubeconfig and merges it into
+	// ~/.kube/config or writes a file of its own; it returns where it went.
+	SaveKubeconfig(merge bool) (string, error)
+}
+
+// Op names a long backend operation.
+type Op string
+
+// Operations that report progress.
+const (
+	OpScan      Op = "scan"
+	OpApply     Op = "apply"
+	OpBootstrap Op = "bootstrap"
+)
+
+// Progress reports on a long backend operation. Send it on the Progress
+// channel (or with tea.Program.Send).
+type Progress struct {
+	Op       Op
+	Node     string // the board a step is about, if any
+	Step     string // what is happening, in words ("sending config")
+	Done     int    // scan: addresses tried; apply: boards done
+	Total    int
+	Finished bool  // the operation is over; Err says whether it failed
+	Err      error // why it failed
+}
+
+type (
+	eventsMsg       []probe.Event
+	eventsEndedMsg  struct{}
+	progressMsg     Progress // from the channel: re-arms the wait
+	progressDoneMsg struct{}
+	tickMsg         struct{}
+	planSavedMsg    struct{ err error }
+	kubeconfigMsg   struct {
+		path string
+		err  error
+	}
+)
+
+// maxBatch bounds how many queued events one update folds, so a burst (a
+// replay at full speed) costs one frame yet input stays responsive.
+const maxBatch = 512
+
+// waitEvents blocks (in its own goroutine) for the next events and takes
+// whatever else is already queued. Update re-arms it after each batch.
+func waitEvents(ch <-chan probe.Event) tea.Cmd {
+	if ch == nil {
+		return nil
+	}
+
+	return func() tea.Msg {
+		e, ok := <-ch
+		if !ok {
+			return eventsEndedMsg{}
+		}
+
+		batch := eventsMsg{e}
+
+		for len(batch) < maxBatch {
+			select {
+			case e, ok := <-ch:
+				if !ok {
+					return batch // the next wait reports the end
+				}
+
+				batch = append(batch, e)
+			default:
+				return batch
+			}
+		}
+
+		return batch
+	}
+}
+
+func waitProgress(ch <-chan Progress) tea.Cmd {
+	if ch == nil {
+		return nil
+	}
+
+	return func() tea.Msg {
+		p, ok := <-ch
+		if !ok {
+			return progressDoneMsg{}
+		}
+
+		return progressMsg(p)
+	}
+}
+
+// tick refreshes the clock so "for 4m" and stuck-stage rules move on
+// even when no event arrives.
+func tick() tea.Cmd {
+	return tea.Tick(time.Second, func(time.Time) tea.Msg { return tickMsg{} })
+}
+
+// clonePlan hands the backend its own copy: it may marshal the plan in
+// another goroutine while the wizard keeps editing.
+func clonePlan(p *plan.Plan) *plan.Plan {
+	c := *p
+	c.Boards = append([]plan.Board(nil), p.Boards...)
+
+	return &c
+}

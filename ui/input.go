@@ -1,0 +1,87 @@
+package ui
+
+import (
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+)
+
+// lineInput is a one-line editor in the status bar. It is deliberately
+// tiny: no blinking cursor, so frames stay deterministic for golden tests.
+type lineInput struct {
+	label, value string
+	done         func(string) tea.Cmd
+	change       func(string) // called on every edit (live filter)
+	cancel       func()
+}
+
+func (m *Model) onInput(k tea.KeyPressMsg) tea.Cmd {
+	in := m.input
+
+	switch k.String() {
+	case "enter":
+		m.input = nil
+
+		return in.done(strings.TrimSpace(in.value))
+	case "esc":
+		m.input = nil
+
+		if in.cancel != nil {
+			in.cancel()
+		}
+
+		return nil
+	case "backspace", "ctrl+h":
+		if r := []rune(in.value); len(r) > 0 {
+			in.value = string(r[:len(r)-1])
+		}
+	case "ctrl+u":
+		in.value = ""
+	default:
+		if k.Text == "" {
+			return nil
+		}
+
+		in.value += k.Text
+	}
+
+	if in.change != nil {
+		in.change(in.value)
+	}
+
+	return nil
+}
+
+// filterInput opens "/ filter" on the dashboard and troubleshoot lists.
+func (m *Model) filterInput() {
+	before := m.filter
+	m.input = &lineInput{
+		label:  "filter (name, role, state)",
+		value:  m.filter,
+		change: func(v string) { m.filter = v; m.focus = 0 },
+		done:   func(v string) tea.Cmd { m.filter = v; return nil },
+		cancel: func() { m.filter = before },
+	}
+}
+
+func (m *Model) helpView(w int) string {
+	t := m.theme
+	k := m.screenKeys()
+
+	lines := []string{t.Title.Render("Keys on this screen"), ""}
+	lines = append(lines, m.help.FullHelpView(k.FullHelp()))
+	lines = append(lines, "",
+		t.Title.Render("Reading the screen"),
+		"✓ done / healthy   … in progress   ✗ failed or stuck   ! unexpected   · not started",
+		"A heavy border marks the selected panel. Times like +48s count from the moment",
+		"the board got its config; the Ready bar compares boards with each other.",
+		"",
+		t.Dim.Render("? or esc closes this help"))
+
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, wrap(l, w)...)
+	}
+
+	return strings.Join(out, "\n")
+}

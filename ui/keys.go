@@ -1,0 +1,120 @@
+package ui
+
+import (
+	"slices"
+
+	"charm.land/bubbles/v2/key"
+)
+
+type keyMap struct {
+	Up, Down, Left, Right, Tab, ShiftTab key.Binding
+	Enter, Back, Help, Quit, Filter      key.Binding
+	Dashboard, Troubleshoot              key.Binding
+	// wizard
+	Edit, Add, Rename, Machine, Role, Gateway key.Binding
+	Merge, Separate, Yes, No, Retry           key.Binding
+}
+
+func newKeys() keyMap {
+	b := func(help, desc string, keys ...string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
+	}
+
+	return keyMap{
+		Up:           b("↑/k", "up", "up", "k"),
+		Down:         b("↓/j", "down", "down", "j"),
+		Left:         b("←/h", "left", "left", "h"),
+		Right:        b("→/l", "right", "right", "l"),
+		Tab:          b("tab", "next panel", "tab"),
+		ShiftTab:     b("shift+tab", "previous panel", "shift+tab"),
+		Enter:        b("enter", "continue", "enter"),
+		Back:         b("esc", "back", "esc"),
+		Help:         b("?", "help", "?"),
+		Quit:         b("q", "quit", "q", "ctrl+c"),
+		Filter:       b("/", "filter boards", "/"),
+		Dashboard:    b("d", "dashboard", "d"),
+		Troubleshoot: b("t", "troubleshoot", "t"),
+		Edit:         b("e", "edit target", "e"),
+		Add:          b("a", "add by address", "a"),
+		Rename:       b("n", "rename", "n"),
+		Machine:      b("m", "machine type", "m"),
+		Role:         b("r", "role", "r"),
+		Gateway:      b("g", "make gateway", "g"),
+		Merge:        b("m", "merge into ~/.kube/config", "m"),
+		Separate:     b("s", "separate file", "s"),
+		Yes:          b("y", "yes", "y"),
+		No:           b("n", "no", "n", "esc"),
+		Retry:        b("r", "retry", "r"),
+	}
+}
+
+// helpKeys is what the help bar shows on one screen.
+type helpKeys struct {
+	short []key.Binding
+	full  [][]key.Binding
+}
+
+func (h helpKeys) ShortHelp() []key.Binding  { return h.short }
+func (h helpKeys) FullHelp() [][]key.Binding { return h.full }
+
+func with(b key.Binding, desc string) key.Binding {
+	b.SetHelp(b.Help().Key, desc)
+
+	return b
+}
+
+// screenKeys lists the keys that do something on the current screen.
+func (m *Model) screenKeys() helpKeys {
+	k := m.keys
+	nav := []key.Binding{k.Up, k.Down, k.Tab}
+	general := []key.Binding{k.Help, k.Quit}
+
+	switch {
+	case m.confirm != nil:
+		return helpKeys{short: []key.Binding{k.Yes, k.No}}
+	case m.input != nil:
+		return helpKeys{short: []key.Binding{with(k.Enter, "ok"), with(k.Back, "cancel")}}
+	}
+
+	var short, extra []key.Binding
+
+	switch m.screen {
+	case ScreenDiscover:
+		short = []key.Binding{with(k.Enter, "scan / continue"), k.Edit, k.Add, k.Help, k.Quit}
+		extra = []key.Binding{k.Up, k.Down}
+	case ScreenRoles:
+		short = []key.Binding{k.Machine, k.Role, k.Gateway, with(k.Enter, "review"), k.Help}
+		extra = []key.Binding{k.Rename, k.Up, k.Down, k.Back}
+	case ScreenReview:
+		short = []key.Binding{with(k.Enter, "apply"), with(k.Up, "scroll"), k.Back, k.Help, k.Quit}
+	case ScreenApply:
+		short = []key.Binding{with(k.Enter, "bootstrap"), with(k.Back, "cancel apply"), k.Troubleshoot, k.Help, k.Quit}
+		extra = nav
+	case ScreenBootstrap:
+		short = []key.Binding{k.Retry, k.Troubleshoot, k.Help, k.Quit}
+		extra = nav
+	case ScreenKubeconfig:
+		short = []key.Binding{k.Merge, k.Separate, k.Help, k.Quit}
+	case ScreenDashboard:
+		short = []key.Binding{k.Tab, with(k.Enter, "why?"), k.Troubleshoot, k.Filter, k.Help, k.Quit}
+		extra = []key.Binding{k.Up, k.Down, k.Left, k.Right, k.ShiftTab}
+	case ScreenTroubleshoot:
+		short = []key.Binding{with(k.Up, "board"), with(k.Tab, "details"), k.Filter, with(k.Back, "dashboard"), k.Help}
+		extra = []key.Binding{k.Down, k.Dashboard, k.Quit}
+	}
+
+	var first []key.Binding
+
+	for _, b := range short {
+		if !slices.ContainsFunc(general, func(g key.Binding) bool { return g.Help() == b.Help() }) {
+			first = append(first, b)
+		}
+	}
+
+	full := [][]key.Binding{first}
+	if len(extra) > 0 {
+		full = append(full, extra)
+	}
+
+	return helpKeys{short: short, full: append(full, general)}
+}

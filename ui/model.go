@@ -1,0 +1,554 @@
+// Package ui is liftoff's terminal interface: the wizard that takes boards
+// from maintenance mode to a cluster, the live dashboard and the
+// troubleshoot view. It does no I/O: a Backend does, and everything the
+// boards say arrives as probe events on a channel, folded into a probe.Lab.
+// So a recorded stream replays into the very same screens.
+package ui
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"github.com/liftoff-lab/liftoff/cluster/image"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+// Screen is one step of the wizard or one view of the cluster.
+type Screen int
+
+// Screens, in wizard order.
+const (
+	ScreenDiscover Screen = iota
+	ScreenRoles
+	ScreenReview
+	ScreenApply
+	ScreenBootstrap
+	ScreenKubeconfig
+	ScreenDashboard
+	ScreenTroubleshoot
+)
+
+var stepNames = []string{"discover", "roles", "review", "apply", "bootstrap", "kubeconfig"}
+
+// Options configure a Model. Everything is optional except Events for a
+// useful screen.
+type Options struct {
+	// Backend does the wizard's I/O; nil makes a watch-only dashboard
+	// (replay, rehearsal, or an existing cluster).
+	Backend Backend
+	// Events is everything the probes see; closing it marks the stream ended.
+	Events <-chan probe.Event
+	// Progress reports scans, applies and bootstraps.
+	Progress <-chan Progress
+	// Plan resumes a saved plan (its boards, machine types and roles).
+	Plan *plan.Plan
+	// Cluster names a new plan's cluster (default "homelab").
+	Cluster string
+	// Target is the scan target the discover step offers, e.g. 192.168.1.0/24.
+	Target string
+	// Start is the first screen (default: discover, or the dashboard without a Backend).
+	Start Screen
+	// Theme defaults to DefaultTheme; see ThemeByName.
+	Theme Theme
+	// Clock is read on every tick and event, never while drawing; tests fix it.
+	Clock func() time.Time
+	// Context bounds what the wizard starts in the backend.
+	Context context.Context
+}
+
+// Model is the whole interface, a tea.Model.
+type Model struct {
+	o     Options
+	theme Theme
+	keys  keyMap
+	help  help.Model
+	ctx   context.Context
+
+	lab  *probe.Lab
+	plan *plan.Plan
+
+	screen, back Screen
+	w, h         int
+	now          time.Time
+	colour       bool
+	ended        bool
+
+	notice     string
+	noticeTone tone
+	showHelp   bool
+	confirm    *confirm
+	input      *lineInput
+
+	// discover, roles, review
+	found    []found
+	target   string
+	scan     Progress
+	scanning bool
+	sel      int
+	scroll   int
+	saved    string
+
+	// apply, bootstrap, kubeconfig
+	cancelApply   context.CancelFunc
+	applying      bool
+	steps         map[string]string
+	bootstrapping bool
+	bootErr       string
+	kubeconfig    string
+
+	// dashboard, troubleshoot
+	focus    int
+	filter   string
+	feed     []feedLine
+	tsDetail bool
+	tsScroll int
+}
+
+type confirm struct {
+	question string
+	yes      func() tea.Cmd
+}
+
+// New builds the model; run it with tea.NewProgram(ui.New(opts)).
+func New(o Options) *Model {
+	if o.Theme.Name == "" {
+		o.Theme = DefaultTheme()
+	}
+
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+
+	if o.Context == nil {
+		o.Context = context.Background()
+	}
+
+	if o.Cluster == "" {
+		o.Cluster = "homelab"
+	}
+
+	m := &Model{
+		o:      o,
+		theme:  o.Theme,
+		keys:   newKeys(),
+		help:   help.New(),
+		ctx:    o.Context,
+		lab:    probe.NewLab(),
+		screen: o.Start,
+		now:    o.Clock(),
+		target: o.Target,
+		steps:  map[string]string{},
+		colour: true,
+	}
+
+	m.help.Styles = m.theme.helpStyles()
+
+	if o.Plan != nil {
+		m.plan = clonePlan(o.Plan)
+	} else {
+		m.plan = &plan.Plan{Cluster: plan.Cluster{Name: o.Cluster}}
+	}
+
+	m.plan.Default()
+
+	for _, b := range m.plan.Boards {
+		m.found = append(m.found, found{addr: b.Address, info: "from the saved plan", name: b.Name, model: b.Model})
+	}
+
+	if o.Backend == nil && m.screen < ScreenDashboard {
+		m.screen = ScreenDashboard
+	}
+
+	if m.screen >= ScreenApply {
+		m.foldPlanned()
+	}
+
+	if m.screen == ScreenDiscover {
+		m.editTarget()
+	}
+
+	return m
+}
+
+// Init starts listening to both streams and the clock.
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(waitEvents(m.o.Events), waitProgress(m.o.Progress), tick())
+}
+
+// Lab is the picture the screens draw (for tests and for cmd to inspect on exit).
+func (m *Model) Lab() *probe.Lab { return m.lab }
+
+// Plan is the plan as the wizard left it.
+func (m *Model) Plan() *plan.Plan { return clonePlan(m.plan) }
+
+// Screen is the screen showing.
+func (m *Model) Screen() Screen { return m.screen }
+
+// Update handles one message.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.w, m.h = msg.Width, msg.Height
+		m.help.SetWidth(msg.Width)
+	case tea.ColorProfileMsg:
+		m.colour = msg.Profile > colorprofile.ASCII
+	case tickMsg:
+		m.now = m.clock()
+
+		return m, tick()
+	case eventsMsg:
+		m.fold(msg)
+
+		return m, waitEvents(m.o.Events)
+	case eventsEndedMsg:
+		m.ended = true
+	case progressMsg:
+		m.onProgress(Progress(msg))
+
+		return m, waitProgress(m.o.Progress)
+	case Progress:
+		m.onProgress(msg)
+	case planSavedMsg:
+		m.saved = "✓ plan saved"
+		if msg.err != nil {
+			m.saved = "✗ plan not saved"
+			m.say(bad, "the plan could not be saved: "+msg.err.Error())
+		}
+	case kubeconfigMsg:
+		m.onKubeconfig(msg)
+	case tea.KeyPressMsg:
+		return m, m.onKey(msg)
+	}
+
+	return m, nil
+}
+
+// clock never goes backwards past the newest event: a replay or a board
+// with a fast clock still gets sensible "for 3m" figures.
+func (m *Model) clock() time.Time {
+	now := m.o.Clock()
+	if now.Before(m.lab.Last) {
+		return m.lab.Last
+	}
+
+	return now
+}
+
+func (m *Model) fold(evs []probe.Event) {
+	for _, e := range evs {
+		m.record(e) // before Apply: it compares with the previous answer
+		m.lab.Apply(e)
+
+		if e.Kind == probe.Discovered {
+			m.addFound(e.Node, e.Detail, false)
+		}
+	}
+
+	m.now = m.clock()
+
+	if m.screen == ScreenBootstrap && m.bootstrapped() {
+		m.bootstrapping = false
+		m.screen = ScreenKubeconfig
+		m.sel = 0
+		m.say(good, "etcd is bootstrapped: Kubernetes is coming up")
+	}
+}
+
+// foldPlanned tells the Lab what the plan wants of each board, so role
+// rules (tailscale only on the gateway) work before the backend says so.
+func (m *Model) foldPlanned() {
+	for _, b := range m.plan.Boards {
+		m.lab.Apply(probe.Event{
+			Time: m.now, Node: b.Name, Kind: probe.Planned, State: b.Machine, Name: b.Role,
+			Detail: strings.Join(image.Extensions(m.plan, b.Role), " "),
+		})
+	}
+}
+
+func (m *Model) onProgress(p Progress) {
+	switch p.Op {
+	case OpScan:
+		m.scan = p
+		m.scanning = !p.Finished
+
+		if p.Err != nil {
+			m.say(bad, "scan failed: "+p.Err.Error())
+		} else if p.Finished {
+			m.say(good, "scan done: "+plural(p.Total, "address", "addresses")+" tried")
+		}
+	case OpApply:
+		if p.Node != "" && p.Step != "" {
+			m.steps[p.Node] = p.Step
+		}
+
+		switch {
+		case p.Err != nil && p.Node != "":
+			m.say(bad, p.Node+": "+p.Err.Error())
+		case p.Err != nil:
+			m.say(bad, "apply failed: "+p.Err.Error())
+		}
+
+		if p.Finished {
+			m.applying = false
+
+			if p.Err == nil {
+				m.say(good, "every board has its config; watch them install and reboot")
+			}
+		}
+	case OpBootstrap:
+		if p.Err != nil {
+			m.bootstrapping = false
+			m.bootErr = p.Err.Error()
+			m.say(bad, "bootstrap failed: "+p.Err.Error()+" — r retries")
+		} else if p.Step != "" {
+			m.say(busy, p.Step)
+		}
+	}
+}
+
+func (m *Model) say(t tone, s string) { m.notice, m.noticeTone = s, t }
+
+func (m *Model) busy() bool { return m.applying || m.bootstrapping }
+
+func (m *Model) quit() tea.Cmd {
+	if m.cancelApply != nil {
+		m.cancelApply()
+	}
+
+	return tea.Quit
+}
+
+func (m *Model) ask(question string, yes func() tea.Cmd) {
+	m.confirm = &confirm{question: question, yes: yes}
+}
+
+func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
+	if k.String() == "ctrl+c" {
+		if m.busy() && m.confirm == nil {
+			m.askQuit()
+
+			return nil
+		}
+
+		return m.quit()
+	}
+
+	switch {
+	case m.confirm != nil:
+		c := m.confirm
+
+		switch k.String() {
+		case "y", "Y":
+			m.confirm = nil
+
+			return c.yes()
+		case "n", "N", "esc":
+			m.confirm = nil
+		}
+
+		return nil
+	case m.input != nil:
+		return m.onInput(k)
+	case m.showHelp:
+		m.showHelp = k.String() != "?" && k.String() != "esc" && k.String() != "q"
+
+		return nil
+	}
+
+	switch k.String() {
+	case "?":
+		m.showHelp = true
+
+		return nil
+	case "q":
+		if m.busy() {
+			m.askQuit()
+
+			return nil
+		}
+
+		return m.quit()
+	}
+
+	switch m.screen {
+	case ScreenDiscover:
+		return m.discoverKey(k)
+	case ScreenRoles:
+		return m.rolesKey(k)
+	case ScreenReview:
+		return m.reviewKey(k)
+	case ScreenApply, ScreenBootstrap:
+		return m.applyKey(k)
+	case ScreenKubeconfig:
+		return m.kubeconfigKey(k)
+	case ScreenDashboard:
+		return m.dashboardKey(k)
+	case ScreenTroubleshoot:
+		return m.troubleshootKey(k)
+	}
+
+	return nil
+}
+
+func (m *Model) askQuit() {
+	what := "applying configs"
+	if m.bootstrapping {
+		what = "bootstrapping"
+	}
+
+	m.ask("Quit while "+what+"? The boards carry on; run liftoff again to resume from the saved plan.", m.quit)
+}
+
+// View draws the current screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.frame())
+	v.AltScreen = true
+	v.WindowTitle = "liftoff · " + m.plan.Cluster.Name
+
+	if m.theme.Background != nil && m.colour {
+		v.BackgroundColor, v.ForegroundColor = m.theme.Background, m.theme.Foreground
+	}
+
+	return v
+}
+
+func (m *Model) frame() string {
+	w, h := m.w, m.h
+	if w <= 0 || h <= 0 {
+		w, h = 80, 24
+	}
+
+	header := m.header(w)
+	footer := m.footer(w)
+	bodyH := max(1, h-2-1)
+
+	var body string
+
+	if m.showHelp {
+		body = m.helpView(w)
+	} else {
+		body = m.body(w, bodyH)
+	}
+
+	lines := strings.Split(body, "\n")
+	for len(lines) < bodyH {
+		lines = append(lines, "")
+	}
+
+	return fit(header+"\n"+strings.Join(lines[:bodyH], "\n")+"\n"+footer, w, h)
+}
+
+func (m *Model) body(w, h int) string {
+	switch m.screen {
+	case ScreenDiscover:
+		return m.discoverView(w, h)
+	case ScreenRoles:
+		return m.rolesView(w, h)
+	case ScreenReview:
+		return m.reviewView(w, h)
+	case ScreenApply, ScreenBootstrap:
+		return m.applyView(w, h)
+	case ScreenKubeconfig:
+		return m.kubeconfigView(w, h)
+	case ScreenTroubleshoot:
+		return m.troubleshootView(w, h)
+	}
+
+	return m.dashboardView(w, h)
+}
+
+// header: the product, the cluster, where we are, and the clock.
+func (m *Model) header(w int) string {
+	t := m.theme
+	left := t.Accent.Render("liftoff") + " " + t.Title.Render(m.plan.Cluster.Name)
+
+	var mid string
+
+	if m.screen <= ScreenKubeconfig {
+		mid = m.stepper(w - lipWidth(left) - 2)
+	} else {
+		mid = m.summary()
+	}
+
+	right := m.now.Format("15:04:05")
+
+	switch {
+	case m.ended:
+		right = "■ ended " + right
+	case m.o.Events != nil:
+		right = "● live " + right
+	}
+
+	right = t.Dim.Render(right)
+	gap := w - lipWidth(left) - lipWidth(mid) - lipWidth(right) - 2
+
+	if gap < 1 {
+		return left + "  " + mid
+	}
+
+	return left + "  " + mid + strings.Repeat(" ", gap) + right
+}
+
+// stepper shows the wizard's steps, the current one marked ▸ and bold.
+func (m *Model) stepper(w int) string {
+	cur := int(m.screen)
+	full := ""
+
+	for i, s := range stepNames {
+		if i > 0 {
+			full += " › "
+		}
+
+		if i == cur {
+			full += "▸" + s
+		} else {
+			full += s
+		}
+	}
+
+	if lipWidth(full) > w {
+		return m.theme.Title.Render("▸ step " + itoa(cur+1) + "/" + itoa(len(stepNames)) + " " + stepNames[cur])
+	}
+
+	var parts []string
+
+	for i, s := range stepNames {
+		switch {
+		case i == cur:
+			parts = append(parts, m.theme.Accent.Render("▸"+s))
+		case i < cur:
+			parts = append(parts, m.theme.Text.Render(s))
+		default:
+			parts = append(parts, m.theme.Dim.Render(s))
+		}
+	}
+
+	return strings.Join(parts, m.theme.Dim.Render(" › "))
+}
+
+// footer: one status line (question, input, notice) and the key help.
+func (m *Model) footer(w int) string {
+	t := m.theme
+
+	var status string
+
+	switch {
+	case m.confirm != nil:
+		status = t.Warn.Render("? "+m.confirm.question) + "  " + t.Key.Render("y") + " yes  " + t.Key.Render("n") + " no"
+	case m.input != nil:
+		status = t.Key.Render(m.input.label+": ") + m.input.value + "█"
+	case m.notice != "":
+		icon := map[tone]string{good: "✓", bad: "✗", warn: "!", busy: "…", idle: "·"}[m.noticeTone]
+		status = t.tone(m.noticeTone).Render(icon + " " + m.notice)
+	case m.filter != "" && m.screen >= ScreenDashboard:
+		status = t.Dim.Render("filter: ") + m.filter + t.Dim.Render("  (/ to change, esc to clear)")
+	}
+
+	return pad(status, w) + "\n" + m.help.View(m.screenKeys())
+}

@@ -1,0 +1,208 @@
+package ui
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+// state is one thing's condition as icon, word and tone: the icon and the
+// word carry the meaning, the colour only repeats it.
+type state struct {
+	icon, word string
+	tone       tone
+}
+
+func (s state) String() string { return s.icon + " " + s.word }
+
+var (
+	stPending = state{"·", "waiting", idle}
+)
+
+// nodeState sums a board up in one word, the one its panel leads with.
+func nodeState(n *probe.Node, now time.Time) state {
+	switch {
+	case !n.Reachable && n.Unreachable != "":
+		return state{"✗", "unreachable", bad}
+	case n.NodeReady:
+		return state{"✓", "ready", good}
+	case restarting(n) != "":
+		return state{"✗", "restarting", bad}
+	case len(n.Missing()) > 0 && n.Stage == "running" && len(n.Extensions) > 0:
+		return state{"✗", "wrong image", bad}
+	case stuck(n, now):
+		return state{"✗", "stuck " + n.Stage, bad}
+	case n.Stage == "running" && n.MachineReady:
+		return state{"…", "joining", busy}
+	case n.Stage == "running":
+		return state{"…", "starting", busy}
+	case n.Stage == "maintenance" || n.Stage == "":
+		if n.AppliedAt.IsZero() {
+			return state{"·", "maintenance", idle}
+		}
+
+		return state{"…", "applying", busy}
+	}
+
+	return state{"…", n.Stage, busy}
+}
+
+// restarting names a service that keeps restarting, if any: the usual face
+// of a node that never becomes ready.
+func restarting(n *probe.Node) string {
+	for _, name := range slices.Sorted(maps.Keys(n.Services)) {
+		s := n.Services[name]
+		if !s.Up && s.Restarts > 0 {
+			return name
+		}
+	}
+
+	return ""
+}
+
+// stuck mirrors probe.Diagnose's stage budgets closely enough for a label.
+func stuck(n *probe.Node, now time.Time) bool {
+	budget := map[string]time.Duration{"installing": 10 * time.Minute, "booting": 5 * time.Minute, "rebooting": 5 * time.Minute}[n.Stage]
+
+	return budget > 0 && !n.StageSince.IsZero() && now.Sub(n.StageSince) >= budget
+}
+
+// extState is one extension on a board: active (with its time after
+// apply), present but not yet active, missing, or unexpected.
+func extState(n *probe.Node, name string) state {
+	x := n.Extensions[name]
+	expected := len(n.Expect) == 0 || slices.Contains(n.Expect, name)
+
+	switch {
+	case x == nil || x.State == "missing":
+		if n.Stage == "running" && len(n.Extensions) > 0 {
+			return state{"✗", name + " missing", bad}
+		}
+
+		return state{"·", name, idle}
+	case !expected:
+		return state{"!", name + " unexpected", warn}
+	case !x.ActiveAt.IsZero():
+		if n.AppliedAt.IsZero() {
+			return state{"✓", name, good}
+		}
+
+		return state{"✓", name + " +" + dur(x.ActiveAt.Sub(n.AppliedAt)), good}
+	case n.Services["ext-"+name] != nil && n.Services["ext-"+name].Restarts > 0:
+		return state{"✗", name + " restarting", bad}
+	}
+
+	return state{"…", name, busy}
+}
+
+// extNames is what a panel lists: expected extensions first (so a missing
+// one shows), then any others the image has.
+func extNames(n *probe.Node) []string {
+	out := append([]string(nil), n.Expect...)
+
+	for _, name := range n.ExtensionNames() {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+
+	return out
+}
+
+func talosState(n *probe.Node) state {
+	switch {
+	case n.MachineReady:
+		return state{"✓", "ready", good}
+	case n.Stage == "running" && len(n.Unmet) > 0:
+		return state{"✗", "not ready", bad}
+	case n.Stage == "running":
+		return state{"…", "checking", busy}
+	}
+
+	return stPending
+}
+
+func kubeState(n *probe.Node) state {
+	switch {
+	case n.NodeReady:
+		return state{"✓", "Ready", good}
+	case n.NodeReason != "":
+		return state{"✗", "NotReady", bad}
+	case n.MachineReady:
+		return state{"…", "joining", busy}
+	}
+
+	return state{"·", "not joined", idle}
+}
+
+// readyTiming is the time from apply to Kubernetes Ready, or, while not
+// ready, how long it has been so far.
+func readyTiming(n *probe.Node, now time.Time) (time.Duration, bool) {
+	if d, ok := n.ReadyAfter(); ok {
+		return d, true
+	}
+
+	if n.AppliedAt.IsZero() || now.Before(n.AppliedAt) {
+		return 0, false
+	}
+
+	return now.Sub(n.AppliedAt), false
+}
+
+// dur is a compact duration for narrow panels: 48s, 2m05s, 1h04m.
+func dur(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// latency keeps sub-millisecond precision where it matters (WASM answers fast).
+func latency(d time.Duration) string {
+	switch {
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func short(id string, n int) string {
+	if len(id) > n {
+		return id[:n] + "…"
+	}
+
+	return id
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "–"
+	}
+
+	return s
+}

@@ -1,0 +1,273 @@
+package ui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+const (
+	listW   = 26 // the board list beside the diagnosis
+	logTail = 5
+)
+
+func (m *Model) openTroubleshoot() {
+	nodes := m.boards()
+	if m.focus >= len(nodes) {
+		// From a cluster panel: start at the first board that needs help.
+		m.focus = 0
+
+		for i, n := range nodes {
+			if !n.NodeReady {
+				m.focus = i
+
+				break
+			}
+		}
+	}
+
+	if m.screen != ScreenTroubleshoot {
+		m.back = m.screen
+	}
+
+	m.screen, m.tsScroll, m.tsDetail = ScreenTroubleshoot, 0, false
+}
+
+func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
+	nodes := m.boards()
+
+	switch k.String() {
+	case "up", "k":
+		if m.tsDetail {
+			m.tsScroll = max(0, m.tsScroll-1)
+		} else {
+			m.focus, m.tsScroll = max(0, m.focus-1), 0
+		}
+	case "down", "j":
+		if m.tsDetail {
+			m.tsScroll++
+		} else {
+			m.focus, m.tsScroll = min(max(0, len(nodes)-1), m.focus+1), 0
+		}
+	case "pgdown", "space":
+		m.tsScroll += 10
+	case "pgup":
+		m.tsScroll = max(0, m.tsScroll-10)
+	case "tab", "shift+tab":
+		m.tsDetail = !m.tsDetail
+	case "/":
+		m.filterInput()
+	case "esc":
+		if m.filter != "" {
+			m.filter = ""
+
+			return nil
+		}
+
+		m.screen = m.back
+	case "d":
+		m.screen = ScreenDashboard
+	}
+
+	return nil
+}
+
+func (m *Model) troubleshootView(w, h int) string {
+	nodes := m.boards()
+	if len(nodes) == 0 {
+		return m.boardGrid(nodes, w, h, false)
+	}
+
+	m.focus = min(m.focus, len(nodes)-1)
+	n := nodes[m.focus]
+
+	if w < 70 {
+		// Narrow: the list collapses to one line above the details.
+		sel := fmt.Sprintf("‹ %s ›  board %d of %d — ↑/↓ picks", n.Name, m.focus+1, len(nodes))
+		body := m.scrolled(m.detailLines(n, w), h-2, &m.tsScroll)
+
+		return m.theme.Title.Render(sel) + "\n\n" + body
+	}
+
+	list := m.box(m.theme.Title.Render("Boards"), m.listLines(nodes, listW-4), listW, h, !m.tsDetail)
+	inner := m.scrolled(m.detailLines(n, w-listW-4), h-2, &m.tsScroll)
+	detail := m.box(m.theme.Title.Render("Why "+n.Name+"?"), strings.Split(inner, "\n"), w-listW, h, m.tsDetail)
+
+	return hjoin(0, []int{listW, w - listW}, list, detail)
+}
+
+func (m *Model) listLines(nodes []*probe.Node, w int) []string {
+	out := make([]string, 0, len(nodes))
+	nameW := 4
+
+	for _, n := range nodes {
+		nameW = max(nameW, len(n.Name))
+	}
+
+	for i, n := range nodes {
+		st := nodeState(n, m.now)
+		mark := "  "
+
+		if i == m.focus {
+			mark = "▸ "
+		}
+
+		line := mark + m.theme.tone(st.tone).Render(st.icon) + " " + pad(n.Name, nameW) + " " + m.theme.tone(st.tone).Render(st.word)
+		if i == m.focus {
+			line = m.theme.Selected.Render(ansiStrip(pad(line, w)))
+		}
+
+		out = append(out, line)
+	}
+
+	return out
+}
+
+// scrolled shows h lines of text from the scroll offset, with a marker
+// when more is below.
+func (m *Model) scrolled(lines []string, h int, offset *int) string {
+	if h <= 0 {
+		return ""
+	}
+
+	*offset = max(0, min(*offset, len(lines)-h))
+	lines = lines[*offset:]
+
+	if len(lines) > h {
+		lines = append(lines[:h-1:h-1], m.theme.Dim.Render(fmt.Sprintf("↓ %d more lines — ↓/j scrolls", len(lines)-h+1)))
+	}
+
+	return strings.Join(lines, "\n")
+}
+
+// detailLines: the board in one line, each diagnosis (title, why, fix,
+// evidence), then the raw evidence: unmet conditions, failing services,
+// their log tails and dmesg.
+func (m *Model) detailLines(n *probe.Node, w int) []string {
+	t := m.theme
+	st := nodeState(n, m.now)
+	ts, ks := talosState(n), kubeState(n)
+
+	out := []string{
+		t.Title.Render(n.Name) + "  " + t.Dim.Render(strings.Join(nonBlank(n.Machine, n.Role, n.Stage), " · ")),
+		t.tone(st.tone).Render(st.String()) + "  Talos " + t.tone(ts.tone).Render(ts.String()) + "  k8s " + t.tone(ks.tone).Render(ks.String()),
+		"",
+	}
+
+	diags := probe.Diagnose(n, m.now)
+
+	switch {
+	case len(diags) == 0 && n.NodeReady:
+		d, _ := n.ReadyAfter()
+		out = append(out, t.Good.Render("✓ nothing wrong: Ready "+dur(d)+" after its config was applied"), "")
+	case len(diags) == 0:
+		out = append(out, indent("… ", "nothing looks wrong yet: "+n.Name+" is still coming up ("+orDash(n.Stage)+"). liftoff says more if a stage takes too long or a service keeps failing.", w)...)
+		out = append(out, "")
+	}
+
+	for _, d := range diags {
+		out = append(out, t.Bad.Render("✗ "+d.Title))
+		out = append(out, indent("  Why  ", d.Why, w)...)
+
+		fix := indent("  Fix  ", d.Fix, w)
+		for i := range fix {
+			fix[i] = t.Good.Render(fix[i])
+		}
+
+		out = append(out, fix...)
+
+		if len(d.Evidence) > 0 {
+			out = append(out, t.Dim.Render("  Evidence"))
+			for _, e := range d.Evidence {
+				out = append(out, indent("   │ ", e, w)...)
+			}
+		}
+
+		out = append(out, "")
+	}
+
+	return append(out, m.evidenceLines(n, w)...)
+}
+
+func (m *Model) evidenceLines(n *probe.Node, w int) []string {
+	t := m.theme
+
+	var out []string
+
+	section := func(title string, lines []string) {
+		if len(lines) == 0 {
+			return
+		}
+
+		out = append(out, t.Title.Render(title))
+		for _, l := range lines {
+			out = append(out, indent("  ", l, w)...)
+		}
+
+		out = append(out, "")
+	}
+
+	var unmet []string
+	for _, u := range n.Unmet {
+		unmet = append(unmet, "· "+u)
+	}
+
+	section("Unmet conditions", unmet)
+
+	var svcs, failing []string
+
+	for _, name := range sortedNames(n.Services) {
+		s := n.Services[name]
+		icon := "✓"
+
+		if !s.Up {
+			icon = "✗"
+			failing = append(failing, name)
+		}
+
+		line := fmt.Sprintf("%s %s %s", icon, name, s.State)
+		if s.Restarts > 0 {
+			line += fmt.Sprintf(" ×%d", s.Restarts)
+		}
+
+		if s.Message != "" && !s.Up {
+			line += " — " + s.Message
+		}
+
+		svcs = append(svcs, line)
+	}
+
+	section("Services", svcs)
+
+	for _, name := range failing {
+		section(name+" log (last lines)", tail(n.Logs[name], logTail))
+	}
+
+	section("dmesg (last lines)", tail(n.Logs["dmesg"], logTail))
+	section("Probe errors", tail(n.Errors, 3))
+
+	return out
+}
+
+func tail(lines []string, k int) []string {
+	if len(lines) > k {
+		return lines[len(lines)-k:]
+	}
+
+	return lines
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+
+	slices.Sort(out)
+
+	return out
+}

@@ -1,0 +1,62 @@
+package ui_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/liftoff-lab/liftoff/ui"
+)
+
+// Tailscale on every board: the troubleshoot view must say why the compute
+// boards never get ready and what to do, with the evidence.
+func TestTroubleshootTailscaleEverywhere(t *testing.T) {
+	hs := start(t, watch(true, ui.DefaultTheme()), 140, 44)
+	hs.waitFor("■ ended")
+
+	hs.keys("enter") // the focused board, pi-1
+	f := hs.waitFor("Why pi-1?")
+
+	for _, want := range []string{
+		"✗ ext-tailscale is restarting",
+		"pi-1 has the gateway image but no tailscale config",
+		"Every node with tailscale wants to be a subnet router",
+		"give pi-1 the compute image",
+		"or make it the gateway",
+		"ext-tailscale: Waiting, 12 restarts",
+		"unmet: services: some services are not healthy: ext-tailscale",
+		"waiting for ExtensionServiceConfig tailscale",
+		"dmesg (last lines)",
+		"Unmet conditions",
+	} {
+		if !strings.Contains(f, want) {
+			t.Errorf("troubleshoot lacks %q", want)
+		}
+	}
+
+	hs.golden("pi-1", f)
+
+	// The gateway is fine: the view says so instead of inventing a problem.
+	hs.keys("down", "down", "down")
+	f = hs.waitFor("Why pi-4?")
+
+	if !strings.Contains(f, "✓ nothing wrong: Ready") {
+		t.Errorf("pi-4 should be fine:\n%s", f)
+	}
+}
+
+func TestTroubleshootAt80x24(t *testing.T) {
+	hs := start(t, watch(true, ui.DefaultTheme()), 80, 24)
+	hs.waitFor("■ ended")
+	hs.keys("t", "down")
+
+	f := hs.waitFor("Why pi-2?", "ext-tailscale is restarting")
+	hs.golden("pi-2", f)
+
+	// tab moves into the details, which then scroll.
+	hs.keys("tab", "down", "down", "down", "down", "down", "down")
+	f = hs.waitFor("Fix")
+	hs.golden("pi-2-scrolled", f)
+
+	hs.keys("esc")
+	hs.waitFor("1/4 Ready", "Tailscale route")
+}
