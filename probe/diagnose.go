@@ -104,20 +104,18 @@ func roleDiagnoses(n *Node) []Diagnosis {
 
 	switch {
 	case n.Role == "compute" && hasTS && ts.State == "present":
-		d := Diagnosis{
-			Title: "tailscale on a compute node",
-			Why: n.Name + " has the compute role but its image carries the tailscale extension. Every node with tailscale wants to be a subnet router; " +
-				"without its own Tailscale config ext-tailscale restarts forever and the machine never reports ready",
+		title, why := "tailscale on a compute node", n.Name+" has the compute role but its image carries the tailscale extension"
+		if tsDown {
+			title, why = "ext-tailscale is restarting", n.Name+" has the gateway image but no tailscale config — its role is compute"
+		}
+
+		out = append(out, Diagnosis{
+			Title: title,
+			Why: why + ". Every node with tailscale wants to be a subnet router; without its own Tailscale config " +
+				"ext-tailscale restarts forever and the machine never reports ready",
 			Fix:      "give " + n.Name + " the compute image (liftoff gen, then talosctl upgrade -n " + n.Name + " --image <compute installer from liftoff images>), or make it the gateway if it is the only one",
 			Evidence: append([]string{"extensions: " + strings.Join(n.ExtensionNames(), " ")}, evidence()...),
-		}
-
-		if tsDown {
-			d.Title = "ext-tailscale is restarting"
-			d.Why = n.Name + " has the gateway image but no tailscale config — it is a compute node. " + d.Why
-		}
-
-		out = append(out, d)
+		})
 	case n.Role == "gateway" && tsDown:
 		out = append(out, Diagnosis{
 			Title: "the gateway's ext-tailscale is not running",

@@ -19,7 +19,8 @@ func TestTroubleshootTailscaleEverywhere(t *testing.T) {
 	for _, want := range []string{
 		"✗ ext-tailscale is restarting",
 		"pi-1 has the gateway image but no tailscale config",
-		"Every node with tailscale wants to be a subnet router",
+		"Every node with tailscale",
+		"wants to be a subnet router",
 		"give pi-1 the compute image",
 		"or make it the gateway",
 		"ext-tailscale: Waiting, 12 restarts",
