@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
+	cosiv1alpha1 "github.com/cosi-project/runtime/api/v1alpha1"
 	"github.com/cosi-project/runtime/pkg/resource"
 	"github.com/cosi-project/runtime/pkg/state"
+	cosiclient "github.com/cosi-project/runtime/pkg/state/protobuf/client"
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
@@ -119,19 +123,35 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 
 	ch := make(chan state.Event, 64)
 
+	// The client's own COSI adapter retries a broken watch from its last
+	// bookmark with the old TLS settings, which hides a reboot (and the
+	// switch to mutual TLS) for minutes: break on the first error instead
+	// and reconnect from scratch.
+	st := state.WrapCore(cosiclient.NewAdapter(cosiv1alpha1.NewStateClient(c.Conn()), cosiclient.WithDisableWatchRetry()))
+
 	for _, md := range watched() {
-		if err := c.COSI.WatchKind(wctx, md, ch, state.WithBootstrapContents(true)); err != nil {
+		if err := st.WatchKind(wctx, md, ch, state.WithBootstrapContents(true)); err != nil {
 			return fmt.Errorf("watching %s: %w", md.Type(), err)
 		}
 	}
+
+	follow := newFollower(wctx, c, t.Node, emit)
+	defer follow.wait()
 
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case ev := <-ch:
-			if ev.Type == state.Errored {
+			if ms, ok := ev.Resource.(*runtime.MachineStatus); ok {
+				follow.services(unhealthy(ms))
+			}
+
+			switch ev.Type {
+			case state.Errored:
 				return fmt.Errorf("%w: %v", errWasConnected, ev.Error)
+			case state.Bootstrapped, state.Noop:
+				continue // markers carry an empty resource
 			}
 
 			for _, e := range translate(t.Node, ev) {
@@ -220,6 +240,111 @@ func translate(node string, ev state.Event) []Event {
 	}
 
 	return nil
+}
+
+// unhealthy names the services MachineStatus blames.
+func unhealthy(ms *runtime.MachineStatus) []string {
+	var out []string
+
+	for _, u := range ms.TypedSpec().Status.UnmetConditions {
+		if u.Name != "services" {
+			continue
+		}
+
+		_, list, ok := strings.Cut(u.Reason, ": ")
+		if !ok {
+			continue
+		}
+
+		for name := range strings.SplitSeq(list, ",") {
+			out = append(out, strings.TrimSpace(name))
+		}
+	}
+
+	return out
+}
+
+// follower streams the logs of failing services and, on each new line,
+// their state and restart count from ServiceList: the evidence the
+// troubleshoot view shows. A service without a running state has no COSI
+// Service resource, so this is the only way to see it.
+type follower struct {
+	ctx  context.Context
+	c    *client.Client
+	node string
+	emit func(Event)
+	seen map[string]bool
+	wg   sync.WaitGroup
+}
+
+func newFollower(ctx context.Context, c *client.Client, node string, emit func(Event)) *follower {
+	return &follower{ctx: ctx, c: c, node: node, emit: emit, seen: map[string]bool{}}
+}
+
+func (f *follower) wait() { f.wg.Wait() }
+
+func (f *follower) services(ids []string) {
+	for _, id := range ids {
+		if f.seen[id] {
+			continue
+		}
+
+		f.seen[id] = true
+		f.wg.Go(func() { f.follow(id) })
+	}
+}
+
+func (f *follower) follow(id string) {
+	f.report(id)
+
+	stream, err := f.c.Logs(f.ctx, "system", common.ContainerDriver_CONTAINERD, id, true, 20)
+	if err != nil {
+		return
+	}
+
+	for {
+		data, err := stream.Recv()
+		if err != nil {
+			return
+		}
+
+		for line := range strings.SplitSeq(strings.TrimRight(string(data.GetBytes()), "\n"), "\n") {
+			if line != "" {
+				f.emit(Event{Time: time.Now(), Node: f.node, Kind: Log, Name: id, Detail: line})
+			}
+		}
+
+		f.report(id)
+	}
+}
+
+// report emits a service's state with its restarts (Talos's service
+// events record each one).
+func (f *follower) report(id string) {
+	resp, err := f.c.ServiceList(f.ctx)
+	if err != nil {
+		return
+	}
+
+	for _, m := range resp.GetMessages() {
+		for _, s := range m.GetServices() {
+			if s.GetId() != id {
+				continue
+			}
+
+			restarts := 0
+
+			for _, e := range s.GetEvents().GetEvents() {
+				if e.GetState() == "Restarting" {
+					restarts++
+				}
+			}
+
+			h := s.GetHealth()
+			up := s.GetState() == "Running" && (h.GetHealthy() || h.GetUnknown())
+			f.emit(Event{Time: time.Now(), Node: f.node, Kind: Service, Name: id, State: s.GetState(), Ready: up, Count: restarts, Detail: h.GetLastMessage()})
+		}
+	}
 }
 
 // reason is an outage in words a person can act on.

@@ -1,0 +1,287 @@
+// Package board is one simulated Talos board: it serves the real Talos gRPC
+// API (machine service and COSI state) on its own loopback address, goes
+// through maintenance → installing → rebooting → booting → running like a
+// Raspberry Pi would, and fails the ways real boards fail.
+package board
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/cosi-project/runtime/pkg/state"
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
+)
+
+// Port is apid's port.
+const Port = 50000
+
+// Spec is the hardware.
+type Spec struct {
+	Name    string // what the board calls itself before it has a config
+	Address string // loopback address, e.g. 127.0.0.11
+	Model   string // rpi4, rpi5, arm64, amd64
+	Arch    string
+	Product string // SystemInformation: "Raspberry Pi 5 Model B Rev 1.0"
+	UUID    string
+	MAC     string
+	Disks   []Disk
+	// Booted is the Talos version it boots in maintenance mode.
+	Booted string
+}
+
+// Disk is a block device of the board.
+type Disk struct {
+	Path      string
+	Size      uint64
+	Model     string
+	Transport string
+}
+
+// Timing is how long each stage takes at speed 1.
+type Timing struct {
+	Install time.Duration
+	Reboot  time.Duration
+	Boot    time.Duration
+	// Service is how long a service takes to come up.
+	Service time.Duration
+	// Restart is the wait between restarts of a failing service.
+	Restart time.Duration
+}
+
+// PiTiming is a Raspberry Pi 4 installing to a decent SD card.
+var PiTiming = Timing{Install: 90 * time.Second, Reboot: 40 * time.Second, Boot: 30 * time.Second, Service: 5 * time.Second, Restart: 10 * time.Second}
+
+// Image is what an installer reference holds.
+type Image struct {
+	Arch        string
+	Extensions  []string
+	SchematicID string
+	Version     string
+}
+
+// Resolver identifies an installer reference (the simulated image factory).
+type Resolver func(installer string) (Image, error)
+
+// Faults are injected failures.
+type Faults struct {
+	// PowerLossDuringInstall: the board loses power halfway through its
+	// first install and comes back in maintenance mode.
+	PowerLossDuringInstall bool
+	// SlowDisk multiplies the install time (a slow SD card).
+	SlowDisk float64
+}
+
+// Hooks connect a board to the simulated Kubernetes side. All optional.
+type Hooks struct {
+	// Bootstrap starts the control plane (called once, in its own goroutine).
+	Bootstrap func(ctx context.Context, b *Board) error
+	// Kubeconfig returns the admin kubeconfig once the control plane runs.
+	Kubeconfig func() ([]byte, error)
+	// Kubelet reports whether this board's kubelet runs (on power loss, false).
+	Kubelet func(b *Board, running bool)
+}
+
+// Options configure a board.
+type Options struct {
+	Spec    Spec
+	Timing  Timing
+	Speed   float64 // divides every duration; 1 is real time
+	Resolve Resolver
+	Faults  Faults
+	Hooks   Hooks
+	// Trustd issues certificates for boards whose config lacks the CA key.
+	Trustd   Trustd
+	Port     int // default Port
+	Listener func(network, addr string) (net.Listener, error)
+}
+
+// Board is one running simulated board.
+type Board struct {
+	opts Options
+
+	mu        sync.Mutex
+	stage     string
+	cfg       coreconfig.Provider
+	cfgBytes  []byte
+	image     Image
+	installed bool
+	booted    string // Talos version running
+	boots     int
+	bootstrap bool
+	powerLost bool // a fault already fired
+	services  map[string]*service
+	logs      map[string][]string // by source: service id or "installer"
+	dmesg     []string
+	subs      map[chan string]string // log followers by service id
+
+	st     state.State
+	server *server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// epoch changes on every reboot/reset; lifecycle goroutines of an old
+	// epoch stop.
+	epoch int
+}
+
+// Start powers a board on in maintenance mode.
+func Start(ctx context.Context, opts Options) (*Board, error) {
+	if opts.Speed <= 0 {
+		opts.Speed = 1
+	}
+
+	if opts.Timing == (Timing{}) {
+		opts.Timing = PiTiming
+	}
+
+	if opts.Port == 0 {
+		opts.Port = Port
+	}
+
+	if opts.Listener == nil {
+		opts.Listener = net.Listen
+	}
+
+	if opts.Spec.Booted == "" {
+		opts.Spec.Booted = "v1.13.3"
+	}
+
+	if opts.Resolve == nil {
+		return nil, errors.New("board: a Resolver is required to know what an installer holds")
+	}
+
+	b := &Board{opts: opts, services: map[string]*service{}, logs: map[string][]string{}, subs: map[chan string]string{}}
+	b.ctx, b.cancel = context.WithCancel(ctx)
+	b.booted = opts.Spec.Booted
+
+	st, err := newState(b.ctx, opts.Spec)
+	if err != nil {
+		return nil, err
+	}
+
+	b.st = st
+
+	b.kmsg("Booting Linux on physical CPU 0x0000000000 [%s]", opts.Spec.Product)
+	b.kmsg("talos: maintenance mode: waiting for a machine config on %s:%d", opts.Spec.Address, opts.Port)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	b.setStageLocked("maintenance")
+
+	if err := b.serveLocked(); err != nil {
+		b.cancel()
+
+		return nil, err
+	}
+
+	return b, nil
+}
+
+// Endpoint is host:port of the board's API.
+func (b *Board) Endpoint() string {
+	return net.JoinHostPort(b.opts.Spec.Address, fmt.Sprint(b.opts.Port))
+}
+
+// Spec is the board's hardware.
+func (b *Board) Spec() Spec { return b.opts.Spec }
+
+// Stage is the current machine stage.
+func (b *Board) Stage() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return b.stage
+}
+
+// Config is the applied machine config, nil in maintenance mode.
+func (b *Board) Config() coreconfig.Provider {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return b.cfg
+}
+
+// Hostname is the configured hostname, or the spec's name.
+func (b *Board) Hostname() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return b.hostnameLocked()
+}
+
+func (b *Board) hostnameLocked() string {
+	if b.cfg != nil {
+		if h := b.cfg.NetworkHostnameConfig(); h != nil && h.Hostname() != "" {
+			return h.Hostname()
+		}
+	}
+
+	return b.opts.Spec.Name
+}
+
+// State is the board's COSI state (read it in tests; the API serves it).
+func (b *Board) State() state.State { return b.st }
+
+// Close powers the board off for good: no goroutine, listener or
+// connection survives it.
+func (b *Board) Close() error {
+	b.cancel()
+
+	b.mu.Lock()
+	srv := b.server
+	b.server = nil
+	b.epoch++
+	b.mu.Unlock()
+
+	if srv != nil {
+		srv.stop()
+	}
+
+	b.wg.Wait()
+
+	return nil
+}
+
+// PowerCycle simulates pulling the plug and putting it back: the API goes
+// away, kubelet stops, and the board boots again from what is installed.
+func (b *Board) PowerCycle() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	b.kmsg("power lost")
+	b.rebootLocked(b.opts.Timing.Reboot)
+}
+
+func (b *Board) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / b.opts.Speed)
+}
+
+// after runs f after d (scaled) unless the board rebooted or closed since;
+// f runs with the lock held.
+func (b *Board) afterLocked(d time.Duration, f func()) {
+	epoch := b.epoch
+
+	b.wg.Go(func() {
+		t := time.NewTimer(b.scaled(d))
+		defer t.Stop()
+
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+
+		b.mu.Lock()
+		defer b.mu.Unlock()
+
+		if b.epoch == epoch && b.ctx.Err() == nil {
+			f()
+		}
+	})
+}

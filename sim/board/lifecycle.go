@@ -1,0 +1,289 @@
+package board
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/machine"
+)
+
+// bootLoopLimit bounds how long a wrong-arch board keeps trying in the
+// simulation (a real one loops forever; forever is not useful here).
+const bootLoopLimit = 1000
+
+// acceptLocked takes an applied config in maintenance mode and starts the
+// install, as Talos does: apply, install, reboot.
+func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
+	b.cfg, b.cfgBytes = cfg, raw
+
+	installer := cfg.Machine().Install().Image()
+
+	img, err := b.opts.Resolve(installer)
+	if err != nil {
+		// A real board fails to pull the installer and stays in install.
+		b.setStageLocked("installing")
+		b.logLocked("installer", "error pulling "+installer+": "+err.Error())
+		b.kmsg("installer: failed to pull %s: %v", installer, err)
+
+		return
+	}
+
+	b.image = img
+	b.setStageLocked("installing")
+	b.logLocked("installer", fmt.Sprintf("pulling %s", installer))
+	b.kmsg("installer: installing %s to %s", installer, cfg.Machine().Install().Disk())
+
+	install := b.opts.Timing.Install
+	if b.opts.Faults.SlowDisk > 1 {
+		install = time.Duration(float64(install) * b.opts.Faults.SlowDisk)
+		b.kmsg("mmc0: timeout waiting for hardware interrupt (slow SD card)")
+	}
+
+	if b.opts.Faults.PowerLossDuringInstall && !b.powerLost {
+		b.afterLocked(install/2, func() {
+			b.powerLost = true
+			b.kmsg("installer: power lost at 50%%")
+			b.cfg, b.cfgBytes, b.image = nil, nil, Image{}
+			b.rebootLocked(b.opts.Timing.Reboot)
+		})
+
+		return
+	}
+
+	b.afterLocked(install, func() {
+		b.installed = true
+		b.booted = img.Version
+		b.logLocked("installer", "installation of "+installer+" complete")
+		b.rebootLocked(b.opts.Timing.Reboot)
+	})
+}
+
+// rebootLocked takes the API down for d, then boots.
+func (b *Board) rebootLocked(d time.Duration) {
+	b.epoch++
+	b.setStageLocked("rebooting")
+	b.stopServicesLocked()
+
+	if b.opts.Hooks.Kubelet != nil {
+		go b.opts.Hooks.Kubelet(b, false)
+	}
+
+	if srv := b.server; srv != nil {
+		b.server = nil
+		go srv.stop()
+	}
+
+	b.afterLocked(d, b.bootLocked)
+}
+
+func (b *Board) bootLocked() {
+	b.boots++
+	b.setStageLocked("booting")
+
+	if err := b.serveLocked(); err != nil {
+		b.kmsg("apid: %v", err)
+
+		return
+	}
+
+	if b.cfg == nil || !b.installed {
+		b.setStageLocked("maintenance")
+		b.kmsg("talos: maintenance mode: waiting for a machine config")
+
+		return
+	}
+
+	if b.image.Arch != "" && b.image.Arch != b.opts.Spec.Arch {
+		b.kmsg("Run /init as init process")
+		b.kmsg("Kernel panic - not syncing: /init: exec format error (image is %s, board is %s)", b.image.Arch, b.opts.Spec.Arch)
+		b.kmsg("Rebooting in 10 seconds..")
+
+		if b.boots < bootLoopLimit {
+			b.afterLocked(b.opts.Timing.Boot/3, func() { b.rebootLocked(b.opts.Timing.Reboot / 4) })
+		}
+
+		return
+	}
+
+	b.kmsg("talos: booting %s, extensions: %s", b.booted, strings.Join(b.image.Extensions, " "))
+	b.publishExtensionsLocked()
+	b.startServicesLocked()
+
+	b.afterLocked(b.opts.Timing.Boot, func() {
+		b.setStageLocked("running")
+		b.updateMachineStatusLocked()
+	})
+}
+
+func (b *Board) isControlPlane() bool {
+	return b.cfg != nil && b.cfg.Machine().Type() != machine.TypeWorker
+}
+
+// extensionServices are the extensions that run a service; the others
+// (drbd, zfs, spin) only add files to the image.
+var extensionServices = []string{"tailscale"}
+
+// startServicesLocked starts Talos's own services and the extensions'.
+func (b *Board) startServicesLocked() {
+	for _, name := range []string{"apid", "machined", "containerd", "trustd", "udevd"} {
+		b.serviceLocked(name).set("Running", true, "Health check successful")
+	}
+
+	b.serviceLocked("kubelet").set("Waiting", false, "Waiting for service \"cri\" to be \"up\"")
+
+	b.afterLocked(b.opts.Timing.Service, func() {
+		b.serviceLocked("kubelet").set("Running", true, "Health check successful")
+		b.logLocked("kubelet", "kubelet started, registering node "+b.hostnameLocked())
+
+		if b.opts.Hooks.Kubelet != nil {
+			go b.opts.Hooks.Kubelet(b, true)
+		}
+
+		b.updateMachineStatusLocked()
+	})
+
+	if b.isControlPlane() {
+		if b.bootstrap {
+			b.serviceLocked("etcd").set("Running", true, "Health check successful")
+		} else {
+			b.serviceLocked("etcd").set("Preparing", false, "Running pre state")
+			b.logLocked("etcd", "waiting for bootstrap: etcd has no data yet; call Bootstrap on this node")
+		}
+	}
+
+	for _, ext := range b.image.Extensions {
+		if slices.Contains(extensionServices, ext) {
+			b.startExtensionLocked("ext-" + ext)
+		}
+	}
+
+	b.updateMachineStatusLocked()
+}
+
+func (b *Board) stopServicesLocked() {
+	for _, s := range b.services {
+		s.set("Finished", false, "Service finished successfully")
+	}
+
+	b.publishServicesLocked()
+}
+
+// startExtensionLocked runs an extension service. tailscale is the one
+// that matters: it needs its ExtensionServiceConfig and a good auth key,
+// and without them it never becomes healthy — Talos waits and restarts it.
+func (b *Board) startExtensionLocked(id string) {
+	s := b.serviceLocked(id)
+
+	key, cfgFound := b.tailscaleKeyLocked()
+
+	switch {
+	case !cfgFound:
+		s.set("Waiting", false, "Waiting for extension service config")
+		b.logLocked(id, "waiting for ExtensionServiceConfig tailscale (this node's config has none)")
+		b.afterLocked(b.opts.Timing.Restart, func() {
+			s.restarts++
+			s.event("Restarting", "Restarting service after its condition was not met")
+			b.logLocked(id, fmt.Sprintf("service restarting (attempt %d): still no ExtensionServiceConfig tailscale", s.restarts))
+			b.startExtensionLocked(id)
+		})
+	case !validAuthKey(key):
+		s.set("Running", false, "")
+		b.logLocked(id, "tailscaled: starting")
+		b.afterLocked(b.opts.Timing.Service, func() {
+			s.set("Failed", false, "Condition failed: backend error: invalid key: API key does not exist")
+			b.logLocked(id, "containerboot: tailscale up failed: backend error: invalid key: API key does not exist")
+			s.restarts++
+			b.afterLocked(b.opts.Timing.Restart, func() {
+				s.event("Restarting", "Restarting service after failure")
+				b.startExtensionLocked(id)
+			})
+			b.updateMachineStatusLocked()
+		})
+	default:
+		s.set("Waiting", false, "Waiting for tailscaled")
+		b.afterLocked(b.opts.Timing.Service, func() {
+			s.setUnknown("Running", "Started task ext-tailscale")
+			b.logLocked(id, "tailscaled: logged in; advertising routes "+b.tailscaleRoutesLocked())
+			b.kmsg("tailscale0: link becomes ready")
+			b.updateMachineStatusLocked()
+		})
+	}
+
+	b.updateMachineStatusLocked()
+}
+
+func (b *Board) tailscaleKeyLocked() (string, bool) {
+	if b.cfg == nil {
+		return "", false
+	}
+
+	for _, e := range b.cfg.ExtensionServiceConfigs() {
+		if e.Name() != "tailscale" {
+			continue
+		}
+
+		for _, kv := range e.Environment() {
+			if v, ok := strings.CutPrefix(kv, "TS_AUTHKEY="); ok {
+				return v, true
+			}
+		}
+
+		return "", true
+	}
+
+	return "", false
+}
+
+func (b *Board) tailscaleRoutesLocked() string {
+	for _, e := range b.cfg.ExtensionServiceConfigs() {
+		for _, kv := range e.Environment() {
+			if v, ok := strings.CutPrefix(kv, "TS_ROUTES="); ok {
+				return v
+			}
+		}
+	}
+
+	return "(none)"
+}
+
+// validAuthKey is the simulated control server's judgement: a key of the
+// right shape that is not marked as revoked.
+func validAuthKey(key string) bool {
+	return strings.HasPrefix(key, "tskey-") && !strings.Contains(key, "invalid") && !strings.Contains(key, "expired")
+}
+
+// doBootstrapLocked marks etcd bootstrapped and starts the control plane.
+func (b *Board) doBootstrapLocked() {
+	b.bootstrap = true
+	b.logLocked("etcd", "bootstrap requested: starting etcd with a new cluster")
+
+	s := b.serviceLocked("etcd")
+	b.afterLocked(b.opts.Timing.Service, func() {
+		s.set("Running", true, "Health check successful")
+		b.updateMachineStatusLocked()
+	})
+
+	if b.opts.Hooks.Bootstrap != nil {
+		b.wg.Go(func() {
+			if err := b.opts.Hooks.Bootstrap(b.ctx, b); err != nil {
+				b.mu.Lock()
+				b.logLocked("etcd", "control plane failed to start: "+err.Error())
+				b.mu.Unlock()
+			}
+		})
+	}
+}
+
+// resetLocked wipes the config and returns to maintenance mode.
+func (b *Board) resetLocked() {
+	b.cfg, b.cfgBytes, b.image = nil, nil, Image{}
+	b.installed, b.bootstrap, b.boots = false, false, 0
+	b.booted = b.opts.Spec.Booted
+	b.services = map[string]*service{}
+	b.clearExtensionsLocked()
+	b.setStageLocked("resetting")
+	b.rebootLocked(b.opts.Timing.Reboot)
+}

@@ -1,0 +1,370 @@
+package board
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	cosiv1alpha1 "github.com/cosi-project/runtime/api/v1alpha1"
+	"github.com/cosi-project/runtime/pkg/state"
+	cosiserver "github.com/cosi-project/runtime/pkg/state/protobuf/server"
+	"github.com/siderolabs/crypto/x509"
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
+	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/config/validation"
+	"github.com/siderolabs/talos/pkg/machinery/role"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// metal is the runtime mode a board validates configs in.
+type metal struct{}
+
+func (metal) String() string        { return "metal" }
+func (metal) RequiresInstall() bool { return true }
+func (metal) InContainer() bool     { return false }
+
+// server is one boot's apid: a fresh listener and gRPC server, so a reboot
+// really drops every connection.
+type server struct {
+	grpc *grpc.Server
+	lis  net.Listener
+	done sync.WaitGroup
+}
+
+func (s *server) stop() {
+	s.grpc.Stop()
+	s.lis.Close() //nolint:errcheck
+	s.done.Wait()
+}
+
+// serveLocked starts the API for the current mode (maintenance or secure).
+func (b *Board) serveLocked() error {
+	var (
+		tlsCfg *tls.Config
+		err    error
+	)
+
+	if b.cfg == nil || !b.installed {
+		tlsCfg, err = maintenanceTLS(b.opts.Spec)
+	} else {
+		trustd := b.opts.Trustd
+		if trustd == nil {
+			trustd = func([]byte) (*x509.PEMEncodedCertificateAndKey, bool) { return nil, false }
+		}
+
+		tlsCfg, err = secureTLS(b.cfg, b.opts.Spec.Address, trustd)
+	}
+
+	if err != nil {
+		return fmt.Errorf("apid: %w", err)
+	}
+
+	lis, err := b.opts.Listener("tcp", b.Endpoint())
+	if err != nil {
+		return fmt.Errorf("apid: listening on %s: %w", b.Endpoint(), err)
+	}
+
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)))
+
+	machineapi.RegisterMachineServiceServer(g, &machineService{b: b})
+	// Clients read state; nobody writes a board's state over the API.
+	cosiv1alpha1.RegisterStateServer(g, cosiserver.NewState(state.Filter(b.st, readOnly)))
+
+	srv := &server{grpc: g, lis: lis}
+	srv.done.Go(func() { _ = g.Serve(lis) }) //nolint:errcheck // Serve ends with Stop
+
+	b.server = srv
+
+	return nil
+}
+
+func readOnly(_ context.Context, a state.Access) error {
+	if a.Verb == state.Get || a.Verb == state.List || a.Verb == state.Watch {
+		return nil
+	}
+
+	return status.Error(codes.PermissionDenied, "resources are read-only through the API")
+}
+
+// machineService is the Talos machine service.
+type machineService struct {
+	machineapi.UnimplementedMachineServiceServer
+
+	b *Board
+}
+
+var errMaintenance = status.Error(codes.Unimplemented, "API is not implemented in maintenance mode")
+
+// gate checks mode and role for a call.
+func (m *machineService) gate(ctx context.Context, inMaintenance bool, want ...role.Role) error {
+	m.b.mu.Lock()
+	maint := m.b.cfg == nil || !m.b.installed
+	m.b.mu.Unlock()
+
+	if maint {
+		if inMaintenance {
+			return nil
+		}
+
+		return errMaintenance
+	}
+
+	if len(want) > 0 && !allowed(callerRoles(ctx), want...) {
+		return status.Errorf(codes.PermissionDenied, "not authorized: needs %s", want[0])
+	}
+
+	return nil
+}
+
+func (m *machineService) Version(ctx context.Context, _ *emptypb.Empty) (*machineapi.VersionResponse, error) {
+	if err := m.gate(ctx, true, role.Reader); err != nil {
+		return nil, err
+	}
+
+	m.b.mu.Lock()
+	tag := m.b.booted
+	m.b.mu.Unlock()
+
+	return &machineapi.VersionResponse{Messages: []*machineapi.Version{{
+		Version:  &machineapi.VersionInfo{Tag: tag, Os: "linux", Arch: m.b.opts.Spec.Arch, GoVersion: runtime.Version(), Built: "simulated"},
+		Platform: &machineapi.PlatformInfo{Name: "metal", Mode: "metal"},
+	}}}, nil
+}
+
+// ApplyConfiguration validates like Talos: parse, then validate in metal
+// mode; a refused config changes nothing.
+func (m *machineService) ApplyConfiguration(ctx context.Context, req *machineapi.ApplyConfigurationRequest) (*machineapi.ApplyConfigurationResponse, error) {
+	if err := m.gate(ctx, true, role.Admin); err != nil {
+		return nil, err
+	}
+
+	cfg, err := configloader.NewFromBytes(req.GetData())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "failed to parse config: %s", err)
+	}
+
+	warnings, err := cfg.Validate(metal{}, validation.WithStrict())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "configuration validation failed: %s", err)
+	}
+
+	b := m.b
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	if b.cfg == nil || !b.installed {
+		if b.stage != "maintenance" {
+			return nil, status.Errorf(codes.FailedPrecondition, "the machine is %s, not waiting for a config", b.stage)
+		}
+
+		b.acceptLocked(cfg, req.GetData())
+
+		return applied(warnings, machineapi.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot"), nil
+	}
+
+	// Running: take the new config; extension service changes apply live.
+	b.cfg, b.cfgBytes = cfg, req.GetData()
+	if _, ok := b.services["ext-tailscale"]; ok {
+		b.startExtensionLocked("ext-tailscale")
+	}
+
+	b.updateMachineStatusLocked()
+
+	return applied(warnings, machineapi.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot"), nil
+}
+
+func applied(warnings []string, mode machineapi.ApplyConfigurationRequest_Mode, details string) *machineapi.ApplyConfigurationResponse {
+	return &machineapi.ApplyConfigurationResponse{Messages: []*machineapi.ApplyConfiguration{{Warnings: warnings, Mode: mode, ModeDetails: details}}}
+}
+
+func (m *machineService) Bootstrap(ctx context.Context, _ *machineapi.BootstrapRequest) (*machineapi.BootstrapResponse, error) {
+	if err := m.gate(ctx, false, role.Admin); err != nil {
+		return nil, err
+	}
+
+	b := m.b
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	switch {
+	case !b.isControlPlane():
+		return nil, status.Error(codes.FailedPrecondition, "bootstrap is not available on worker nodes")
+	case b.bootstrap:
+		return nil, status.Error(codes.AlreadyExists, "etcd data directory is not empty")
+	case b.stage != "running" && b.stage != "booting":
+		return nil, status.Errorf(codes.FailedPrecondition, "the machine is %s", b.stage)
+	}
+
+	b.doBootstrapLocked()
+
+	return &machineapi.BootstrapResponse{Messages: []*machineapi.Bootstrap{{}}}, nil
+}
+
+// Kubeconfig streams a .tar.gz with one file, as Talos does.
+func (m *machineService) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamingServer[common.Data]) error {
+	if err := m.gate(stream.Context(), false, role.Admin); err != nil {
+		return err
+	}
+
+	if m.b.opts.Hooks.Kubeconfig == nil {
+		return status.Error(codes.Unavailable, "the Kubernetes control plane is not running on this node")
+	}
+
+	kc, err := m.b.opts.Hooks.Kubeconfig()
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "kubeconfig: %v", err)
+	}
+
+	var buf bytes.Buffer
+
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+
+	if err := tw.WriteHeader(&tar.Header{Name: "kubeconfig", Mode: 0o600, Size: int64(len(kc)), ModTime: time.Now()}); err != nil {
+		return err
+	}
+
+	if _, err := tw.Write(kc); err != nil {
+		return err
+	}
+
+	if err := errors.Join(tw.Close(), gz.Close()); err != nil {
+		return err
+	}
+
+	return stream.Send(&common.Data{Bytes: buf.Bytes()})
+}
+
+func (m *machineService) ServiceList(ctx context.Context, _ *emptypb.Empty) (*machineapi.ServiceListResponse, error) {
+	if err := m.gate(ctx, false, role.Reader); err != nil {
+		return nil, err
+	}
+
+	b := m.b
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	var ids []string
+	for id := range b.services {
+		ids = append(ids, id)
+	}
+
+	slices.Sort(ids)
+
+	out := &machineapi.ServiceList{}
+
+	for _, id := range ids {
+		s := b.services[id]
+		info := &machineapi.ServiceInfo{Id: id, State: s.state, Events: &machineapi.ServiceEvents{},
+			Health: &machineapi.ServiceHealth{Healthy: s.healthy, Unknown: s.unknown}}
+
+		for _, e := range s.events {
+			info.Events.Events = append(info.Events.Events, &machineapi.ServiceEvent{Msg: e.msg, State: e.state, Ts: timestamppb.New(e.at)})
+		}
+
+		if n := len(s.events); n > 0 {
+			info.Health.LastMessage = s.events[n-1].msg
+		}
+
+		out.Services = append(out.Services, info)
+	}
+
+	return &machineapi.ServiceListResponse{Messages: []*machineapi.ServiceList{out}}, nil
+}
+
+func (m *machineService) Logs(req *machineapi.LogsRequest, stream grpc.ServerStreamingServer[common.Data]) error {
+	if err := m.gate(stream.Context(), false, role.Reader); err != nil {
+		return err
+	}
+
+	return m.stream(stream, req.GetId(), int(req.GetTailLines()), req.GetFollow())
+}
+
+func (m *machineService) Dmesg(req *machineapi.DmesgRequest, stream grpc.ServerStreamingServer[common.Data]) error {
+	if err := m.gate(stream.Context(), false, role.Reader); err != nil {
+		return err
+	}
+
+	tail := -1
+	if req.GetTail() {
+		tail = 50
+	}
+
+	return m.stream(stream, "dmesg", tail, req.GetFollow())
+}
+
+func (m *machineService) stream(stream grpc.ServerStreamingServer[common.Data], id string, tail int, follow bool) error {
+	if tail == 0 {
+		tail = -1
+	}
+
+	lines, ch := m.b.subscribe(id, tail)
+	defer m.b.unsubscribe(ch)
+
+	for _, l := range lines {
+		if err := stream.Send(&common.Data{Bytes: []byte(l + "\n")}); err != nil {
+			return err
+		}
+	}
+
+	if !follow {
+		return nil
+	}
+
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case <-m.b.ctx.Done():
+			return nil
+		case l := <-ch:
+			if err := stream.Send(&common.Data{Bytes: []byte(l + "\n")}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (m *machineService) Reboot(ctx context.Context, _ *machineapi.RebootRequest) (*machineapi.RebootResponse, error) {
+	if err := m.gate(ctx, false, role.Admin); err != nil {
+		return nil, err
+	}
+
+	m.b.mu.Lock()
+	m.b.kmsg("reboot requested through the API")
+	m.b.afterLocked(0, func() { m.b.rebootLocked(m.b.opts.Timing.Reboot) })
+	m.b.mu.Unlock()
+
+	return &machineapi.RebootResponse{Messages: []*machineapi.Reboot{{}}}, nil
+}
+
+func (m *machineService) Reset(ctx context.Context, _ *machineapi.ResetRequest) (*machineapi.ResetResponse, error) {
+	if err := m.gate(ctx, false, role.Admin); err != nil {
+		return nil, err
+	}
+
+	m.b.mu.Lock()
+	m.b.kmsg("reset requested through the API: wiping the config")
+	m.b.afterLocked(0, m.b.resetLocked)
+	m.b.mu.Unlock()
+
+	return &machineapi.ResetResponse{Messages: []*machineapi.Reset{{}}}, nil
+}

@@ -1,0 +1,219 @@
+package board
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/cosi-project/runtime/pkg/resource"
+	"github.com/cosi-project/runtime/pkg/resource/meta"
+	"github.com/cosi-project/runtime/pkg/state"
+	"github.com/cosi-project/runtime/pkg/state/impl/inmem"
+	"github.com/cosi-project/runtime/pkg/state/impl/namespaced"
+	"github.com/cosi-project/runtime/pkg/state/registry"
+	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
+	"github.com/siderolabs/talos/pkg/machinery/resources/block"
+	"github.com/siderolabs/talos/pkg/machinery/resources/hardware"
+	"github.com/siderolabs/talos/pkg/machinery/resources/network"
+	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
+	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
+)
+
+// newState builds the board's COSI state the way machined does: an
+// in-memory namespaced state with the namespace and resource-definition
+// registries filled, so clients (talosctl get) can resolve aliases.
+func newState(ctx context.Context, spec Spec) (state.State, error) {
+	st := state.WrapCore(namespaced.NewState(inmem.Build))
+
+	ns := registry.NewNamespaceRegistry(st)
+	rd := registry.NewResourceRegistry(st)
+
+	if err := ns.RegisterDefault(ctx); err != nil {
+		return nil, err
+	}
+
+	if err := rd.RegisterDefault(ctx); err != nil {
+		return nil, err
+	}
+
+	for _, n := range []struct {
+		name resource.Namespace
+		desc string
+	}{
+		{v1alpha1.NamespaceName, "Talos v1alpha1 subsystems glue resources."},
+		{hardware.NamespaceName, "Hardware resources."},
+		{network.NamespaceName, "Networking resources."},
+	} {
+		if err := ns.Register(ctx, n.name, n.desc); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, r := range []meta.ResourceWithRD{
+		&runtime.MachineStatus{},
+		&runtime.ExtensionStatus{},
+		&v1alpha1.Service{},
+		&hardware.SystemInformation{},
+		&block.Disk{},
+		&network.LinkStatus{},
+	} {
+		if err := rd.Register(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+
+	si := hardware.NewSystemInformation(hardware.SystemInformationID)
+	parts := strings.SplitN(spec.Product, " ", 3)
+
+	if len(parts) == 3 && parts[0] == "Raspberry" {
+		si.TypedSpec().Manufacturer, si.TypedSpec().ProductName = "Raspberry Pi Ltd", spec.Product
+	} else {
+		si.TypedSpec().ProductName = spec.Product
+	}
+
+	si.TypedSpec().UUID = spec.UUID
+
+	if err := st.Create(ctx, si); err != nil {
+		return nil, err
+	}
+
+	for _, d := range spec.Disks {
+		disk := block.NewDisk(block.NamespaceName, strings.TrimPrefix(d.Path, "/dev/"))
+		disk.TypedSpec().DevPath, disk.TypedSpec().Size = d.Path, d.Size
+		disk.TypedSpec().PrettySize = prettySize(d.Size)
+		disk.TypedSpec().Model, disk.TypedSpec().Transport = d.Model, d.Transport
+
+		if err := st.Create(ctx, disk); err != nil {
+			return nil, err
+		}
+	}
+
+	mac, err := net.ParseMAC(spec.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("board %s: MAC %q: %w", spec.Name, spec.MAC, err)
+	}
+
+	link := network.NewLinkStatus(network.NamespaceName, "end0")
+	link.TypedSpec().Type = nethelpers.LinkEther
+	link.TypedSpec().HardwareAddr = nethelpers.HardwareAddr(mac)
+	link.TypedSpec().PermanentAddr = nethelpers.HardwareAddr(mac)
+
+	if err := st.Create(ctx, link); err != nil {
+		return nil, err
+	}
+
+	return st, st.Create(ctx, runtime.NewMachineStatus())
+}
+
+func prettySize(n uint64) string {
+	const gb = 1000 * 1000 * 1000
+
+	return fmt.Sprintf("%.0f GB", float64(n)/gb)
+}
+
+// modify updates a resource in the board's state, creating it if needed.
+func (b *Board) modify(r resource.Resource, set func(resource.Resource)) {
+	ctx := context.Background()
+
+	cur, err := b.st.Get(ctx, r.Metadata())
+	if err != nil {
+		set(r)
+		_ = b.st.Create(ctx, r) //nolint:errcheck // in-memory, cannot fail but on a duplicate
+
+		return
+	}
+
+	next := cur.DeepCopy()
+	set(next)
+	_ = b.st.Update(ctx, next) //nolint:errcheck // in-memory
+}
+
+func (b *Board) setStageLocked(stage string) {
+	b.stage = stage
+	b.kmsg("machined: stage %s", stage)
+	b.updateMachineStatusLocked()
+}
+
+// updateMachineStatusLocked recomputes MachineStatus as Talos reports it:
+// ready only when running and every service is up.
+func (b *Board) updateMachineStatusLocked() {
+	st, err := runtime.MachineStageString(b.stage)
+	if err != nil {
+		st = runtime.MachineStageUnknown
+	}
+
+	var unmet []runtime.UnmetCondition
+
+	if b.stage == "running" {
+		if bad := b.notHealthyLocked(); len(bad) > 0 {
+			unmet = append(unmet, runtime.UnmetCondition{Name: "services", Reason: "some services are not healthy: " + joinComma(bad)})
+		}
+	} else if b.stage != "maintenance" {
+		unmet = append(unmet, runtime.UnmetCondition{Name: "stage", Reason: "machine is " + b.stage})
+	}
+
+	b.modify(runtime.NewMachineStatus(), func(r resource.Resource) {
+		ms := r.(*runtime.MachineStatus) //nolint:forcetypeassert
+		ms.TypedSpec().Stage = st
+		ms.TypedSpec().Status.Ready = b.stage == "running" && len(unmet) == 0
+		ms.TypedSpec().Status.UnmetConditions = unmet
+	})
+}
+
+// publishServicesLocked mirrors services into Service resources, which
+// exist while a service runs.
+func (b *Board) publishServicesLocked() {
+	ctx := context.Background()
+
+	for id, s := range b.services {
+		if s.state != "Running" {
+			_ = b.st.Destroy(ctx, v1alpha1.NewService(id).Metadata()) //nolint:errcheck // absent is fine
+
+			continue
+		}
+
+		b.modify(v1alpha1.NewService(id), func(r resource.Resource) {
+			spec := r.(*v1alpha1.Service).TypedSpec() //nolint:forcetypeassert
+			spec.Running, spec.Healthy, spec.Unknown = true, s.healthy, s.unknown
+		})
+	}
+}
+
+// publishExtensionsLocked lists the installed image's extensions, plus the
+// virtual "schematic" one Image Factory images carry.
+func (b *Board) publishExtensionsLocked() {
+	b.clearExtensionsLocked()
+
+	names := append([]string(nil), b.image.Extensions...)
+
+	for i, name := range names {
+		b.modify(runtime.NewExtensionStatus(runtime.NamespaceName, fmt.Sprint(i)), func(r resource.Resource) {
+			spec := r.(*runtime.ExtensionStatus).TypedSpec() //nolint:forcetypeassert
+			spec.Image = fmt.Sprintf("%03d-%s.sqsh", i, name)
+			spec.Metadata.Name, spec.Metadata.Version = name, "sim"
+			spec.Metadata.Author = "Sidero Labs"
+		})
+	}
+
+	if b.image.SchematicID != "" {
+		b.modify(runtime.NewExtensionStatus(runtime.NamespaceName, fmt.Sprint(len(names))), func(r resource.Resource) {
+			spec := r.(*runtime.ExtensionStatus).TypedSpec() //nolint:forcetypeassert
+			spec.Image = "schematic"
+			spec.Metadata.Name, spec.Metadata.Version = "schematic", b.image.SchematicID
+		})
+	}
+}
+
+func (b *Board) clearExtensionsLocked() {
+	ctx := context.Background()
+
+	list, err := b.st.List(ctx, runtime.NewExtensionStatus(runtime.NamespaceName, "").Metadata())
+	if err != nil {
+		return
+	}
+
+	for _, r := range list.Items {
+		_ = b.st.Destroy(ctx, r.Metadata()) //nolint:errcheck
+	}
+}
