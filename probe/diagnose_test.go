@@ -163,3 +163,17 @@ func TestDiagnoseUnreachableAndNotReady(t *testing.T) {
 		t.Errorf("not ready: %s", titles(ds))
 	}
 }
+
+func TestDiagnoseConfigLostToPowerLoss(t *testing.T) {
+	l := fold(
+		Event{Time: at(0), Node: "p", Kind: Applied},
+		Event{Time: at(1), Node: "p", Kind: Stage, State: "installing"},
+		Event{Time: at(5), Node: "p", Kind: Stage, State: "rebooting"},
+		Event{Time: at(9), Node: "p", Kind: Stage, State: "maintenance"},
+	)
+
+	ds := Diagnose(l.Node("p"), at(10))
+	if len(ds) != 1 || !strings.Contains(ds[0].Why, "power loss") || !strings.Contains(ds[0].Fix, "apply its config again") {
+		t.Errorf("%s", titles(ds))
+	}
+}

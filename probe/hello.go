@@ -67,6 +67,12 @@ func ProxyFetcher(cs kubernetes.Interface) Fetcher {
 	}
 }
 
+// same compares an answer with the expected text; http-echo ends its body
+// with a newline, Spin does not.
+func same(body, want string) bool {
+	return strings.TrimRight(body, "\r\n") == want
+}
+
 // HelloOptions tune the probe.
 type HelloOptions struct {
 	Requests int           // latency samples after the first answer; default 20
@@ -130,8 +136,8 @@ func RunHello(ctx context.Context, cs kubernetes.Interface, fetch Fetcher, f Fla
 	// First right answer: a just-ready endpoint may still refuse for a moment.
 	for {
 		body, err := fetch(ctx, helloNamespace, name, "/hello")
-		if err == nil && body == f.Text {
-			res.ColdStart, res.Body = time.Since(start), body
+		if err == nil && same(body, f.Text) {
+			res.ColdStart, res.Body = time.Since(start), strings.TrimRight(body, "\r\n")
 
 			break
 		}
@@ -157,7 +163,7 @@ func RunHello(ctx context.Context, cs kubernetes.Interface, fetch Fetcher, f Fla
 		body, err := fetch(ctx, helloNamespace, name, "/hello")
 		d := time.Since(t0)
 
-		if err != nil || body != f.Text {
+		if err != nil || !same(body, f.Text) {
 			res.Err = fmt.Errorf("wrong answer after the first: %q, %v", body, err)
 			emit(Event{Time: time.Now(), Kind: Hello, Name: f.Name, Latency: d, Detail: res.Err.Error()})
 

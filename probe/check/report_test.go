@@ -23,7 +23,7 @@ func TestTableExplainsFailures(t *testing.T) {
 	}
 
 	out := b.String()
-	for _, want := range []string{"✗ FAIL", "why: every node with tailscale", "evidence: pi-1", "fix: give pi-1", "1 passed, 1 failed, 1 skipped"} {
+	for _, want := range []string{"✗ FAIL", "why: every node with tailscale", "evidence: pi-1", "fix: give pi-1", "1 of 3 checks passed, 1 failed, 1 skipped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -225,6 +225,14 @@ func (b *Board) hostnameLocked() string {
 	return b.opts.Spec.Name
 }
 
+// Extensions of the image that booted: a kubelet has its runtimes.
+func (b *Board) Extensions() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return append([]string(nil), b.image.Extensions...)
+}
+
 // State is the board's COSI state (read it in tests; the API serves it).
 func (b *Board) State() state.State { return b.st }
 

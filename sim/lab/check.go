@@ -1,0 +1,125 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/probe/check"
+)
+
+// CheckOptions tune a check run against a simulated lab.
+type CheckOptions struct {
+	Lab     Options
+	Dir     string        // where gen writes; a temp dir is fine
+	Settle  time.Duration // how long a stuck node must stay stuck; default 3s
+	Timeout time.Duration // the whole bring-up; default 5m
+	Only    []string
+	Env     check.Env // budgets and hello options; Plan/Lab/Kube/Fetch are filled in
+	Record  io.Writer // events as JSON lines, if set
+}
+
+// Check brings a simulated lab up with liftoff's own code and runs the
+// acceptance suite against it.
+func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
+	if opts.Settle == 0 {
+		opts.Settle = 3 * time.Second
+	}
+
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Minute
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	l, err := Start(ctx, opts.Lab)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close() //nolint:errcheck
+
+	run, err := l.Prepare(ctx, opts.Dir, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	events := run.Stream.Events()
+	if opts.Record != nil {
+		events = tee(ctx, events, probe.NewRecorder(opts.Record))
+	}
+
+	picture := probe.NewLab()
+	bctx, stop := context.WithTimeout(ctx, opts.Timeout)
+	defer stop()
+
+	bringUp := make(chan error, 1)
+	go func() {
+		if err := run.Apply(bctx); err != nil {
+			bringUp <- fmt.Errorf("apply: %w", err)
+
+			return
+		}
+
+		bringUp <- run.Bootstrap(bctx)
+	}()
+
+	var upErr error
+
+	// Fold events while the bring-up runs; then until every node settles.
+	for waiting := true; waiting; {
+		select {
+		case upErr = <-bringUp:
+			waiting = false
+		case e := <-events:
+			picture.Apply(e)
+		case <-bctx.Done():
+			return nil, fmt.Errorf("the bring-up did not finish within %s", opts.Timeout)
+		}
+	}
+
+	Settle(bctx, events, picture, opts.Settle)
+
+	env := opts.Env
+	env.Plan, env.Lab, env.Now = run.Plan, picture, time.Now()
+
+	if upErr == nil && run.Kube != nil {
+		fetch, err := run.Fetcher(ctx)
+		if err == nil {
+			env.Kube, env.Fetch = run.Kube, fetch
+		}
+	}
+
+	results := check.Run(ctx, &env, opts.Only)
+
+	if upErr != nil {
+		results = append(results, check.Result{Suite: "bring-up", Name: "bootstrap", Status: check.Fail, Summary: upErr.Error()})
+	}
+
+	return results, nil
+}
+
+func tee(ctx context.Context, in <-chan probe.Event, rec *probe.Recorder) <-chan probe.Event {
+	out := make(chan probe.Event, cap(in))
+
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-in:
+				rec.Record(e)
+
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+
+	return out
+}

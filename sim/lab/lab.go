@@ -1,0 +1,416 @@
+// Package lab is the simulated home lab: simulated Talos boards on loopback
+// addresses, a real Kubernetes control plane started when the first control
+// plane is bootstrapped, and a simulated kubelet per board — wired the way
+// the real pieces are wired, so liftoff drives it with its ordinary code.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/siderolabs/crypto/x509"
+	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
+
+	"github.com/liftoff-lab/liftoff/cluster/image"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/sim/board"
+	"github.com/liftoff-lab/liftoff/sim/kube"
+)
+
+// BoardSpec is one board of a simulated lab and what the plan makes of it.
+type BoardSpec struct {
+	Name    string `yaml:"name"`
+	Model   string `yaml:"model"`
+	Machine string `yaml:"machine"`
+	Role    string `yaml:"role"`
+}
+
+// Spec describes a simulated lab.
+type Spec struct {
+	Cluster string      `yaml:"cluster"`
+	First   string      `yaml:"first"` // first board address; the rest follow
+	Boards  []BoardSpec `yaml:"boards"`
+}
+
+// DefaultSpec is three Raspberry Pis and a small amd64 box as the gateway:
+// a mixed lab, so multi-arch confidence has two architectures to check.
+func DefaultSpec() Spec {
+	return Spec{
+		Cluster: "homelab",
+		First:   "127.0.0.11",
+		Boards: []BoardSpec{
+			{Name: "pi-cp-1", Model: plan.RPi5, Machine: plan.ControlPlane, Role: plan.Compute},
+			{Name: "pi-w-1", Model: plan.RPi4, Machine: plan.Worker, Role: plan.Compute},
+			{Name: "pi-w-2", Model: plan.RPi4, Machine: plan.Worker, Role: plan.Compute},
+			{Name: "edge", Model: plan.AMD64, Machine: plan.Worker, Role: plan.Gateway},
+		},
+	}
+}
+
+// Options tune a lab.
+type Options struct {
+	Spec     Spec
+	Scenario string  // default "happy"
+	Speed    float64 // divides board timings; 1 is real Raspberry Pi time
+	Log      io.Writer
+	// Kube are extra control plane options (tests shorten the grace period).
+	Kube kube.Options
+}
+
+// Lab is a running simulated lab.
+type Lab struct {
+	opts     Options
+	scenario Scenario
+	plan     *plan.Plan
+	catalog  *image.Catalog
+	boards   []*board.Board
+
+	mu       sync.Mutex
+	cp       *kube.ControlPlane
+	cpErr    error
+	cpReady  chan struct{}
+	kubelets map[string]*kube.Kubelet
+	want     map[string]*board.Board // boards whose kubelet should run
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start powers on every board in maintenance mode.
+func Start(ctx context.Context, opts Options) (*Lab, error) {
+	if len(opts.Spec.Boards) == 0 {
+		opts.Spec = DefaultSpec()
+	}
+
+	if opts.Scenario == "" {
+		opts.Scenario = "happy"
+	}
+
+	if opts.Speed <= 0 {
+		opts.Speed = 1
+	}
+
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+
+	sc, err := Lookup(opts.Scenario)
+	if err != nil {
+		return nil, err
+	}
+
+	p, err := opts.Spec.Plan()
+	if err != nil {
+		return nil, err
+	}
+
+	matrix, err := image.Matrix(p)
+	if err != nil {
+		return nil, err
+	}
+
+	l := &Lab{opts: opts, scenario: sc, plan: p, catalog: image.NewCatalog(matrix...),
+		cpReady: make(chan struct{}), kubelets: map[string]*kube.Kubelet{}, want: map[string]*board.Board{}}
+	l.ctx, l.cancel = context.WithCancel(ctx)
+
+	if sc.Images != nil {
+		l.catalog.Add(sc.Images(p)...)
+	}
+
+	for i, b := range p.Boards {
+		faults := board.Faults{}
+		if sc.Faults != nil {
+			faults = sc.Faults(i, b)
+		}
+
+		bd, err := board.Start(l.ctx, board.Options{
+			Spec:    hardware(i, b),
+			Speed:   opts.Speed,
+			Resolve: l.resolve,
+			Faults:  faults,
+			Trustd:  l.trustd,
+			Hooks: board.Hooks{
+				Bootstrap:  l.bootstrap,
+				Kubeconfig: l.kubeconfig,
+				Kubelet:    l.kubelet,
+			},
+		})
+		if err != nil {
+			l.Close() //nolint:errcheck
+
+			return nil, fmt.Errorf("starting %s on %s: %w (is the address free?)", b.Name, b.Address, err)
+		}
+
+		l.boards = append(l.boards, bd)
+	}
+
+	return l, nil
+}
+
+// Plan is the plan the lab's boards follow (a copy).
+func (l *Lab) Plan() *plan.Plan {
+	data, _ := l.plan.Marshal()
+	p, _ := plan.Parse(data)
+
+	return p
+}
+
+// Scenario is the scenario the lab runs.
+func (l *Lab) Scenario() Scenario { return l.scenario }
+
+// Boards are the simulated boards in plan order.
+func (l *Lab) Boards() []*board.Board { return l.boards }
+
+// Catalog is the simulated image factory.
+func (l *Lab) Catalog() *image.Catalog { return l.catalog }
+
+// Plan turns a spec into the plan a person would write for it.
+func (s Spec) Plan() (*plan.Plan, error) {
+	first, err := netip.ParseAddr(s.First)
+	if err != nil || !first.IsLoopback() {
+		return nil, fmt.Errorf("sim spec: first address %q must be a loopback address such as 127.0.0.11", s.First)
+	}
+
+	var b strings.Builder
+
+	fmt.Fprintf(&b, "cluster: {name: %s}\nnetwork: {lan: 127.0.0.0/8}\nboards:\n", s.Cluster)
+
+	addr := first
+	for _, bs := range s.Boards {
+		fmt.Fprintf(&b, "  - {name: %s, address: %s, model: %s, machine: %s, role: %s}\n", bs.Name, addr, bs.Model, bs.Machine, bs.Role)
+		addr = addr.Next()
+	}
+
+	p, err := plan.Parse([]byte(b.String()))
+	if err != nil {
+		return nil, err
+	}
+
+	if err := p.Validate().Err(); err != nil {
+		return nil, fmt.Errorf("sim spec: %w", err)
+	}
+
+	return p, nil
+}
+
+// hardware makes a board's identity from its plan entry.
+func hardware(i int, b plan.Board) board.Spec {
+	product := map[string]string{
+		plan.RPi4: "Raspberry Pi 4 Model B Rev 1.4", plan.RPi5: "Raspberry Pi 5 Model B Rev 1.0",
+		plan.ARM64: "Generic ARM64 board", plan.AMD64: "Intel NUC 11",
+	}[b.Model]
+
+	disks := []board.Disk{{Path: "/dev/mmcblk0", Size: 32e9, Model: "SD32G", Transport: "mmc"}, {Path: "/dev/sda", Size: 256e9, Model: "USB SSD", Transport: "usb"}}
+	if !plan.IsRaspberryPi(b.Model) {
+		disks = []board.Disk{{Path: "/dev/sda", Size: 512e9, Model: "SATA SSD", Transport: "sata"}}
+	}
+
+	return board.Spec{
+		Name:    fmt.Sprintf("talos-%03d", i+1),
+		Address: b.Address,
+		Model:   b.Model,
+		Arch:    plan.Arch(b.Model),
+		Product: product,
+		UUID:    fmt.Sprintf("4c4c4544-0000-1000-8000-%012d", i+1),
+		MAC:     fmt.Sprintf("dc:a6:32:00:01:%02x", i+1),
+		Disks:   disks,
+	}
+}
+
+// resolve is the simulated image factory: liftoff's own catalogue of the
+// schematics it computed, plus what the scenario adds.
+func (l *Lab) resolve(ref string) (board.Image, error) {
+	r, err := l.catalog.Resolve(ref)
+	if err != nil {
+		return board.Image{}, err
+	}
+
+	return board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}, nil
+}
+
+// trustd issues worker certificates from a control plane's config holding
+// the OS CA key, as the control planes' trustd does.
+func (l *Lab) trustd(crt []byte) (*x509.PEMEncodedCertificateAndKey, bool) {
+	for _, b := range l.boards {
+		cfg := b.Config()
+		if cfg == nil {
+			continue
+		}
+
+		ca := cfg.Machine().Security().IssuingCA()
+		if ca != nil && len(ca.Key) > 0 && string(ca.Crt) == string(crt) {
+			return ca, true
+		}
+	}
+
+	return nil, false
+}
+
+// bootstrap starts the control plane on the board that was bootstrapped,
+// from the secrets in its own config, as a control plane does.
+func (l *Lab) bootstrap(ctx context.Context, b *board.Board) error {
+	cfg := b.Config()
+	if cfg == nil {
+		return errors.New("no config")
+	}
+
+	bundle := secrets.NewBundleFromConfig(secrets.NewClock(), cfg)
+
+	opts := l.opts.Kube
+	opts.Secrets = bundle
+	opts.ClusterName = cfg.Cluster().Name()
+	opts.Address = b.Spec().Address
+	opts.PodCIDR = strings.Join(cfg.Cluster().Network().PodCIDRs(), ",")
+	opts.ServiceCIDR = strings.Join(cfg.Cluster().Network().ServiceCIDRs(), ",")
+	opts.Log = l.opts.Log
+
+	cp, err := kube.Start(l.ctx, opts)
+
+	l.mu.Lock()
+	l.cp, l.cpErr = cp, err
+	close(l.cpReady)
+	pending := make([]*board.Board, 0, len(l.want))
+
+	for _, w := range l.want {
+		pending = append(pending, w)
+	}
+	l.mu.Unlock()
+
+	if err != nil {
+		return err
+	}
+
+	for _, w := range pending {
+		l.kubelet(w, true)
+	}
+
+	return nil
+}
+
+func (l *Lab) kubeconfig() ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	select {
+	case <-l.cpReady:
+	default:
+		return nil, errors.New("the Kubernetes control plane is still starting")
+	}
+
+	if l.cpErr != nil {
+		return nil, l.cpErr
+	}
+
+	return l.cp.Kubeconfig(), nil
+}
+
+// ControlPlane waits for the control plane (after bootstrap).
+func (l *Lab) ControlPlane(ctx context.Context) (*kube.ControlPlane, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.cpReady:
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	return l.cp, l.cpErr
+}
+
+// kubelet follows a board's Talos side: kubelet runs while the board runs.
+func (l *Lab) kubelet(b *board.Board, running bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	if l.ctx.Err() != nil {
+		return
+	}
+
+	name := b.Hostname()
+
+	if !running {
+		delete(l.want, b.Spec().Address)
+
+		if kl, ok := l.kubelets[b.Spec().Address]; ok {
+			kl.SetHealthy(false)
+		}
+
+		return
+	}
+
+	l.want[b.Spec().Address] = b
+
+	if l.cp == nil {
+		return // started when the control plane is up
+	}
+
+	if kl, ok := l.kubelets[b.Spec().Address]; ok {
+		kl.SetHealthy(true)
+
+		return
+	}
+
+	cfg := b.Config()
+	if cfg == nil {
+		return
+	}
+
+	nodeCfg, err := l.cp.NodeKubeconfig(name)
+	if err != nil {
+		fmt.Fprintf(l.opts.Log, "kubelet %s: %v\n", name, err)
+
+		return
+	}
+
+	labels := cfg.Machine().NodeLabels()
+
+	kl, err := kube.StartKubelet(l.ctx, kube.KubeletOptions{
+		NodeName: name, Address: b.Spec().Address, Arch: b.Spec().Arch,
+		ControlPlane: cfg.Machine().Type().IsControlPlane(), Role: labels["liftoff.dev/role"],
+		Extensions: b.Extensions(), Labels: labels,
+		Kubeconfig: nodeCfg, AdminKubeconfig: l.cp.Kubeconfig(), Network: l.cp.Network(), Log: l.opts.Log,
+	})
+	if err != nil {
+		fmt.Fprintf(l.opts.Log, "kubelet %s: %v\n", name, err)
+
+		return
+	}
+
+	l.kubelets[b.Spec().Address] = kl
+}
+
+// Close stops everything: kubelets, control plane, boards.
+func (l *Lab) Close() error {
+	l.cancel()
+
+	l.mu.Lock()
+	kls := l.kubelets
+	l.kubelets = map[string]*kube.Kubelet{}
+	cp := l.cp
+	l.mu.Unlock()
+
+	for _, kl := range kls {
+		kl.Stop()
+	}
+
+	var errs []error
+
+	if cp != nil {
+		errs = append(errs, cp.Stop())
+	}
+
+	for _, b := range l.boards {
+		errs = append(errs, b.Close())
+	}
+
+	l.wg.Wait()
+
+	return errors.Join(errs...)
+}

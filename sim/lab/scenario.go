@@ -1,0 +1,217 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/config/container"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/runtime/extensions"
+
+	"github.com/liftoff-lab/liftoff/cluster/image"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/sim/board"
+)
+
+// Scenario is a way a lab goes right or wrong. Faults happen to boards;
+// Edit makes the configuration mistake a person makes, on the files
+// `liftoff gen` wrote, before they are applied.
+type Scenario struct {
+	Name        string
+	Description string
+	// Fails lists the checks this scenario must fail (the rest pass or skip).
+	Fails []string
+	// Unavailable says why the scenario cannot run yet, if so.
+	Unavailable string
+
+	Faults func(i int, b plan.Board) board.Faults
+	Images func(p *plan.Plan) []image.Image
+	Edit   func(p *plan.Plan, dir string) error
+}
+
+// Scenarios, selectable by name.
+var Scenarios = []Scenario{
+	{
+		Name:        "happy",
+		Description: "every board gets its role's image; the gateway has its Tailscale config",
+	},
+	{
+		Name:        "tailscale-everywhere",
+		Description: "every board gets the gateway image: compute boards wait for a Tailscale config forever",
+		Fails:       []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing", "extension-isolation", "single-gateway-only"},
+		Edit:        everyBoardGetsTheGatewayImage,
+	},
+	{
+		Name:        "no-authkey",
+		Description: "the gateway's config lacks its tailscale ExtensionServiceConfig",
+		Fails:       []string{"mixed-role-cluster", "node-ready-timing", "subnet-router-config"},
+		Edit:        gatewayWithoutTailscaleConfig,
+	},
+	{
+		Name:        "power-loss-during-install",
+		Description: "pi-w-1 loses power halfway through its install and comes back in maintenance mode",
+		Fails:       []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing"},
+		Faults: func(i int, _ plan.Board) board.Faults {
+			return board.Faults{PowerLossDuringInstall: i == 1}
+		},
+	},
+	{
+		Name:        "slow-sd-card",
+		Description: "pi-w-2 installs to a slow SD card: four times slower, but it gets there",
+		Faults: func(i int, _ plan.Board) board.Faults {
+			if i == 2 {
+				return board.Faults{SlowDisk: 4}
+			}
+
+			return board.Faults{}
+		},
+	},
+	{
+		Name:        "wrong-arch-image",
+		Description: "pi-w-2 is given a self-built amd64-only image: it boot-loops",
+		Fails:       []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing"},
+		Images: func(p *plan.Plan) []image.Image {
+			return []image.Image{{Role: plan.Compute, Model: plan.AMD64, Arch: "amd64", Extensions: image.Extensions(p, plan.Compute), Installer: amd64Only}}
+		},
+		Edit: func(_ *plan.Plan, dir string) error {
+			return setInstaller(filepath.Join(dir, "pi-w-2.yaml"), amd64Only)
+		},
+	},
+	{
+		Name:        "duplicate-hostname",
+		Description: "pi-w-2's config names it pi-w-1 too: two machines fight over one Kubernetes Node",
+		Edit: func(_ *plan.Plan, dir string) error {
+			return editDocs(filepath.Join(dir, "pi-w-2.yaml"), func(d config.Document) (config.Document, bool) {
+				if h, ok := d.(*network.HostnameConfigV1Alpha1); ok {
+					h.ConfigHostname = "pi-w-1"
+				}
+
+				return d, true
+			})
+		},
+	},
+	{
+		Name:        "route-not-approved",
+		Description: "the gateway advertises the cluster routes but nobody approved them",
+		Unavailable: "needs the simulated tailnet (Tailscale route probe), which is not built yet",
+	},
+}
+
+// amd64Only is a self-built image for one architecture, as the CozyStack
+// build machinery can make.
+const amd64Only = "ghcr.io/example/talos:v1.13.3-compute-amd64"
+
+// Lookup finds a scenario by name.
+func Lookup(name string) (Scenario, error) {
+	var names []string
+
+	for _, s := range Scenarios {
+		if s.Name == name {
+			if s.Unavailable != "" {
+				return Scenario{}, fmt.Errorf("scenario %s is not available yet: %s", name, s.Unavailable)
+			}
+
+			return s, nil
+		}
+
+		names = append(names, s.Name)
+	}
+
+	return Scenario{}, fmt.Errorf("no scenario %q; scenarios: %s", name, strings.Join(names, ", "))
+}
+
+// Names lists the scenarios that can run.
+func Names() []string {
+	var out []string
+
+	for _, s := range Scenarios {
+		if s.Unavailable == "" {
+			out = append(out, s.Name)
+		}
+	}
+
+	return out
+}
+
+func everyBoardGetsTheGatewayImage(p *plan.Plan, dir string) error {
+	for _, b := range p.Boards {
+		if b.Role == plan.Gateway {
+			continue
+		}
+
+		gw := b
+		gw.Role = plan.Gateway
+
+		im, err := image.For(p, gw)
+		if err != nil {
+			return err
+		}
+
+		if err := setInstaller(filepath.Join(dir, b.Name+".yaml"), im.Installer); err != nil {
+			return err
+		}
+	}
+
+	return nil
+}
+
+func gatewayWithoutTailscaleConfig(p *plan.Plan, dir string) error {
+	gw, ok := p.Gateway()
+	if !ok {
+		return fmt.Errorf("scenario no-authkey needs a gateway in the plan")
+	}
+
+	return editDocs(filepath.Join(dir, gw.Name+".yaml"), func(d config.Document) (config.Document, bool) {
+		_, isTS := d.(*extensions.ServiceConfigV1Alpha1)
+
+		return d, !isTS
+	})
+}
+
+func setInstaller(path, installer string) error {
+	return editConfig(path, func(c coreconfig.Provider) (coreconfig.Provider, error) {
+		c.RawV1Alpha1().MachineConfig.MachineInstall.InstallImage = installer
+
+		return c, nil
+	})
+}
+
+// editDocs rewrites a config document by document; keep=false drops one.
+func editDocs(path string, f func(config.Document) (config.Document, bool)) error {
+	return editConfig(path, func(c coreconfig.Provider) (coreconfig.Provider, error) {
+		var docs []config.Document
+
+		for _, d := range c.Documents() {
+			if d, keep := f(d); keep {
+				docs = append(docs, d)
+			}
+		}
+
+		return container.New(docs...)
+	})
+}
+
+// editConfig loads, edits (a mutable clone) and writes a machine config.
+func editConfig(path string, f func(coreconfig.Provider) (coreconfig.Provider, error)) error {
+	cfg, err := configloader.NewFromFile(path)
+	if err != nil {
+		return err
+	}
+
+	edited, err := f(cfg.Clone())
+	if err != nil {
+		return err
+	}
+
+	data, err := edited.EncodeBytes()
+	if err != nil {
+		return err
+	}
+
+	return os.WriteFile(path, data, 0o600)
+}
