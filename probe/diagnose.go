@@ -34,7 +34,10 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	add := func(d Diagnosis) { out = append(out, d) }
 
-	if !n.Reachable && n.Unreachable != "" {
+	loop, looping := bootLoopDiagnosis(n)
+
+	// A boot-looping board is unreachable half the time; that is the loop.
+	if !n.Reachable && n.Unreachable != "" && !looping {
 		add(Diagnosis{
 			Title:    n.Name + " is not reachable",
 			Why:      n.Unreachable,
@@ -53,8 +56,8 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		})
 	}
 
-	if d, ok := bootLoopDiagnosis(n); ok {
-		add(d)
+	if looping {
+		add(loop)
 	}
 
 	out = append(out, roleDiagnoses(n)...)

@@ -254,13 +254,21 @@ func (n *Node) updateActive(now time.Time) {
 	}
 }
 
-// ReadyAfter is the Ready timing: from apply to Kubernetes Node Ready.
+// ReadyAfter is the Ready timing: from apply until the node is ready in
+// both Talos and Kubernetes. Either alone is not enough: with tailscale on
+// a compute node the kubelet runs and the Node reads Ready, while Talos
+// never reports the machine ready.
 func (n *Node) ReadyAfter() (time.Duration, bool) {
-	if n.AppliedAt.IsZero() || n.NodeReadyAt.IsZero() {
+	if n.AppliedAt.IsZero() || n.NodeReadyAt.IsZero() || n.MachineReadyAt.IsZero() {
 		return 0, false
 	}
 
-	return n.NodeReadyAt.Sub(n.AppliedAt), true
+	ready := n.NodeReadyAt
+	if n.MachineReadyAt.After(ready) {
+		ready = n.MachineReadyAt
+	}
+
+	return ready.Sub(n.AppliedAt), true
 }
 
 // ExtensionNames returns the extensions seen, sorted.

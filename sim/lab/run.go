@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
@@ -140,8 +141,14 @@ func Settle(ctx context.Context, events <-chan probe.Event, lab *probe.Lab, stab
 
 			allReady = false
 
-			key := fmt.Sprint(probe.Diagnose(n, now))
-			if key == "[]" || key != last[n.Name] {
+			// Titles only: the evidence (restart counts, log lines) moves on.
+			var titles []string
+			for _, d := range probe.Diagnose(n, now) {
+				titles = append(titles, d.Title)
+			}
+
+			key := strings.Join(titles, "|")
+			if key == "" || key != last[n.Name] {
 				last[n.Name], since[n.Name] = key, now
 				allSettled = false
 
