@@ -15,14 +15,18 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/toolpath"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
+	"github.com/liftoff-lab/liftoff/sim/lab"
 )
 
 // errChecksFailed makes the exit code 1 without printing more than the report.
 var errChecksFailed = errors.New("some checks failed")
 
 type checkFlags struct {
+	sim         string
+	speed       float64
 	plan        string
 	talosconfig string
 	kubeconfig  string
@@ -54,20 +58,30 @@ and the cluster through the Kubernetes API (kubeconfig); the wasm checks
 deploy a hello-world into the liftoff-hello namespace and remove it after.
 node-ready-timing needs a bring-up watched by liftoff and skips otherwise.
 
+With --sim SCENARIO, liftoff starts a simulated lab (needs make tools),
+brings it up with its own gen/apply/bootstrap while watching, and runs the
+suite against it. Scenarios: ` + strings.Join(lab.Names(), ", ") + `.
+
 A failing check explains why, with evidence and the fix. Exit code 1 when
 any check fails.`,
-		Example: `  liftoff check --plan lab.yaml --talosconfig homelab/talosconfig --kubeconfig homelab/kubeconfig
+		Example: `  liftoff check --sim happy --junit out.xml
+  liftoff check --sim tailscale-everywhere
+  liftoff check --plan lab.yaml --talosconfig homelab/talosconfig --kubeconfig homelab/kubeconfig
   liftoff check --plan lab.yaml ... --only cluster-formation --junit report.xml`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if f.talosconfig == "" || f.kubeconfig == "" {
-				return usageError{errors.New("--talosconfig and --kubeconfig are required (liftoff gen wrote the talosconfig; the kubeconfig comes from the bootstrap step)")}
-			}
-
 			for _, name := range f.only {
 				if !knownCheck(name) {
 					return usageError{fmt.Errorf("--only %s: no such check or suite (see liftoff check --help)", name)}
 				}
+			}
+
+			if f.sim != "" {
+				return checkSim(c, f)
+			}
+
+			if f.talosconfig == "" || f.kubeconfig == "" {
+				return usageError{errors.New("--talosconfig and --kubeconfig are required (liftoff gen wrote the talosconfig; the kubeconfig comes from the bootstrap step), or use --sim SCENARIO")}
 			}
 
 			p, err := loadValid(c.ErrOrStderr(), f.plan)
@@ -85,6 +99,8 @@ any check fails.`,
 	}
 
 	addPlanFlag(c, &f.plan)
+	c.Flags().StringVar(&f.sim, "sim", "", "run against a simulated lab in this scenario (e.g. happy)")
+	c.Flags().Float64Var(&f.speed, "speed", 50, "with --sim: how much faster than a real Raspberry Pi the boards are")
 	c.Flags().StringVar(&f.talosconfig, "talosconfig", "", "talosconfig for the boards (from liftoff gen)")
 	c.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the cluster")
 	addReportFlags(c, &f)
@@ -99,6 +115,40 @@ func addReportFlags(c *cobra.Command, f *checkFlags) {
 	c.Flags().DurationVar(&f.readyBudget, "ready-budget", 15*time.Minute, "longest apply → Node Ready a board may take")
 	c.Flags().DurationVar(&f.helloWait, "hello-timeout", 3*time.Minute, "how long a hello-world may take to deploy and answer")
 	c.Flags().IntVar(&f.requests, "requests", 20, "requests per hello-world for the latency percentiles")
+}
+
+// checkSim runs the suite against a simulated lab.
+func checkSim(c *cobra.Command, f checkFlags) error {
+	if _, err := lab.Lookup(f.sim); err != nil {
+		return usageError{err}
+	}
+
+	for _, tool := range []string{"kube", "etcd"} {
+		if _, err := toolpath.Find(tool); err != nil {
+			return err
+		}
+	}
+
+	dir, err := os.MkdirTemp("", "liftoff-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir) //nolint:errcheck
+
+	fmt.Fprintf(c.ErrOrStderr(), "starting a simulated lab (scenario %s, speed ×%g) and bringing it up…\n", f.sim, f.speed)
+
+	results, err := lab.Check(c.Context(), lab.CheckOptions{
+		Lab:  lab.Options{Scenario: f.sim, Speed: f.speed},
+		Dir:  dir,
+		Only: f.only,
+		Env: check.Env{ReadyBudget: f.readyBudget,
+			Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}},
+	})
+	if err != nil {
+		return err
+	}
+
+	return report(c.OutOrStdout(), results, f)
 }
 
 func knownCheck(name string) bool {

@@ -64,7 +64,7 @@ The flow, headless:
 		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
 	})
 
-	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newCheckCmd())
+	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newCheckCmd(), newSimCmd(), newReplayCmd())
 
 	return root
 }

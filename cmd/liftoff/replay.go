@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/ui"
+)
+
+func newReplayCmd() *cobra.Command {
+	var (
+		speed float64
+		theme string
+	)
+
+	c := &cobra.Command{
+		Use:   "replay FILE",
+		Short: "Replay a recorded session on the dashboard",
+		Long: `Plays back an event stream recorded with liftoff sim --record, on the same
+dashboard, at any speed: the demo that survives a dead venue network, and
+the bug report that carries the exact session.`,
+		Example: `  liftoff sim --record rehearsal.jsonl
+  liftoff replay rehearsal.jsonl --speed 4`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			th, err := ui.ThemeByName(theme)
+			if err != nil {
+				return usageError{err}
+			}
+
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+
+			events, err := probe.ReadEvents(f)
+			f.Close()
+
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+
+			if len(events) == 0 {
+				return fmt.Errorf("%s has no events: record one with liftoff sim --record FILE", args[0])
+			}
+
+			ctx, cancel := context.WithCancel(c.Context())
+			defer cancel()
+
+			ch := make(chan probe.Event, 256)
+
+			go func() {
+				defer close(ch)
+				_ = probe.Replay(ctx, events, speed, func(e probe.Event) { //nolint:errcheck // ends with ctx
+					select {
+					case ch <- e:
+					case <-ctx.Done():
+					}
+				})
+			}()
+
+			_, err = tea.NewProgram(ui.New(ui.Options{Events: ch, Theme: th, Context: ctx}), tea.WithContext(ctx)).Run()
+			if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
+				err = nil
+			}
+
+			return err
+		},
+	}
+
+	c.Flags().Float64Var(&speed, "speed", 1, "playback speed (0: everything at once)")
+	c.Flags().StringVar(&theme, "theme", "default", "dashboard theme: "+strings.Join(ui.Themes, ", "))
+
+	return c
+}
