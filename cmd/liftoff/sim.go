@@ -254,7 +254,7 @@ func (s *simBackend) Discover(ctx context.Context, target string) {
 
 			s.report(ui.Progress{Op: ui.OpScan, Done: done, Total: total})
 		}})
-		s.report(ui.Progress{Op: ui.OpScan, Finished: true, Err: err})
+		s.report(ui.Progress{Op: ui.OpScan, Finished: true, Err: err, Done: len(targets), Total: len(targets)})
 	}()
 }
 

@@ -83,6 +83,9 @@ type Hooks struct {
 	Kubeconfig func() ([]byte, error)
 	// Kubelet reports whether this board's kubelet runs (on power loss, false).
 	Kubelet func(b *Board, running bool)
+	// Applied is told of every accepted config. It runs with the board's
+	// lock held: it must not call back into the board.
+	Applied func(cfg coreconfig.Provider)
 }
 
 // Options configure a board.

@@ -19,6 +19,10 @@ const bootLoopLimit = 1000
 func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 	b.cfg, b.cfgBytes = cfg, raw
 
+	if b.opts.Hooks.Applied != nil {
+		b.opts.Hooks.Applied(cfg)
+	}
+
 	installer := cfg.Machine().Install().Image()
 
 	img, err := b.opts.Resolve(installer)

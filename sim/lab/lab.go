@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/siderolabs/crypto/x509"
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
@@ -71,6 +72,7 @@ type Lab struct {
 	boards   []*board.Board
 
 	mu       sync.Mutex
+	cas      map[string]*x509.PEMEncodedCertificateAndKey // OS CAs with keys, by certificate
 	cp       *kube.ControlPlane
 	cpErr    error
 	cpReady  chan struct{}
@@ -116,7 +118,7 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	}
 
 	l := &Lab{opts: opts, scenario: sc, plan: p, catalog: image.NewCatalog(matrix...),
-		cpReady: make(chan struct{}), kubelets: map[string]*kube.Kubelet{}, want: map[string]*board.Board{}}
+		cpReady: make(chan struct{}), cas: map[string]*x509.PEMEncodedCertificateAndKey{}, kubelets: map[string]*kube.Kubelet{}, want: map[string]*board.Board{}}
 	l.ctx, l.cancel = context.WithCancel(ctx)
 
 	if sc.Images != nil {
@@ -139,6 +141,7 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 				Bootstrap:  l.bootstrap,
 				Kubeconfig: l.kubeconfig,
 				Kubelet:    l.kubelet,
+				Applied:    l.applied,
 			},
 		})
 		if err != nil {
@@ -234,22 +237,30 @@ func (l *Lab) resolve(ref string) (board.Image, error) {
 	return board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}, nil
 }
 
-// trustd issues worker certificates from a control plane's config holding
-// the OS CA key, as the control planes' trustd does.
-func (l *Lab) trustd(crt []byte) (*x509.PEMEncodedCertificateAndKey, bool) {
-	for _, b := range l.boards {
-		cfg := b.Config()
-		if cfg == nil {
-			continue
-		}
-
-		ca := cfg.Machine().Security().IssuingCA()
-		if ca != nil && len(ca.Key) > 0 && string(ca.Crt) == string(crt) {
-			return ca, true
-		}
+// applied remembers the OS CA of every control plane config: what trustd
+// signs worker certificates with. Boards call it with their lock held, so
+// it touches only the lab's own state.
+func (l *Lab) applied(cfg coreconfig.Provider) {
+	ca := cfg.Machine().Security().IssuingCA()
+	if ca == nil || len(ca.Key) == 0 {
+		return
 	}
 
-	return nil, false
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	l.cas[string(ca.Crt)] = ca
+}
+
+// trustd issues worker certificates from a control plane's OS CA, as the
+// control planes' trustd does.
+func (l *Lab) trustd(crt []byte) (*x509.PEMEncodedCertificateAndKey, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	ca, ok := l.cas[string(crt)]
+
+	return ca, ok
 }
 
 // bootstrap starts the control plane on the board that was bootstrapped,
@@ -325,7 +336,11 @@ func (l *Lab) ControlPlane(ctx context.Context) (*kube.ControlPlane, error) {
 }
 
 // kubelet follows a board's Talos side: kubelet runs while the board runs.
+// Lock order: board state is read before the lab's lock is taken, because
+// boards call into the lab with their own lock held.
 func (l *Lab) kubelet(b *board.Board, running bool) {
+	addr, name, cfg, exts := b.Spec().Address, b.Hostname(), b.Config(), b.Extensions()
+
 	l.mu.Lock()
 	defer l.mu.Unlock()
 
@@ -333,32 +348,25 @@ func (l *Lab) kubelet(b *board.Board, running bool) {
 		return
 	}
 
-	name := b.Hostname()
-
 	if !running {
-		delete(l.want, b.Spec().Address)
+		delete(l.want, addr)
 
-		if kl, ok := l.kubelets[b.Spec().Address]; ok {
+		if kl, ok := l.kubelets[addr]; ok {
 			kl.SetHealthy(false)
 		}
 
 		return
 	}
 
-	l.want[b.Spec().Address] = b
+	l.want[addr] = b
 
-	if l.cp == nil {
+	if l.cp == nil || cfg == nil {
 		return // started when the control plane is up
 	}
 
-	if kl, ok := l.kubelets[b.Spec().Address]; ok {
+	if kl, ok := l.kubelets[addr]; ok {
 		kl.SetHealthy(true)
 
-		return
-	}
-
-	cfg := b.Config()
-	if cfg == nil {
 		return
 	}
 
@@ -372,9 +380,9 @@ func (l *Lab) kubelet(b *board.Board, running bool) {
 	labels := cfg.Machine().NodeLabels()
 
 	kl, err := kube.StartKubelet(l.ctx, kube.KubeletOptions{
-		NodeName: name, Address: b.Spec().Address, Arch: b.Spec().Arch,
+		NodeName: name, Address: addr, Arch: b.Spec().Arch,
 		ControlPlane: cfg.Machine().Type().IsControlPlane(), Role: labels["liftoff.dev/role"],
-		Extensions: b.Extensions(), Labels: labels,
+		Extensions: exts, Labels: labels,
 		Kubeconfig: nodeCfg, AdminKubeconfig: l.cp.Kubeconfig(), Network: l.cp.Network(), Log: l.opts.Log,
 	})
 	if err != nil {
@@ -383,7 +391,7 @@ func (l *Lab) kubelet(b *board.Board, running bool) {
 		return
 	}
 
-	l.kubelets[b.Spec().Address] = kl
+	l.kubelets[addr] = kl
 }
 
 // Close stops everything: kubelets, control plane, boards.
