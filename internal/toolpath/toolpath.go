@@ -10,13 +10,14 @@ import (
 	"path/filepath"
 )
 
-const module = "module github.com/liftoff-lab/liftoff\n"
+const module = "module github.com/liftoff-lab/liftoff"
 
-// what each tool is, for the error that explains how to get it.
+// How each tool is built, for the error that says how to get it; the times
+// are the first build on 2 cores (docs/tools.md).
 var about = map[string]string{
-	"talosctl": "the official talosctl v1.12.6, ~3 min the first time",
-	"kube":     "kube-apiserver, controller-manager and scheduler v1.37.2, ~5 min the first time",
-	"etcd":     "etcd v3.6.16, ~1 min the first time",
+	"talosctl": "builds talosctl v1.12.6 from its Go module, ~3 min the first time",
+	"kube":     "builds kube-apiserver, kube-controller-manager and kube-scheduler v1.37.2 from the k8s.io/kubernetes Go module, ~6 min the first time",
+	"etcd":     "builds etcd v3.6.16 from its Go module, ~1 min the first time",
 }
 
 // Find returns the path of a tool, or an error that says how to build it.
@@ -37,12 +38,17 @@ func Find(name string) (string, error) {
 		return p, nil
 	}
 
-	what := about[name]
-	if what == "" {
-		what = name
+	where := "bin/ or PATH"
+	if dir := os.Getenv("LIFTOFF_BIN"); dir != "" {
+		where = "$LIFTOFF_BIN (" + dir + "), bin/ or PATH"
 	}
 
-	return "", fmt.Errorf("%s not found in bin/ or PATH: run `make tools` in the liftoff checkout (builds %s)", name, what)
+	how := about[name]
+	if how == "" {
+		how = "builds the test peers into bin/"
+	}
+
+	return "", fmt.Errorf("%s not found in %s: run \"make tools\" (%s)", name, where, how)
 }
 
 // Root is the liftoff checkout containing the working directory.
@@ -53,7 +59,7 @@ func Root() (string, bool) {
 	}
 
 	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte(module)) {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && isLiftoff(b) {
 			return dir, true
 		}
 
@@ -64,6 +70,14 @@ func Root() (string, bool) {
 
 		dir = parent
 	}
+}
+
+// isLiftoff tells whether a go.mod is liftoff's: its first line names the
+// module (hack/*'s modules are github.com/liftoff-lab/liftoff/hack/...).
+func isLiftoff(gomod []byte) bool {
+	first, _, _ := bytes.Cut(gomod, []byte("\n"))
+
+	return string(bytes.TrimSpace(first)) == module
 }
 
 // Required tells whether tests must fail, not skip, without a tool (CI).

@@ -9,21 +9,14 @@ import (
 	"time"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
-	"github.com/liftoff-lab/liftoff/internal/toolpath"
+	"github.com/liftoff-lab/liftoff/internal/toolpath/toolpathtest"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
 // The official talosctl, unmodified, against a simulated board: the same
 // commands a person types.
 func TestOfficialTalosctl(t *testing.T) {
-	talosctl, err := toolpath.Find("talosctl")
-	if err != nil {
-		if toolpath.Required() {
-			t.Fatal(err)
-		}
-
-		t.Skipf("skipping: %v (set LIFTOFF_REQUIRE_TOOLS=1 to make this a failure)", err)
-	}
+	talosctl := toolpathtest.Need(t, "talosctl")[0]
 
 	f := setup(t)
 	bd := f.start(t, "w1", nil)

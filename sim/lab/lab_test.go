@@ -9,30 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liftoff-lab/liftoff/internal/toolpath"
+	"github.com/liftoff-lab/liftoff/internal/toolpath/toolpathtest"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
 )
-
-func needTools(t *testing.T) {
-	t.Helper()
-
-	for _, tool := range []string{"kube", "etcd"} {
-		if _, err := toolpath.Find(tool); err != nil {
-			if toolpath.Required() {
-				t.Fatal(err)
-			}
-
-			t.Skipf("skipping: %v (set LIFTOFF_REQUIRE_TOOLS=1 to make this a failure)", err)
-		}
-	}
-}
 
 // runScenario gives each scenario its own loopback range so tests can run
 // side by side.
 func runScenario(t *testing.T, name string, subnet int) []check.Result {
 	t.Helper()
-	needTools(t)
+	toolpathtest.Need(t, "kube", "etcd")
 
 	spec := DefaultSpec()
 	spec.First = fmt.Sprintf("127.0.%d.11", subnet)
