@@ -23,6 +23,7 @@ import (
 )
 
 type simFlags struct {
+	spec     string
 	scenario string
 	speed    float64
 	headless bool
@@ -58,6 +59,7 @@ present at 5). --record writes the event stream for liftoff replay.`,
 		RunE: func(c *cobra.Command, _ []string) error { return runSim(c, f) },
 	}
 
+	c.Flags().StringVar(&f.spec, "spec", "", "a sim spec (YAML: cluster, first address, boards with name/model/machine/role) instead of the default four boards")
 	c.Flags().StringVar(&f.scenario, "scenario", "happy", "what goes right or wrong: "+strings.Join(lab.Names(), ", "))
 	c.Flags().Float64Var(&f.speed, "speed", 10, "how much faster than real Raspberry Pis the boards are")
 	c.Flags().BoolVar(&f.headless, "headless", false, "no dashboard: run the lab and print its boards")
@@ -100,7 +102,14 @@ func runSim(c *cobra.Command, f simFlags) error {
 	}
 	defer logFile.Close() //nolint:errcheck
 
-	l, err := lab.Start(ctx, lab.Options{Scenario: f.scenario, Speed: f.speed, Log: logFile})
+	spec := lab.DefaultSpec()
+	if f.spec != "" {
+		if spec, err = lab.LoadSpec(f.spec); err != nil {
+			return err
+		}
+	}
+
+	l, err := lab.Start(ctx, lab.Options{Spec: spec, Scenario: f.scenario, Speed: f.speed, Log: logFile})
 	if err != nil {
 		return err
 	}

@@ -447,3 +447,70 @@ func writeWithInstaller(t *testing.T, from, to, installer string) {
 		t.Fatal(err)
 	}
 }
+
+func TestRebootAndReset(t *testing.T) {
+	f := setup(t)
+	bd := f.start(t, "w1", nil)
+	b, _ := f.plan.Board("w1")
+
+	if err := apply.Board(context.Background(), b, filepath.Join(f.dir, "w1.yaml"), apply.Options{}, func(probe.Event) {}); err != nil {
+		t.Fatal(err)
+	}
+
+	watch(t, f, "w1", func(n *probe.Node) bool { return n.MachineReady })
+
+	c, err := client.New(context.Background(), client.WithConfig(f.tc), client.WithEndpoints(bd.Endpoint()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// Reboot: the API goes away and the board comes back running its config.
+	if err := c.Reboot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	watch(t, f, "w1", func(n *probe.Node) bool { return n.MachineReady && n.Stage == "running" })
+
+	// A new client: the old connection died with the reboot.
+	c2, err := client.New(context.Background(), client.WithConfig(f.tc), client.WithEndpoints(bd.Endpoint()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+
+	dmesg, err := c2.Dmesg(context.Background(), false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var kernel strings.Builder
+
+	for {
+		d, err := dmesg.Recv()
+		if err != nil {
+			break
+		}
+
+		kernel.Write(d.GetBytes())
+	}
+
+	k := kernel.String()
+	after := k[strings.Index(k, "reboot requested")+1:]
+
+	if !strings.Contains(k, "reboot requested through the API") || !strings.Contains(after, "stage booting") || !strings.Contains(after, "stage running") {
+		t.Errorf("dmesg does not show the reboot:\n%s", k)
+	}
+
+	// Reset: back to maintenance mode, serving the self-signed certificate again.
+	if err := c2.Reset(context.Background(), false, false); err != nil {
+		t.Fatal(err)
+	}
+
+	watch(t, f, "w1", func(n *probe.Node) bool { return n.Stage == "maintenance" })
+
+	got, err := discover.Inspect(context.Background(), bd.Endpoint())
+	if err != nil || got.Stage != "maintenance" || bd.Config() != nil {
+		t.Errorf("after reset: %+v %v", got, err)
+	}
+}

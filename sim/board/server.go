@@ -46,8 +46,24 @@ type server struct {
 	done sync.WaitGroup
 }
 
+// stop lets unary calls in flight (the Reboot that caused this) answer,
+// then cuts the streams that would never end by themselves (watches, log
+// follows), as a machine going down does.
 func (s *server) stop() {
-	s.grpc.Stop()
+	graceful := make(chan struct{})
+
+	go func() {
+		s.grpc.GracefulStop()
+		close(graceful)
+	}()
+
+	select {
+	case <-graceful:
+	case <-time.After(200 * time.Millisecond):
+		s.grpc.Stop()
+		<-graceful
+	}
+
 	s.lis.Close() //nolint:errcheck
 	s.done.Wait()
 }

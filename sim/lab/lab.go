@@ -5,17 +5,20 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 
 	"github.com/siderolabs/crypto/x509"
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
@@ -172,6 +175,32 @@ func (l *Lab) Boards() []*board.Board { return l.boards }
 
 // Catalog is the simulated image factory.
 func (l *Lab) Catalog() *image.Catalog { return l.catalog }
+
+// LoadSpec reads a sim spec file (YAML, the fields of Spec).
+func LoadSpec(path string) (Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, err
+	}
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return Spec{}, fmt.Errorf("%s: %w (fields: cluster, first, boards: [{name, model, machine, role}])", path, err)
+	}
+
+	if s.First == "" {
+		s.First = DefaultSpec().First
+	}
+
+	if _, err := s.Plan(); err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", path, err)
+	}
+
+	return s, nil
+}
 
 // Plan turns a spec into the plan a person would write for it.
 func (s Spec) Plan() (*plan.Plan, error) {

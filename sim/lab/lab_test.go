@@ -90,3 +90,26 @@ func TestScenarioLookup(t *testing.T) {
 		t.Errorf("unknown: %v", err)
 	}
 }
+
+func TestLoadSpec(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/good.yaml"
+	bad := dir + "/bad.yaml"
+
+	if err := os.WriteFile(good, []byte("cluster: tiny\nboards:\n  - {name: a, model: rpi5, machine: controlplane, role: gateway}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := LoadSpec(good)
+	if err != nil || len(s.Boards) != 1 || s.First != "127.0.0.11" {
+		t.Errorf("%+v %v", s, err)
+	}
+
+	if err := os.WriteFile(bad, []byte("cluster: tiny\nboards:\n  - {name: a, model: rpi5, machine: worker, role: compute}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := LoadSpec(bad); err == nil || !strings.Contains(err.Error(), "no control plane") {
+		t.Errorf("a spec whose plan is invalid: %v", err)
+	}
+}
