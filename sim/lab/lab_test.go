@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/liftoff-lab/liftoff/internal/toolpath/toolpathtest"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
@@ -111,5 +113,130 @@ func TestLoadSpec(t *testing.T) {
 
 	if _, err := LoadSpec(bad); err == nil || !strings.Contains(err.Error(), "no control plane") {
 		t.Errorf("a spec whose plan is invalid: %v", err)
+	}
+}
+
+// A slow card makes its board reach running last and much later; the rest
+// of the lab does not wait for it.
+func TestSlowSDCardIsSlowNotBroken(t *testing.T) {
+	t.Parallel()
+	toolpathtest.Need(t, "kube", "etcd")
+
+	spec := DefaultSpec()
+	spec.First = "127.0.27.11"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	l, err := Start(ctx, Options{Spec: spec, Scenario: "slow-sd-card", Speed: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	run, err := l.Prepare(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	picture := probe.NewLab()
+
+	go func() { _ = run.Apply(ctx) }()
+
+	var order []string
+
+	for len(order) < 4 {
+		select {
+		case e := <-run.Stream.Events():
+			picture.Apply(e)
+
+			if e.Kind == probe.Stage && e.State == "running" && !slices.Contains(order, e.Node) {
+				order = append(order, e.Node)
+			}
+		case <-ctx.Done():
+			t.Fatalf("not all boards reached running: %v", order)
+		}
+	}
+
+	if order[3] != "pi-w-2" {
+		t.Errorf("boards reached running in order %v; the slow card's pi-w-2 should be last", order)
+	}
+
+	slow := picture.Node("pi-w-2")
+	fast := picture.Node("pi-w-1")
+
+	if slow.StageSince.Sub(slow.AppliedAt) < 2*fast.StageSince.Sub(fast.AppliedAt) {
+		t.Errorf("pi-w-2 not much slower: %v vs %v", slow.StageSince.Sub(slow.AppliedAt), fast.StageSince.Sub(fast.AppliedAt))
+	}
+
+}
+
+func TestDuplicateHostnameSharesOneNode(t *testing.T) {
+	t.Parallel()
+	toolpathtest.Need(t, "kube", "etcd")
+
+	spec := DefaultSpec()
+	spec.First = "127.0.28.11"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	l, err := Start(ctx, Options{Spec: spec, Scenario: "duplicate-hostname", Speed: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	run, err := l.Prepare(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	go func() { // drain: this test reads the Kubernetes API directly
+		for range run.Stream.Events() {
+		}
+	}()
+
+	if err := run.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := run.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Three distinct hostnames register; wait until all three are Ready.
+	ready := map[string]bool{}
+	events := make(chan probe.Event, 64)
+
+	go probe.WatchNodes(ctx, run.Kube, func(e probe.Event) { events <- e }) //nolint:errcheck
+
+	for len(ready) < 3 {
+		select {
+		case e := <-events:
+			if e.Ready {
+				ready[e.Node] = true
+			}
+		case <-ctx.Done():
+			t.Fatalf("nodes never Ready: %v", ready)
+		}
+	}
+
+	nodes, err := run.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var names []string
+	for _, n := range nodes.Items {
+		names = append(names, n.Name)
+	}
+
+	if len(names) != 3 || slices.Contains(names, "pi-w-2") || !slices.Contains(names, "pi-w-1") {
+		t.Errorf("four machines, nodes %v", names)
+	}
+
+	if h1, h2 := l.Boards()[1].Hostname(), l.Boards()[2].Hostname(); h1 != "pi-w-1" || h2 != "pi-w-1" {
+		t.Errorf("hostnames %s %s", h1, h2)
 	}
 }
