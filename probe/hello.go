@@ -125,7 +125,7 @@ func RunHello(ctx context.Context, cs kubernetes.Interface, fetch Fetcher, f Fla
 
 	name := "hello-" + f.Name
 
-	if err := waitAvailable(ctx, cs, name); err != nil {
+	if err := waitAvailableOrRefused(ctx, cs, name, start); err != nil {
 		res.Err = fmt.Errorf("%s never became available: %w%s", name, err, podTrouble(cs, name))
 
 		return res
@@ -272,6 +272,40 @@ func deployHello(ctx context.Context, cs kubernetes.Interface, f Flavour) error 
 	}
 
 	return nil
+}
+
+// waitAvailableOrRefused waits for the Deployment, but gives up at once
+// when a node refuses the pod for good: a sandbox that cannot be created
+// (no runtime for the RuntimeClass's handler) does not fix itself.
+func waitAvailableOrRefused(ctx context.Context, cs kubernetes.Interface, name string, since time.Time) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	go func() {
+		w, err := cs.CoreV1().Events(helloNamespace).Watch(ctx, metav1.ListOptions{FieldSelector: "type=Warning"})
+		if err != nil {
+			return
+		}
+		defer w.Stop()
+
+		for ev := range w.ResultChan() {
+			e, ok := ev.Object.(*corev1.Event)
+			// Events outlive pods: only this deploy's count.
+			fresh := ok && (e.LastTimestamp.Time.After(since.Add(-time.Second)) || e.EventTime.Time.After(since.Add(-time.Second)))
+			if fresh && e.Reason == "FailedCreatePodSandBox" && strings.HasPrefix(e.InvolvedObject.Name, name+"-") {
+				cancel(fmt.Errorf("node refused the pod: %s: %s", e.Reason, e.Message))
+
+				return
+			}
+		}
+	}()
+
+	err := waitAvailable(ctx, cs, name)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		return cause
+	}
+
+	return err
 }
 
 // waitAvailable watches the Deployment until a replica is available.

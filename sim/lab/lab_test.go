@@ -63,7 +63,7 @@ func TestHappyLabPassesEveryBuiltCheck(t *testing.T) {
 func TestScenariosFailExactlyTheirChecks(t *testing.T) {
 	t.Parallel()
 
-	for i, name := range []string{"tailscale-everywhere", "no-authkey", "wrong-arch-image", "power-loss-during-install"} {
+	for i, name := range []string{"tailscale-everywhere", "no-authkey", "wrong-arch-image", "power-loss-during-install", "spin-less-image"} {
 		t.Run(name, func(t *testing.T) {
 			sc, _ := Lookup(name)
 

@@ -96,6 +96,26 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name:        "spin-less-image",
+		Description: "every board runs a self-built image without spin, while its config still labels it spin-capable",
+		Fails:       []string{"extension-isolation", "spin-runtime-deploy", "multi-arch-confidence", "performance-baseline"},
+		Images: func(p *plan.Plan) []image.Image {
+			return []image.Image{
+				{Role: plan.Compute, Extensions: without(image.Extensions(p, plan.Compute), "spin"), Installer: noSpin(plan.Compute)},
+				{Role: plan.Gateway, Extensions: without(image.Extensions(p, plan.Gateway), "spin"), Installer: noSpin(plan.Gateway)},
+			}
+		},
+		Edit: func(p *plan.Plan, dir string) error {
+			for _, b := range p.Boards {
+				if err := setInstaller(filepath.Join(dir, b.Name+".yaml"), noSpin(b.Role)); err != nil {
+					return err
+				}
+			}
+
+			return nil
+		},
+	},
+	{
 		Name:        "route-not-approved",
 		Description: "the gateway advertises the cluster routes but nobody approved them",
 		Unavailable: "needs the simulated tailnet (Tailscale route probe), which is not built yet",
@@ -105,6 +125,22 @@ var Scenarios = []Scenario{
 // amd64Only is a self-built image for one architecture, as the CozyStack
 // build machinery can make.
 const amd64Only = "ghcr.io/example/talos:v1.13.3-compute-amd64"
+
+// noSpin is a multi-arch self-built image of a role without the spin
+// extension: the image a build that forgot an extension produces.
+func noSpin(role string) string { return "ghcr.io/example/talos:v1.13.3-" + role + "-nospin" }
+
+func without(list []string, drop string) []string {
+	var out []string
+
+	for _, x := range list {
+		if x != drop {
+			out = append(out, x)
+		}
+	}
+
+	return out
+}
 
 // Lookup finds a scenario by name.
 func Lookup(name string) (Scenario, error) {
