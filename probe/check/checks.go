@@ -204,7 +204,8 @@ func readyTiming(_ context.Context, env *Env) Result {
 	)
 
 	for _, n := range env.Lab.Nodes {
-		if n.Role == "" {
+		// Without an apply liftoff watched there is nothing to time.
+		if n.Role == "" || n.AppliedAt.IsZero() {
 			continue
 		}
 

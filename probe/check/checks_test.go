@@ -173,3 +173,22 @@ func TestOnlySelectsBySuiteOrName(t *testing.T) {
 		t.Errorf("name filter: %d results", len(got))
 	}
 }
+
+func TestReadyTimingSkipsWithoutAWatchedApply(t *testing.T) {
+	p, err := plan.Parse([]byte(labPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	lab := probe.NewLab()
+	for _, b := range p.Boards {
+		lab.Apply(probe.Event{Time: at(0), Node: b.Name, Kind: probe.Planned, Name: b.Role, State: b.Machine})
+		lab.Apply(probe.Event{Time: at(1), Node: b.Name, Kind: probe.MachineReady, Ready: true})
+		lab.Apply(probe.Event{Time: at(1), Node: b.Name, Kind: probe.NodeReady, Ready: true})
+	}
+
+	rs := Run(context.Background(), &Env{Plan: p, Lab: lab, Now: at(2)}, []string{"node-ready-timing"})
+	if len(rs) != 1 || rs[0].Status != Skip || !strings.Contains(rs[0].Summary, "no node was applied") {
+		t.Errorf("%+v", rs)
+	}
+}
