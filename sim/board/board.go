@@ -64,7 +64,11 @@ type Image struct {
 }
 
 // Resolver identifies an installer reference (the simulated image factory).
+// The board knows no roles: what an image holds is the resolver's answer.
 type Resolver func(installer string) (Image, error)
+
+// ImageResolver is Resolver under the name the brief gave it.
+type ImageResolver = Resolver
 
 // Faults are injected failures.
 type Faults struct {
@@ -106,20 +110,24 @@ type Options struct {
 type Board struct {
 	opts Options
 
-	mu        sync.Mutex
-	stage     string
-	cfg       coreconfig.Provider
-	cfgBytes  []byte
-	image     Image
-	installed bool
-	booted    string // Talos version running
-	boots     int
-	bootstrap bool
-	powerLost bool // a fault already fired
-	services  map[string]*service
-	logs      map[string][]string // by source: service id or "installer"
-	dmesg     []string
-	subs      map[chan string]string // log followers by service id
+	mu       sync.Mutex
+	stage    string
+	cfg      coreconfig.Provider
+	cfgBytes []byte
+	// staged is a config applied with STAGED or REBOOT: it takes over at
+	// the next boot.
+	staged      coreconfig.Provider
+	stagedBytes []byte
+	image       Image
+	installed   bool
+	booted      string // Talos version running
+	boots       int
+	bootstrap   bool
+	powerLost   bool // a fault already fired
+	services    map[string]*service
+	logs        map[string][]string // by source: service id or "installer"
+	dmesg       []string
+	subs        map[chan string]string // log followers by service id
 
 	st     state.State
 	server *server
@@ -175,6 +183,7 @@ func Start(ctx context.Context, opts Options) (*Board, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 
+	b.startMaintenanceServicesLocked()
 	b.setStageLocked("maintenance")
 
 	if err := b.serveLocked(); err != nil {

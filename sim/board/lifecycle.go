@@ -85,6 +85,10 @@ func (b *Board) rebootLocked(d time.Duration) {
 
 func (b *Board) bootLocked() {
 	b.boots++
+
+	if b.staged != nil && b.installed {
+		b.cfg, b.cfgBytes, b.staged, b.stagedBytes = b.staged, b.stagedBytes, nil, nil
+	}
 	b.setStageLocked("booting")
 
 	if err := b.serveLocked(); err != nil {
@@ -94,6 +98,7 @@ func (b *Board) bootLocked() {
 	}
 
 	if b.cfg == nil || !b.installed {
+		b.startMaintenanceServicesLocked()
 		b.setStageLocked("maintenance")
 		b.kmsg("talos: maintenance mode: waiting for a machine config")
 
@@ -129,6 +134,14 @@ func (b *Board) isControlPlane() bool {
 // extensionServices are the extensions that run a service; the others
 // (drbd, zfs, spin) only add files to the image.
 var extensionServices = []string{"tailscale"}
+
+// startMaintenanceServicesLocked runs what Talos runs while it waits for
+// a config: apid serves the maintenance API, no kubelet or containerd.
+func (b *Board) startMaintenanceServicesLocked() {
+	for _, name := range []string{"apid", "machined", "udevd"} {
+		b.serviceLocked(name).set("Running", true, "Health check successful")
+	}
+}
 
 // startServicesLocked starts Talos's own services and the extensions'.
 func (b *Board) startServicesLocked() {
@@ -284,8 +297,10 @@ func (b *Board) doBootstrapLocked() {
 // resetLocked wipes the config and returns to maintenance mode.
 func (b *Board) resetLocked() {
 	b.cfg, b.cfgBytes, b.image = nil, nil, Image{}
+	b.staged, b.stagedBytes = nil, nil
 	b.installed, b.bootstrap, b.boots = false, false, 0
 	b.booted = b.opts.Spec.Booted
+	b.stopServicesLocked() // their Service resources go too
 	b.services = map[string]*service{}
 	b.clearExtensionsLocked()
 	b.setStageLocked("resetting")

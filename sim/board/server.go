@@ -21,7 +21,6 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
-	"github.com/siderolabs/talos/pkg/machinery/config/validation"
 	"github.com/siderolabs/talos/pkg/machinery/role"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,12 +30,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// metal is the runtime mode a board validates configs in.
-type metal struct{}
+// metal is the runtime mode a board validates configs in; like Talos's
+// mode wrapper, an installed board no longer requires install settings.
+type metal struct{ installed bool }
 
-func (metal) String() string        { return "metal" }
-func (metal) RequiresInstall() bool { return true }
-func (metal) InContainer() bool     { return false }
+func (metal) String() string          { return "metal" }
+func (m metal) RequiresInstall() bool { return !m.installed }
+func (metal) InContainer() bool       { return false }
 
 // server is one boot's apid: a fresh listener and gRPC server, so a reboot
 // really drops every connection.
@@ -95,7 +95,8 @@ func (b *Board) serveLocked() error {
 		return fmt.Errorf("apid: listening on %s: %w", b.Endpoint(), err)
 	}
 
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)))
+	az := authz{maintenance: b.cfg == nil || !b.installed}
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)), grpc.UnaryInterceptor(az.unary()), grpc.StreamInterceptor(az.stream()))
 
 	machineapi.RegisterMachineServiceServer(g, &machineService{b: b})
 	// Clients read state; nobody writes a board's state over the API.
@@ -124,34 +125,7 @@ type machineService struct {
 	b *Board
 }
 
-var errMaintenance = status.Error(codes.Unimplemented, "API is not implemented in maintenance mode")
-
-// gate checks mode and role for a call.
-func (m *machineService) gate(ctx context.Context, inMaintenance bool, want ...role.Role) error {
-	m.b.mu.Lock()
-	maint := m.b.cfg == nil || !m.b.installed
-	m.b.mu.Unlock()
-
-	if maint {
-		if inMaintenance {
-			return nil
-		}
-
-		return errMaintenance
-	}
-
-	if len(want) > 0 && !allowed(callerRoles(ctx), want...) {
-		return status.Errorf(codes.PermissionDenied, "not authorized: needs %s", want[0])
-	}
-
-	return nil
-}
-
 func (m *machineService) Version(ctx context.Context, _ *emptypb.Empty) (*machineapi.VersionResponse, error) {
-	if err := m.gate(ctx, true, role.Reader); err != nil {
-		return nil, err
-	}
-
 	m.b.mu.Lock()
 	tag := m.b.booted
 	m.b.mu.Unlock()
@@ -162,47 +136,90 @@ func (m *machineService) Version(ctx context.Context, _ *emptypb.Empty) (*machin
 	}}}, nil
 }
 
-// ApplyConfiguration validates like Talos: parse, then validate in metal
-// mode; a refused config changes nothing.
+// ApplyConfiguration answers as Talos v1.13 does: errors are Talos's own
+// text (InvalidArgument), validation runs in metal mode with
+// RequiresInstall until installed, and in maintenance AUTO and REBOOT mean
+// NO_REBOOT — the board then installs and reboots by itself.
 func (m *machineService) ApplyConfiguration(ctx context.Context, req *machineapi.ApplyConfigurationRequest) (*machineapi.ApplyConfigurationResponse, error) {
-	if err := m.gate(ctx, true, role.Admin); err != nil {
-		return nil, err
+	b := m.b
+
+	b.mu.Lock()
+	inMaintenance, installed := b.cfg == nil, b.installed
+	b.mu.Unlock()
+
+	// Once a config is taken, the machine is no longer in maintenance:
+	// only admins may apply, and maintenance callers are readers.
+	if !inMaintenance && !callerRoles(ctx).Includes(role.Admin) {
+		return nil, errNotAuthorized
 	}
 
 	cfg, err := configloader.NewFromBytes(req.GetData())
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "failed to parse config: %s", err)
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 
-	warnings, err := cfg.Validate(metal{}, validation.WithStrict())
+	if !inMaintenance && cfg.RawV1Alpha1() == nil {
+		return nil, status.Error(codes.InvalidArgument, "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?")
+	}
+
+	warnings, err := cfg.Validate(metal{installed: installed})
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "configuration validation failed: %s", err)
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 
-	b := m.b
+	mode := req.GetMode()
+	if inMaintenance && (mode == machineapi.ApplyConfigurationRequest_REBOOT || mode == machineapi.ApplyConfigurationRequest_AUTO) {
+		mode = machineapi.ApplyConfigurationRequest_NO_REBOOT
+	}
+
+	details := "Applied configuration without a reboot"
+
+	switch mode {
+	case machineapi.ApplyConfigurationRequest_NO_REBOOT, machineapi.ApplyConfigurationRequest_TRY:
+	case machineapi.ApplyConfigurationRequest_AUTO:
+		// What a running simulated board can change live is all it knows.
+		mode = machineapi.ApplyConfigurationRequest_NO_REBOOT
+	case machineapi.ApplyConfigurationRequest_STAGED:
+		details = "Staged configuration to be applied after the next reboot"
+	case machineapi.ApplyConfigurationRequest_REBOOT:
+		details = "Applied configuration with a reboot"
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "incorrect mode '%s' specified for the apply config call", mode)
+	}
+
+	if req.GetDryRun() {
+		return applied(nil, mode, "Dry run summary:\n"+details+" (skipped in dry-run).\n"), nil
+	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 
-	if b.cfg == nil || !b.installed {
+	switch {
+	case b.cfg == nil:
 		if b.stage != "maintenance" {
-			return nil, status.Errorf(codes.FailedPrecondition, "the machine is %s, not waiting for a config", b.stage)
+			return nil, status.Errorf(codes.Unavailable, "the machine is %s, not waiting for a config", b.stage)
 		}
 
 		b.acceptLocked(cfg, req.GetData())
+	case !b.installed:
+		return nil, status.Error(codes.FailedPrecondition, "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot")
+	case mode == machineapi.ApplyConfigurationRequest_STAGED:
+		b.staged, b.stagedBytes = cfg, req.GetData()
+	case mode == machineapi.ApplyConfigurationRequest_REBOOT:
+		b.staged, b.stagedBytes = cfg, req.GetData()
+		b.kmsg("apply configuration: rebooting to apply it")
+		b.afterLocked(0, func() { b.rebootLocked(b.opts.Timing.Reboot) })
+	default:
+		// Running: extension service changes apply live.
+		b.cfg, b.cfgBytes = cfg, req.GetData()
+		if _, ok := b.services["ext-tailscale"]; ok {
+			b.startExtensionLocked("ext-tailscale")
+		}
 
-		return applied(warnings, machineapi.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot"), nil
+		b.updateMachineStatusLocked()
 	}
 
-	// Running: take the new config; extension service changes apply live.
-	b.cfg, b.cfgBytes = cfg, req.GetData()
-	if _, ok := b.services["ext-tailscale"]; ok {
-		b.startExtensionLocked("ext-tailscale")
-	}
-
-	b.updateMachineStatusLocked()
-
-	return applied(warnings, machineapi.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot"), nil
+	return applied(warnings, mode, details), nil
 }
 
 func applied(warnings []string, mode machineapi.ApplyConfigurationRequest_Mode, details string) *machineapi.ApplyConfigurationResponse {
@@ -210,10 +227,6 @@ func applied(warnings []string, mode machineapi.ApplyConfigurationRequest_Mode, 
 }
 
 func (m *machineService) Bootstrap(ctx context.Context, _ *machineapi.BootstrapRequest) (*machineapi.BootstrapResponse, error) {
-	if err := m.gate(ctx, false, role.Admin); err != nil {
-		return nil, err
-	}
-
 	b := m.b
 
 	b.mu.Lock()
@@ -235,10 +248,6 @@ func (m *machineService) Bootstrap(ctx context.Context, _ *machineapi.BootstrapR
 
 // Kubeconfig streams a .tar.gz with one file, as Talos does.
 func (m *machineService) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamingServer[common.Data]) error {
-	if err := m.gate(stream.Context(), false, role.Admin); err != nil {
-		return err
-	}
-
 	if m.b.opts.Hooks.Kubeconfig == nil {
 		return status.Error(codes.Unavailable, "the Kubernetes control plane is not running on this node")
 	}
@@ -269,10 +278,6 @@ func (m *machineService) Kubeconfig(_ *emptypb.Empty, stream grpc.ServerStreamin
 }
 
 func (m *machineService) ServiceList(ctx context.Context, _ *emptypb.Empty) (*machineapi.ServiceListResponse, error) {
-	if err := m.gate(ctx, false, role.Reader); err != nil {
-		return nil, err
-	}
-
 	b := m.b
 
 	b.mu.Lock()
@@ -307,18 +312,10 @@ func (m *machineService) ServiceList(ctx context.Context, _ *emptypb.Empty) (*ma
 }
 
 func (m *machineService) Logs(req *machineapi.LogsRequest, stream grpc.ServerStreamingServer[common.Data]) error {
-	if err := m.gate(stream.Context(), false, role.Reader); err != nil {
-		return err
-	}
-
 	return m.stream(stream, req.GetId(), int(req.GetTailLines()), req.GetFollow())
 }
 
 func (m *machineService) Dmesg(req *machineapi.DmesgRequest, stream grpc.ServerStreamingServer[common.Data]) error {
-	if err := m.gate(stream.Context(), false, role.Reader); err != nil {
-		return err
-	}
-
 	tail := -1
 	if req.GetTail() {
 		tail = 50
@@ -360,10 +357,6 @@ func (m *machineService) stream(stream grpc.ServerStreamingServer[common.Data], 
 }
 
 func (m *machineService) Reboot(ctx context.Context, _ *machineapi.RebootRequest) (*machineapi.RebootResponse, error) {
-	if err := m.gate(ctx, false, role.Admin); err != nil {
-		return nil, err
-	}
-
 	m.b.mu.Lock()
 	m.b.kmsg("reboot requested through the API")
 	m.b.afterLocked(0, func() { m.b.rebootLocked(m.b.opts.Timing.Reboot) })
@@ -373,10 +366,6 @@ func (m *machineService) Reboot(ctx context.Context, _ *machineapi.RebootRequest
 }
 
 func (m *machineService) Reset(ctx context.Context, _ *machineapi.ResetRequest) (*machineapi.ResetResponse, error) {
-	if err := m.gate(ctx, false, role.Admin); err != nil {
-		return nil, err
-	}
-
 	m.b.mu.Lock()
 	m.b.kmsg("reset requested through the API: wiping the config")
 	m.b.afterLocked(0, m.b.resetLocked)

@@ -1,19 +1,14 @@
 package board
 
 import (
-	"context"
 	"crypto/tls"
 	stdx509 "crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 
 	"github.com/siderolabs/crypto/x509"
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
-	"github.com/siderolabs/talos/pkg/machinery/role"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
 )
 
 // Trustd issues a server certificate for a board whose config holds only
@@ -75,31 +70,4 @@ func secureTLS(cfg coreconfig.Provider, addr string, trustd Trustd) (*tls.Config
 		ClientCAs:    pool,
 		MinVersion:   tls.VersionTLS12,
 	}, nil
-}
-
-// callerRoles are the Talos roles in the client certificate's
-// Organization; in maintenance mode everyone is a reader.
-func callerRoles(ctx context.Context) role.Set {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return role.MakeSet()
-	}
-
-	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.PeerCertificates) == 0 {
-		return role.MakeSet(role.Reader)
-	}
-
-	roles, _ := role.Parse(info.State.PeerCertificates[0].Subject.Organization)
-
-	return roles
-}
-
-// allowed tells whether roles may call a method that needs one of want.
-func allowed(roles role.Set, want ...role.Role) bool {
-	if roles.Includes(role.Admin) {
-		return true
-	}
-
-	return slices.ContainsFunc(want, roles.Includes)
 }
