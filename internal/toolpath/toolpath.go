@@ -15,7 +15,7 @@ const module = "module github.com/liftoff-lab/liftoff"
 // How each tool is built, for the error that says how to get it; the times
 // are the first build on 2 cores (docs/tools.md).
 var about = map[string]string{
-	"talosctl": "builds talosctl v1.12.6 from its Go module, ~3 min the first time",
+	"talosctl": "builds talosctl v1.12.6 from its Go module, ~4 min the first time",
 	"kube":     "builds kube-apiserver, kube-controller-manager and kube-scheduler v1.37.2 from the k8s.io/kubernetes Go module, ~6 min the first time",
 	"etcd":     "builds etcd v3.6.16 from its Go module, ~1 min the first time",
 }

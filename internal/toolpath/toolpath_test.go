@@ -90,7 +90,7 @@ func TestFind(t *testing.T) {
 			t.Fatal("found a talosctl that is not there")
 		}
 
-		want := `talosctl not found in bin/ or PATH: run "make tools" (builds talosctl v1.12.6 from its Go module, ~3 min the first time)`
+		want := `talosctl not found in bin/ or PATH: run "make tools" (builds talosctl v1.12.6 from its Go module, ~4 min the first time)`
 		if err.Error() != want {
 			t.Errorf("error\n%s\nwant\n%s", err, want)
 		}
