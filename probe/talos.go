@@ -215,7 +215,9 @@ func translate(node string, ev state.Event) []Event {
 
 		return []Event{
 			{Time: now, Node: node, Kind: Stage, State: s.Stage.String()},
-			{Time: now, Node: node, Kind: MachineReady, Ready: s.Status.Ready, Detail: strings.Join(unmet, "; ")},
+			// Talos reads ready outside booting/running (no checks run then):
+			// only a running machine's ready flag means ready.
+			{Time: now, Node: node, Kind: MachineReady, Ready: s.Status.Ready && s.Stage == runtime.MachineStageRunning, Detail: strings.Join(unmet, "; ")},
 		}
 	case *runtime.ExtensionStatus:
 		m := r.TypedSpec().Metadata
@@ -251,13 +253,14 @@ func unhealthy(ms *runtime.MachineStatus) []string {
 			continue
 		}
 
-		_, list, ok := strings.Cut(u.Reason, ": ")
-		if !ok {
-			continue
-		}
-
-		for name := range strings.SplitSeq(list, ",") {
-			out = append(out, strings.TrimSpace(name))
+		// Talos's reason: "ext-tailscale not running, kubelet not healthy".
+		for item := range strings.SplitSeq(u.Reason, ",") {
+			item = strings.TrimSpace(item)
+			if name, ok := strings.CutSuffix(item, " not running"); ok {
+				out = append(out, name)
+			} else if name, ok := strings.CutSuffix(item, " not healthy"); ok {
+				out = append(out, name)
+			}
 		}
 	}
 

@@ -13,11 +13,44 @@ import (
 func TestTranslateMachineStatus(t *testing.T) {
 	ms := runtime.NewMachineStatus()
 	ms.TypedSpec().Stage = runtime.MachineStageRunning
-	ms.TypedSpec().Status.UnmetConditions = []runtime.UnmetCondition{{Name: "services", Reason: "services not healthy: ext-tailscale"}}
+	ms.TypedSpec().Status.UnmetConditions = []runtime.UnmetCondition{{Name: "services", Reason: "ext-tailscale not running"}}
 
 	evs := translate("gw", state.Event{Type: state.Updated, Resource: ms})
-	if len(evs) != 2 || evs[0].State != "running" || evs[1].Ready || evs[1].Detail != "services: services not healthy: ext-tailscale" {
+	if len(evs) != 2 || evs[0].State != "running" || evs[1].Ready || evs[1].Detail != "services: ext-tailscale not running" {
 		t.Errorf("%+v", evs)
+	}
+}
+
+// Talos v1.13's MachineStatusController runs no readiness checks outside
+// booting/running, so an installing machine reads ready with no conditions.
+func TestReadyOnlyCountsWhenRunning(t *testing.T) {
+	ms := runtime.NewMachineStatus()
+	ms.TypedSpec().Stage = runtime.MachineStageInstalling
+	ms.TypedSpec().Status.Ready = true
+
+	evs := translate("w", state.Event{Type: state.Updated, Resource: ms})
+	if evs[1].Ready {
+		t.Errorf("installing counted as ready: %+v", evs)
+	}
+
+	ms.TypedSpec().Stage = runtime.MachineStageRunning
+	if evs = translate("w", state.Event{Type: state.Updated, Resource: ms}); !evs[1].Ready {
+		t.Errorf("running and ready not ready: %+v", evs)
+	}
+}
+
+// The services condition as Talos words it: "<id> not running" and
+// "<id> not healthy", comma-separated.
+func TestUnhealthyReadsTalosWording(t *testing.T) {
+	ms := runtime.NewMachineStatus()
+	ms.TypedSpec().Status.UnmetConditions = []runtime.UnmetCondition{
+		{Name: "network", Reason: "waiting on: address"},
+		{Name: "services", Reason: "ext-tailscale not running, kubelet not healthy, etcd not running"},
+	}
+
+	got := strings.Join(unhealthy(ms), " ")
+	if got != "ext-tailscale kubelet etcd" {
+		t.Errorf("unhealthy = %q", got)
 	}
 }
 

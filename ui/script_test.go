@@ -109,7 +109,7 @@ func applied(i int, b board, tailscaleEverywhere bool) []probe.Event {
 	out = append(out, ev(80, probe.Event{Kind: probe.Service, Name: "kubelet", State: "Running", Ready: true}))
 
 	if stuck {
-		return append(out, ev(90, probe.Event{Kind: probe.MachineReady, Detail: "services: some services are not healthy: ext-tailscale"}))
+		return append(out, ev(90, probe.Event{Kind: probe.MachineReady, Detail: "services: ext-tailscale not running"}))
 	}
 
 	return append(out, ev(90, probe.Event{Kind: probe.MachineReady, Ready: true}))

@@ -24,7 +24,7 @@ func TestTroubleshootTailscaleEverywhere(t *testing.T) {
 		"give pi-1 the compute image",
 		"or make it the gateway",
 		"ext-tailscale: Waiting, 12 restarts",
-		"unmet: services: some services are not healthy: ext-tailscale",
+		"unmet: services: ext-tailscale not running",
 		"waiting for ExtensionServiceConfig tailscale",
 		"dmesg (last lines)",
 		"Unmet conditions",

@@ -46,6 +46,14 @@ func (s *service) event(state, msg string) {
 	s.board.publishServicesLocked()
 }
 
+// published tells whether the service has a Service resource. Talos keeps
+// one only while a service runs; the simulation also keeps extension
+// services that wait or restart (Running=false), which is how the
+// scenarios make a broken ext-tailscale hold the machine not ready.
+func (s *service) published() bool {
+	return s.state == "Running" || strings.HasPrefix(s.id, "ext-") && s.state != "Finished"
+}
+
 // up is Talos's rule: running and healthy, or running without a health check.
 func (s *service) up() bool {
 	return s.state == "Running" && (s.healthy || s.unknown)
@@ -131,20 +139,3 @@ func (b *Board) unsubscribe(ch chan string) {
 
 	delete(b.subs, ch)
 }
-
-// notHealthyLocked lists services that keep the machine from being ready.
-func (b *Board) notHealthyLocked() []string {
-	var out []string
-
-	for id, s := range b.services {
-		if !s.up() {
-			out = append(out, id)
-		}
-	}
-
-	slices.Sort(out)
-
-	return out
-}
-
-func joinComma(s []string) string { return strings.Join(s, ", ") }

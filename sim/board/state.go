@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/cosi-project/runtime/pkg/resource"
@@ -135,8 +136,10 @@ func (b *Board) setStageLocked(stage string) {
 	b.updateMachineStatusLocked()
 }
 
-// updateMachineStatusLocked recomputes MachineStatus as Talos reports it:
-// ready only when running and every service is up.
+// updateMachineStatusLocked recomputes MachineStatus as Talos v1.13's
+// controller does: readiness is checked only while booting or running
+// (other stages read ready with no conditions), and the services condition
+// lists "<id> not running" / "<id> not healthy".
 func (b *Board) updateMachineStatusLocked() {
 	st, err := runtime.MachineStageString(b.stage)
 	if err != nil {
@@ -145,20 +148,58 @@ func (b *Board) updateMachineStatusLocked() {
 
 	var unmet []runtime.UnmetCondition
 
-	if b.stage == "running" {
-		if bad := b.notHealthyLocked(); len(bad) > 0 {
-			unmet = append(unmet, runtime.UnmetCondition{Name: "services", Reason: "some services are not healthy: " + joinComma(bad)})
+	if b.stage == "running" || b.stage == "booting" {
+		if problems := b.serviceProblemsLocked(); len(problems) > 0 {
+			unmet = append(unmet, runtime.UnmetCondition{Name: "services", Reason: strings.Join(problems, ", ")})
 		}
-	} else if b.stage != "maintenance" {
-		unmet = append(unmet, runtime.UnmetCondition{Name: "stage", Reason: "machine is " + b.stage})
 	}
 
 	b.modify(runtime.NewMachineStatus(), func(r resource.Resource) {
 		ms := r.(*runtime.MachineStatus) //nolint:forcetypeassert
 		ms.TypedSpec().Stage = st
-		ms.TypedSpec().Status.Ready = b.stage == "running" && len(unmet) == 0
+		ms.TypedSpec().Status.Ready = len(unmet) == 0
 		ms.TypedSpec().Status.UnmetConditions = unmet
 	})
+}
+
+// serviceProblemsLocked is Talos's services check over the Service
+// resources the board publishes, then the services a machine requires.
+func (b *Board) serviceProblemsLocked() []string {
+	var problems []string
+
+	ids := make([]string, 0, len(b.services))
+	for id := range b.services {
+		ids = append(ids, id)
+	}
+
+	slices.Sort(ids)
+
+	for _, id := range ids {
+		s := b.services[id]
+
+		switch {
+		case !s.published():
+		case s.state != "Running":
+			problems = append(problems, id+" not running")
+		case !s.healthy && !s.unknown:
+			problems = append(problems, id+" not healthy")
+		}
+	}
+
+	required := []string{"apid", "machined", "kubelet"}
+	if b.isControlPlane() {
+		required = append(required, "etcd", "trustd")
+	}
+
+	for _, id := range required {
+		if s := b.services[id]; s == nil || s.state != "Running" {
+			if !slices.Contains(problems, id+" not running") {
+				problems = append(problems, id+" not running")
+			}
+		}
+	}
+
+	return problems
 }
 
 // publishServicesLocked mirrors services into Service resources, which
@@ -167,7 +208,7 @@ func (b *Board) publishServicesLocked() {
 	ctx := context.Background()
 
 	for id, s := range b.services {
-		if s.state != "Running" {
+		if !s.published() {
 			_ = b.st.Destroy(ctx, v1alpha1.NewService(id).Metadata()) //nolint:errcheck // absent is fine
 
 			continue
@@ -175,7 +216,7 @@ func (b *Board) publishServicesLocked() {
 
 		b.modify(v1alpha1.NewService(id), func(r resource.Resource) {
 			spec := r.(*v1alpha1.Service).TypedSpec() //nolint:forcetypeassert
-			spec.Running, spec.Healthy, spec.Unknown = true, s.healthy, s.unknown
+			spec.Running, spec.Healthy, spec.Unknown = s.state == "Running", s.healthy, s.unknown
 		})
 	}
 }
