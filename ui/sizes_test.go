@@ -70,3 +70,25 @@ func (nopBackend) Apply(context.Context, *plan.Plan)     {}
 func (nopBackend) Bootstrap(context.Context, *plan.Plan) {}
 func (nopBackend) SavePlan(*plan.Plan) error             { return nil }
 func (nopBackend) SaveKubeconfig(bool) (string, error)   { return "", nil }
+
+// Boards answer a scan in any order; the list stays in address order, and
+// a board added by hand lands where it belongs.
+func TestFoundStaysInAddressOrder(t *testing.T) {
+	m := New(Options{})
+	for _, a := range []string{"192.168.1.20", "192.168.1.3", "10.0.0.9", "192.168.1.100"} {
+		m.addFound(a, "", false)
+	}
+
+	if i := m.addFound("192.168.1.4", "", true); i != 2 {
+		t.Errorf("192.168.1.4 went to %d, want 2", i)
+	}
+
+	var got []string
+	for _, f := range m.found {
+		got = append(got, f.addr)
+	}
+
+	if want := "10.0.0.9 192.168.1.3 192.168.1.4 192.168.1.20 192.168.1.100"; strings.Join(got, " ") != want {
+		t.Errorf("order %v, want %s", got, want)
+	}
+}

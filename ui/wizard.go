@@ -20,18 +20,40 @@ type found struct {
 	manual      bool
 }
 
-func (m *Model) addFound(addr, info string, manual bool) {
+// addFound keeps the list in address order: a scan answers in whatever
+// order boards reply, and a list that reshuffles is hard to read.
+func (m *Model) addFound(addr, info string, manual bool) int {
 	for i := range m.found {
 		if m.found[i].addr == addr {
 			if info != "" {
 				m.found[i].info, m.found[i].model = info, guessModel(info)
 			}
 
-			return
+			return i
 		}
 	}
 
-	m.found = append(m.found, found{addr: addr, info: info, model: guessModel(info), manual: manual})
+	i, _ := slices.BinarySearchFunc(m.found, addr, func(f found, a string) int { return compareAddr(f.addr, a) })
+	m.found = slices.Insert(m.found, i, found{addr: addr, info: info, model: guessModel(info), manual: manual})
+
+	return i
+}
+
+// compareAddr orders IP addresses numerically, anything else after them.
+func compareAddr(a, b string) int {
+	x, errA := netip.ParseAddr(a)
+	y, errB := netip.ParseAddr(b)
+
+	switch {
+	case errA == nil && errB == nil:
+		return x.Compare(y)
+	case errA == nil:
+		return -1
+	case errB == nil:
+		return 1
+	}
+
+	return strings.Compare(a, b)
 }
 
 // labelled names the parts of a discovery summary ("rpi5 arm64 · v1.13.3
@@ -90,8 +112,7 @@ func (m *Model) addByHand() {
 			return nil
 		}
 
-		m.addFound(v, "", true)
-		m.sel = len(m.found) - 1
+		m.sel = m.addFound(v, "", true)
 		m.say(busy, "asking "+v+" what it is")
 		b, ctx := m.o.Backend, m.ctx
 
