@@ -29,6 +29,19 @@ func (m *Model) record(e probe.Event) {
 		return
 	}
 
+	// A watch re-sends a resource whenever any field moves; tell a fact once
+	// until it changes.
+	key := e.Node + "\x00" + string(e.Kind) + "\x00" + e.Name
+	if m.told[key] == text {
+		return
+	}
+
+	if m.told == nil {
+		m.told = map[string]string{}
+	}
+
+	m.told[key] = text
+
 	m.feed = append(m.feed, feedLine{at: e.Time.Format("15:04:05"), node: e.Node, text: text, tone: t})
 	if len(m.feed) > feedKeep {
 		m.feed = m.feed[len(m.feed)-feedKeep:]

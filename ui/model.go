@@ -106,6 +106,7 @@ type Model struct {
 	focus    int
 	filter   string
 	feed     []feedLine
+	told     map[string]string // last activity text per node, kind and name
 	tsDetail bool
 	tsScroll int
 }
