@@ -138,6 +138,10 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 	follow := newFollower(wctx, c, t.Node, emit)
 	defer follow.wait()
 
+	// A resource is re-sent whenever any of its fields moves (uptime,
+	// versions): pass on only what changed in liftoff's terms.
+	last := map[string]Event{}
+
 	for {
 		select {
 		case <-ctx.Done():
@@ -155,10 +159,28 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 			}
 
 			for _, e := range translate(t.Node, ev) {
-				emit(e)
+				if changed(last, e) {
+					emit(e)
+				}
 			}
 		}
 	}
+}
+
+// changed records e and tells whether it differs, time aside, from the
+// last event of its kind and name.
+func changed(last map[string]Event, e Event) bool {
+	key := string(e.Kind) + "\x00" + e.Name
+	bare := e
+	bare.Time = time.Time{}
+
+	if last[key] == bare {
+		return false
+	}
+
+	last[key] = bare
+
+	return true
 }
 
 // Snapshot reads a board's current state once (a List per kind, not a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cosi-project/runtime/pkg/state"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
@@ -88,6 +89,30 @@ func TestReasonIsActionable(t *testing.T) {
 	} {
 		if got := reason(err); !strings.Contains(got, want) {
 			t.Errorf("%v → %q", err, got)
+		}
+	}
+}
+
+func TestChangedPassesOnlyChanges(t *testing.T) {
+	last := map[string]Event{}
+	at := time.Now()
+
+	steps := []struct {
+		e    Event
+		want bool
+	}{
+		{Event{Time: at, Kind: Stage, State: "running"}, true},
+		{Event{Time: at.Add(time.Second), Kind: Stage, State: "running"}, false},
+		{Event{Time: at, Kind: Service, Name: "etcd", State: "Preparing"}, true},
+		{Event{Time: at, Kind: Service, Name: "kubelet", State: "Preparing"}, true},
+		{Event{Time: at, Kind: Service, Name: "etcd", State: "Running", Ready: true}, true},
+		{Event{Time: at, Kind: Stage, State: "rebooting"}, true},
+		{Event{Time: at, Kind: Stage, State: "running"}, true},
+	}
+
+	for i, s := range steps {
+		if got := changed(last, s.e); got != s.want {
+			t.Errorf("step %d (%s %s %s): changed = %v", i, s.e.Kind, s.e.Name, s.e.State, got)
 		}
 	}
 }

@@ -73,22 +73,22 @@ func (m *Model) boards() []*probe.Node {
 // summary is the dashboard's header: how far the cluster is.
 func (m *Model) summary() string {
 	all := m.allBoards()
-	ready := 0
+	done := 0
 
 	for _, n := range all {
-		if n.NodeReady {
-			ready++
+		if ready(n) {
+			done++
 		}
 	}
 
 	t := m.theme
 	s := t.Good
 
-	if ready < len(all) {
+	if done < len(all) {
 		s = t.Busy
 	}
 
-	out := s.Render(fmt.Sprintf("%d/%d Ready", ready, len(all)))
+	out := s.Render(fmt.Sprintf("%d/%d Ready", done, len(all)))
 
 	if h, ok := m.lab.Hello["wasm"]; ok && h.OK {
 		out += t.Dim.Render(" · ") + t.Good.Render("✓ wasm answers")
@@ -244,6 +244,8 @@ func (m *Model) stateLine(n *probe.Node, st state, w int) string {
 	var detail string
 
 	switch {
+	case !n.Reachable && n.Unreachable != "" && rebooting(n, m.now):
+		detail = "API down while it " + n.Stage + " (expected) for " + dur(m.now.Sub(n.StageSince))
 	case !n.Reachable && n.Unreachable != "":
 		detail = n.Unreachable
 	case n.Stage != "" && !n.StageSince.IsZero():
@@ -290,12 +292,12 @@ func (m *Model) readyLine(n *probe.Node, w int, maxD time.Duration) string {
 		return label
 	}
 
-	style := t.Busy
-	if done {
-		style = t.Good
+	if !done {
+		// Still going: a lighter fill, so a full bar never reads as done.
+		return label + " " + t.Busy.Render(elapsedBar(float64(d)/float64(maxD), bw))
 	}
 
-	return label + " " + style.Render(bar(float64(d)/float64(maxD), bw))
+	return label + " " + t.Good.Render(bar(float64(d)/float64(maxD), bw))
 }
 
 // extLines lists each extension with its state and, once active, how long

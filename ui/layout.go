@@ -85,6 +85,12 @@ func bar(frac float64, w int) string {
 	return strings.Repeat("█", n) + strings.Repeat("░", w-n)
 }
 
+// elapsedBar is bar for time still running: the filled part is shaded,
+// not solid.
+func elapsedBar(frac float64, w int) string {
+	return strings.ReplaceAll(bar(frac, w), "█", "▒")
+}
+
 // box draws a bordered panel of exactly w×h cells (h <= 0: as tall as the
 // body) with the title set into the top edge. The focused panel gets a
 // heavy border, so focus shows without colour too.

@@ -26,12 +26,17 @@ var (
 // nodeState sums a board up in one word, the one its panel leads with.
 func nodeState(n *probe.Node, now time.Time) state {
 	switch {
+	case !n.Reachable && n.Unreachable != "" && rebooting(n, now):
+		return state{"…", "rebooting", busy}
 	case !n.Reachable && n.Unreachable != "":
 		return state{"✗", "unreachable", bad}
-	case n.NodeReady:
+	case ready(n):
 		return state{"✓", "ready", good}
 	case restarting(n) != "":
 		return state{"✗", "restarting", bad}
+	case n.NodeReady && n.Stage == "running" && len(n.Unmet) > 0:
+		// Kubernetes is happy, Talos is not: the founding failure looks like this.
+		return state{"✗", "not ready in Talos", bad}
 	case len(n.Missing()) > 0 && n.Stage == "running" && len(n.Extensions) > 0:
 		return state{"✗", "wrong image", bad}
 	case stuck(n, now):
@@ -49,6 +54,21 @@ func nodeState(n *probe.Node, now time.Time) state {
 	}
 
 	return state{"…", n.Stage, busy}
+}
+
+// ready is ready in Talos and in Kubernetes: a node with tailscale and no
+// config reads Ready in Kubernetes while Talos never does.
+func ready(n *probe.Node) bool { return n.NodeReady && n.MachineReady }
+
+// rebooting tells an expected outage (install, reboot) from a lost board:
+// the API goes away for a while after every apply.
+func rebooting(n *probe.Node, now time.Time) bool {
+	switch n.Stage {
+	case "installing", "rebooting", "booting":
+		return !stuck(n, now)
+	}
+
+	return false
 }
 
 // restarting names a service that keeps restarting, if any: the usual face
@@ -161,7 +181,7 @@ func dur(d time.Duration) string {
 
 	switch {
 	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
+		return "<1s" // stage ages and timings in whole seconds; ms is noise here
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))
 	case d < time.Hour:

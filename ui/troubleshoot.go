@@ -22,7 +22,7 @@ func (m *Model) openTroubleshoot() {
 		m.focus = 0
 
 		for i, n := range nodes {
-			if !n.NodeReady {
+			if !ready(n) {
 				m.focus = i
 
 				break
@@ -161,7 +161,7 @@ func (m *Model) detailLines(n *probe.Node, w int) []string {
 	diags := probe.Diagnose(n, m.now)
 
 	switch {
-	case len(diags) == 0 && n.NodeReady:
+	case len(diags) == 0 && ready(n):
 		d, _ := n.ReadyAfter()
 		out = append(out, t.Good.Render("✓ nothing wrong: Ready "+dur(d)+" after its config was applied"), "")
 	case len(diags) == 0:
