@@ -35,7 +35,9 @@ const (
 	NodeReady Kind = "node-ready"
 	// Bootstrapped: etcd was bootstrapped on this control plane.
 	Bootstrapped Kind = "bootstrapped"
-	// Route: the Tailscale subnet route (cluster-wide; State: advertised|approved|primary|missing; Detail: CIDRs).
+	// Route: the Tailscale subnet route (cluster-wide; State: advertised|approved|primary|missing; Detail: CIDRs,
+	// then what holds and what is wrong; Name: the primary router; Ready: usable from this machine; Count: devices
+	// advertising the CIDRs).
 	Route Kind = "route"
 	// Hello: a hello-world response (cluster-wide; Name: wasm|container; Ready: right answer; Latency; Detail: body or error).
 	Hello Kind = "hello"

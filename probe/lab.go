@@ -77,9 +77,12 @@ type ServiceInfo struct {
 
 // RouteState is the Tailscale route as last seen.
 type RouteState struct {
-	State  string
-	Detail string
-	Since  time.Time
+	State   string
+	Detail  string
+	Primary string // the router the route goes through
+	Routers int    // devices advertising the cluster CIDRs
+	Ready   bool   // usable from the probing machine
+	Since   time.Time
 }
 
 // HelloState is the last hello-world answer of one flavour.
@@ -228,6 +231,7 @@ func (l *Lab) applyCluster(e Event) {
 		}
 
 		l.Route.State, l.Route.Detail = e.State, e.Detail
+		l.Route.Primary, l.Route.Routers, l.Route.Ready = e.Name, e.Count, e.Ready
 	case Hello:
 		h := l.Hello[e.Name]
 		h.OK, h.Latency, h.Detail, h.At = e.Ready, e.Latency, e.Detail, e.Time
