@@ -20,6 +20,11 @@ var about = map[string]string{
 	"etcd":     "builds etcd v3.6.16 from its Go module, ~1 min the first time",
 }
 
+// Tools liftoff does not build: how to install them instead.
+var install = map[string]string{
+	"tmux": "install it: apt-get install tmux (the real-terminal smoke test drives liftoff sim in it)",
+}
+
 // Find returns the path of a tool, or an error that says how to build it.
 func Find(name string) (string, error) {
 	if dir := os.Getenv("LIFTOFF_BIN"); dir != "" {
@@ -41,6 +46,10 @@ func Find(name string) (string, error) {
 	where := "bin/ or PATH"
 	if dir := os.Getenv("LIFTOFF_BIN"); dir != "" {
 		where = "$LIFTOFF_BIN (" + dir + "), bin/ or PATH"
+	}
+
+	if how, ok := install[name]; ok {
+		return "", fmt.Errorf("%s not found in %s: %s", name, where, how)
 	}
 
 	how := about[name]

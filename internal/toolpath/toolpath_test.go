@@ -100,6 +100,10 @@ func TestFind(t *testing.T) {
 				t.Errorf("%s: %v does not name the fix", tool, err)
 			}
 		}
+
+		if _, err := Find("tmux"); err == nil || !strings.Contains(err.Error(), "apt-get install tmux") {
+			t.Errorf("tmux is not built here; the error should say how to install it: %v", err)
+		}
 	})
 
 	t.Run("not executable", func(t *testing.T) {

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liftoff-lab/liftoff/internal/toolpath/toolpathtest"
+)
+
+// The real-terminal smoke test: liftoff sim in tmux, driven with keys, read
+// back from the pane — what a person at the keyboard sees, escape codes,
+// alternate screen and all.
+func TestTmuxSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a whole simulated lab in a real terminal")
+	}
+
+	tools := toolpathtest.Need(t, "tmux", "kube", "etcd")
+	bin := buildLiftoff(t)
+
+	t.Run("happy walk to the Spin hello-world", func(t *testing.T) {
+		p := newPane(t, tools[0], bin, "127.0.51.11", "happy")
+
+		walkToApply(p)
+		p.waitFor("running 3/3", "enter: bootstrap etcd")
+		p.keys("Enter")
+		p.waitFor("Where should the admin kubeconfig go?")
+		p.keys("s")
+		p.waitFor("3/3 Ready", "wasm answers", `"Hello world from Spin!"`, "kubeconfig saved to")
+
+		p.keys("?")
+		p.waitFor("quit") // the help overlay names the keys
+		p.keys("Escape", "q")
+		p.waitFor("simulated lab stopped", "liftoff-exit=0")
+
+		if c, err := net.DialTimeout("tcp", "127.0.51.11:50000", time.Second); err == nil {
+			c.Close()
+			t.Error("a board still answers after liftoff quit")
+		}
+	})
+
+	t.Run("tailscale-everywhere says who is stuck and the fix", func(t *testing.T) {
+		p := newPane(t, tools[0], bin, "127.0.52.11", "tailscale-everywhere")
+
+		walkToApply(p)
+		p.waitFor("running 3/3")
+		p.keys("t")
+		p.waitFor("ext-tailscale is restarting", "has the gateway image but no tailscale config", "give pi-1 the compute image")
+		p.keys("q") // nothing in flight: quits without asking
+		p.waitFor("simulated lab stopped", "liftoff-exit=0")
+	})
+}
+
+// walkToApply scans, makes the last board the gateway, reviews and applies.
+func walkToApply(p *pane) {
+	p.waitFor("scan (CIDR or addresses)")
+	p.keys("Enter")
+	p.waitFor("Boards (3)", "scan    ✓ done")
+	p.keys("Enter")
+	p.waitFor("What does each board become?")
+	p.keys("Down", "Down", "g")
+	p.waitFor("✓ the plan is valid")
+	p.keys("Enter")
+	p.waitFor("Review: what each board gets", "schematic")
+	p.keys("Enter")
+}
+
+func buildLiftoff(t *testing.T) string {
+	t.Helper()
+
+	bin := filepath.Join(t.TempDir(), "liftoff")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building liftoff: %v\n%s", err, out)
+	}
+
+	return bin
+}
+
+// pane is one tmux session on a server of its own, so the test never
+// touches the person's tmux.
+type pane struct {
+	t      *testing.T
+	tmux   string
+	socket string
+}
+
+func newPane(t *testing.T, tmux, bin, first, scenario string) *pane {
+	t.Helper()
+
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "spec.yaml")
+
+	if err := os.WriteFile(spec, []byte(`cluster: smoke
+first: `+first+`
+boards:
+  - {name: pi-cp-1, model: rpi5, machine: controlplane, role: compute}
+  - {name: pi-w-1, model: rpi4, machine: worker, role: compute}
+  - {name: edge, model: amd64, machine: worker, role: gateway}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	p := &pane{t: t, tmux: tmux, socket: fmt.Sprintf("liftoff-smoke-%d-%s", os.Getpid(), scenario)}
+	cmd := fmt.Sprintf("HOME=%s %s sim --spec %s --scenario %s --speed 50 --dir %s; echo liftoff-exit=$?; sleep 600",
+		dir, bin, spec, scenario, filepath.Join(dir, "lab"))
+
+	p.run("new-session", "-d", "-s", "smoke", "-x", "120", "-y", "36", cmd)
+	t.Cleanup(func() { _ = exec.Command(p.tmux, "-L", p.socket, "kill-server").Run() })
+
+	return p
+}
+
+func (p *pane) run(args ...string) string {
+	p.t.Helper()
+
+	out, err := exec.Command(p.tmux, append([]string{"-L", p.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+
+	return string(out)
+}
+
+func (p *pane) keys(keys ...string) {
+	p.t.Helper()
+
+	for _, k := range keys {
+		p.run("send-keys", "-t", "smoke", k)
+	}
+}
+
+// waitFor reads the pane until every text is on it. tmux has no change
+// notification for pane contents, so this re-reads on a short tick.
+func (p *pane) waitFor(texts ...string) string {
+	p.t.Helper()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	tick := time.NewTicker(150 * time.Millisecond)
+	defer tick.Stop()
+
+	var screen string
+
+	for {
+		screen = p.run("capture-pane", "-p", "-t", "smoke")
+
+		missing := ""
+		for _, s := range texts {
+			if !strings.Contains(screen, s) {
+				missing = s
+
+				break
+			}
+		}
+
+		if missing == "" {
+			return screen
+		}
+
+		select {
+		case <-ctx.Done():
+			p.t.Fatalf("the pane never showed %q; it shows:\n%s", missing, screen)
+		case <-tick.C:
+		}
+	}
+}
