@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -436,4 +438,19 @@ func ignoreNotFound(err error) error {
 	}
 
 	return err
+}
+
+// HelloAddr is a hello-world Service's ClusterIP:port: where traffic
+// through the Tailscale route goes.
+func HelloAddr(ctx context.Context, cs kubernetes.Interface, f Flavour) (string, error) {
+	svc, err := cs.CoreV1().Services(helloNamespace).Get(ctx, "hello-"+f.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("the %s hello-world Service: %w", f.Name, err)
+	}
+
+	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone || len(svc.Spec.Ports) == 0 {
+		return "", fmt.Errorf("the %s hello-world Service has no ClusterIP", f.Name)
+	}
+
+	return net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port))), nil
 }

@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -35,18 +36,20 @@ type Env struct {
 	// ReadyBudget is the longest apply → Node Ready a node may take.
 	ReadyBudget time.Duration
 	Hello       probe.HelloOptions
-	// Tailscale is nil until the route probe is available; the network
-	// checks that need it skip with that reason.
-	Tailscale *TailscaleView
+	// Tailscale is nil when the route probe could not look (no tailscaled
+	// on this machine); NoTailscale says why, and the checks that need it
+	// skip with that reason.
+	Tailscale   *TailscaleView
+	NoTailscale string
 }
 
-// TailscaleView is what the route probe saw.
+// TailscaleView is what the route probe saw, and the way through the route.
 type TailscaleView struct {
-	Advertising []string // devices advertising the cluster CIDRs
-	Approved    []string
-	Primary     string
-	Reachable   bool
-	Detail      string
+	Route probe.RouteView
+	// Dial reaches a cluster address from the operator's side: the system
+	// dialer on a laptop whose tailscaled accepts routes, the operator's
+	// tsnet node in the simulated lab.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Check is one named acceptance test.
@@ -429,44 +432,109 @@ func subnetRouter(_ context.Context, env *Env) Result {
 		return failNodes(env, "the gateway "+gw.Name+"'s tailscale is not running, so nothing advertises the cluster's routes", []*probe.Node{n})
 	}
 
-	want := fmt.Sprintf("%s,%s", env.Plan.Network.PodCIDR, env.Plan.Network.ServiceCIDR)
+	want := strings.Join(config.Routes(env.Plan), ",")
 
 	if env.Tailscale == nil {
-		return pass("ext-tailscale runs on %s with routes %s (route approval needs the Tailscale probe)", gw.Name, want)
+		return pass("ext-tailscale runs on %s with routes %s (route approval unknown: %s)", gw.Name, want, orDash(env.NoTailscale))
 	}
 
-	if len(env.Tailscale.Approved) == 0 {
-		return Result{Status: Fail, Summary: "the routes are advertised but not approved",
-			Why: "the tailnet admin has not approved " + want + " for " + gw.Name,
-			Fix: "approve the routes in the Tailscale admin console (Machines → " + gw.Name + " → Edit route settings), or use an auto-approver"}
+	v, host := env.Tailscale.Route, env.Plan.Tailscale.Hostname
+
+	switch {
+	case !v.GatewaySeen:
+		return Result{Status: Fail, Summary: "the gateway " + host + " is not on the tailnet", Why: v.Detail(),
+			Fix: "check the auth key in the gateway's tailscale config (liftoff gen --tailscale-authkey-file) and ext-tailscale's log: talosctl -n " + gw.Name + " logs ext-tailscale"}
+	case v.FromAPI && !slices.Contains(v.Advertising, host):
+		return Result{Status: Fail, Summary: host + " is on the tailnet but does not advertise " + want, Why: v.Detail(),
+			Fix: "the gateway's tailscale config needs TS_ROUTES=" + want + " (liftoff gen writes it)"}
+	case v.FromAPI && !slices.Contains(v.Approved, host):
+		return Result{Status: Fail, Summary: "the routes are advertised but not approved", Why: v.Detail(),
+			Fix: "approve " + want + " for " + host + " in the Tailscale admin console (Machines → " + host + " → Edit route settings), or add an autoApprovers rule to the tailnet policy"}
+	case v.State() != probe.RoutePrimary:
+		return Result{Status: Fail, Summary: "no peer routes the cluster CIDRs yet", Why: v.Detail(),
+			Fix: "approve the routes in the Tailscale admin console; without an API key (--tailscale-api-key-file) liftoff cannot tell unapproved from offline"}
 	}
 
-	return pass("%s advertises and is approved for %s", gw.Name, want)
+	return pass("%s advertises %s, approved; primary %s", host, want, v.Primary)
 }
 
-func trafficFlow(_ context.Context, env *Env) Result {
-	if env.Tailscale == nil {
-		return skip("needs the Tailscale route probe (an operator-side tailnet node)")
+// trafficFlow asks the Spin hello-world's ClusterIP through the route, as
+// a laptop on the tailnet would.
+func trafficFlow(ctx context.Context, env *Env) Result {
+	if env.Tailscale == nil || env.Tailscale.Dial == nil {
+		return skip("%s", "needs the Tailscale route probe: "+orDash(env.NoTailscale))
 	}
 
-	if !env.Tailscale.Reachable {
-		return Result{Status: Fail, Summary: "the hello-world Service does not answer through the route", Why: env.Tailscale.Detail,
-			Fix: "check the route is approved and this machine accepts routes (tailscale set --accept-routes)"}
+	if r, ok := needKube(env); !ok {
+		return r
 	}
 
-	return pass("%s", env.Tailscale.Detail)
+	opts := env.Hello
+	opts.Keep = true
+
+	if !env.Hello.Keep {
+		defer probe.CleanupHello(context.WithoutCancel(ctx), env.Kube) //nolint:errcheck // best effort
+	}
+
+	// The route is the subject here: when Spin cannot run (its own checks
+	// say so), the container hello-world still tests the path.
+	var (
+		hello probe.Flavour
+		res   probe.HelloResult
+	)
+
+	for _, hello = range probe.Flavours {
+		if res = probe.RunHello(ctx, env.Kube, env.Fetch, hello, opts, func(probe.Event) {}); res.Err == nil {
+			break
+		}
+	}
+
+	if res.Err != nil {
+		return helloFailure(env, "no hello-world came up, so there is nothing to reach through the route", res)
+	}
+
+	addr, err := probe.HelloAddr(ctx, env.Kube, hello)
+	if err != nil {
+		return Result{Status: Fail, Summary: "the hello-world Service has no address to reach", Why: err.Error()}
+	}
+
+	f := probe.TrafficFlow(ctx, env.Tailscale.Dial, addr, "/hello", hello.Text)
+	if f.OK() {
+		return pass("%s answered %q through %s in %s", addr, f.Body, orDash(env.Tailscale.Route.Primary), f.Latency.Round(time.Microsecond))
+	}
+
+	said := map[string]string{
+		probe.FlowNoRoute:     "is unreachable from here: no Tailscale route leads to it",
+		probe.FlowNoAnswer:    "does not answer through the Tailscale route",
+		probe.FlowWrongAnswer: "answers wrongly through the Tailscale route",
+	}[f.Outcome]
+	r := Result{Status: Fail, Summary: "the hello-world Service at " + addr + " " + said, Why: f.Detail,
+		Evidence: []string{"route: " + env.Tailscale.Route.Detail()}}
+
+	switch {
+	case !env.Tailscale.Route.GatewaySeen:
+		r.Fix = "the gateway is not on the tailnet: fix its tailscale first (see subnet-router-config)"
+	case f.Outcome == probe.FlowNoRoute:
+		r.Fix = "approve the gateway's routes and accept them on this machine (tailscale set --accept-routes)"
+	case f.Outcome == probe.FlowNoAnswer:
+		r.Fix = "the route works but nothing answers: check the gateway forwards (IP forwarding, its ext-tailscale log) and the Service has ready endpoints"
+	default:
+		r.Fix = "something else answers at " + addr + ": a LAN or another route overlaps the service CIDR " + env.Plan.Network.ServiceCIDR
+	}
+
+	return r
 }
 
 func singleGateway(_ context.Context, env *Env) Result {
 	present, _ := tailscaleNodes(env)
 
 	routers := names(present)
-	if env.Tailscale != nil && len(env.Tailscale.Advertising) > 0 {
-		routers = strings.Join(env.Tailscale.Advertising, ", ")
+	if env.Tailscale != nil && len(env.Tailscale.Route.Advertising) > 0 {
+		routers = strings.Join(env.Tailscale.Route.Advertising, ", ")
 	}
 
 	switch {
-	case len(present) > 1 || env.Tailscale != nil && len(env.Tailscale.Advertising) > 1:
+	case len(present) > 1 || env.Tailscale != nil && len(env.Tailscale.Route.Advertising) > 1:
 		r := failNodes(env, "more than one node can route for the cluster: "+routers, present)
 		r.Why = "one subnet router per cluster: several routers fight over the same routes, and a node with tailscale but no config never becomes ready"
 		r.Fix = "keep the gateway image on one board and give every other board the compute image"

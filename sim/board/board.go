@@ -90,6 +90,14 @@ type Hooks struct {
 	// Applied is told of every accepted config. It runs with the board's
 	// lock held: it must not call back into the board.
 	Applied func(cfg coreconfig.Provider)
+	// Tailscale logs the board's tailscaled in with the tailscale
+	// ExtensionServiceConfig's environment (TS_AUTHKEY, TS_ROUTES …); an
+	// error fails the service as a refused login does. nil: any
+	// well-formed key logs in. It must not call back into the board.
+	Tailscale func(ctx context.Context, b *Board, env []string) error
+	// TailscaleDown is told that the board's tailscaled stopped (reboot,
+	// power loss, close).
+	TailscaleDown func(b *Board)
 }
 
 // Options configure a board.

@@ -1,6 +1,7 @@
 package board
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -181,6 +182,10 @@ func (b *Board) startServicesLocked() {
 }
 
 func (b *Board) stopServicesLocked() {
+	if ts := b.services["ext-tailscale"]; ts != nil && ts.state == "Running" && b.opts.Hooks.TailscaleDown != nil {
+		go b.opts.Hooks.TailscaleDown(b)
+	}
+
 	for _, s := range b.services {
 		s.set("Finished", false, "Service finished successfully")
 	}
@@ -206,30 +211,80 @@ func (b *Board) startExtensionLocked(id string) {
 			b.logLocked(id, fmt.Sprintf("service restarting (attempt %d): still no ExtensionServiceConfig tailscale", s.restarts))
 			b.startExtensionLocked(id)
 		})
-	case !validAuthKey(key):
-		s.set("Running", false, "")
-		b.logLocked(id, "tailscaled: starting")
-		b.afterLocked(b.opts.Timing.Service, func() {
-			s.set("Failed", false, "Condition failed: backend error: invalid key: API key does not exist")
-			b.logLocked(id, "containerboot: tailscale up failed: backend error: invalid key: API key does not exist")
-			s.restarts++
-			b.afterLocked(b.opts.Timing.Restart, func() {
-				s.event("Restarting", "Restarting service after failure")
-				b.startExtensionLocked(id)
-			})
-			b.updateMachineStatusLocked()
-		})
 	default:
 		s.set("Waiting", false, "Waiting for tailscaled")
-		b.afterLocked(b.opts.Timing.Service, func() {
-			s.setUnknown("Running", "Started task ext-tailscale")
-			b.logLocked(id, "tailscaled: logged in; advertising routes "+b.tailscaleRoutesLocked())
-			b.kmsg("tailscale0: link becomes ready")
-			b.updateMachineStatusLocked()
-		})
+		b.logLocked(id, "tailscaled: starting")
+		b.loginLocked(s, key)
 	}
 
 	b.updateMachineStatusLocked()
+}
+
+// loginLocked logs tailscaled in — through the Tailscale hook (the lab's
+// tailnet) when there is one — and runs or fails the service by its answer.
+// The login runs unlocked: it talks to a control server.
+func (b *Board) loginLocked(s *service, key string) {
+	epoch, env, hook := b.epoch, b.tailscaleEnvLocked(), b.opts.Hooks.Tailscale
+
+	b.wg.Go(func() {
+		t := time.NewTimer(b.scaled(b.opts.Timing.Service))
+		defer t.Stop()
+
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+
+		var err error
+
+		switch {
+		case hook != nil:
+			err = hook(b.ctx, b, env)
+		case !validAuthKey(key):
+			err = errors.New("backend error: invalid key: API key does not exist")
+		}
+
+		b.mu.Lock()
+		defer b.mu.Unlock()
+
+		if b.epoch != epoch || b.ctx.Err() != nil {
+			return
+		}
+
+		if err != nil {
+			s.set("Failed", false, "Condition failed: "+err.Error())
+			b.logLocked(s.id, "containerboot: tailscale up failed: "+err.Error())
+			s.restarts++
+			b.afterLocked(b.opts.Timing.Restart, func() {
+				s.event("Restarting", "Restarting service after failure")
+				b.startExtensionLocked(s.id)
+			})
+			b.updateMachineStatusLocked()
+
+			return
+		}
+
+		s.setUnknown("Running", "Started task ext-tailscale")
+		b.logLocked(s.id, "tailscaled: logged in; advertising routes "+b.tailscaleRoutesLocked())
+		b.kmsg("tailscale0: link becomes ready")
+		b.updateMachineStatusLocked()
+	})
+}
+
+// tailscaleEnvLocked is the tailscale ExtensionServiceConfig's environment.
+func (b *Board) tailscaleEnvLocked() []string {
+	if b.cfg == nil {
+		return nil
+	}
+
+	for _, e := range b.cfg.ExtensionServiceConfigs() {
+		if e.Name() == "tailscale" {
+			return e.Environment()
+		}
+	}
+
+	return nil
 }
 
 func (b *Board) tailscaleKeyLocked() (string, bool) {

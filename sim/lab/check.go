@@ -92,6 +92,15 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 		}
 	}
 
+	if _, ok := run.Plan.Gateway(); ok {
+		ts, err := run.Tailscale(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("the simulated tailnet: %w", err)
+		}
+
+		env.Tailscale = ts
+	}
+
 	results := check.Run(ctx, &env, opts.Only)
 
 	if upErr != nil {

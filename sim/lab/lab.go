@@ -24,6 +24,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/sim/board"
 	"github.com/liftoff-lab/liftoff/sim/kube"
+	"github.com/liftoff-lab/liftoff/sim/tailnet"
 )
 
 // BoardSpec is one board of a simulated lab and what the plan makes of it.
@@ -80,7 +81,12 @@ type Lab struct {
 	cpErr    error
 	cpReady  chan struct{}
 	kubelets map[string]*kube.Kubelet
-	want     map[string]*board.Board // boards whose kubelet should run
+	want     map[string]*board.Board  // boards whose kubelet should run
+	routers  map[string]*tailnet.Node // tailscaled of each board that logged in, by address
+
+	tailnet  *tailnet.Tailnet
+	opMu     sync.Mutex
+	operator *tailnet.Node
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -121,8 +127,15 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	}
 
 	l := &Lab{opts: opts, scenario: sc, plan: p, catalog: image.NewCatalog(matrix...),
-		cpReady: make(chan struct{}), cas: map[string]*x509.PEMEncodedCertificateAndKey{}, kubelets: map[string]*kube.Kubelet{}, want: map[string]*board.Board{}}
+		cpReady: make(chan struct{}), cas: map[string]*x509.PEMEncodedCertificateAndKey{}, kubelets: map[string]*kube.Kubelet{}, want: map[string]*board.Board{},
+		routers: map[string]*tailnet.Node{}}
 	l.ctx, l.cancel = context.WithCancel(ctx)
+
+	if err := l.startTailnet(); err != nil {
+		l.cancel()
+
+		return nil, err
+	}
 
 	if sc.Images != nil {
 		l.catalog.Add(sc.Images(p)...)
@@ -141,10 +154,12 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 			Faults:  faults,
 			Trustd:  l.trustd,
 			Hooks: board.Hooks{
-				Bootstrap:  l.bootstrap,
-				Kubeconfig: l.kubeconfig,
-				Kubelet:    l.kubelet,
-				Applied:    l.applied,
+				Bootstrap:     l.bootstrap,
+				Kubeconfig:    l.kubeconfig,
+				Kubelet:       l.kubelet,
+				Applied:       l.applied,
+				Tailscale:     l.tailscaleUp,
+				TailscaleDown: l.tailscaleDown,
 			},
 		})
 		if err != nil {
@@ -446,6 +461,8 @@ func (l *Lab) Close() error {
 	for _, b := range l.boards {
 		errs = append(errs, b.Close())
 	}
+
+	errs = append(errs, l.closeTailnet())
 
 	l.wg.Wait()
 

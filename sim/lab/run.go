@@ -15,6 +15,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/probe/check"
 )
 
 // SimAuthKey is what the simulated gateway is given: the right shape for a
@@ -65,6 +66,17 @@ func (l *Lab) Prepare(ctx context.Context, dir string, p *plan.Plan) (*Run, erro
 		})
 	}
 
+	if _, ok := p.Gateway(); ok {
+		r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error {
+			ro, err := l.RouteOptions(ctx)
+			if err != nil {
+				return err
+			}
+
+			return probe.WatchRoute(ctx, ro, emit)
+		})
+	}
+
 	return r, nil
 }
 
@@ -96,6 +108,27 @@ func (r *Run) Bootstrap(ctx context.Context) error {
 	return nil
 }
 
+// Tailscale is the operator's side of the simulated tailnet for check:
+// what the route probe sees now, and a dialer through the route.
+func (r *Run) Tailscale(ctx context.Context) (*check.TailscaleView, error) {
+	ro, err := r.Lab.RouteOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	v, err := probe.RouteSnapshot(ctx, ro)
+	if err != nil {
+		return nil, err
+	}
+
+	op, err := r.Lab.Operator(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	return &check.TailscaleView{Route: v, Dial: op.Dial}, nil
+}
+
 // Fetcher reaches Services inside the simulated cluster network.
 func (r *Run) Fetcher(ctx context.Context) (probe.Fetcher, error) {
 	cp, err := r.Lab.ControlPlane(ctx)
@@ -113,6 +146,10 @@ func Settle(ctx context.Context, events <-chan probe.Event, lab *probe.Lab, stab
 	since := map[string]time.Time{}
 	last := map[string]string{}
 
+	// The route settles after the gateway does: primary, or unchanged for
+	// stable from here on.
+	route, routeSince := lab.Route.State, time.Now()
+
 	tick := time.NewTicker(stable / 4)
 	defer tick.Stop()
 
@@ -127,6 +164,14 @@ func Settle(ctx context.Context, events <-chan probe.Event, lab *probe.Lab, stab
 
 		now := time.Now()
 		allReady, allSettled := true, true
+
+		if lab.Route.State != route {
+			route, routeSince = lab.Route.State, now
+		}
+
+		if route != probe.RoutePrimary && now.Sub(routeSince) < stable {
+			allReady, allSettled = false, false
+		}
 
 		for _, n := range lab.Nodes {
 			if n.Role == "" {
