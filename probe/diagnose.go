@@ -242,10 +242,26 @@ func lastLines(n *Node, source string, k int) []string {
 
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
-		out = append(out, source+": "+l)
+		out = append(out, source+": "+clock(l))
 	}
 
 	return out
+}
+
+// clock shortens a log line's RFC 3339 timestamp to the time of day: the
+// date and nanoseconds only push the message off a panel.
+func clock(line string) string {
+	stamp, rest, ok := strings.Cut(line, " ")
+	if !ok {
+		return line
+	}
+
+	t, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		return line
+	}
+
+	return t.Format("15:04:05") + " " + rest
 }
 
 func prefixed(p, s string) string {

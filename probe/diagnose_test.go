@@ -177,3 +177,15 @@ func TestDiagnoseConfigLostToPowerLoss(t *testing.T) {
 		t.Errorf("%s", titles(ds))
 	}
 }
+
+func TestClockShortensTalosTimestamps(t *testing.T) {
+	for in, want := range map[string]string{
+		"2026-11-23T00:07:29.2904522Z service restarting (attempt 82)": "00:07:29 service restarting (attempt 82)",
+		"tailscaled: starting":   "tailscaled: starting",
+		"2026-11-23 not a stamp": "2026-11-23 not a stamp",
+	} {
+		if got := clock(in); got != want {
+			t.Errorf("clock(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

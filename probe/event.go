@@ -39,6 +39,10 @@ const (
 	// then what holds and what is wrong; Name: the primary router; Ready: usable from this machine; Count: devices
 	// advertising the CIDRs).
 	Route Kind = "route"
+	// Traffic: a request to a cluster address through the Tailscale route, from the operator's side
+	// (cluster-wide; Name: ClusterIP:port; State: ok|no-route|no-answer|wrong-answer; Ready: the right
+	// answer; Latency; Detail: the body, or what happened).
+	Traffic Kind = "traffic"
 	// Hello: a hello-world response (cluster-wide; Name: wasm|container; Ready: right answer; Latency; Detail: body or error).
 	Hello Kind = "hello"
 	// Log: a line worth showing (Name: service or "dmesg"; Detail: the line).

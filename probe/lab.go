@@ -14,6 +14,8 @@ const logKeep = 50
 type Lab struct {
 	Nodes []*Node
 	Route RouteState
+	// Traffic is the last request through the route (zero until one).
+	Traffic TrafficState
 	Hello map[string]HelloState // by flavour: wasm, container
 	First time.Time             // time of the first event
 	Last  time.Time             // time of the latest event
@@ -83,6 +85,16 @@ type RouteState struct {
 	Routers int    // devices advertising the cluster CIDRs
 	Ready   bool   // usable from the probing machine
 	Since   time.Time
+}
+
+// TrafficState is the last request through the Tailscale route.
+type TrafficState struct {
+	Target  string // ClusterIP:port
+	Outcome string // ok, no-route, no-answer, wrong-answer
+	OK      bool
+	Latency time.Duration
+	Detail  string
+	At      time.Time
 }
 
 // HelloState is the last hello-world answer of one flavour.
@@ -232,6 +244,8 @@ func (l *Lab) applyCluster(e Event) {
 
 		l.Route.State, l.Route.Detail = e.State, e.Detail
 		l.Route.Primary, l.Route.Routers, l.Route.Ready = e.Name, e.Count, e.Ready
+	case Traffic:
+		l.Traffic = TrafficState{Target: e.Name, Outcome: e.State, OK: e.Ready, Latency: e.Latency, Detail: e.Detail, At: e.Time}
 	case Hello:
 		h := l.Hello[e.Name]
 		h.OK, h.Latency, h.Detail, h.At = e.Ready, e.Latency, e.Detail, e.Time

@@ -476,6 +476,16 @@ type FlowResult struct {
 // OK is whether the expected answer came.
 func (r FlowResult) OK() bool { return r.Outcome == FlowOK }
 
+// Event is the result as a Traffic event for the dashboard.
+func (r FlowResult) Event(target string, at time.Time) Event {
+	detail := r.Detail
+	if r.OK() {
+		detail = r.Body
+	}
+
+	return Event{Time: at, Kind: Traffic, Name: target, State: r.Outcome, Ready: r.OK(), Latency: r.Latency, Detail: detail}
+}
+
 // flowTimeout bounds a TrafficFlow whose ctx has no deadline.
 const flowTimeout = 5 * time.Second
 

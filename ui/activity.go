@@ -24,6 +24,10 @@ func (m *Model) record(e probe.Event) {
 		return
 	}
 
+	if prev := m.lab.Traffic; e.Kind == probe.Traffic && !prev.At.IsZero() && prev.Outcome == e.State {
+		return
+	}
+
 	text, t := describe(e)
 	if text == "" {
 		return
@@ -98,6 +102,12 @@ func describe(e probe.Event) (string, tone) {
 		return "etcd bootstrapped", good
 	case probe.Route:
 		return "Tailscale route " + e.State + " " + e.Detail, map[bool]tone{true: good, false: warn}[e.State == "primary"]
+	case probe.Traffic:
+		if e.Ready {
+			return "through the tailnet, " + e.Name + " answers (" + latency(e.Latency) + ")", good
+		}
+
+		return "through the tailnet, " + e.Name + ": " + e.State + " — " + e.Detail, bad
 	case probe.Hello:
 		if e.Ready {
 			return e.Name + " hello-world answers (" + latency(e.Latency) + ")", good

@@ -31,6 +31,7 @@ type Backend interface {
 	SavePlan(p *plan.Plan) error
 	// SaveKubeconfig fetches the admin kubeconfig and merges it into
 	// ~/.kube/config or writes a file of its own; it returns where it went.
+	// It runs in a command and may wait for the API server to come up.
 	SaveKubeconfig(merge bool) (string, error)
 }
 

@@ -339,11 +339,11 @@ func (m *Model) clusterRow(w, nBoards int) string {
 	rw := w - lw
 
 	return hjoin(0, []int{lw, rw},
-		m.box(m.theme.Title.Render("Tailscale route"), m.routeLines(), lw, clusterH, m.screen == ScreenDashboard && m.focus == nBoards),
+		m.box(m.theme.Title.Render("Tailscale route"), m.routeLines(lw-4), lw, clusterH, m.screen == ScreenDashboard && m.focus == nBoards),
 		m.box(m.theme.Title.Render("Spin hello-world"), m.helloLines(rw-4), rw, clusterH, m.screen == ScreenDashboard && m.focus == nBoards+1))
 }
 
-func (m *Model) routeLines() []string {
+func (m *Model) routeLines(w int) []string {
 	t := m.theme
 	r := m.lab.Route
 
@@ -353,34 +353,49 @@ func (m *Model) routeLines() []string {
 	case "primary":
 		st = state{"✓", "primary: tailnet reaches pods", good}
 	case "approved":
-		st = state{"…", "approved, not primary yet", busy}
+		st = state{"…", "approved, not routed yet", busy}
 	case "advertised":
-		st = state{"!", "advertised: approve it in the Tailscale admin console", warn}
+		st = state{"!", "advertised, not approved", warn}
 	case "missing":
-		st = state{"✗", "missing: the gateway advertises nothing", bad}
+		st = state{"✗", "missing: nothing routes the cluster", bad}
 	case "":
 		st = state{"·", "not seen yet", idle}
 	default:
 		st = state{"…", r.State, busy}
 	}
 
-	lines := []string{t.tone(st.tone).Render(st.String())}
+	lines := wrapStyled(t.tone(st.tone), st.String(), w)
 
-	if r.Detail != "" {
-		lines = append(lines, "routes "+r.Detail)
-	}
+	// The probe's detail is "CIDRs: what holds; what is wrong".
+	cidrs, why, _ := strings.Cut(r.Detail, ": ")
 
 	via := ""
-	if gw, ok := m.plan.Gateway(); ok {
-		via = "via " + gw.Name
+	if r.Primary != "" {
+		via = "via " + r.Primary
+	} else if gw, ok := m.plan.Gateway(); ok {
+		via = "gateway " + gw.Name
+	}
+
+	if r.Routers > 1 {
+		via += fmt.Sprintf(" · %d routers advertise!", r.Routers)
 	}
 
 	if !r.Since.IsZero() {
 		via = strings.TrimSpace(via + " · for " + dur(m.now.Sub(r.Since)))
 	}
 
-	if via != "" {
-		lines = append(lines, t.Dim.Render(via))
+	if line := strings.TrimSpace(strings.ReplaceAll(cidrs, ",", " ") + " " + t.Dim.Render(via)); line != "" {
+		lines = append(lines, line)
+	}
+
+	if tr := m.lab.Traffic; !tr.At.IsZero() {
+		if tr.OK {
+			lines = append(lines, t.Good.Render("✓ "+tr.Target+" "+latency(tr.Latency))+" "+fmt.Sprintf("%q", tr.Detail))
+		} else {
+			lines = append(lines, wrapStyled(t.Bad, "✗ "+tr.Target+" "+tr.Outcome+": "+tr.Detail, w)...)
+		}
+	} else if r.State != "primary" && why != "" {
+		lines = append(lines, wrapStyled(t.Dim, why, w)...)
 	}
 
 	return lines

@@ -131,13 +131,16 @@ func joined(tailscaleEverywhere bool) []probe.Event {
 	}
 
 	if tailscaleEverywhere {
-		return append(out, probe.Event{Time: at(200), Kind: probe.Route, State: "advertised", Detail: "10.244.0.0/16 10.96.0.0/12"})
+		return append(out, probe.Event{Time: at(200), Kind: probe.Route, State: "advertised",
+			Detail: "10.244.0.0/16,10.96.0.0/12: advertised by homelab-gateway but not approved (admin console: Machines → homelab-gateway → Edit route settings)"})
 	}
 
 	return append(out,
-		probe.Event{Time: at(190), Kind: probe.Route, State: "primary", Detail: "10.244.0.0/16 10.96.0.0/12"},
+		probe.Event{Time: at(190), Kind: probe.Route, State: "primary", Name: "homelab-gateway", Ready: true, Count: 1,
+			Detail: "10.244.0.0/16,10.96.0.0/12: routed by homelab-gateway"},
 		probe.Event{Time: at(220), Kind: probe.Hello, Name: "wasm", Ready: true, Latency: 3100 * time.Microsecond, Detail: "Hello from Spin!"},
 		probe.Event{Time: at(221), Kind: probe.Hello, Name: "container", Ready: true, Latency: 41 * time.Millisecond, Detail: "Hello from nginx!"},
+		probe.Event{Time: at(223), Kind: probe.Traffic, Name: "10.96.14.2:80", State: "ok", Ready: true, Latency: 4200 * time.Microsecond, Detail: "Hello from Spin!"},
 	)
 }
 

@@ -33,6 +33,7 @@ type checkFlags struct {
 	junit       string
 	json        bool
 	only        []string
+	tsAPIKey    string
 	readyBudget time.Duration
 	helloWait   time.Duration
 	requests    int
@@ -56,6 +57,9 @@ func newCheckCmd() *cobra.Command {
 Against your own lab it reads each board through the Talos API (talosconfig)
 and the cluster through the Kubernetes API (kubeconfig); the wasm checks
 deploy a hello-world into the liftoff-hello namespace and remove it after.
+The network checks ask this machine's tailscaled for the route and reach
+the hello-world's ClusterIP through it; with --tailscale-api-key-file they
+also tell advertised from approved routes and count every router.
 node-ready-timing needs a bring-up watched by liftoff and skips otherwise.
 
 With --sim SCENARIO, liftoff starts a simulated lab (needs make tools),
@@ -73,6 +77,12 @@ any check fails.`,
 			for _, name := range f.only {
 				if !knownCheck(name) {
 					return usageError{fmt.Errorf("--only %s: no such check or suite (see liftoff check --help)", name)}
+				}
+			}
+
+			if f.tsAPIKey != "" {
+				if _, err := readAPIKey(f.tsAPIKey); err != nil {
+					return usageError{err}
 				}
 			}
 
@@ -103,6 +113,7 @@ any check fails.`,
 	c.Flags().Float64Var(&f.speed, "speed", 50, "with --sim: how much faster than a real Raspberry Pi the boards are")
 	c.Flags().StringVar(&f.talosconfig, "talosconfig", "", "talosconfig for the boards (from liftoff gen)")
 	c.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the cluster")
+	c.Flags().StringVar(&f.tsAPIKey, "tailscale-api-key-file", "", "a file holding a Tailscale API key (tskey-api-…): tells advertised from approved routes and counts every router")
 	addReportFlags(c, &f)
 
 	return c
@@ -204,6 +215,19 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 
 	env := &check.Env{Plan: p, Lab: lab, ReadyBudget: f.readyBudget,
 		Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}}
+
+	if _, ok := p.Gateway(); ok {
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		ts, err := observeTailscale(tctx, p, f.tsAPIKey)
+
+		cancel()
+
+		if err != nil {
+			env.NoTailscale = err.Error()
+		}
+
+		env.Tailscale = ts
+	}
 
 	nodes, err := probe.NodeSnapshot(ctx, cs)
 	if err != nil {

@@ -91,6 +91,8 @@ func runSim(c *cobra.Command, f simFlags) error {
 		if f.dir, err = os.MkdirTemp("", "liftoff-sim-"); err != nil {
 			return err
 		}
+	} else if err := os.MkdirAll(f.dir, 0o700); err != nil {
+		return fmt.Errorf("--dir %s: %w", f.dir, err)
 	}
 
 	ctx, cancel := context.WithCancel(c.Context())
@@ -221,8 +223,10 @@ type simBackend struct {
 	progress chan ui.Progress
 	rec      *probe.Recorder
 
-	mu  sync.Mutex
-	run *lab.Run
+	mu       sync.Mutex
+	run      *lab.Run
+	bootDone chan struct{} // closed when the last bootstrap attempt ended
+	bootErr  error
 }
 
 func newSimBackend(ctx context.Context, l *lab.Lab, dir string) *simBackend {
@@ -299,8 +303,21 @@ func (s *simBackend) apply(ctx context.Context, p *plan.Plan) error {
 }
 
 func (s *simBackend) Bootstrap(ctx context.Context, p *plan.Plan) {
+	done := make(chan struct{})
+
+	s.mu.Lock()
+	s.bootDone, s.bootErr = done, nil
+	s.mu.Unlock()
+
 	go func() {
-		if err := s.bootstrap(ctx, p); err != nil {
+		err := s.bootstrap(ctx, p)
+
+		s.mu.Lock()
+		s.bootErr = err
+		s.mu.Unlock()
+		close(done)
+
+		if err != nil {
 			s.report(ui.Progress{Op: ui.OpBootstrap, Finished: true, Err: err})
 		}
 	}()
@@ -339,10 +356,35 @@ func (s *simBackend) hello(run *lab.Run) {
 		}
 	}
 
+	// The operator's laptop on the simulated tailnet asks the Spin
+	// hello-world's ClusterIP through the gateway's route.
+	var through func()
+
+	if _, ok := run.Plan.Gateway(); ok {
+		op, err := s.lab.Operator(s.ctx)
+		addr, aerr := probe.HelloAddr(s.ctx, run.Kube, probe.Flavours[0])
+
+		switch {
+		case err != nil:
+			s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: err.Error()})
+		case aerr != nil:
+			s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: aerr.Error()})
+		default:
+			through = func() {
+				f := probe.TrafficFlow(s.ctx, op.Dial, addr, "/hello", probe.Flavours[0].Text)
+				s.emit(f.Event(addr, time.Now()))
+			}
+		}
+	}
+
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 
 	for {
+		if through != nil {
+			through()
+		}
+
 		select {
 		case <-s.ctx.Done():
 			return
@@ -373,12 +415,30 @@ func (s *simBackend) SavePlan(p *plan.Plan) error {
 	return os.WriteFile(filepath.Join(s.dir, "wizard-plan.yaml"), data, 0o644)
 }
 
+// SaveKubeconfig waits for the bootstrap to finish: etcd is bootstrapped
+// (and the UI moves on) seconds before the API server hands out a
+// kubeconfig. It runs in a UI command, so waiting freezes nothing.
 func (s *simBackend) SaveKubeconfig(merge bool) (string, error) {
 	s.mu.Lock()
-	run := s.run
+	done := s.bootDone
 	s.mu.Unlock()
 
-	if run == nil || run.Kubeconfig == nil {
+	if done != nil {
+		select {
+		case <-done:
+		case <-s.ctx.Done():
+			return "", s.ctx.Err()
+		}
+	}
+
+	s.mu.Lock()
+	run, bootErr := s.run, s.bootErr
+	s.mu.Unlock()
+
+	switch {
+	case bootErr != nil:
+		return "", fmt.Errorf("the bootstrap failed: %w", bootErr)
+	case run == nil || run.Kubeconfig == nil:
 		return "", errors.New("no kubeconfig yet: bootstrap first")
 	}
 
