@@ -86,12 +86,12 @@ func firstColour(out string) string {
 // The help screen lists the keys of the screen it was opened on.
 func TestHelp(t *testing.T) {
 	hs := start(t, watch(false, ui.DefaultTheme()), 80, 24)
-	hs.waitFor("■ ended")
+	hs.WaitFor("■ ended")
 
-	hs.keys("?")
-	f := hs.waitFor("Keys on this screen", "troubleshoot", "filter boards", "✓ done / healthy")
-	hs.golden("dashboard", f)
+	hs.Keys("?")
+	f := hs.WaitFor("Keys on this screen", "troubleshoot", "filter boards", "✓ done / healthy")
+	hs.Golden("dashboard", f)
 
-	hs.keys("?")
-	hs.waitFor("Tailscale route")
+	hs.Keys("?")
+	hs.WaitFor("Tailscale route")
 }

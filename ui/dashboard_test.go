@@ -25,7 +25,7 @@ func TestDashboard(t *testing.T) {
 	}{{"80x24", 80, 24}, {"120x32", 120, 32}, {"200x50", 200, 50}} {
 		t.Run(size.name, func(t *testing.T) {
 			hs := start(t, watch(false, ui.DefaultTheme()), size.w, size.h)
-			f := hs.waitFor("4/4 Ready", "■ ended", "✓ primary")
+			f := hs.WaitFor("4/4 Ready", "■ ended", "✓ primary")
 
 			for _, want := range []string{"✓ ready", "Talos ✓ ready", "k8s   ✓ Ready", "◆ gateway", "✓ 3.1ms", "WASM 13× faster"} {
 				if !strings.Contains(f, want) {
@@ -33,14 +33,14 @@ func TestDashboard(t *testing.T) {
 				}
 			}
 
-			hs.golden("frame", f)
+			hs.Golden("frame", f)
 		})
 	}
 }
 
 func TestDashboardFlagsTailscaleEverywhere(t *testing.T) {
 	hs := start(t, watch(true, ui.HighContrastTheme()), 120, 32)
-	f := hs.waitFor("1/4 Ready", "■ ended")
+	f := hs.WaitFor("1/4 Ready", "■ ended")
 
 	for _, want := range []string{"✗ restarting", "! unexpected tailscale for the compute role", "✗ ext-tailscale restarting ×12", "! advertised"} {
 		if !strings.Contains(f, want) {
@@ -48,25 +48,25 @@ func TestDashboardFlagsTailscaleEverywhere(t *testing.T) {
 		}
 	}
 
-	hs.golden("frame", f)
+	hs.Golden("frame", f)
 }
 
 func TestDashboardFilterAndFocus(t *testing.T) {
 	hs := start(t, watch(true, ui.DefaultTheme()), 80, 24)
-	hs.waitFor("■ ended")
+	hs.WaitFor("■ ended")
 
-	hs.keys("/", "gateway", "enter")
-	f := hs.waitFor("filter: gateway")
+	hs.Keys("/", "gateway", "enter")
+	f := hs.WaitFor("filter: gateway")
 
 	if strings.Contains(f, "─ pi-1") || strings.Contains(f, "━ pi-1") || !strings.Contains(f, "━ pi-4") {
 		t.Errorf("filter gateway should show only pi-4:\n%s", f)
 	}
 
-	hs.keys("esc")
-	hs.waitFor("pi-1 controlplane", "pi-4 worker")
+	hs.Keys("esc")
+	hs.WaitFor("pi-1 controlplane", "pi-4 worker")
 
 	// tab walks the boards, then the two cluster panels.
-	hs.keys("tab", "tab", "tab", "tab")
-	f = hs.waitFor("┏━ Tailscale route")
-	hs.golden("route-focused", f)
+	hs.Keys("tab", "tab", "tab", "tab")
+	f = hs.WaitFor("┏━ Tailscale route")
+	hs.Golden("route-focused", f)
 }

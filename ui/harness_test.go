@@ -5,16 +5,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/x/ansi"
-	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
+	"github.com/liftoff-lab/liftoff/ui/uitest"
 )
 
 // fake is a Backend that answers every call with scripted events, at once
@@ -128,125 +125,8 @@ func replay(events []probe.Event) <-chan probe.Event {
 	return ch
 }
 
-type snapMsg struct{ reply chan string }
-
-// harness runs a Model in teatest and reads frames from the model itself
-// (through a program filter, on the program's own goroutine): the terminal
-// stream is diff-rendered and cannot be compared as text.
-type harness struct {
-	t    *testing.T
-	tm   *teatest.TestModel
-	w, h int
-}
-
-func start(t *testing.T, m *ui.Model, w, h int, opts ...tea.ProgramOption) *harness {
+func start(t *testing.T, m *ui.Model, w, h int, opts ...tea.ProgramOption) *uitest.Harness {
 	t.Helper()
 
-	snap := tea.WithFilter(func(m tea.Model, msg tea.Msg) tea.Msg {
-		if s, ok := msg.(snapMsg); ok {
-			s.reply <- m.View().Content
-
-			return nil
-		}
-
-		return msg
-	})
-
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h), teatest.WithProgramOptions(append(opts, snap)...))
-	hs := &harness{t: t, tm: tm, w: w, h: h}
-
-	t.Cleanup(func() {
-		_ = tm.Quit()
-		tm.WaitFinished(t, teatest.WithFinalTimeout(3*time.Second))
-	})
-
-	return hs
-}
-
-// raw is the current frame with its styling.
-func (hs *harness) raw() string {
-	reply := make(chan string, 1)
-	hs.tm.Send(snapMsg{reply})
-
-	select {
-	case s := <-reply:
-		return s
-	case <-time.After(3 * time.Second):
-		hs.t.Fatal("the program did not answer: is it frozen?")
-
-		return ""
-	}
-}
-
-// frame is the current frame as plain text, checked to fit the terminal.
-func (hs *harness) frame() string {
-	hs.t.Helper()
-
-	raw := hs.raw()
-	lines := strings.Split(raw, "\n")
-
-	if len(lines) > hs.h {
-		hs.t.Errorf("frame has %d lines, terminal %d", len(lines), hs.h)
-	}
-
-	for i, l := range lines {
-		if w := ansi.StringWidth(l); w > hs.w {
-			hs.t.Errorf("line %d is %d cells wide, terminal %d: %q", i+1, w, hs.w, ansi.Strip(l))
-		}
-	}
-
-	return ansi.Strip(raw)
-}
-
-// waitFor polls frames until one holds every want.
-func (hs *harness) waitFor(want ...string) string {
-	hs.t.Helper()
-
-	deadline := time.Now().Add(5 * time.Second)
-
-	for {
-		f := hs.frame()
-		missing := ""
-
-		for _, w := range want {
-			if !strings.Contains(f, w) {
-				missing = w
-
-				break
-			}
-		}
-
-		if missing == "" {
-			return f
-		}
-
-		if time.Now().After(deadline) {
-			hs.t.Fatalf("no frame with %q; last frame:\n%s", missing, f)
-		}
-
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// keys types key names: "enter", "esc", "tab", "up", "down", or runes.
-func (hs *harness) keys(names ...string) {
-	special := map[string]rune{"enter": tea.KeyEnter, "esc": tea.KeyEscape, "tab": tea.KeyTab, "up": tea.KeyUp, "down": tea.KeyDown, "left": tea.KeyLeft, "right": tea.KeyRight}
-
-	for _, n := range names {
-		if code, ok := special[n]; ok {
-			hs.tm.Send(tea.KeyPressMsg{Code: code})
-
-			continue
-		}
-
-		for _, r := range n {
-			hs.tm.Send(tea.KeyPressMsg{Code: r, Text: string(r)})
-		}
-	}
-}
-
-// golden compares a frame with testdata/<test>/<name>.golden (-update rewrites).
-func (hs *harness) golden(name, frame string) {
-	hs.t.Helper()
-	hs.t.Run(name, func(t *testing.T) { golden.RequireEqual(t, frame) })
+	return uitest.Start(t, m, w, h, opts...)
 }

@@ -486,6 +486,11 @@ func (m *Model) header(w int) string {
 		right = "● live " + right
 	}
 
+	if m.saved != "" && m.screen <= ScreenReview {
+		// The plan is saved as it is made: say so while it is being made.
+		right = m.saved + " · " + right
+	}
+
 	right = t.Dim.Render(right)
 	gap := w - lipWidth(left) - lipWidth(mid) - lipWidth(right) - 2
 

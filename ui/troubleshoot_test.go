@@ -11,10 +11,10 @@ import (
 // boards never get ready and what to do, with the evidence.
 func TestTroubleshootTailscaleEverywhere(t *testing.T) {
 	hs := start(t, watch(true, ui.DefaultTheme()), 140, 44)
-	hs.waitFor("■ ended")
+	hs.WaitFor("■ ended")
 
-	hs.keys("enter") // the focused board, pi-1
-	f := hs.waitFor("Why pi-1?")
+	hs.Keys("enter") // the focused board, pi-1
+	f := hs.WaitFor("Why pi-1?")
 
 	for _, want := range []string{
 		"✗ ext-tailscale is restarting",
@@ -34,11 +34,11 @@ func TestTroubleshootTailscaleEverywhere(t *testing.T) {
 		}
 	}
 
-	hs.golden("pi-1", f)
+	hs.Golden("pi-1", f)
 
 	// The gateway is fine: the view says so instead of inventing a problem.
-	hs.keys("down", "down", "down")
-	f = hs.waitFor("Why pi-4?")
+	hs.Keys("down", "down", "down")
+	f = hs.WaitFor("Why pi-4?")
 
 	if !strings.Contains(f, "✓ nothing wrong: Ready") {
 		t.Errorf("pi-4 should be fine:\n%s", f)
@@ -47,17 +47,17 @@ func TestTroubleshootTailscaleEverywhere(t *testing.T) {
 
 func TestTroubleshootAt80x24(t *testing.T) {
 	hs := start(t, watch(true, ui.DefaultTheme()), 80, 24)
-	hs.waitFor("■ ended")
-	hs.keys("t", "down")
+	hs.WaitFor("■ ended")
+	hs.Keys("t", "down")
 
-	f := hs.waitFor("Why pi-2?", "ext-tailscale is restarting")
-	hs.golden("pi-2", f)
+	f := hs.WaitFor("Why pi-2?", "ext-tailscale is restarting")
+	hs.Golden("pi-2", f)
 
 	// tab moves into the details, which then scroll.
-	hs.keys("tab", "down", "down", "down", "down", "down", "down")
-	f = hs.waitFor("Fix")
-	hs.golden("pi-2-scrolled", f)
+	hs.Keys("tab", "down", "down", "down", "down", "down", "down")
+	f = hs.WaitFor("Fix")
+	hs.Golden("pi-2-scrolled", f)
 
-	hs.keys("esc")
-	hs.waitFor("1/4 Ready", "Tailscale route")
+	hs.Keys("esc")
+	hs.WaitFor("1/4 Ready", "Tailscale route")
 }

@@ -377,8 +377,9 @@ func (m *Model) rolesView(w, h int) string {
 
 	lines = append(lines, "")
 
-	if strings.HasPrefix(m.notice, "refused:") {
-		lines = append(lines, wrapStyled(t.Bad, "✗ "+m.notice+". Several routers fight over the same routes, and tailscale without its own config never becomes ready, so its node never does. Make the current gateway compute first (r on it).", w)...)
+	if gw, ok := m.plan.Gateway(); ok && strings.HasPrefix(m.notice, "refused:") {
+		// The status line says what was refused; this says why.
+		lines = append(lines, wrapStyled(t.Bad, "✗ one gateway per cluster: several routers fight over the same routes, and tailscale without its own config never becomes ready, so its node never does. To move the gateway, make "+gw.Name+" compute first (r on it).", w)...)
 		lines = append(lines, "")
 	}
 
