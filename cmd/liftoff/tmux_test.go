@@ -36,8 +36,11 @@ func TestTmuxSmoke(t *testing.T) {
 		p.waitFor("3/3 Ready", "wasm answers", `"Hello world from Spin!"`, "kubeconfig saved to")
 
 		p.keys("?")
-		p.waitFor("quit") // the help overlay names the keys
-		p.keys("Escape", "q")
+		p.waitFor("Keys on this screen", "? or esc closes this help")
+		// Not esc: esc then q, sent together, reads as alt+q in a terminal.
+		p.keys("?")
+		p.waitFor("tab next panel")
+		p.keys("q")
 		p.waitFor("simulated lab stopped", "liftoff-exit=0")
 
 		if c, err := net.DialTimeout("tcp", "127.0.51.11:50000", time.Second); err == nil {
