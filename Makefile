@@ -36,3 +36,16 @@ demo: tools build
 
 clean:
 	rm -rf bin
+
+# Every main screen as PNG and plain text under screenshots/, replayed from
+# the recordings in screenshots/fixtures at a fixed clock: no lab, no
+# network, the same bytes on every run. A test fails when they are stale.
+.PHONY: screenshots screenshot-fixtures
+screenshots:
+	$(GO) run ./cmd/screenshots -out screenshots
+
+# Re-records those fixtures from the simulated lab (liftoff sim --headless
+# --record, liftoff check --sim happy --json), then the screenshots.
+screenshot-fixtures: tools build
+	$(GO) run ./cmd/screenshots -out screenshots -fixtures -liftoff bin/liftoff
+	$(GO) run ./cmd/screenshots -out screenshots
