@@ -131,6 +131,8 @@ type Board struct {
 	booted      string // Talos version running
 	boots       int
 	bootstrap   bool
+	nodeSeen    bool // the Kubernetes Node exists (Talos: NodeStatus)
+	nodeReady   bool
 	powerLost   bool // a fault already fired
 	services    map[string]*service
 	logs        map[string][]string // by source: service id or "installer"
@@ -274,6 +276,17 @@ func (b *Board) Close() error {
 	b.wg.Wait()
 
 	return nil
+}
+
+// SetNodeStatus is what Talos's NodeStatus resource says of this board's
+// Kubernetes Node: whether it exists yet, and whether it is Ready. Talos
+// holds the machine not ready until it is (MachineStatus's nodeReady check).
+func (b *Board) SetNodeStatus(seen, ready bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	b.nodeSeen, b.nodeReady = seen, ready
+	b.updateMachineStatusLocked()
 }
 
 // PowerCycle simulates pulling the plug and putting it back: the API goes

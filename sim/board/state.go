@@ -152,6 +152,17 @@ func (b *Board) updateMachineStatusLocked() {
 		if problems := b.serviceProblemsLocked(); len(problems) > 0 {
 			unmet = append(unmet, runtime.UnmetCondition{Name: "services", Reason: strings.Join(problems, ", ")})
 		}
+
+		// Talos checks the Node once the machine has a node name (a config);
+		// a board without a Kubernetes side (Kubelet hook) has no Node to wait for.
+		if name := b.hostnameLocked(); b.cfg != nil && b.installed && b.opts.Hooks.Kubelet != nil {
+			switch {
+			case !b.nodeSeen:
+				unmet = append(unmet, runtime.UnmetCondition{Name: "nodeReady", Reason: fmt.Sprintf("node %q status is not available yet", name)})
+			case !b.nodeReady:
+				unmet = append(unmet, runtime.UnmetCondition{Name: "nodeReady", Reason: fmt.Sprintf("node %q is not ready", name)})
+			}
+		}
 	}
 
 	b.modify(runtime.NewMachineStatus(), func(r resource.Resource) {

@@ -75,6 +75,9 @@ type KubeletOptions struct {
 	OSImage string
 	// Log receives one line per notable step; nil discards.
 	Log io.Writer
+	// NodeReady is told the Node's Ready condition whenever it changes, as
+	// Talos's NodeStatus resource follows it (MachineStatus's nodeReady check).
+	NodeReady func(ready bool)
 }
 
 // Kubelet is a simulated kubelet: it registers its Node, keeps it Ready by
@@ -214,6 +217,7 @@ type session struct {
 	rcs       nodelisters.RuntimeClassLister
 	cidr      chan struct{} // closed when the node has a pod CIDR
 	cidrOnce  sync.Once
+	ready     *bool // the Node's Ready condition as last told
 
 	mu   sync.Mutex
 	pods map[types.UID]*podRun
@@ -587,8 +591,19 @@ func nodeReady(n *corev1.Node) bool {
 }
 
 func (s *session) nodeChanged(obj any) {
-	if n, ok := obj.(*corev1.Node); ok && n.Spec.PodCIDR != "" {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return
+	}
+
+	if n.Spec.PodCIDR != "" {
 		s.cidrOnce.Do(func() { close(s.cidr) })
+	}
+
+	// Informer handlers run one at a time: no lock needed for ready.
+	if r := nodeReady(n); s.k.opts.NodeReady != nil && (s.ready == nil || *s.ready != r) {
+		s.ready = &r
+		s.k.opts.NodeReady(r)
 	}
 }
 

@@ -428,6 +428,7 @@ func (l *Lab) kubelet(b *board.Board, running bool) {
 		ControlPlane: cfg.Machine().Type().IsControlPlane(), Role: labels["liftoff.dev/role"],
 		Extensions: exts, Labels: labels,
 		Kubeconfig: nodeCfg, AdminKubeconfig: l.cp.Kubeconfig(), Network: l.cp.Network(), Log: l.opts.Log,
+		NodeReady: func(ready bool) { b.SetNodeStatus(true, ready) },
 	})
 	if err != nil {
 		fmt.Fprintf(l.opts.Log, "kubelet %s: %v\n", name, err)
