@@ -50,7 +50,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(Diagnosis{
 			Title: n.Name + " is back in maintenance mode",
 			Why:   "it lost the config it was given before the install finished — power loss or a reset during install",
-			Fix: "apply its config again (liftoff apply, or talosctl apply-config --insecure -n " + n.Name + " --file " + n.Name + ".yaml); " +
+			Fix: "apply its config again (the wizard's apply, or talosctl apply-config --insecure -n ADDRESS -e ADDRESS --file " + n.Name + ".yaml); " +
 				"if it happens again, check the power supply (a Raspberry Pi 4 needs 5V/3A, a Pi 5 5V/5A)",
 			Evidence: append([]string{"config applied at " + n.AppliedAt.Format("15:04:05")}, lastLines(n, "dmesg", 3)...),
 		})

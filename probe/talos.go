@@ -138,6 +138,8 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 	follow := newFollower(wctx, c, t.Node, emit)
 	defer follow.wait()
 
+	follow.wg.Go(follow.kernel)
+
 	// A resource is re-sent whenever any of its fields moves (uptime,
 	// versions): pass on only what changed in liftoff's terms.
 	last := map[string]Event{}
@@ -340,6 +342,28 @@ func (f *follower) follow(id string) {
 		}
 
 		f.report(id)
+	}
+}
+
+// kernel streams the board's kernel log (the whole buffer, then new
+// messages): the evidence for boot loops, power and storage trouble.
+func (f *follower) kernel() {
+	stream, err := f.c.Dmesg(f.ctx, true, false)
+	if err != nil {
+		return
+	}
+
+	for {
+		data, err := stream.Recv()
+		if err != nil {
+			return
+		}
+
+		for line := range strings.SplitSeq(strings.TrimRight(string(data.GetBytes()), "\n"), "\n") {
+			if line != "" {
+				f.emit(Event{Time: time.Now(), Node: f.node, Kind: Log, Name: "dmesg", Detail: line})
+			}
+		}
 	}
 }
 

@@ -213,7 +213,7 @@ func (m *Model) onKubeconfig(msg kubeconfigMsg) {
 func (m *Model) kubeconfigView(w, h int) string {
 	t := m.theme
 	opts := []string{
-		t.Key.Render("m") + "  merge into ~/.kube/config — kubectl switches to this cluster's context",
+		t.Key.Render("m") + "  merge into ~/.kube/config — adds this cluster's context (current only if none is set)",
 		t.Key.Render("s") + "  a separate file — use it with kubectl --kubeconfig or $KUBECONFIG",
 	}
 

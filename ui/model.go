@@ -7,6 +7,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -172,6 +173,10 @@ func New(o Options) *Model {
 
 	if m.screen == ScreenDiscover {
 		m.editTarget()
+	}
+
+	if o.Plan != nil && len(o.Plan.Boards) > 0 && m.screen == ScreenRoles {
+		m.say(idle, fmt.Sprintf("resumed the saved plan (%s): check the roles, esc to scan again", plural(len(o.Plan.Boards), "board", "boards")))
 	}
 
 	return m
@@ -403,7 +408,7 @@ func (m *Model) askQuit() {
 		what = "bootstrapping"
 	}
 
-	m.ask("Quit while "+what+"? The boards carry on; run liftoff again to resume from the saved plan.", m.quit)
+	m.ask("Quit while "+what+"? The boards carry on; start liftoff again with the same --dir to resume from the saved plan.", m.quit)
 }
 
 // View draws the current screen.

@@ -127,3 +127,20 @@ func TestWizardCancelApply(t *testing.T) {
 		t.Error("cancelling should cancel the backend's apply context")
 	}
 }
+
+// The wizard saves its plan as it is made; started again with it, it
+// resumes at the roles with the boards, machine types and roles chosen.
+func TestWizardResumesASavedPlan(t *testing.T) {
+	f := newFake(false)
+	saved := &plan.Plan{Cluster: plan.Cluster{Name: "homelab"}, Boards: []plan.Board{
+		{Name: "pi-1", Address: "192.168.1.11", Model: "rpi5", Machine: plan.ControlPlane, Role: plan.Compute},
+		{Name: "edge", Address: "192.168.1.14", Model: "amd64", Machine: plan.Worker, Role: plan.Gateway},
+	}}
+
+	m := ui.New(ui.Options{Backend: f, Events: f.events, Progress: f.progress, Plan: saved, Start: ui.ScreenRoles, Clock: now, Context: context.Background()})
+	hs := start(t, m, 100, 30)
+
+	hs.WaitFor("resumed the saved plan (2 boards)", "edge", "◆ gateway (subnet router)", "pi-1")
+	hs.Keys("enter")
+	hs.WaitFor("Review: what each board gets")
+}

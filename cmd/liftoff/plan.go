@@ -16,7 +16,7 @@ import (
 const defaultPlan = "lab.yaml"
 
 func addPlanFlag(c *cobra.Command, path *string) {
-	c.Flags().StringVarP(path, "plan", "p", defaultPlan, "the lab plan (see `liftoff plan init`)")
+	c.Flags().StringVarP(path, "plan", "p", defaultPlan, "the lab plan file (liftoff plan init writes an example)")
 }
 
 func newPlanCmd() *cobra.Command {

@@ -138,8 +138,15 @@ func runSim(c *cobra.Command, f simFlags) error {
 		targets = append(targets, b.Spec().Address)
 	}
 
-	m := ui.New(ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: l.Plan().Cluster.Name,
-		Target: strings.Join(targets, ","), Theme: theme, Context: ctx})
+	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: l.Plan().Cluster.Name,
+		Target: strings.Join(targets, ","), Theme: theme, Context: ctx}
+
+	// The wizard saves its plan as it is made: the same --dir resumes it.
+	if saved, err := plan.Load(filepath.Join(f.dir, wizardPlan)); err == nil && len(saved.Boards) > 0 {
+		opts.Plan, opts.Start = saved, ui.ScreenRoles
+	}
+
+	m := ui.New(opts)
 
 	_, err = tea.NewProgram(m, tea.WithContext(ctx)).Run()
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
@@ -212,6 +219,9 @@ func describe(e probe.Event) string {
 
 	return s
 }
+
+// wizardPlan is where the wizard saves its plan as it is made.
+const wizardPlan = "wizard-plan.yaml"
 
 // simBackend does the wizard's I/O against the simulated lab with the same
 // code a real lab uses (discover, gen, apply, bootstrap, probes).
@@ -412,7 +422,7 @@ func (s *simBackend) SavePlan(p *plan.Plan) error {
 		return err
 	}
 
-	return os.WriteFile(filepath.Join(s.dir, "wizard-plan.yaml"), data, 0o644)
+	return os.WriteFile(filepath.Join(s.dir, wizardPlan), data, 0o644)
 }
 
 // SaveKubeconfig waits for the bootstrap to finish: etcd is bootstrapped

@@ -55,7 +55,7 @@ var Scenarios = []Scenario{
 	},
 	{
 		Name:        "power-loss-during-install",
-		Description: "pi-w-1 loses power halfway through its install and comes back in maintenance mode",
+		Description: "the second board (pi-w-1) loses power halfway through its install and comes back in maintenance mode",
 		Fails:       []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing"},
 		Faults: func(i int, _ plan.Board) board.Faults {
 			return board.Faults{PowerLossDuringInstall: i == 1}
@@ -63,7 +63,7 @@ var Scenarios = []Scenario{
 	},
 	{
 		Name:        "slow-sd-card",
-		Description: "pi-w-2 installs to a slow SD card: four times slower, but it gets there",
+		Description: "the third board (pi-w-2) installs to a slow SD card: four times slower, but it gets there",
 		Faults: func(i int, _ plan.Board) board.Faults {
 			if i == 2 {
 				return board.Faults{SlowDisk: 4}
@@ -74,22 +74,37 @@ var Scenarios = []Scenario{
 	},
 	{
 		Name:        "wrong-arch-image",
-		Description: "pi-w-2 is given a self-built amd64-only image: it boot-loops",
+		Description: "the third board (pi-w-2) is given a self-built amd64-only image: it boot-loops",
 		Fails:       []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing"},
 		Images: func(p *plan.Plan) []image.Image {
 			return []image.Image{{Role: plan.Compute, Model: plan.AMD64, Arch: "amd64", Extensions: image.Extensions(p, plan.Compute), Installer: amd64Only}}
 		},
-		Edit: func(_ *plan.Plan, dir string) error {
-			return setInstaller(filepath.Join(dir, "pi-w-2.yaml"), amd64Only)
+		Edit: func(p *plan.Plan, dir string) error {
+			b, err := nth(p, 2)
+			if err != nil {
+				return err
+			}
+
+			return setInstaller(filepath.Join(dir, b.Name+".yaml"), amd64Only)
 		},
 	},
 	{
 		Name:        "duplicate-hostname",
-		Description: "pi-w-2's config names it pi-w-1 too: two machines fight over one Kubernetes Node",
-		Edit: func(_ *plan.Plan, dir string) error {
-			return editDocs(filepath.Join(dir, "pi-w-2.yaml"), func(d config.Document) (config.Document, bool) {
+		Description: "the third board's config (pi-w-2's) names it like the second (pi-w-1): two machines fight over one Kubernetes Node",
+		Edit: func(p *plan.Plan, dir string) error {
+			first, err := nth(p, 1)
+			if err != nil {
+				return err
+			}
+
+			second, err := nth(p, 2)
+			if err != nil {
+				return err
+			}
+
+			return editDocs(filepath.Join(dir, second.Name+".yaml"), func(d config.Document) (config.Document, bool) {
 				if h, ok := d.(*network.HostnameConfigV1Alpha1); ok {
-					h.ConfigHostname = "pi-w-1"
+					h.ConfigHostname = first.Name
 				}
 
 				return d, true
@@ -142,6 +157,16 @@ func without(list []string, drop string) []string {
 	}
 
 	return out
+}
+
+// nth is the plan's board at a position: scenarios pick boards by place
+// (like Faults), so they work whatever the wizard named them.
+func nth(p *plan.Plan, i int) (plan.Board, error) {
+	if i >= len(p.Boards) {
+		return plan.Board{}, fmt.Errorf("this scenario needs at least %d boards; the plan has %d", i+1, len(p.Boards))
+	}
+
+	return p.Boards[i], nil
 }
 
 // Lookup finds a scenario by name.
