@@ -6,6 +6,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 )
@@ -29,6 +30,10 @@ type Backend interface {
 	Bootstrap(ctx context.Context, p *plan.Plan)
 	// SavePlan writes the plan as it is made, so a restart resumes.
 	SavePlan(p *plan.Plan) error
+	// Preview is each board's config diff for the review: against the
+	// config it runs, or Talos's defaults in maintenance mode; secrets
+	// redacted. It runs in a command and writes nothing.
+	Preview(ctx context.Context, p *plan.Plan) ([]config.Preview, error)
 	// SaveKubeconfig fetches the admin kubeconfig and merges it into
 	// ~/.kube/config or writes a file of its own; it returns where it went.
 	// It runs in a command and may wait for the API server to come up.
@@ -64,7 +69,11 @@ type (
 	progressDoneMsg struct{}
 	tickMsg         struct{}
 	planSavedMsg    struct{ err error }
-	kubeconfigMsg   struct {
+	previewMsg      struct {
+		previews []config.Preview
+		err      error
+	}
+	kubeconfigMsg struct {
 		path string
 		err  error
 	}

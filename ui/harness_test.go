@@ -8,6 +8,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
@@ -87,6 +88,24 @@ func (f *fake) SavePlan(p *plan.Plan) error {
 	f.plans = append(f.plans, p)
 
 	return nil
+}
+
+// Preview is a scripted diff: liftoff's hostname and role label on top
+// of Talos's defaults, the gateway's key redacted.
+func (f *fake) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error) {
+	var out []config.Preview
+
+	for _, b := range p.Boards {
+		diff := "@@ -30,2 +30,4 @@\n     nodeLabels:\n+        liftoff.dev/role: " + b.Role + "\n+hostname: " + b.Name
+		if b.Role == plan.Gateway {
+			diff += "\n+    - TS_AUTHKEY=<redacted>"
+		}
+
+		out = append(out, config.Preview{Board: b.Name, Against: "Talos's defaults (talosctl gen config): " + b.Name + " runs no config yet",
+			Diff: diff, Plus: strings.Count(diff, "\n+"), Minus: 0})
+	}
+
+	return out, nil
 }
 
 func (f *fake) SaveKubeconfig(merge bool) (string, error) {

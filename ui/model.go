@@ -15,6 +15,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -108,6 +109,11 @@ type Model struct {
 	filter   string
 	feed     []feedLine
 	told     map[string]string // last activity text per node, kind and name
+
+	previews   []config.Preview // the review's config diffs
+	previewErr error
+	previewing bool
+	showDiff   bool
 	tsDetail bool
 	tsScroll int
 }
@@ -228,6 +234,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case kubeconfigMsg:
 		m.onKubeconfig(msg)
+	case previewMsg:
+		m.previews, m.previewErr, m.previewing = msg.previews, msg.err, false
 	case tea.KeyPressMsg:
 		return m, m.onKey(msg)
 	}

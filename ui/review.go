@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
@@ -20,10 +21,74 @@ func (m *Model) reviewKey(k tea.KeyPressMsg) tea.Cmd {
 		m.scroll += 10
 	case "pgup":
 		m.scroll = max(0, m.scroll-10)
+	case "d":
+		m.showDiff, m.scroll = !m.showDiff, 0
 	case "esc":
 		m.screen = ScreenRoles
 	case "enter":
 		return m.startApply()
+	}
+
+	return nil
+}
+
+// preview asks the backend for each board's config diff, off the UI loop.
+func (m *Model) preview() tea.Cmd {
+	if m.o.Backend == nil {
+		return nil
+	}
+
+	m.previews, m.previewErr, m.previewing = nil, nil, true
+	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
+
+	return func() tea.Msg {
+		pv, err := b.Preview(ctx, p)
+
+		return previewMsg{previews: pv, err: err}
+	}
+}
+
+// diffLines is one board's config diff for the review: a summary line, and
+// the diff itself when d is on.
+func (m *Model) diffLines(board string, w int) []string {
+	t := m.theme
+
+	switch {
+	case m.previewing:
+		return []string{"  diff       " + t.Busy.Render("… generating")}
+	case m.previewErr != nil:
+		return wrapStyled(t.Bad, "  diff       ✗ "+m.previewErr.Error(), w)
+	}
+
+	for _, pv := range m.previews {
+		if pv.Board != board {
+			continue
+		}
+
+		out := indent("  diff       ", fmt.Sprintf("+%d -%d lines against %s", pv.Plus, pv.Minus, pv.Against), w)
+		if !m.showDiff {
+			return out
+		}
+
+		if pv.Diff == "" {
+			return append(out, t.Dim.Render("             (no change)"))
+		}
+
+		for _, l := range strings.Split(pv.Diff, "\n") {
+			style := t.Dim
+
+			switch {
+			case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"), strings.HasPrefix(l, "@@"):
+			case strings.HasPrefix(l, "+"):
+				style = t.Good
+			case strings.HasPrefix(l, "-"):
+				style = t.Bad
+			}
+
+			out = append(out, style.Render(ansi.Truncate("    "+l, w, "…")))
+		}
+
+		return out
 	}
 
 	return nil
@@ -58,11 +123,13 @@ func (m *Model) reviewView(w, h int) string {
 		lines = append(lines, indent("  extensions ", strings.Join(im.Extensions, " "), w)...)
 		lines = append(lines, indent("  installer  ", strings.Replace(im.Installer, im.SchematicID, short(im.SchematicID, idW), 1), w)...)
 		lines = append(lines, indent("  config     ", configSummary(p, b), w)...)
+		lines = append(lines, m.diffLines(b.Name, w)...)
 		lines = append(lines, "")
 	}
 
 	lines = append(lines, m.problemLines(w)...)
-	lines = append(lines, "", t.Accent.Render(fmt.Sprintf("enter applies these configs to %s · esc goes back", plural(len(p.Boards), "board", "boards"))))
+	lines = append(lines, "", t.Accent.Render(fmt.Sprintf("enter applies these configs to %s · d %s the diffs · esc goes back",
+		plural(len(p.Boards), "board", "boards"), orNot(m.showDiff, "hides", "shows"))))
 
 	return strings.Join(top, "\n") + "\n" + m.scrolled(lines, h-len(top), &m.scroll)
 }

@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 )
@@ -70,6 +71,9 @@ func (nopBackend) Apply(context.Context, *plan.Plan)     {}
 func (nopBackend) Bootstrap(context.Context, *plan.Plan) {}
 func (nopBackend) SavePlan(*plan.Plan) error             { return nil }
 func (nopBackend) SaveKubeconfig(bool) (string, error)   { return "", nil }
+func (nopBackend) Preview(context.Context, *plan.Plan) ([]config.Preview, error) {
+	return nil, nil
+}
 
 // Boards answer a scan in any order; the list stays in address order, and
 // a board added by hand lands where it belongs.

@@ -322,7 +322,9 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		m.screen, m.scroll = ScreenReview, 0
-		m.say(idle, "check the images and configs, then apply")
+		m.say(idle, "check the images and configs (d shows each config's diff), then apply")
+
+		return m.preview()
 	case "esc":
 		m.screen = ScreenDiscover
 	}

@@ -55,7 +55,7 @@ func TestWizardWalk(t *testing.T) {
 	}
 
 	hs.Keys("enter")
-	fr = hs.WaitFor("Review: what each board gets", "schematic")
+	fr = hs.WaitFor("Review: what each board gets", "schematic", "lines against")
 	hs.Golden("4-review", fr)
 
 	hs.Keys("enter")
@@ -143,4 +143,26 @@ func TestWizardResumesASavedPlan(t *testing.T) {
 	hs.WaitFor("resumed the saved plan (2 boards)", "edge", "◆ gateway (subnet router)", "pi-1")
 	hs.Keys("enter")
 	hs.WaitFor("Review: what each board gets")
+}
+
+// The review shows each board's config diff (d), secrets redacted.
+func TestReviewShowsConfigDiffs(t *testing.T) {
+	f := newFake(false)
+	hs := start(t, wizard(f), 100, 60)
+	hs.WaitFor("scan (CIDR or addresses)")
+
+	hs.Keys("enter")
+	hs.WaitFor("Boards (4)")
+	hs.Keys("enter", "g", "enter")
+	hs.WaitFor("Review: what each board gets", "diff       +2 -0 lines against Talos's defaults", "diff       +3 -0 lines")
+
+	hs.Keys("d")
+	fr := hs.WaitFor("+hostname: pi-1", "+        liftoff.dev/role: gateway", "+    - TS_AUTHKEY=<redacted>", "d hides the diffs")
+
+	if strings.Contains(fr, "tskey-") {
+		t.Error("a key in the review")
+	}
+
+	hs.Keys("d")
+	hs.WaitFor("d shows the diffs")
 }

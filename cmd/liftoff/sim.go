@@ -14,6 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
@@ -414,6 +415,13 @@ func (s *simBackend) hello(run *lab.Run) {
 			s.emit(e)
 		}
 	}
+}
+
+// Preview diffs each board's config for the review. The simulated boards
+// start in maintenance mode and run no config, so the diff is liftoff's
+// patch on Talos's defaults; it reads the secrets in dir and writes nothing.
+func (s *simBackend) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error) {
+	return config.Previews(s.dir, p, lab.SimAuthKey, nil)
 }
 
 func (s *simBackend) SavePlan(p *plan.Plan) error {

@@ -75,7 +75,7 @@ func TestDashboardOnTheSimulatedLab(t *testing.T) {
 	hs.Golden("2-roles", hs.WaitFor("refused: node-1 is already the gateway", "one gateway per cluster: several routers"))
 
 	hs.Keys("enter")
-	hs.Golden("3-review", hs.WaitFor("Review: what each board gets", "gateway-amd64"))
+	hs.Golden("3-review", hs.WaitFor("Review: what each board gets", "gateway-amd64", "lines against"))
 
 	// The plan is saved as it is made (in a command, so wait for it).
 	hs.WaitFor("Review")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -9,8 +10,10 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/sim/lab"
 	"github.com/liftoff-lab/liftoff/ui"
 )
 
@@ -211,3 +214,10 @@ func (b *labBackend) Bootstrap(context.Context, *plan.Plan) {}
 func (b *labBackend) SavePlan(*plan.Plan) error { return nil }
 
 func (b *labBackend) SaveKubeconfig(bool) (string, error) { return "homelab/kubeconfig", nil }
+
+// Preview is liftoff's real preview against Talos's defaults, with
+// throwaway secrets (nothing is written): the counts on screen are what a
+// real review shows.
+func (b *labBackend) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error) {
+	return config.Previews(os.TempDir()+"/liftoff-screenshots-no-secrets-here", p, lab.SimAuthKey, nil)
+}
