@@ -105,17 +105,17 @@ type Model struct {
 	kubeconfig    string
 
 	// dashboard, troubleshoot
-	focus    int
-	filter   string
-	feed     []feedLine
-	told     map[string]string // last activity text per node, kind and name
+	focus  int
+	filter string
+	feed   []feedLine
+	told   map[string]string // last activity text per node, kind and name
 
 	previews   []config.Preview // the review's config diffs
 	previewErr error
 	previewing bool
 	showDiff   bool
-	tsDetail bool
-	tsScroll int
+	tsDetail   bool
+	tsScroll   int
 }
 
 type confirm struct {
