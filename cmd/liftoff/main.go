@@ -50,11 +50,16 @@ Every board gets one of two images:
             cluster's single Tailscale subnet router for the pod and
             service CIDRs
 
-The flow, headless:
+The flow:
+  liftoff sim                        rehearse everything on a simulated lab
   liftoff plan init lab.yaml         write an example plan to edit
   liftoff plan validate              check it (one clear error per mistake)
   liftoff images                     see the image each role/board gets
-  liftoff gen --out ./homelab        Talos configs, secrets, talosconfig`,
+  liftoff up --out ./homelab         the wizard and dashboard on your boards
+  liftoff check                      the acceptance tests, for people and CI
+
+  liftoff gen --out ./homelab        only the files (configs, secrets,
+                                     talosconfig) for talosctl by hand`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
@@ -64,7 +69,7 @@ The flow, headless:
 		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
 	})
 
-	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newCheckCmd(), newSimCmd(), newReplayCmd())
+	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newUpCmd(), newCheckCmd(), newSimCmd(), newReplayCmd())
 
 	return root
 }

@@ -5,17 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
-	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -159,7 +157,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 	return err
 }
 
-func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *simBackend, f simFlags) error {
+func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFlags) error {
 	fmt.Fprintf(w, "simulated lab, scenario %s (%s), speed ×%g\n", f.scenario, l.Scenario().Description, f.speed)
 
 	for i, b := range l.Boards() {
@@ -221,250 +219,39 @@ func describe(e probe.Event) string {
 	return s
 }
 
-// wizardPlan is where the wizard saves its plan as it is made.
-const wizardPlan = "wizard-plan.yaml"
+// simSide is the simulated lab behind the wizard: its scenario's mistake
+// made at gen, its network reached in process, its tailnet's operator node.
+type simSide struct{ lab *lab.Lab }
 
-// simBackend does the wizard's I/O against the simulated lab with the same
-// code a real lab uses (discover, gen, apply, bootstrap, probes).
-type simBackend struct {
-	ctx      context.Context
-	lab      *lab.Lab
-	dir      string
-	events   chan probe.Event
-	progress chan ui.Progress
-	rec      *probe.Recorder
-
-	mu       sync.Mutex
-	run      *lab.Run
-	bootDone chan struct{} // closed when the last bootstrap attempt ended
-	bootErr  error
-}
-
-func newSimBackend(ctx context.Context, l *lab.Lab, dir string) *simBackend {
-	return &simBackend{ctx: ctx, lab: l, dir: dir, events: make(chan probe.Event, 1024), progress: make(chan ui.Progress, 64)}
-}
-
-func (s *simBackend) emit(e probe.Event) {
-	if s.rec != nil {
-		s.rec.Record(e)
-	}
-
-	select {
-	case s.events <- e:
-	case <-s.ctx.Done():
-	}
-}
-
-func (s *simBackend) report(p ui.Progress) {
-	select {
-	case s.progress <- p:
-	case <-s.ctx.Done():
-	}
-}
-
-func (s *simBackend) Discover(ctx context.Context, target string) {
-	go func() {
-		targets, err := discover.Targets(target)
-		if err != nil {
-			s.report(ui.Progress{Op: ui.OpScan, Finished: true, Err: err})
-
-			return
-		}
-
-		_, err = discover.Scan(ctx, targets, discover.Options{Timeout: time.Second, Progress: func(done, total int, b *discover.Board) {
-			if b != nil {
-				s.emit(probe.Event{Time: time.Now(), Node: b.Address, Kind: probe.Discovered, Detail: b.Summary()})
-			}
-
-			s.report(ui.Progress{Op: ui.OpScan, Done: done, Total: total})
-		}})
-		s.report(ui.Progress{Op: ui.OpScan, Finished: true, Err: err, Done: len(targets), Total: len(targets)})
-	}()
-}
-
-func (s *simBackend) Apply(ctx context.Context, p *plan.Plan) {
-	go func() {
-		err := s.apply(ctx, p)
-		s.report(ui.Progress{Op: ui.OpApply, Finished: true, Err: err, Done: len(p.Boards), Total: len(p.Boards)})
-	}()
-}
-
-func (s *simBackend) apply(ctx context.Context, p *plan.Plan) error {
-	run, err := s.lab.Prepare(s.ctx, s.dir, p)
+func (s simSide) Start(ctx context.Context, dir string, p *plan.Plan) (*bringup.Run, error) {
+	run, err := s.lab.Prepare(ctx, dir, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	s.mu.Lock()
-	s.run = run
-	s.mu.Unlock()
-
-	go func() {
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case e := <-run.Stream.Events():
-				s.emit(e)
-			}
-		}
-	}()
-
-	return run.Apply(ctx)
+	return run.Run, nil
 }
 
-func (s *simBackend) Bootstrap(ctx context.Context, p *plan.Plan) {
-	done := make(chan struct{})
-
-	s.mu.Lock()
-	s.bootDone, s.bootErr = done, nil
-	s.mu.Unlock()
-
-	go func() {
-		err := s.bootstrap(ctx, p)
-
-		s.mu.Lock()
-		s.bootErr = err
-		s.mu.Unlock()
-		close(done)
-
-		if err != nil {
-			s.report(ui.Progress{Op: ui.OpBootstrap, Finished: true, Err: err})
-		}
-	}()
-}
-
-func (s *simBackend) bootstrap(ctx context.Context, _ *plan.Plan) error {
-	s.mu.Lock()
-	run := s.run
-	s.mu.Unlock()
-
-	if run == nil {
-		return errors.New("apply first: nothing has been applied in this session")
-	}
-
-	if err := run.Bootstrap(ctx); err != nil {
-		return err
-	}
-
-	go s.hello(run)
-
-	return nil
-}
-
-// hello keeps both hello-worlds deployed and asks them every few seconds,
-// so the dashboard's Spin panel is live.
-func (s *simBackend) hello(run *lab.Run) {
-	fetch, err := run.Fetcher(s.ctx)
+func (s simSide) Fetcher(ctx context.Context, _ *bringup.Run) (probe.Fetcher, error) {
+	cp, err := s.lab.ControlPlane(ctx)
 	if err != nil {
-		return
+		return nil, err
 	}
 
-	for _, f := range probe.Flavours {
-		res := probe.RunHello(s.ctx, run.Kube, fetch, f, probe.HelloOptions{Requests: 5, Keep: true}, s.emit)
-		if res.Err != nil {
-			s.emit(probe.Event{Time: time.Now(), Kind: probe.Hello, Name: f.Name, Detail: res.Err.Error()})
-		}
-	}
-
-	// The operator's laptop on the simulated tailnet asks the Spin
-	// hello-world's ClusterIP through the gateway's route.
-	var through func()
-
-	if _, ok := run.Plan.Gateway(); ok {
-		op, err := s.lab.Operator(s.ctx)
-		addr, aerr := probe.HelloAddr(s.ctx, run.Kube, probe.Flavours[0])
-
-		switch {
-		case err != nil:
-			s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: err.Error()})
-		case aerr != nil:
-			s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: aerr.Error()})
-		default:
-			through = func() {
-				f := probe.TrafficFlow(s.ctx, op.Dial, addr, "/hello", probe.Flavours[0].Text)
-				s.emit(f.Event(addr, time.Now()))
-			}
-		}
-	}
-
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-
-	for {
-		if through != nil {
-			through()
-		}
-
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-
-		for _, f := range probe.Flavours {
-			start := time.Now()
-			body, err := fetch(s.ctx, "liftoff-hello", "hello-"+f.Name, "/hello")
-			body = strings.TrimSpace(body)
-
-			e := probe.Event{Time: time.Now(), Kind: probe.Hello, Name: f.Name, Latency: time.Since(start), Ready: err == nil && body == f.Text, Detail: body}
-			if err != nil {
-				e.Detail = err.Error()
-			}
-
-			s.emit(e)
-		}
-	}
+	return cp.Network().Get, nil
 }
 
-// Preview diffs each board's config for the review. The simulated boards
-// start in maintenance mode and run no config, so the diff is liftoff's
-// patch on Talos's defaults; it reads the secrets in dir and writes nothing.
-func (s *simBackend) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error) {
-	return config.Previews(s.dir, p, lab.SimAuthKey, nil)
-}
-
-func (s *simBackend) SavePlan(p *plan.Plan) error {
-	data, err := p.Marshal()
+func (s simSide) Through(ctx context.Context) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	op, err := s.lab.Operator(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	return os.WriteFile(filepath.Join(s.dir, wizardPlan), data, 0o644)
+	return op.Dial, nil
 }
 
-// SaveKubeconfig waits for the bootstrap to finish: etcd is bootstrapped
-// (and the UI moves on) seconds before the API server hands out a
-// kubeconfig. It runs in a UI command, so waiting freezes nothing.
-func (s *simBackend) SaveKubeconfig(merge bool) (string, error) {
-	s.mu.Lock()
-	done := s.bootDone
-	s.mu.Unlock()
+func (simSide) AuthKey() string { return lab.SimAuthKey }
 
-	if done != nil {
-		select {
-		case <-done:
-		case <-s.ctx.Done():
-			return "", s.ctx.Err()
-		}
-	}
-
-	s.mu.Lock()
-	run, bootErr := s.run, s.bootErr
-	s.mu.Unlock()
-
-	switch {
-	case bootErr != nil:
-		return "", fmt.Errorf("the bootstrap failed: %w", bootErr)
-	case run == nil || run.Kubeconfig == nil:
-		return "", errors.New("no kubeconfig yet: bootstrap first")
-	}
-
-	if merge {
-		return mergeKubeconfig(run.Kubeconfig)
-	}
-
-	path := filepath.Join(s.dir, "kubeconfig")
-
-	return path, os.WriteFile(path, run.Kubeconfig, 0o600)
+func newSimBackend(ctx context.Context, l *lab.Lab, dir string) *backend {
+	return newBackend(ctx, simSide{lab: l}, dir)
 }

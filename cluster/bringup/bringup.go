@@ -1,0 +1,125 @@
+// Package bringup is one bring-up of a lab with liftoff's own code — gen,
+// apply, bootstrap, kubeconfig — with every board, the Nodes and the
+// Tailscale route watched into one event stream. The wizard, headless runs
+// and the simulated lab share it; they differ only in Options.
+package bringup
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/liftoff-lab/liftoff/cluster/apply"
+	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/image"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+// Options say how a plan becomes configs and where the route is seen.
+type Options struct {
+	// AuthKey is the gateway's Tailscale auth key (needed with a gateway).
+	AuthKey string
+	// NewSecrets allows a new secrets bundle next to existing configs
+	// (their boards are being wiped); see config.WriteOptions.
+	NewSecrets bool
+	// Edit changes the written files before they are applied: the
+	// simulated lab's scenarios make a person's mistakes with it.
+	Edit func(p *plan.Plan, dir string) error
+	// Route is where the route probe looks (nil: no route watch).
+	Route func(ctx context.Context) (probe.RouteOptions, error)
+	// Apply tunes retries and timeouts of apply and bootstrap.
+	Apply apply.Options
+	// Changes receives what gen wrote (created, updated, unchanged …).
+	Changes func([]config.Change)
+}
+
+// Run is one bring-up in progress.
+type Run struct {
+	Plan        *plan.Plan
+	Dir         string
+	Stream      *probe.Stream
+	Talosconfig *clientconfig.Config
+	Kubeconfig  []byte
+	Kube        kubernetes.Interface
+
+	opts Options
+}
+
+// Start generates the configs into dir, announces the plan and starts
+// watching every board (and the route, when Options.Route says where).
+func Start(ctx context.Context, dir string, p *plan.Plan, opts Options) (*Run, error) {
+	changes, err := config.Write(dir, p, config.WriteOptions{AuthKey: opts.AuthKey, NewSecrets: opts.NewSecrets})
+	if err != nil {
+		return nil, err
+	}
+
+	if opts.Changes != nil {
+		opts.Changes(changes)
+	}
+
+	if opts.Edit != nil {
+		if err := opts.Edit(p, dir); err != nil {
+			return nil, err
+		}
+	}
+
+	tc, err := clientconfig.Open(filepath.Join(dir, config.TalosconfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading the talosconfig gen wrote: %w", err)
+	}
+
+	r := &Run{Plan: p, Dir: dir, Stream: probe.NewStream(ctx, 1024), Talosconfig: tc, opts: opts}
+
+	apply.Planned(p, func(b plan.Board) []string { return image.Extensions(p, b.Role) }, r.Stream.Emit)
+
+	for _, b := range p.Boards {
+		r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error {
+			return probe.WatchTalos(ctx, probe.Target{Node: b.Name, Endpoint: apply.Endpoint(b, 0), Talosconfig: tc}, emit)
+		})
+	}
+
+	if _, ok := p.Gateway(); ok && opts.Route != nil {
+		r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error {
+			ro, err := opts.Route(ctx)
+			if err != nil {
+				return err
+			}
+
+			return probe.WatchRoute(ctx, ro, emit)
+		})
+	}
+
+	return r, nil
+}
+
+// Apply sends every board its config.
+func (r *Run) Apply(ctx context.Context) error {
+	return apply.All(ctx, r.Plan, r.Dir, r.opts.Apply, r.Stream.Emit)
+}
+
+// Bootstrap bootstraps the first control plane, fetches the kubeconfig
+// and starts watching the Nodes.
+func (r *Run) Bootstrap(ctx context.Context) error {
+	if err := apply.Bootstrap(ctx, r.Plan, r.Talosconfig, r.opts.Apply, r.Stream.Emit); err != nil {
+		return err
+	}
+
+	kc, err := apply.Kubeconfig(ctx, r.Plan, r.Talosconfig, r.opts.Apply)
+	if err != nil {
+		return err
+	}
+
+	cs, err := probe.KubeClient(kc)
+	if err != nil {
+		return err
+	}
+
+	r.Kubeconfig, r.Kube = kc, cs
+	r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error { return probe.WatchNodes(ctx, cs, emit) })
+
+	return nil
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/liftoff-lab/liftoff/cluster/bringup"
+	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/ui"
+)
+
+// wizardPlan is where the wizard saves its plan as it is made.
+const wizardPlan = "wizard-plan.yaml"
+
+// backend does the wizard's I/O with liftoff's own code (discover, gen,
+// apply, bootstrap, probes); its side says what differs between the
+// simulated lab and a real one.
+type backend struct {
+	ctx      context.Context
+	side     side
+	dir      string
+	events   chan probe.Event
+	progress chan ui.Progress
+	rec      *probe.Recorder
+
+	mu       sync.Mutex
+	run      *bringup.Run
+	bootDone chan struct{} // closed when the last bootstrap attempt ended
+	bootErr  error
+}
+
+func newBackend(ctx context.Context, sd side, dir string) *backend {
+	return &backend{ctx: ctx, side: sd, dir: dir, events: make(chan probe.Event, 1024), progress: make(chan ui.Progress, 64)}
+}
+
+// side is what differs between the simulated lab and a real one.
+type side interface {
+	// Start generates the configs into dir and starts watching.
+	Start(ctx context.Context, dir string, p *plan.Plan) (*bringup.Run, error)
+	// Fetcher reaches Services in the cluster.
+	Fetcher(ctx context.Context, run *bringup.Run) (probe.Fetcher, error)
+	// Through dials cluster addresses from the operator's side of the
+	// Tailscale route (nil, nil: not available).
+	Through(ctx context.Context) (func(ctx context.Context, network, addr string) (net.Conn, error), error)
+	// AuthKey is the gateway's key for previews ("" when unknown yet).
+	AuthKey() string
+}
+
+func (s *backend) emit(e probe.Event) {
+	if s.rec != nil {
+		s.rec.Record(e)
+	}
+
+	select {
+	case s.events <- e:
+	case <-s.ctx.Done():
+	}
+}
+
+func (s *backend) report(p ui.Progress) {
+	select {
+	case s.progress <- p:
+	case <-s.ctx.Done():
+	}
+}
+
+func (s *backend) Discover(ctx context.Context, target string) {
+	go func() {
+		targets, err := discover.Targets(target)
+		if err != nil {
+			s.report(ui.Progress{Op: ui.OpScan, Finished: true, Err: err})
+
+			return
+		}
+
+		_, err = discover.Scan(ctx, targets, discover.Options{Timeout: time.Second, Progress: func(done, total int, b *discover.Board) {
+			if b != nil {
+				s.emit(probe.Event{Time: time.Now(), Node: b.Address, Kind: probe.Discovered, Detail: b.Summary()})
+			}
+
+			s.report(ui.Progress{Op: ui.OpScan, Done: done, Total: total})
+		}})
+		s.report(ui.Progress{Op: ui.OpScan, Finished: true, Err: err, Done: len(targets), Total: len(targets)})
+	}()
+}
+
+func (s *backend) Apply(ctx context.Context, p *plan.Plan) {
+	go func() {
+		err := s.apply(ctx, p)
+		s.report(ui.Progress{Op: ui.OpApply, Finished: true, Err: err, Done: len(p.Boards), Total: len(p.Boards)})
+	}()
+}
+
+func (s *backend) apply(ctx context.Context, p *plan.Plan) error {
+	run, err := s.side.Start(s.ctx, s.dir, p)
+	if err != nil {
+		return err
+	}
+
+	s.mu.Lock()
+	s.run = run
+	s.mu.Unlock()
+
+	go func() {
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case e := <-run.Stream.Events():
+				s.emit(e)
+			}
+		}
+	}()
+
+	return run.Apply(ctx)
+}
+
+func (s *backend) Bootstrap(ctx context.Context, p *plan.Plan) {
+	done := make(chan struct{})
+
+	s.mu.Lock()
+	s.bootDone, s.bootErr = done, nil
+	s.mu.Unlock()
+
+	go func() {
+		err := s.bootstrap(ctx, p)
+
+		s.mu.Lock()
+		s.bootErr = err
+		s.mu.Unlock()
+		close(done)
+
+		if err != nil {
+			s.report(ui.Progress{Op: ui.OpBootstrap, Finished: true, Err: err})
+		}
+	}()
+}
+
+func (s *backend) bootstrap(ctx context.Context, _ *plan.Plan) error {
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
+
+	if run == nil {
+		return errors.New("apply first: nothing has been applied in this session")
+	}
+
+	if err := run.Bootstrap(ctx); err != nil {
+		return err
+	}
+
+	go s.hello(run)
+
+	return nil
+}
+
+// hello keeps both hello-worlds deployed and asks them every few seconds,
+// so the dashboard's Spin panel is live.
+func (s *backend) hello(run *bringup.Run) {
+	fetch, err := s.side.Fetcher(s.ctx, run)
+	if err != nil {
+		s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: "the hello-world cannot reach the cluster: " + err.Error()})
+
+		return
+	}
+
+	for _, f := range probe.Flavours {
+		res := probe.RunHello(s.ctx, run.Kube, fetch, f, probe.HelloOptions{Requests: 5, Keep: true}, s.emit)
+		if res.Err != nil {
+			s.emit(probe.Event{Time: time.Now(), Kind: probe.Hello, Name: f.Name, Detail: res.Err.Error()})
+		}
+	}
+
+	// The operator's laptop on the simulated tailnet asks the Spin
+	// hello-world's ClusterIP through the gateway's route.
+	var through func()
+
+	if _, ok := run.Plan.Gateway(); ok {
+		dial, err := s.side.Through(s.ctx)
+		addr, aerr := probe.HelloAddr(s.ctx, run.Kube, probe.Flavours[0])
+
+		switch {
+		case err != nil:
+			s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: err.Error()})
+		case aerr != nil:
+			s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: aerr.Error()})
+		case dial != nil:
+			through = func() {
+				f := probe.TrafficFlow(s.ctx, dial, addr, "/hello", probe.Flavours[0].Text)
+				s.emit(f.Event(addr, time.Now()))
+			}
+		}
+	}
+
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+
+	for {
+		if through != nil {
+			through()
+		}
+
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+
+		for _, f := range probe.Flavours {
+			start := time.Now()
+			body, err := fetch(s.ctx, "liftoff-hello", "hello-"+f.Name, "/hello")
+			body = strings.TrimSpace(body)
+
+			e := probe.Event{Time: time.Now(), Kind: probe.Hello, Name: f.Name, Latency: time.Since(start), Ready: err == nil && body == f.Text, Detail: body}
+			if err != nil {
+				e.Detail = err.Error()
+			}
+
+			s.emit(e)
+		}
+	}
+}
+
+// Preview diffs each board's config for the review: liftoff's patch on
+// Talos's defaults for boards in maintenance mode. It reads the secrets in
+// dir and writes nothing.
+func (s *backend) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error) {
+	return config.Previews(s.dir, p, s.side.AuthKey(), nil)
+}
+
+func (s *backend) SavePlan(p *plan.Plan) error {
+	data, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+
+	return os.WriteFile(filepath.Join(s.dir, wizardPlan), data, 0o644)
+}
+
+// SaveKubeconfig waits for the bootstrap to finish: etcd is bootstrapped
+// (and the UI moves on) seconds before the API server hands out a
+// kubeconfig. It runs in a UI command, so waiting freezes nothing.
+func (s *backend) SaveKubeconfig(merge bool) (string, error) {
+	s.mu.Lock()
+	done := s.bootDone
+	s.mu.Unlock()
+
+	if done != nil {
+		select {
+		case <-done:
+		case <-s.ctx.Done():
+			return "", s.ctx.Err()
+		}
+	}
+
+	s.mu.Lock()
+	run, bootErr := s.run, s.bootErr
+	s.mu.Unlock()
+
+	switch {
+	case bootErr != nil:
+		return "", fmt.Errorf("the bootstrap failed: %w", bootErr)
+	case run == nil || run.Kubeconfig == nil:
+		return "", errors.New("no kubeconfig yet: bootstrap first")
+	}
+
+	if merge {
+		return mergeKubeconfig(run.Kubeconfig)
+	}
+
+	path := filepath.Join(s.dir, "kubeconfig")
+
+	return path, os.WriteFile(path, run.Kubeconfig, 0o600)
+}

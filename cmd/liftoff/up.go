@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/liftoff-lab/liftoff/cluster/bringup"
+	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/ui"
+)
+
+type upFlags struct {
+	plan, out, target   string
+	keyFile, apiKeyFile string
+	theme, record       string
+	headless            bool
+}
+
+func newUpCmd() *cobra.Command {
+	var f upFlags
+
+	c := &cobra.Command{
+		Use:   "up",
+		Short: "Bring your boards up: the wizard and dashboard on a real lab",
+		Long: `Opens the wizard on your own boards, booted into Talos maintenance mode:
+scan the network for them, choose each board's machine type and role (one
+gateway), review each board's image and config diff, apply, bootstrap,
+save the kubeconfig — then the live dashboard: stages, extensions, Talos
+and Kubernetes readiness, the Tailscale route and the Spin hello-world.
+
+Configs, secrets (0600, created once, never replaced), the talosconfig and
+the kubeconfig go to --out. The wizard saves its plan there as it is made
+(wizard-plan.yaml): run liftoff up again with the same --out to resume.
+Without a saved plan it starts from --plan when that file exists.
+
+The gateway's Tailscale auth key comes from --tailscale-authkey-file,
+$LIFTOFF_TS_AUTHKEY, $TS_AUTHKEY or the plan's tailscale.authKeyFile —
+never a flag value. The route panel asks this machine's tailscaled; with
+--tailscale-api-key-file it also knows advertised from approved routes.
+
+--headless applies, bootstraps and saves the kubeconfig from the plan
+without the dashboard, printing each event: for scripts and CI.`,
+		Example: `  liftoff up --plan lab.yaml --out homelab --tailscale-authkey-file ~/.config/liftoff/tskey
+  liftoff up --out homelab                        # resume the wizard's saved plan
+  liftoff up --plan lab.yaml --headless --out homelab`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runUp(c, f) },
+	}
+
+	addPlanFlag(c, &f.plan)
+	c.Flags().StringVar(&f.out, "out", "homelab", "where configs, secrets, talosconfig and kubeconfig go")
+	c.Flags().StringVar(&f.target, "target", "", "what to scan: a CIDR (192.168.1.0/24) or addresses (default: the plan's board addresses)")
+	c.Flags().StringVar(&f.keyFile, "tailscale-authkey-file", "", "a file holding the gateway's Tailscale auth key")
+	c.Flags().StringVar(&f.apiKeyFile, "tailscale-api-key-file", "", "a file holding a Tailscale API key (tskey-api-…), for route approval")
+	c.Flags().StringVar(&f.theme, "theme", "default", "dashboard theme: "+strings.Join(ui.Themes, ", "))
+	c.Flags().StringVar(&f.record, "record", "", "record the event stream to this file (JSON lines) for liftoff replay")
+	c.Flags().BoolVar(&f.headless, "headless", false, "no dashboard: apply, bootstrap and save the kubeconfig from the plan, printing events")
+
+	return c
+}
+
+func runUp(c *cobra.Command, f upFlags) error {
+	theme, err := ui.ThemeByName(f.theme)
+	if err != nil {
+		return usageError{err}
+	}
+
+	if f.apiKeyFile != "" {
+		if _, err := readAPIKey(f.apiKeyFile); err != nil {
+			return usageError{err}
+		}
+	}
+
+	p, resumed, err := upPlan(f)
+	if err != nil {
+		return err
+	}
+
+	if f.headless && (p == nil || len(p.Boards) == 0) {
+		return usageError{fmt.Errorf("--headless needs a plan with boards: %s has none (write one with liftoff plan init, or use the wizard)", f.plan)}
+	}
+
+	if err := os.MkdirAll(f.out, 0o700); err != nil {
+		return fmt.Errorf("--out %s: %w", f.out, err)
+	}
+
+	ctx, cancel := context.WithCancel(c.Context())
+	defer cancel()
+
+	be := newBackend(ctx, &realSide{keyFile: f.keyFile, apiKeyFile: f.apiKeyFile}, f.out)
+
+	if f.record != "" {
+		out, err := os.OpenFile(f.record, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		defer out.Close() //nolint:errcheck
+
+		be.rec = probe.NewRecorder(out)
+	}
+
+	if f.headless {
+		return upHeadless(ctx, c.OutOrStdout(), be, p)
+	}
+
+	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target}
+
+	if p != nil {
+		opts.Plan, opts.Cluster = p, p.Cluster.Name
+
+		if opts.Target == "" {
+			var addrs []string
+			for _, b := range p.Boards {
+				addrs = append(addrs, b.Address)
+			}
+
+			opts.Target = strings.Join(addrs, ",")
+		}
+
+		if resumed && len(p.Boards) > 0 {
+			opts.Start = ui.ScreenRoles
+		}
+	}
+
+	_, err = tea.NewProgram(ui.New(opts), tea.WithContext(ctx)).Run()
+	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
+		err = nil
+	}
+
+	fmt.Fprintf(c.ErrOrStderr(), "configs, secrets and the wizard's plan are in %s\n", f.out)
+
+	return err
+}
+
+// upPlan is the wizard's saved plan in --out, else --plan if it exists,
+// else nil (the wizard starts from a scan).
+func upPlan(f upFlags) (p *plan.Plan, resumed bool, err error) {
+	if p, err := plan.Load(filepath.Join(f.out, wizardPlan)); err == nil {
+		return p, true, nil
+	}
+
+	if _, err := os.Stat(f.plan); err != nil {
+		if f.headless {
+			return nil, false, usageError{fmt.Errorf("--plan %s: %w", f.plan, err)}
+		}
+
+		return nil, false, nil
+	}
+
+	p, err = loadValid(os.Stderr, f.plan)
+	if err != nil {
+		return nil, false, err
+	}
+
+	return p, false, nil
+}
+
+func upHeadless(ctx context.Context, out io.Writer, be *backend, p *plan.Plan) error {
+	w := &lockedWriter{w: out} // events and progress print from two goroutines
+	done := make(chan struct{})
+	defer func() { <-done }()
+
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	go func() {
+		defer close(done)
+
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case e := <-be.events:
+				fmt.Fprintln(w, describe(e))
+			}
+		}
+	}()
+
+	fmt.Fprintf(w, "bringing up %s: %d boards\n", p.Cluster.Name, len(p.Boards))
+
+	if err := be.apply(ctx, p); err != nil {
+		return err
+	}
+
+	if err := be.bootstrap(ctx, p); err != nil {
+		return err
+	}
+
+	path, err := be.SaveKubeconfig(false)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "kubeconfig: %s\ntalosconfig: %s\n", path, filepath.Join(be.dir, config.TalosconfigFile))
+
+	return nil
+}
+
+// realSide is your own lab behind the wizard: gen with your auth key, the
+// Kubernetes API's proxy for the hello-world, and this machine's
+// tailscaled for the route.
+type realSide struct {
+	keyFile, apiKeyFile string
+
+	mu  sync.Mutex
+	key string
+}
+
+func (r *realSide) Start(ctx context.Context, dir string, p *plan.Plan) (*bringup.Run, error) {
+	var key string
+
+	if _, ok := p.Gateway(); ok {
+		src, err := config.ResolveAuthKey(r.keyFile, p.Tailscale.AuthKeyFile)
+		if err != nil {
+			return nil, err
+		}
+
+		if src.Key == "" {
+			return nil, config.ErrNoAuthKey
+		}
+
+		key = src.Key
+	}
+
+	r.mu.Lock()
+	r.key = key
+	r.mu.Unlock()
+
+	return bringup.Start(ctx, dir, p, bringup.Options{
+		AuthKey: key,
+		Route:   func(context.Context) (probe.RouteOptions, error) { return routeOptions(p, r.apiKeyFile) },
+	})
+}
+
+func (r *realSide) Fetcher(_ context.Context, run *bringup.Run) (probe.Fetcher, error) {
+	return probe.ProxyFetcher(run.Kube), nil
+}
+
+// Through is the system dialer: with tailscaled accepting routes, the OS
+// sends cluster addresses through the tailnet.
+func (r *realSide) Through(context.Context) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	var d net.Dialer
+
+	return d.DialContext, nil
+}
+
+func (r *realSide) AuthKey() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	return r.key
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	return l.w.Write(b)
+}
