@@ -70,6 +70,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(d)
 	}
 
+
 	if n.Stage == "running" && !n.MachineReady && len(n.Unmet) > 0 && len(out) == 0 {
 		add(Diagnosis{
 			Title:    n.Name + " is running but Talos does not report it ready",
@@ -88,7 +89,8 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		})
 	}
 
-	return out
+	// Talos's own warnings come last: they may hold on a Ready node too.
+	return append(out, talosDiagnoses(n)...)
 }
 
 // roleDiagnoses compare the running image with the role: the founding

@@ -31,6 +31,9 @@ const (
 	Service Kind = "service"
 	// MachineReady: Talos's MachineStatus ready flag (Ready; Detail: unmet conditions joined by "; ").
 	MachineReady Kind = "machine-ready"
+	// TalosDiagnostic: a Talos Diagnostic resource (talosctl get diagnostics): Name: its ID (address-overlap,
+	// kubelet-csr …), Ready: present (false: resolved), Detail: message, then its details, joined by "; ".
+	TalosDiagnostic Kind = "diagnostic"
 	// NodeReady: the Kubernetes Node Ready condition (Ready; Detail: reason).
 	NodeReady Kind = "node-ready"
 	// Bootstrapped: etcd was bootstrapped on this control plane.

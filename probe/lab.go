@@ -53,6 +53,17 @@ type Node struct {
 	NodeReadyAt time.Time
 	NodeReason  string
 
+	// Hostname is the Kubernetes Node name the board goes by, as its Talos
+	// tells (the Nodename resource, or the Node its nodeReady condition
+	// waits for); HostnameFrom is that evidence.
+	Hostname     string
+	HostnameFrom string
+	// SameHostname are the other boards going by the same Node name.
+	SameHostname []string
+
+	// Diagnostics are Talos's own warnings, by ID: message; details.
+	Diagnostics map[string]string
+
 	Logs   map[string][]string // last lines by source (service name or dmesg)
 	Errors []string            // probe failures, newest last
 }
@@ -154,6 +165,8 @@ func (l *Lab) Apply(e Event) {
 	case Applied:
 		n.AppliedAt, n.Installer = e.Time, e.Detail
 		n.APIBackAt, n.Boots = time.Time{}, 0
+		// A new config may name the board anew.
+		l.setHostname(n, "", "")
 	case Stage:
 		if n.Stage != e.State {
 			n.Stage, n.StageSince = e.State, e.Time
@@ -210,6 +223,14 @@ func (l *Lab) Apply(e Event) {
 		if e.Detail != "" {
 			n.Unmet = strings.Split(e.Detail, "; ")
 		}
+
+		for _, u := range n.Unmet {
+			if name := waitedNode(u); name != "" {
+				l.setHostname(n, name, "Talos: "+u)
+			}
+		}
+	case Hostname:
+		l.setHostname(n, e.Name, e.Detail)
 	case NodeReady:
 		if e.Ready && !n.NodeReady {
 			n.NodeReadyAt = e.Time
@@ -218,6 +239,16 @@ func (l *Lab) Apply(e Event) {
 		n.NodeReady, n.NodeReason = e.Ready, e.Detail
 	case Bootstrapped:
 		n.Bootstrapped = true
+	case TalosDiagnostic:
+		if n.Diagnostics == nil {
+			n.Diagnostics = map[string]string{}
+		}
+
+		if e.Ready {
+			n.Diagnostics[e.Name] = e.Detail
+		} else {
+			delete(n.Diagnostics, e.Name)
+		}
 	case Log:
 		lines := append(n.Logs[e.Name], e.Detail)
 		if len(lines) > logKeep {
@@ -251,6 +282,42 @@ func (l *Lab) applyCluster(e Event) {
 		h.OK, h.Latency, h.Detail, h.At = e.Ready, e.Latency, e.Detail, e.Time
 		h.Count++
 		l.Hello[e.Name] = h
+	}
+}
+
+// waitedNode reads the Node name out of Talos's nodeReady condition:
+// `nodeReady: node "pi-w-1" status is not available yet`.
+func waitedNode(unmet string) string {
+	_, rest, ok := strings.Cut(unmet, `nodeReady: node "`)
+	if !ok {
+		return ""
+	}
+
+	name, _, ok := strings.Cut(rest, `"`)
+	if !ok {
+		return ""
+	}
+
+	return name
+}
+
+// setHostname records the Node name a board goes by and recomputes which
+// boards share one: two kubelets with one name fight over one Node.
+func (l *Lab) setHostname(n *Node, name, from string) {
+	if n.Hostname == name && (name == "" || n.HostnameFrom == from) {
+		return
+	}
+
+	n.Hostname, n.HostnameFrom = name, from
+
+	for _, a := range l.Nodes {
+		a.SameHostname = nil
+
+		for _, b := range l.Nodes {
+			if a != b && a.Hostname != "" && a.Hostname == b.Hostname {
+				a.SameHostname = append(a.SameHostname, b.Name)
+			}
+		}
 	}
 }
 

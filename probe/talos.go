@@ -16,6 +16,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
+	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
 )
@@ -135,6 +136,14 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 		}
 	}
 
+	// Kinds a board may refuse (an older Talos, maintenance mode) go to
+	// their own channel, whose errors do not break the watch of the rest.
+	opt := make(chan state.Event, 8)
+
+	for _, md := range optional() {
+		_ = st.WatchKind(wctx, md, opt, state.WithBootstrapContents(true)) //nolint:errcheck // best effort
+	}
+
 	follow := newFollower(wctx, c, t.Node, emit)
 	defer follow.wait()
 
@@ -158,6 +167,18 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 				return fmt.Errorf("%w: %v", errWasConnected, ev.Error)
 			case state.Bootstrapped, state.Noop:
 				continue // markers carry an empty resource
+			}
+
+			for _, e := range translate(t.Node, ev) {
+				if changed(last, e) {
+					emit(e)
+				}
+			}
+		case ev := <-opt:
+			if ev.Type == state.Errored {
+				opt = nil // refused: stop listening, keep the rest
+
+				continue
 			}
 
 			for _, e := range translate(t.Node, ev) {
@@ -212,6 +233,14 @@ func Snapshot(ctx context.Context, t Target) ([]Event, error) {
 		}
 	}
 
+	for _, md := range optional() {
+		if list, err := c.COSI.List(ctx, md); err == nil {
+			for _, r := range list.Items {
+				out = append(out, translate(t.Node, state.Event{Type: state.Created, Resource: r})...)
+			}
+		}
+	}
+
 	return out, nil
 }
 
@@ -221,6 +250,20 @@ func watched() []resource.Metadata {
 		resource.NewMetadata(runtime.NamespaceName, runtime.MachineStatusType, "", resource.VersionUndefined),
 		resource.NewMetadata(runtime.NamespaceName, runtime.ExtensionStatusType, "", resource.VersionUndefined),
 		resource.NewMetadata(v1alpha1.NamespaceName, v1alpha1.ServiceType, "", resource.VersionUndefined),
+		resource.NewMetadata(runtime.NamespaceName, runtime.DiagnosticType, "", resource.VersionUndefined),
+	}
+}
+
+// Hostname: the Kubernetes Node name a board's kubelet registers as (Talos's
+// Nodename resource; Name: the node name, Detail: where it was read). Two
+// boards with one name fight over one Node.
+const Hostname Kind = "hostname"
+
+// optional are kinds watched when the board serves them: a board without a
+// config has no Nodename.
+func optional() []resource.Metadata {
+	return []resource.Metadata{
+		resource.NewMetadata(k8s.NamespaceName, k8s.NodenameType, "", resource.VersionUndefined),
 	}
 }
 
@@ -252,6 +295,18 @@ func translate(node string, ev state.Event) []Event {
 		}
 
 		return []Event{{Time: now, Node: node, Kind: Extension, Name: m.Name, State: st, Detail: m.Version}}
+	case *runtime.Diagnostic:
+		s := r.TypedSpec()
+		detail := strings.Join(append([]string{s.Message}, s.Details...), "; ")
+
+		return []Event{{Time: now, Node: node, Kind: TalosDiagnostic, Name: r.Metadata().ID(), Ready: ev.Type != state.Destroyed, Detail: detail}}
+	case *k8s.Nodename:
+		name := r.TypedSpec().Nodename
+		if ev.Type == state.Destroyed {
+			name = ""
+		}
+
+		return []Event{{Time: now, Node: node, Kind: Hostname, Name: name, Detail: "Talos Nodename resource"}}
 	case *v1alpha1.Service:
 		s := r.TypedSpec()
 		st := "Running"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -54,6 +55,7 @@ func newState(ctx context.Context, spec Spec) (state.State, error) {
 	for _, r := range []meta.ResourceWithRD{
 		&runtime.MachineStatus{},
 		&runtime.ExtensionStatus{},
+		&runtime.Diagnostic{},
 		&v1alpha1.Service{},
 		&hardware.SystemInformation{},
 		&block.Disk{},
@@ -134,6 +136,44 @@ func (b *Board) setStageLocked(stage string) {
 	b.stage = stage
 	b.kmsg("machined: stage %s", stage)
 	b.updateMachineStatusLocked()
+	b.updateDiagnosticsLocked()
+}
+
+// updateDiagnosticsLocked publishes Talos's address-overlap diagnostic as
+// its check does: every routed host address lies inside the cluster's pod
+// or service CIDRs (here the board has one address).
+func (b *Board) updateDiagnosticsLocked() {
+	const id = "address-overlap"
+
+	md := runtime.NewDiagnostic(runtime.NamespaceName, id).Metadata()
+
+	var pods, services []string
+	if b.cfg != nil && b.cfg.Cluster() != nil {
+		pods, services = b.cfg.Cluster().Network().PodCIDRs(), b.cfg.Cluster().Network().ServiceCIDRs()
+	}
+
+	addr, err := netip.ParseAddr(b.opts.Spec.Address)
+	overlap := err == nil && b.stage == "running" && slices.ContainsFunc(append(slices.Clone(pods), services...), func(c string) bool {
+		p, err := netip.ParsePrefix(c)
+
+		return err == nil && p.Contains(addr)
+	})
+
+	if !overlap {
+		_ = b.st.Destroy(context.Background(), md) //nolint:errcheck // absent is fine
+
+		return
+	}
+
+	b.modify(runtime.NewDiagnostic(runtime.NamespaceName, id), func(r resource.Resource) {
+		spec := r.(*runtime.Diagnostic).TypedSpec() //nolint:forcetypeassert
+		spec.Message = "host and Kubernetes pod/service CIDR addresses overlap"
+		spec.Details = []string{
+			fmt.Sprintf("host routed addresses: %q", []string{netip.PrefixFrom(addr, addr.BitLen()).String()}),
+			fmt.Sprintf("Kubernetes pod CIDRs: %q", pods),
+			fmt.Sprintf("Kubernetes service CIDRs: %q", services),
+		}
+	})
 }
 
 // updateMachineStatusLocked recomputes MachineStatus as Talos v1.13's

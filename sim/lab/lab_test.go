@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -234,5 +235,61 @@ func TestDuplicateHostnameSharesOneNode(t *testing.T) {
 
 	if h1, h2 := l.Boards()[1].Hostname(), l.Boards()[2].Hostname(); h1 != "pi-w-1" || h2 != "pi-w-1" {
 		t.Errorf("hostnames %s %s", h1, h2)
+	}
+}
+
+// Talos's own Diagnostic resources reach the troubleshoot view: a pod CIDR
+// holding the boards' LAN raises address-overlap on every board, explained.
+func TestTalosDiagnosticsAreExplained(t *testing.T) {
+	t.Parallel()
+	toolpathtest.Need(t, "kube", "etcd")
+
+	spec := DefaultSpec()
+	spec.First = "127.0.31.11"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	var rec bytes.Buffer
+
+	results, err := Check(ctx, CheckOptions{
+		Lab: Options{Spec: spec, Scenario: "lan-in-pod-cidr", Speed: 100}, Dir: t.TempDir(), Settle: 2 * time.Second,
+		Only: []string{"cluster-formation"}, Record: &rec,
+		Env: check.Env{ReadyBudget: 2 * time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, r := range results {
+		if r.Status == check.Fail {
+			t.Errorf("a warning is not a failure: %s %s", r.Name, r.Summary)
+		}
+	}
+
+	events, err := probe.ReadEvents(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	picture := probe.NewLab()
+	for _, e := range events {
+		picture.Apply(e)
+	}
+
+	for _, n := range picture.Nodes {
+		var found bool
+
+		for _, d := range probe.Diagnose(n, time.Now()) {
+			if strings.Contains(d.Title, "host and Kubernetes pod/service CIDR addresses overlap") &&
+				strings.Contains(d.Fix, "https://talos.dev/diagnostic/address-overlap") &&
+				slices.ContainsFunc(d.Evidence, func(s string) bool { return strings.Contains(s, `"127.0.0.0/8"`) }) {
+				found = true
+			}
+		}
+
+		if !found {
+			t.Errorf("%s: no address-overlap diagnosis; diagnostics %v", n.Name, n.Diagnostics)
+		}
 	}
 }

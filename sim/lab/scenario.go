@@ -11,6 +11,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 	"github.com/siderolabs/talos/pkg/machinery/config/container"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/runtime/extensions"
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
@@ -124,6 +125,26 @@ var Scenarios = []Scenario{
 		Edit: func(p *plan.Plan, dir string) error {
 			for _, b := range p.Boards {
 				if err := setInstaller(filepath.Join(dir, b.Name+".yaml"), noSpin(b.Role)); err != nil {
+					return err
+				}
+			}
+
+			return nil
+		},
+	},
+	{
+		Name:        "lan-in-pod-cidr",
+		Description: "the configs were hand-edited to a pod CIDR that holds the boards' own LAN: Talos warns of address-overlap",
+		Edit: func(p *plan.Plan, dir string) error {
+			for _, b := range p.Boards {
+				err := editConfig(filepath.Join(dir, b.Name+".yaml"), func(c coreconfig.Provider) (coreconfig.Provider, error) {
+					return c.PatchV1Alpha1(func(v *v1alpha1.Config) error {
+						v.ClusterConfig.ClusterNetwork.PodSubnet = []string{"127.0.0.0/8"}
+
+						return nil
+					})
+				})
+				if err != nil {
 					return err
 				}
 			}
