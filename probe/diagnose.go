@@ -62,6 +62,10 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	out = append(out, roleDiagnoses(n)...)
 
+	if d, ok := duplicateHostname(n); ok {
+		add(d)
+	}
+
 	if d, ok := stuckStage(n, now); ok {
 		add(d)
 	}
@@ -132,11 +136,12 @@ func roleDiagnoses(n *Node) []Diagnosis {
 			Evidence: append([]string{"extensions: " + strings.Join(n.ExtensionNames(), " ")}, evidence()...),
 		})
 	case n.Role == "gateway" && tsDown:
+		cause, fix := tailscaleCause(n, svc)
 		out = append(out, Diagnosis{
 			Title: "the gateway's ext-tailscale is not running",
 			Why: n.Name + " is the gateway but the tailscale service is not up, so the subnet route is missing and the machine is not ready. " +
-				"Likely: no ExtensionServiceConfig for tailscale, or an auth key that is wrong, expired or already used",
-			Fix:      "create a new auth key (reusable off; pre-approved if your tailnet requires approval), run liftoff gen --tailscale-authkey-file KEY and apply the gateway's config again",
+				cause,
+			Fix:      fix,
 			Evidence: evidence(),
 		})
 	}
@@ -147,8 +152,8 @@ func roleDiagnoses(n *Node) []Diagnosis {
 			Why: fmt.Sprintf("%s's role (%s) needs %s, but the running image has %s. The installed image is not the role's: "+
 				"usually an install or upgrade with another installer (e.g. the plain ghcr.io/siderolabs/installer) which drops every extension",
 				n.Name, n.Role, strings.Join(n.Expect, " "), orNone(n.ExtensionNames())),
-			Fix:      "upgrade to the role's installer: talosctl upgrade -n " + n.Name + " --image <installer from liftoff images>",
-			Evidence: nonEmpty("installer applied: "+n.Installer, "running schematic: "+n.Schematic),
+			Fix:      "upgrade to the role's installer: talosctl upgrade -n " + n.Name + " --image <installer from liftoff images>" + plainHint(n.Installer),
+			Evidence: nonEmpty("installer applied: "+n.Installer, "running schematic: "+orNoneStr(n.Schematic)),
 		})
 	}
 
@@ -162,6 +167,115 @@ func roleDiagnoses(n *Node) []Diagnosis {
 	}
 
 	return out
+}
+
+// Causes of a gateway's ext-tailscale crash loop, told by what the service
+// and tailscaled last said. Matched lowercased, newest words first.
+var tailscaleCauses = []struct {
+	words    []string
+	why, fix string
+}{
+	{
+		[]string{"extensionserviceconfig", "extension service config"},
+		"Its config has no ExtensionServiceConfig for tailscale, so the service waits for one and Talos restarts it forever",
+		"give liftoff the auth key (liftoff gen --tailscale-authkey-file KEY, or export TS_AUTHKEY) so it writes the tailscale ExtensionServiceConfig, " +
+			"then apply the gateway's config again: talosctl apply-config -n ADDRESS -e ADDRESS --file %[1]s.yaml",
+	},
+	{
+		[]string{"ts_authkey is empty", "no auth key"},
+		"Its tailscale ExtensionServiceConfig has no auth key (TS_AUTHKEY is empty), so tailscaled cannot log in",
+		"save an auth key with mode 0600, run liftoff gen --tailscale-authkey-file KEY and apply %[1]s's config again",
+	},
+	{
+		[]string{"invalid key", "invalid auth key", "expired", "not found", "does not exist", "already used"},
+		"The Tailscale control server refuses its auth key: wrong, expired, revoked, or a one-off key already used (a re-install logs in anew)",
+		"create a new auth key in the Tailscale admin console (Settings → Keys; pre-approved if your tailnet requires approval), " +
+			"run liftoff gen --tailscale-authkey-file KEY and apply %[1]s's config again",
+	},
+	{
+		[]string{"overlap"},
+		"The routes it advertises (the pod and service CIDRs) overlap the LAN or the gateway's own address, so they cannot be routed through it",
+		"pick pod and service CIDRs clear of the LAN and of every board's address (set network.lan and liftoff plan validate checks it), " +
+			"then liftoff gen and apply every board's config again",
+	},
+}
+
+// tailscaleCause names why the gateway's ext-tailscale is down: its state
+// message first, then its log from the newest line back.
+func tailscaleCause(n *Node, svc *ServiceInfo) (why, fix string) {
+	said := []string{}
+	if svc != nil {
+		said = append(said, svc.Message)
+	}
+
+	lines := n.Logs["ext-tailscale"]
+	for i := len(lines) - 1; i >= 0; i-- {
+		said = append(said, lines[i])
+	}
+
+	for _, s := range said {
+		s = strings.ToLower(s)
+
+		for _, c := range tailscaleCauses {
+			for _, w := range c.words {
+				if strings.Contains(s, w) {
+					return c.why, fmt.Sprintf(c.fix, n.Name)
+				}
+			}
+		}
+	}
+
+	// Talos's own address-overlap warning: the routes hold the LAN.
+	if _, ok := n.Diagnostics["address-overlap"]; ok {
+		c := tailscaleCauses[len(tailscaleCauses)-1]
+
+		return c.why + " (Talos's address-overlap diagnostic)", fmt.Sprintf(c.fix, n.Name)
+	}
+
+	return "Likely: no ExtensionServiceConfig for tailscale, or an auth key that is wrong, expired or already used",
+		"create a new auth key (reusable off; pre-approved if your tailnet requires approval), run liftoff gen --tailscale-authkey-file KEY and apply the gateway's config again"
+}
+
+// duplicateHostname: two boards going by one Kubernetes Node name. Both
+// kubelets register as that Node and overwrite each other's status and
+// addresses; the misnamed board never gets a Node of its own.
+func duplicateHostname(n *Node) (Diagnosis, bool) {
+	if len(n.SameHostname) == 0 {
+		return Diagnosis{}, false
+	}
+
+	others := strings.Join(n.SameHostname, ", ")
+	names := n.Name + " and " + others
+
+	why := n.Name + "'s config names it " + n.Hostname + ", the name " + others + " also goes by"
+	culprit := n.Name
+
+	if n.Hostname == n.Name {
+		why = others + " also goes by " + n.Name + ", this board's name"
+		culprit = others
+	}
+
+	why += ": both kubelets register as the one Kubernetes Node " + n.Hostname + " and overwrite each other's status and addresses, " +
+		"so Kubernetes sees one node where there are two machines"
+
+	file := culprit + ".yaml"
+	if len(n.SameHostname) > 1 && n.Hostname == n.Name {
+		file = "BOARD.yaml"
+	}
+
+	ev := []string{n.Name + " goes by Node " + n.Hostname + prefixed(" — ", n.HostnameFrom), "also going by " + n.Hostname + ": " + others}
+	if n.NodeReadyAt.IsZero() && n.Hostname != n.Name {
+		ev = append(ev, "no Kubernetes Node "+n.Name+" has been seen")
+	}
+
+	return Diagnosis{
+		Title: names + " share the Node name " + n.Hostname,
+		Why:   why,
+		Fix: "give each board its own hostname: the board's name in lab.yaml is the hostname liftoff gen writes, so regenerate (liftoff gen) and apply " +
+			culprit + "'s config again (talosctl apply-config -n ADDRESS -e ADDRESS --file " + file + "); then delete the stale Node " +
+			"(kubectl delete node " + n.Hostname + ") so the right kubelet registers it afresh",
+		Evidence: ev,
+	}, true
 }
 
 func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
@@ -264,6 +378,24 @@ func clock(line string) string {
 	}
 
 	return t.Format("15:04:05") + " " + rest
+}
+
+// plainHint says why an installer brings no extensions, when it is one
+// that never does.
+func plainHint(installer string) string {
+	if strings.HasPrefix(installer, "ghcr.io/siderolabs/installer:") {
+		return "; " + installer + " is Talos's plain installer: it carries no extensions — every upgrade must name the Image Factory installer too"
+	}
+
+	return ""
+}
+
+func orNoneStr(s string) string {
+	if s == "" {
+		return "none (not an Image Factory image)"
+	}
+
+	return s
 }
 
 func prefixed(p, s string) string {

@@ -59,7 +59,7 @@ func TestHappyLabPassesEveryBuiltCheck(t *testing.T) {
 func TestScenariosFailExactlyTheirChecks(t *testing.T) {
 	t.Parallel()
 
-	for i, name := range []string{"tailscale-everywhere", "no-authkey", "wrong-arch-image", "power-loss-during-install", "spin-less-image", "route-not-approved"} {
+	for i, name := range []string{"tailscale-everywhere", "no-authkey", "wrong-arch-image", "power-loss-during-install", "spin-less-image", "route-not-approved", "plain-installer"} {
 		t.Run(name, func(t *testing.T) {
 			sc, _ := Lookup(name)
 

@@ -133,6 +133,25 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name: "plain-installer",
+		Description: "every board was installed with the plain Talos installer (ghcr.io/siderolabs/installer), as an upgrade " +
+			"without the Image Factory image does: every extension is gone",
+		Fails: []string{"extension-isolation", "spin-runtime-deploy", "multi-arch-confidence", "performance-baseline",
+			"subnet-router-config", "traffic-flow", "single-gateway-only"},
+		Images: func(*plan.Plan) []image.Image {
+			return []image.Image{{Role: plan.Compute, Installer: plainInstaller}, {Role: plan.Gateway, Installer: plainInstaller}}
+		},
+		Edit: func(p *plan.Plan, dir string) error {
+			for _, b := range p.Boards {
+				if err := setInstaller(filepath.Join(dir, b.Name+".yaml"), plainInstaller); err != nil {
+					return err
+				}
+			}
+
+			return nil
+		},
+	},
+	{
 		Name:        "lan-in-pod-cidr",
 		Description: "the configs were hand-edited to a pod CIDR that holds the boards' own LAN: Talos warns of address-overlap",
 		Edit: func(p *plan.Plan, dir string) error {
@@ -159,6 +178,9 @@ var Scenarios = []Scenario{
 		RoutesUnapproved: true,
 	},
 }
+
+// plainInstaller is Talos's own installer: no extensions at all.
+const plainInstaller = "ghcr.io/siderolabs/installer:v1.13.3"
 
 // amd64Only is a self-built image for one architecture, as the CozyStack
 // build machinery can make.
