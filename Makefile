@@ -26,8 +26,17 @@ vet:
 test: tools fmt-check vet
 	$(GO) test -count=1 ./...
 
+# Every benchmark, raw results in $(BENCH_OUT) (benchstat reads it; the
+# header lines are its configuration keys) — docs/perf.md explains them.
+# -p 1: no package builds while another's benchmark runs (2 cores). The
+# lab bring-up runs once (~30s); BENCH_FLAGS=-short skips it.
+BENCH_OUT ?= bench.txt
+BENCH_FLAGS ?=
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@{ echo "date: $$(date -u +%Y-%m-%dT%H:%MZ)"; echo "go: $$($(GO) env GOVERSION)"; \
+	  echo "cores: $$(nproc)"; echo "mem: $$(awk '/MemTotal/ {printf "%.0fGiB", $$2/1048576}' /proc/meminfo)"; } > $(BENCH_OUT)
+	@{ $(GO) test -p 1 -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./... 2>&1; echo $$? > $(BENCH_OUT).rc; } | tee -a $(BENCH_OUT)
+	@rc=$$(cat $(BENCH_OUT).rc); rm -f $(BENCH_OUT).rc; exit $$rc
 
 # The dashboard on the simulated lab: builds the test peers once (~10 min
 # the first time on 2 cores), then opens liftoff sim.

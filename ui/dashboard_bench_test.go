@@ -155,6 +155,10 @@ func BenchmarkDashboardView(b *testing.B) {
 			}
 
 			for _, sz := range benchSizes {
+				if phase == "bringup" && sz != benchSizes[0] {
+					continue // one size shows the phase's cost; keeps make bench short
+				}
+
 				b.Run(fmt.Sprintf("boards=%d/%s/%dx%d", n, phase, sz[0], sz[1]), func(b *testing.B) {
 					m := benchModel(p, events, clock, sz[0], sz[1])
 					frame := m.View().Content
@@ -223,6 +227,10 @@ func BenchmarkFold(b *testing.B) {
 		for _, draw := range []bool{false, true} {
 			name := fmt.Sprintf("batch/boards=%d", n)
 			if draw {
+				if n != 200 {
+					continue // the frame dominates; BenchmarkDashboardView has the rest
+				}
+
 				name += "/with-frame"
 			}
 
