@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/siderolabs/crypto/x509"
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
@@ -318,6 +319,12 @@ func (l *Lab) bootstrap(ctx context.Context, b *board.Board) error {
 	bundle := secrets.NewBundleFromConfig(secrets.NewClock(), cfg)
 
 	opts := l.opts.Kube
+	if opts.StopGrace == 0 {
+		// The lab's cluster is thrown away on close: waiting 5 s per
+		// process for a graceful shutdown only delays quitting the demo.
+		opts.StopGrace = time.Second
+	}
+
 	opts.Secrets = bundle
 	opts.ClusterName = cfg.Cluster().Name()
 	opts.Address = b.Spec().Address
