@@ -74,7 +74,6 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(d)
 	}
 
-
 	if n.Stage == "running" && !n.MachineReady && len(n.Unmet) > 0 && len(out) == 0 {
 		add(Diagnosis{
 			Title:    n.Name + " is running but Talos does not report it ready",
@@ -90,6 +89,17 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 			Why:      n.NodeReason,
 			Fix:      "check kubelet: talosctl -n " + n.Name + " logs kubelet; a node that stopped posting status has lost power or network",
 			Evidence: append([]string{"Node Ready: " + n.NodeReason}, lastLines(n, "kubelet", 5)...),
+		})
+	}
+
+	if n.MovedNote != "" {
+		add(Diagnosis{
+			Title: n.Name + " changed its address to " + n.Endpoint,
+			Why: n.MovedNote + ". liftoff follows it by its machine UUID, but the plan and the config still name the old address: " +
+				"talosctl, the VIP and the Kubernetes node IP (pinned to the plan's LAN or address) expect it there",
+			Fix: "reserve the board's address in your router's DHCP settings (by its MAC), or set its address in lab.yaml to " +
+				n.Endpoint + ", run liftoff gen and apply again",
+			Evidence: []string{"now at " + n.Endpoint},
 		})
 	}
 
@@ -170,21 +180,22 @@ func roleDiagnoses(n *Node) []Diagnosis {
 }
 
 // Causes of a gateway's ext-tailscale crash loop, told by what the service
-// and tailscaled last said. Matched lowercased, newest words first.
+// and tailscaled last said. Matched lowercased, newest words first; an
+// empty key before a missing config, whose name its message carries.
 var tailscaleCauses = []struct {
 	words    []string
 	why, fix string
 }{
 	{
+		[]string{"ts_authkey is empty", "no auth key"},
+		"Its tailscale ExtensionServiceConfig has no auth key (TS_AUTHKEY is empty), so tailscaled cannot log in",
+		"save an auth key with mode 0600, run liftoff gen --tailscale-authkey-file KEY and apply %[1]s's config again",
+	},
+	{
 		[]string{"extensionserviceconfig", "extension service config"},
 		"Its config has no ExtensionServiceConfig for tailscale, so the service waits for one and Talos restarts it forever",
 		"give liftoff the auth key (liftoff gen --tailscale-authkey-file KEY, or export TS_AUTHKEY) so it writes the tailscale ExtensionServiceConfig, " +
 			"then apply the gateway's config again: talosctl apply-config -n ADDRESS -e ADDRESS --file %[1]s.yaml",
-	},
-	{
-		[]string{"ts_authkey is empty", "no auth key"},
-		"Its tailscale ExtensionServiceConfig has no auth key (TS_AUTHKEY is empty), so tailscaled cannot log in",
-		"save an auth key with mode 0600, run liftoff gen --tailscale-authkey-file KEY and apply %[1]s's config again",
 	},
 	{
 		[]string{"invalid key", "invalid auth key", "expired", "not found", "does not exist", "already used"},

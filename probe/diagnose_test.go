@@ -189,3 +189,168 @@ func TestClockShortensTalosTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// The gateway's ext-tailscale crash loop, one case per cause: what the
+// service and tailscaled last said names it.
+func TestDiagnoseGatewayTailscaleCauses(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		message string
+		logs    []string
+		extra   []Event
+		why     []string
+		fix     []string
+	}{
+		{
+			name:    "no ExtensionServiceConfig",
+			message: "Waiting for extension service config",
+			logs:    []string{"2026-11-22T12:00:40Z waiting for ExtensionServiceConfig tailscale (this node's config has none)"},
+			why:     []string{"no ExtensionServiceConfig for tailscale", "restarts it forever"},
+			fix:     []string{"--tailscale-authkey-file KEY", "--file gw.yaml"},
+		},
+		{
+			name:    "empty auth key",
+			message: "Condition failed: no auth key: TS_AUTHKEY is empty in the tailscale ExtensionServiceConfig",
+			why:     []string{"TS_AUTHKEY is empty"},
+			fix:     []string{"mode 0600"},
+		},
+		{
+			name:    "invalid key",
+			message: "Condition failed: backend error: invalid key: API key does not exist",
+			logs:    []string{"2026-11-22T12:00:41Z containerboot: tailscale up failed: backend error: invalid key: API key does not exist"},
+			why:     []string{"refuses its auth key", "one-off key already used"},
+			fix:     []string{"create a new auth key", "apply gw's config again"},
+		},
+		{
+			name: "expired key, said only in the log",
+			logs: []string{"2026-11-22T12:00:40Z tailscaled: starting", "2026-11-22T12:00:41Z backend error: authkey expired"},
+			why:  []string{"expired"},
+			fix:  []string{"create a new auth key"},
+		},
+		{
+			name: "the newest line wins",
+			logs: []string{"2026-11-22T12:00:40Z waiting for ExtensionServiceConfig tailscale", "2026-11-22T12:00:50Z tailscale up failed: node key not found"},
+			why:  []string{"refuses its auth key"},
+		},
+		{
+			name: "routes overlapping the LAN, in Talos's words",
+			logs: []string{"2026-11-22T12:00:41Z tailscaled: starting"},
+			extra: []Event{{Time: at(36), Node: "gw", Kind: TalosDiagnostic, Name: "address-overlap", Ready: true,
+				Detail: "host and Kubernetes pod/service CIDR addresses overlap; host address: 192.168.1.12/24"}},
+			why: []string{"overlap the LAN or the gateway's own address", "address-overlap"},
+			fix: []string{"pick pod and service CIDRs clear of the LAN", "liftoff plan validate"},
+		},
+		{
+			name: "routes overlapping, in tailscaled's words",
+			logs: []string{"2026-11-22T12:00:41Z advertised route 192.168.1.0/24 overlaps the local network"},
+			why:  []string{"overlap the LAN"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs := running("gw", "gateway", "drbd spin tailscale zfs", "drbd", "spin", "tailscale", "zfs")
+			evs = append(evs, Event{Time: at(33), Node: "gw", Kind: Service, Name: "ext-tailscale", State: "Waiting", Count: 4, Detail: tc.message})
+
+			for i, l := range tc.logs {
+				evs = append(evs, Event{Time: at(34 + i), Node: "gw", Kind: Log, Name: "ext-tailscale", Detail: l})
+			}
+
+			ds := Diagnose(fold(append(evs, tc.extra...)...).Node("gw"), at(60))
+
+			var d *Diagnosis
+
+			for i := range ds {
+				if ds[i].Title == "the gateway's ext-tailscale is not running" {
+					d = &ds[i]
+				}
+			}
+
+			if d == nil {
+				t.Fatalf("no gateway diagnosis: %s", titles(ds))
+			}
+
+			for _, w := range tc.why {
+				if !strings.Contains(d.Why, w) {
+					t.Errorf("why lacks %q: %s", w, d.Why)
+				}
+			}
+
+			for _, w := range tc.fix {
+				if !strings.Contains(d.Fix, w) {
+					t.Errorf("fix lacks %q: %s", w, d.Fix)
+				}
+			}
+
+			if !strings.Contains(d.Evidence[0], "4 restarts") {
+				t.Errorf("evidence lacks the restart count: %q", d.Evidence)
+			}
+
+			if len(tc.logs) > 0 && !strings.HasSuffix(d.Evidence[len(d.Evidence)-1], tc.logs[len(tc.logs)-1][len("2026-11-22T12:00:41Z "):]) {
+				t.Errorf("evidence lacks the last log line: %q", d.Evidence)
+			}
+		})
+	}
+}
+
+// The duplicate-hostname scenario as the probe saw it: pi-w-2's config
+// names it pi-w-1, and Talos on pi-w-2 waits for Node "pi-w-1".
+func TestDiagnoseDuplicateHostname(t *testing.T) {
+	var evs []Event
+	for _, name := range []string{"pi-w-1", "pi-w-2", "pi-w-3"} {
+		evs = append(evs, running(name, "compute", "drbd spin zfs", "drbd", "spin", "zfs")...)
+	}
+
+	evs = append(evs,
+		Event{Time: at(40), Node: "pi-w-1", Kind: MachineReady, Detail: `nodeReady: node "pi-w-1" status is not available yet`},
+		Event{Time: at(40), Node: "pi-w-2", Kind: MachineReady, Detail: `nodeReady: node "pi-w-1" status is not available yet`},
+		Event{Time: at(40), Node: "pi-w-3", Kind: MachineReady, Detail: `nodeReady: node "pi-w-3" status is not available yet`},
+		Event{Time: at(50), Node: "pi-w-1", Kind: MachineReady, Ready: true},
+		Event{Time: at(50), Node: "pi-w-2", Kind: MachineReady, Ready: true},
+		Event{Time: at(50), Node: "pi-w-3", Kind: MachineReady, Ready: true},
+		Event{Time: at(55), Node: "pi-w-1", Kind: NodeReady, Ready: true, Detail: "KubeletReady"},
+		Event{Time: at(55), Node: "pi-w-3", Kind: NodeReady, Ready: true, Detail: "KubeletReady"},
+	)
+
+	l := fold(evs...)
+
+	if ds := Diagnose(l.Node("pi-w-3"), at(60)); len(ds) != 0 {
+		t.Errorf("pi-w-3 has its own name: %s", titles(ds))
+	}
+
+	ds := Diagnose(l.Node("pi-w-2"), at(60))
+	if len(ds) != 1 || ds[0].Title != "pi-w-2 and pi-w-1 share the Node name pi-w-1" {
+		t.Fatalf("pi-w-2: %s", titles(ds))
+	}
+
+	d := ds[0]
+	for _, w := range []string{"pi-w-2's config names it pi-w-1", "one Kubernetes Node pi-w-1", "two machines"} {
+		if !strings.Contains(d.Why, w) {
+			t.Errorf("why lacks %q: %s", w, d.Why)
+		}
+	}
+
+	for _, w := range []string{"its own hostname", "lab.yaml", "liftoff gen", "--file pi-w-2.yaml", "kubectl delete node pi-w-1"} {
+		if !strings.Contains(d.Fix, w) {
+			t.Errorf("fix lacks %q: %s", w, d.Fix)
+		}
+	}
+
+	ev := strings.Join(d.Evidence, "\n")
+	for _, w := range []string{`pi-w-2 goes by Node pi-w-1 — Talos: nodeReady: node "pi-w-1"`, "also going by pi-w-1: pi-w-1", "no Kubernetes Node pi-w-2"} {
+		if !strings.Contains(ev, w) {
+			t.Errorf("evidence lacks %q:\n%s", w, ev)
+		}
+	}
+
+	ds = Diagnose(l.Node("pi-w-1"), at(60))
+	if len(ds) != 1 || !strings.Contains(ds[0].Why, "pi-w-2 also goes by pi-w-1, this board's name") || !strings.Contains(ds[0].Fix, "apply pi-w-2's config") {
+		t.Errorf("pi-w-1: %s\n%+v", titles(ds), ds)
+	}
+
+	// A new config with its own name ends it once Talos says so.
+	l.Apply(Event{Time: at(70), Node: "pi-w-2", Kind: Applied, Detail: "x"})
+	l.Apply(Event{Time: at(90), Node: "pi-w-2", Kind: Hostname, Name: "pi-w-2", Detail: "Talos Nodename resource"})
+
+	if ds := Diagnose(l.Node("pi-w-1"), at(95)); len(ds) != 0 {
+		t.Errorf("after the fix pi-w-1 still: %s", titles(ds))
+	}
+}

@@ -24,6 +24,8 @@ const (
 	Stage Kind = "stage"
 	// Reachable: the Talos API answered (Ready) or stopped answering (!Ready; Detail: why).
 	Reachable Kind = "reachable"
+	// Moved: the board answers at another address now (State: the new endpoint; Detail: how it was found).
+	Moved Kind = "moved"
 	// Extension: an extension is present in the running image (Name, State: present|missing|unexpected, Detail: version).
 	Extension Kind = "extension"
 	// Service: a Talos service changed (Name, State: Talos's state, Ready: up by Talos's rule —

@@ -16,9 +16,9 @@ type Lab struct {
 	Route RouteState
 	// Traffic is the last request through the route (zero until one).
 	Traffic TrafficState
-	Hello map[string]HelloState // by flavour: wasm, container
-	First time.Time             // time of the first event
-	Last  time.Time             // time of the latest event
+	Hello   map[string]HelloState // by flavour: wasm, container
+	First   time.Time             // time of the first event
+	Last    time.Time             // time of the latest event
 }
 
 // Node is one board's picture.
@@ -35,6 +35,9 @@ type Node struct {
 
 	Installer string // the installer image applied
 	Schematic string // the running image's schematic ID, when it has one
+
+	Endpoint  string // where it answers, when it moved from the plan's address
+	MovedNote string
 
 	Reachable    bool
 	Unreachable  string // why, when not reachable
@@ -239,6 +242,8 @@ func (l *Lab) Apply(e Event) {
 		n.NodeReady, n.NodeReason = e.Ready, e.Detail
 	case Bootstrapped:
 		n.Bootstrapped = true
+	case Moved:
+		n.Endpoint, n.MovedNote = e.State, e.Detail
 	case TalosDiagnostic:
 		if n.Diagnostics == nil {
 			n.Diagnostics = map[string]string{}

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,5 +93,35 @@ func TestLogsAreBounded(t *testing.T) {
 
 	if got := len(l.Node("n").Logs["ext-tailscale"]); got != logKeep {
 		t.Errorf("kept %d lines", got)
+	}
+}
+
+func TestLabKnowsWhoSharesANodeName(t *testing.T) {
+	l := NewLab()
+
+	for _, e := range []Event{
+		{Time: at(1), Node: "a", Kind: Hostname, Name: "a", Detail: "Talos Nodename resource"},
+		{Time: at(1), Node: "b", Kind: Hostname, Name: "a", Detail: "Talos Nodename resource"},
+		{Time: at(1), Node: "c", Kind: MachineReady, Detail: `services: kubelet not healthy; nodeReady: node "a" is not ready`},
+		{Time: at(2), Node: "d", Kind: Hostname, Name: "d"},
+	} {
+		l.Apply(e)
+	}
+
+	for name, want := range map[string]string{"a": "b c", "b": "a c", "c": "a b", "d": ""} {
+		if got := strings.Join(l.Node(name).SameHostname, " "); got != want {
+			t.Errorf("%s shares its name with %q, want %q", name, got, want)
+		}
+	}
+
+	if got := l.Node("c").HostnameFrom; got != `Talos: nodeReady: node "a" is not ready` {
+		t.Errorf("evidence = %q", got)
+	}
+
+	// The Nodename resource going away (a reset) clears the name.
+	l.Apply(Event{Time: at(3), Node: "b", Kind: Hostname})
+
+	if got := strings.Join(l.Node("a").SameHostname, " "); got != "c" {
+		t.Errorf("after b's reset a shares with %q", got)
 	}
 }

@@ -11,11 +11,13 @@ import (
 
 	cosiv1alpha1 "github.com/cosi-project/runtime/api/v1alpha1"
 	"github.com/cosi-project/runtime/pkg/resource"
+	"github.com/cosi-project/runtime/pkg/safe"
 	"github.com/cosi-project/runtime/pkg/state"
 	cosiclient "github.com/cosi-project/runtime/pkg/state/protobuf/client"
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
+	"github.com/siderolabs/talos/pkg/machinery/resources/hardware"
 	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
@@ -28,7 +30,19 @@ type Target struct {
 	// Talosconfig authenticates once the board runs a config from these
 	// secrets; nil watches a board only in maintenance mode.
 	Talosconfig *clientconfig.Config
+	// UUID is the board's machine UUID (from discovery): whoever answers
+	// at Endpoint must be this machine, and after an address change (a new
+	// DHCP lease) Find's candidates are searched for it. Empty: the
+	// address is the identity.
+	UUID string
+	// Find lists endpoints where a board that moved may answer now (the
+	// plan's subnet): called after lostAfter failed attempts.
+	Find func(ctx context.Context) []string
 }
+
+// lostAfter is how many failed connection attempts in a row make the watch
+// look for the board elsewhere (about 8 s of backoff).
+const lostAfter = 5
 
 // Connect opens a client to a board: mutual TLS with the talosconfig when
 // the board has a config, else maintenance mode's unauthenticated TLS. It
@@ -70,6 +84,7 @@ func Connect(ctx context.Context, t Target) (*client.Client, bool, error) {
 func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
 	backoff := 250 * time.Millisecond
 	wasUp := true // so the first failure is reported
+	failed := 0
 
 	for ctx.Err() == nil {
 		err := watchOnce(ctx, t, emit)
@@ -83,6 +98,18 @@ func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
 
 		wasUp = false
 
+		if failed++; failed >= lostAfter && t.UUID != "" && t.Find != nil {
+			if at, ok := locate(ctx, t); ok {
+				emit(Event{Time: time.Now(), Node: t.Node, Kind: Moved, State: at,
+					Detail: fmt.Sprintf("%s answers at %s now, no longer at %s (same machine UUID %s): a new DHCP lease? Reserve its address in the router", t.Node, at, t.Endpoint, t.UUID)})
+				t.Endpoint, failed, backoff = at, 0, 250*time.Millisecond
+
+				continue
+			}
+
+			failed = 0
+		}
+
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
@@ -91,7 +118,7 @@ func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
 		backoff = min(backoff*2, 4*time.Second)
 
 		if errors.Is(err, errWasConnected) {
-			backoff, wasUp = 250*time.Millisecond, true
+			backoff, wasUp, failed = 250*time.Millisecond, true, 0
 		}
 	}
 
@@ -111,6 +138,12 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 		return err
 	}
 	defer c.Close() //nolint:errcheck
+
+	if t.UUID != "" {
+		if got := machineUUID(ctx, c); got != "" && got != t.UUID {
+			return fmt.Errorf("another machine answers at %s (UUID %s, not %s's %s): did the address go to another board?", t.Endpoint, got, t.Node, t.UUID)
+		}
+	}
 
 	mode := "maintenance (no client certificate)"
 	if secure {
@@ -204,6 +237,47 @@ func changed(last map[string]Event, e Event) bool {
 	last[key] = bare
 
 	return true
+}
+
+// machineUUID is the board's SMBIOS UUID ("" when it does not say).
+func machineUUID(ctx context.Context, c *client.Client) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+
+	si, err := safe.StateGetByID[*hardware.SystemInformation](ctx, c.COSI, hardware.SystemInformationID)
+	if err != nil {
+		return ""
+	}
+
+	return si.TypedSpec().UUID
+}
+
+// locate asks each candidate endpoint who it is, and returns the one where
+// the board's machine UUID answers.
+func locate(ctx context.Context, t Target) (string, bool) {
+	for _, at := range t.Find(ctx) {
+		if at == t.Endpoint || ctx.Err() != nil {
+			continue
+		}
+
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		c, _, err := Connect(cctx, Target{Node: t.Node, Endpoint: at, Talosconfig: t.Talosconfig})
+
+		if err == nil {
+			uuid := machineUUID(cctx, c)
+			c.Close() //nolint:errcheck
+
+			if uuid == t.UUID {
+				cancel()
+
+				return at, true
+			}
+		}
+
+		cancel()
+	}
+
+	return "", false
 }
 
 // Snapshot reads a board's current state once (a List per kind, not a

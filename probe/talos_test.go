@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cosi-project/runtime/pkg/state"
+	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
 )
@@ -114,5 +115,19 @@ func TestChangedPassesOnlyChanges(t *testing.T) {
 		if got := changed(last, s.e); got != s.want {
 			t.Errorf("step %d (%s %s %s): changed = %v", i, s.e.Kind, s.e.Name, s.e.State, got)
 		}
+	}
+}
+
+func TestTranslateNodename(t *testing.T) {
+	nn := k8s.NewNodename(k8s.NamespaceName, k8s.NodenameID)
+	nn.TypedSpec().Nodename = "pi-w-1"
+
+	evs := translate("pi-w-2", state.Event{Type: state.Created, Resource: nn})
+	if len(evs) != 1 || evs[0].Kind != Hostname || evs[0].Name != "pi-w-1" || evs[0].Node != "pi-w-2" {
+		t.Errorf("%+v", evs)
+	}
+
+	if evs = translate("pi-w-2", state.Event{Type: state.Destroyed, Resource: nn}); evs[0].Name != "" {
+		t.Errorf("destroyed: %+v", evs)
 	}
 }

@@ -102,6 +102,8 @@ func describe(e probe.Event) (string, tone) {
 		return "etcd bootstrapped", good
 	case probe.Route:
 		return "Tailscale route " + e.State + " " + e.Detail, map[bool]tone{true: good, false: warn}[e.State == "primary"]
+	case probe.Moved:
+		return "moved to " + e.State + " (same machine UUID): followed it there", warn
 	case probe.Traffic:
 		if e.Ready {
 			return "through the tailnet, " + e.Name + " answers (" + latency(e.Latency) + ")", good

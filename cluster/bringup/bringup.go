@@ -7,13 +7,19 @@ package bringup
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
+	"slices"
+	"sync"
+	"time"
 
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -78,7 +84,12 @@ func Start(ctx context.Context, dir string, p *plan.Plan, opts Options) (*Run, e
 
 	for _, b := range p.Boards {
 		r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error {
-			return probe.WatchTalos(ctx, probe.Target{Node: b.Name, Endpoint: apply.Endpoint(b, 0), Talosconfig: tc}, emit)
+			endpoint := apply.Endpoint(b, 0)
+
+			// Known by its machine UUID, a board is followed to a new
+			// address (a new DHCP lease after install) instead of lost.
+			return probe.WatchTalos(ctx, probe.Target{Node: b.Name, Endpoint: endpoint, Talosconfig: tc,
+				UUID: identity(ctx, endpoint), Find: neighbours(b.Address)}, emit)
 		})
 	}
 
@@ -122,4 +133,62 @@ func (r *Run) Bootstrap(ctx context.Context) error {
 	r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error { return probe.WatchNodes(ctx, cs, emit) })
 
 	return nil
+}
+
+// identity is a board's machine UUID, read in maintenance mode before its
+// config goes out ("" when it does not answer that way: already set up).
+func identity(ctx context.Context, endpoint string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+
+	b, err := discover.Inspect(ctx, endpoint)
+	if err != nil {
+		return ""
+	}
+
+	return b.UUID
+}
+
+// neighbours lists the Talos endpoints answering in a board's /24: where a
+// board that moved may be now. A TCP connect is enough here; the watch
+// asks each one who it is.
+func neighbours(addr string) func(ctx context.Context) []string {
+	return func(ctx context.Context) []string {
+		a, err := netip.ParseAddr(addr)
+		if err != nil || !a.Is4() {
+			return nil
+		}
+
+		prefix, _ := a.Prefix(24)
+
+		var (
+			mu    sync.Mutex
+			found []string
+			wg    sync.WaitGroup
+			slots = make(chan struct{}, 64)
+		)
+
+		for ip := prefix.Addr().Next(); prefix.Contains(ip) && ip.As4()[3] != 255; ip = ip.Next() {
+			endpoint := net.JoinHostPort(ip.String(), fmt.Sprint(discover.TalosPort))
+			slots <- struct{}{}
+
+			wg.Go(func() {
+				defer func() { <-slots }()
+
+				d := net.Dialer{Timeout: 500 * time.Millisecond}
+				if c, err := d.DialContext(ctx, "tcp", endpoint); err == nil {
+					c.Close() //nolint:errcheck
+
+					mu.Lock()
+					found = append(found, endpoint)
+					mu.Unlock()
+				}
+			})
+		}
+
+		wg.Wait()
+		slices.Sort(found)
+
+		return found
+	}
 }

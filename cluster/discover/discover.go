@@ -40,12 +40,16 @@ type Board struct {
 	UUID         string
 	MAC          string
 	Disks        []Disk
+	// SystemDisk is the disk holding Talos's META partition: the medium
+	// the board booted from. Empty when the board does not say.
+	SystemDisk string
 }
 
 // Disk is a block device a board could install to.
 type Disk struct {
 	Path      string
 	Size      string
+	Bytes     uint64
 	Model     string
 	Transport string // usb, nvme, mmc …
 	Readonly  bool
@@ -271,8 +275,12 @@ func Inspect(ctx context.Context, endpoint string) (Board, error) {
 				continue
 			}
 
-			b.Disks = append(b.Disks, Disk{Path: s.DevPath, Size: s.PrettySize, Model: s.Model, Transport: s.Transport, Readonly: s.Readonly})
+			b.Disks = append(b.Disks, Disk{Path: s.DevPath, Size: s.PrettySize, Bytes: s.Size, Model: s.Model, Transport: s.Transport, Readonly: s.Readonly})
 		}
+	}
+
+	if sd, err := safe.StateGetByID[*block.SystemDisk](ctx, c.COSI, block.SystemDiskID); err == nil {
+		b.SystemDisk = sd.TypedSpec().DevPath
 	}
 
 	if links, err := safe.StateListAll[*network.LinkStatus](ctx, c.COSI); err == nil {

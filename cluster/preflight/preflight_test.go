@@ -1,0 +1,237 @@
+package preflight
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+)
+
+const lab = `
+cluster:
+  name: homelab
+network:
+  lan: 192.168.1.0/24
+boards:
+  - {name: pi-1, address: 192.168.1.11, model: rpi4, machine: controlplane, role: compute}
+  - {name: gw, address: 192.168.1.12, model: amd64, machine: worker, role: gateway}
+`
+
+var (
+	sd  = discover.Disk{Path: "/dev/mmcblk0", Size: "32 GB", Bytes: 32e9, Model: "SD32G", Transport: "mmc"}
+	ssd = discover.Disk{Path: "/dev/sda", Size: "256 GB", Bytes: 256e9, Model: "USB SSD", Transport: "usb"}
+	nvm = discover.Disk{Path: "/dev/nvme0n1", Size: "512 GB", Bytes: 512e9, Transport: "nvme"}
+	usb = discover.Disk{Path: "/dev/sdb", Size: "4 GB", Bytes: 4e9, Model: "stick", Transport: "usb"}
+)
+
+func pi(disks ...discover.Disk) discover.Board {
+	return discover.Board{Address: "192.168.1.11", TalosVersion: "v1.13.3", Arch: "arm64", Product: "Raspberry Pi Ltd Raspberry Pi 4 Model B Rev 1.4", Disks: disks}
+}
+
+func nuc() discover.Board {
+	return discover.Board{Address: "192.168.1.12", TalosVersion: "v1.13.3", Arch: "amd64", Product: "Intel NUC 11", Disks: []discover.Disk{{Path: "/dev/sda", Size: "512 GB", Bytes: 512e9, Transport: "sata"}}}
+}
+
+// want is one expected problem: severity, board, field and words of its
+// message and fix.
+type want struct {
+	sev   plan.Severity
+	board string
+	field string
+	words []string
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		edit      func(p *plan.Plan)
+		found     func(f map[string]discover.Board)
+		machinery string
+		want      []want
+	}{
+		{
+			name: "SD card as the only disk is the normal Pi install",
+		},
+		{
+			name:  "SD card while a USB SSD is free",
+			found: func(f map[string]discover.Board) { f["pi-1"] = pi(sd, ssd, usb) },
+			want: []want{{plan.Warning, "pi-1", "boards[0].installDisk",
+				[]string{"/dev/mmcblk0 (an SD card)", "/dev/sda (256 GB usb USB SSD) is free", "wears out", "set boards[0].installDisk: /dev/sda", "take the SD card out"}}},
+		},
+		{
+			name: "SD card it booted from, NVMe free: the largest other disk is suggested",
+			found: func(f map[string]discover.Board) {
+				b := pi(sd, ssd, nvm)
+				b.SystemDisk = "/dev/mmcblk0"
+				f["pi-1"] = b
+			},
+			want: []want{{plan.Warning, "pi-1", "boards[0].installDisk", []string{"the SD card it booted from", "installDisk: /dev/nvme0n1"}}},
+		},
+		{
+			name:  "a small USB stick is no better place",
+			found: func(f map[string]discover.Board) { f["pi-1"] = pi(sd, usb) },
+		},
+		{
+			name:  "installing to the SSD already",
+			edit:  func(p *plan.Plan) { p.Boards[0].InstallDisk = "/dev/sda" },
+			found: func(f map[string]discover.Board) { f["pi-1"] = pi(sd, ssd) },
+			want:  []want{{plan.Warning, "pi-1", "boards[].model", []string{"2020-09-03", "USB Boot", "rpi-eeprom-update -a", PiEEPROMDoc}}},
+		},
+		{
+			name:  "install disk the board does not have",
+			edit:  func(p *plan.Plan) { p.Boards[0].InstallDisk = "/dev/nvme0n1" },
+			found: func(f map[string]discover.Board) { f["pi-1"] = pi(sd, ssd) },
+			want: []want{
+				{plan.Error, "pi-1", "boards[0].installDisk", []string{"/dev/nvme0n1 does not exist", "/dev/mmcblk0 (32 GB mmc SD32G), /dev/sda"}},
+				{plan.Warning, "pi-1", "boards[].model", []string{"2020-09-03"}},
+			},
+		},
+		{
+			name: "amd64 model for an arm64 board",
+			edit: func(p *plan.Plan) { p.Boards[0].Model = plan.AMD64 },
+			want: []want{{plan.Error, "pi-1", "boards[0].model",
+				[]string{"model amd64 means an amd64 image", "the board is arm64 (Raspberry Pi Ltd Raspberry Pi 4 Model B Rev 1.4)", "boot-loops", "set boards[0].model to rpi4"}}},
+		},
+		{
+			name: "arm64 model for an amd64 board",
+			edit: func(p *plan.Plan) { p.Boards[1].Model = plan.ARM64 },
+			want: []want{{plan.Error, "gw", "boards[1].model", []string{"model arm64 means an arm64 image", "the board is amd64 (Intel NUC 11)", "set boards[1].model to amd64"}}},
+		},
+		{
+			name: "a Raspberry Pi planned as generic arm64",
+			edit: func(p *plan.Plan) { p.Boards[0].Model = plan.ARM64 },
+			want: []want{{plan.Error, "pi-1", "boards[0].model", []string{"no Raspberry Pi overlay", "set boards[0].model to rpi4"}}},
+		},
+		{
+			name: "Raspberry Pi 5 needs a recent EEPROM",
+			edit: func(p *plan.Plan) { p.Boards[0].Model = plan.RPi5 },
+			found: func(f map[string]discover.Board) {
+				b := pi(sd)
+				b.Product = "Raspberry Pi Ltd Raspberry Pi 5 Model B Rev 1.0"
+				f["pi-1"] = b
+			},
+			want: []want{{plan.Warning, "pi-1", "boards[].model", []string{"Raspberry Pi 5", "recent bootloader EEPROM", "Bootloader (Pi 5 family)", TalosPiGuide}}},
+		},
+		{
+			name:  "a board that did not answer",
+			found: func(f map[string]discover.Board) { delete(f, "gw") },
+			want:  []want{{plan.Warning, "gw", "boards[1].address", []string{"no board answered at 192.168.1.12"}}},
+		},
+		{
+			name:  "node on Talos 1.11 given a 1.13 config",
+			found: func(f map[string]discover.Board) { b := nuc(); b.TalosVersion = "v1.11.5"; f["gw"] = b },
+			want: []want{{plan.Error, "gw", "cluster.talosVersion",
+				[]string{"runs Talos v1.11.5", "written for v1.13", "HostnameConfig", "refuses the config", "boot the board from a v1.13 image", "set cluster.talosVersion to v1.11.5"}}},
+		},
+		{
+			name:  "node on Talos 1.12 given a 1.13 config",
+			found: func(f map[string]discover.Board) { b := nuc(); b.TalosVersion = "v1.12.6"; f["gw"] = b },
+			want:  []want{{plan.Warning, "gw", "cluster.talosVersion", []string{"fields added after v1.12", "may refuse"}}},
+		},
+		{
+			name:  "node newer than the config is fine",
+			edit:  func(p *plan.Plan) { p.Cluster.TalosVersion = "v1.12.6"; p.Cluster.KubernetesVersion = "v1.35.0" },
+			found: func(f map[string]discover.Board) {},
+		},
+		{
+			name:  "node newer than liftoff's machinery",
+			found: func(f map[string]discover.Board) { b := nuc(); b.TalosVersion = "v1.14.0"; f["gw"] = b },
+			want: []want{{plan.Warning, "gw", "boards[1].address",
+				[]string{"runs Talos v1.14.0, newer than liftoff's Talos machinery v1.13.3", "unknown to liftoff", "machinery v1.14 or newer"}}},
+		},
+		{
+			name: "plan newer than liftoff's machinery",
+			edit: func(p *plan.Plan) { p.Cluster.TalosVersion = "v1.14.0" },
+			want: []want{{plan.Error, "", "cluster.talosVersion", []string{"asks for Talos v1.14.0", "machinery is v1.13.3", "a v1.13 release"}}},
+		},
+		{
+			name:      "an older machinery than the plan",
+			machinery: "v1.12.0",
+			edit:      func(p *plan.Plan) { p.Cluster.TalosVersion = "v1.12.6"; p.Cluster.KubernetesVersion = "v1.35.0" },
+			found: func(f map[string]discover.Board) {
+				for _, n := range []string{"pi-1", "gw"} {
+					b := f[n]
+					b.TalosVersion = "v1.12.6"
+					f[n] = b
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := plan.Parse([]byte(lab))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			if tc.edit != nil {
+				tc.edit(p)
+			}
+
+			found := map[string]discover.Board{"pi-1": pi(sd), "gw": nuc()}
+			if tc.found != nil {
+				tc.found(found)
+			}
+
+			machinery := tc.machinery
+			if machinery == "" {
+				machinery = "v1.13.3"
+			}
+
+			got := Check(p, found, machinery)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d problems, want %d:\n%s", len(got), len(tc.want), lines(got))
+			}
+
+			for i, w := range tc.want {
+				g := got[i]
+				if g.Severity != w.sev || g.Board != w.board || g.Field != w.field {
+					t.Errorf("problem %d: %v %q %q, want %v %q %q", i, g.Severity, g.Board, g.Field, w.sev, w.board, w.field)
+				}
+
+				for _, word := range w.words {
+					if !strings.Contains(g.Message+" — "+g.Fix, word) {
+						t.Errorf("problem %d lacks %q: %s", i, word, g)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestPiModelsGroupedInOneWarning(t *testing.T) {
+	p, err := plan.Parse([]byte(lab + "  - {name: pi-2, address: 192.168.1.13, model: rpi5, machine: worker, role: compute}\n" +
+		"  - {name: pi-3, address: 192.168.1.14, model: rpi5, machine: worker, role: compute}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got := Check(p, nil, "v1.13.3").Warnings()
+
+	var pi5 []plan.Problem
+
+	for _, w := range got {
+		if strings.Contains(w.Message, "Raspberry Pi 5") {
+			pi5 = append(pi5, w)
+		}
+	}
+
+	if len(pi5) != 1 || pi5[0].Board != "pi-2, pi-3" {
+		t.Errorf("want one Pi 5 warning naming pi-2, pi-3:\n%s", lines(got))
+	}
+}
+
+func TestMachineryVersion(t *testing.T) {
+	if v := MachineryVersion(); !strings.HasPrefix(v, "v1.") {
+		t.Errorf("machinery version %q", v)
+	}
+}
+
+func lines(ps plan.Problems) string {
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString(p.String() + "\n")
+	}
+
+	return b.String()
+}

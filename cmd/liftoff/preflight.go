@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/preflight"
+)
+
+func newPreflightCmd() *cobra.Command {
+	var (
+		path    string
+		port    int
+		timeout time.Duration
+	)
+
+	c := &cobra.Command{
+		Use:   "preflight",
+		Short: "Check the plan against the boards themselves, before apply",
+		Long: `Asks every board of the plan, at its address in Talos maintenance mode,
+what it is (CPU, model, disks, Talos version) and checks the plan against
+it, after the plan's own validation:
+
+  an image for another CPU (error), a Raspberry Pi planned as generic arm64
+  (error), an install disk the board lacks (error), an SD card as install
+  disk while a USB/NVMe disk is free (warning), the bootloader EEPROM a
+  Raspberry Pi 5 (or a Pi 4 installing to USB/NVMe) needs (warning), and
+  version skew between the board's Talos, the plan's talosVersion and
+  liftoff's own Talos machinery.
+
+Exit code 1 when there are errors; warnings alone exit 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := plan.Load(path)
+			if err != nil {
+				return err
+			}
+
+			problems := p.Validate()
+			if problems.Err() == nil {
+				found := inspectBoards(c.Context(), p, port, timeout)
+				problems = append(problems, preflight.Check(p, found, preflight.MachineryVersion())...)
+			}
+
+			w := c.OutOrStdout()
+			for _, warn := range problems.Warnings() {
+				fmt.Fprintln(w, "warning:", warn)
+			}
+
+			if err := problems.Err(); err != nil {
+				return err
+			}
+
+			fmt.Fprintf(w, "%s: %d boards checked against what they report (Talos machinery %s) — ok\n", path, len(p.Boards), preflight.MachineryVersion())
+
+			return nil
+		},
+	}
+
+	addPlanFlag(c, &path)
+	c.Flags().IntVar(&port, "port", discover.TalosPort, "the boards' Talos API port")
+	c.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for each board")
+
+	return c
+}
+
+// inspectBoards asks each board of the plan what it is, all at once; a
+// board that does not answer is left out (preflight says so).
+func inspectBoards(ctx context.Context, p *plan.Plan, port int, timeout time.Duration) map[string]discover.Board {
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		found = map[string]discover.Board{}
+	)
+
+	for _, b := range p.Boards {
+		wg.Go(func() {
+			ictx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+
+			d, err := discover.Inspect(ictx, net.JoinHostPort(b.Address, strconv.Itoa(port)))
+			if err != nil {
+				return
+			}
+
+			mu.Lock()
+			defer mu.Unlock()
+
+			found[b.Name] = d
+		})
+	}
+
+	wg.Wait()
+
+	return found
+}
