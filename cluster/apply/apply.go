@@ -4,6 +4,7 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,10 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cosi-project/runtime/pkg/safe"
 	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -31,10 +34,22 @@ import (
 type Options struct {
 	// Port is apid's port (the simulated lab uses the real one too).
 	Port int
-	// Attempts per board before giving up on a transient failure.
+	// Attempts per board before giving up on a transient apply failure.
+	// Waiting for a board to come up (bootstrap, kubeconfig) is bounded by
+	// ctx alone: an install or a reboot may take long.
 	Attempts int
-	// Backoff is the first wait between attempts; it doubles.
-	Backoff time.Duration
+	// Backoff is the first wait between attempts; it doubles up to
+	// MaxBackoff.
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// CallTimeout bounds one attempt: connecting and one API call. A board
+	// that takes the connection but never answers costs this much.
+	CallTimeout time.Duration
+	// SlowAfter is when a wait is reported as taking longer than expected.
+	SlowAfter time.Duration
+	// Talosconfig, when set, lets apply recognise a board already running
+	// this cluster's config, so a re-run resumes instead of failing.
+	Talosconfig *clientconfig.Config
 }
 
 func (o Options) withDefaults() Options {
@@ -48,6 +63,20 @@ func (o Options) withDefaults() Options {
 
 	if o.Backoff == 0 {
 		o.Backoff = 500 * time.Millisecond
+	}
+
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 5 * time.Second
+	}
+
+	o.MaxBackoff = max(o.MaxBackoff, o.Backoff)
+
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 30 * time.Second
+	}
+
+	if o.SlowAfter == 0 {
+		o.SlowAfter = 10 * time.Minute
 	}
 
 	return o
@@ -97,7 +126,8 @@ func All(ctx context.Context, p *plan.Plan, dir string, opts Options, emit func(
 }
 
 // Board applies one config to a board in maintenance mode. The config is
-// validated locally first, so a bad file never reaches the board.
+// validated locally first, so a bad file never reaches the board. Running it
+// again is safe: a board that already took a config is never sent another.
 func Board(ctx context.Context, b plan.Board, path string, opts Options, emit func(probe.Event)) error {
 	opts = opts.withDefaults()
 
@@ -117,78 +147,216 @@ func Board(ctx context.Context, b plan.Board, path string, opts Options, emit fu
 
 	installer := cfg.Machine().Install().Image()
 	endpoint := Endpoint(b, opts.Port)
+	target := probe.Target{Node: b.Name, Endpoint: endpoint, Talosconfig: opts.Talosconfig}
 
-	return retry(ctx, opts, func(attempt int) (bool, error) {
-		if attempt > 1 {
-			emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Log, Name: "liftoff", Detail: fmt.Sprintf("apply attempt %d of %d", attempt, opts.Attempts)})
-		}
+	// maybe: an earlier attempt sent the config and lost the answer, so
+	// the board may have taken it; it must not be sent a second time.
+	maybe := false
 
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
+	took := func(how string) {
+		emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Applied, Detail: installer})
+		emit(note(b.Name, "done", "apply: "+how))
+	}
 
-		c, secure, err := probe.Connect(actx, probe.Target{Node: b.Name, Endpoint: endpoint})
+	return retry(ctx, opts, b.Name, "apply", emit, func(actx context.Context, _ int) (bool, error) {
+		c, secure, err := probe.Connect(actx, target)
 		if err != nil {
-			return true, fmt.Errorf("connecting to %s: %w", endpoint, err)
+			if !certRequired(err) {
+				return true, fmt.Errorf("connecting to %s: %w", endpoint, err)
+			}
+
+			// It asks for a client certificate: it runs a config already.
+			switch {
+			case opts.Talosconfig != nil:
+				return true, fmt.Errorf("connecting to %s: %w", endpoint, err)
+			case maybe:
+				took("the board took the config before the connection dropped (its answer was lost); not sending it again")
+
+				return false, nil
+			}
+
+			return false, errors.New("the board already runs a config (it asks for a client certificate): pass the talosconfig to resume, or reset the board to apply again")
 		}
 		defer c.Close() //nolint:errcheck
 
 		if secure {
-			return false, errors.New("the board is not in maintenance mode")
+			if maybe {
+				took("the board took the config before the connection dropped (its answer was lost); not sending it again")
+			} else {
+				emit(note(b.Name, "done", "apply: the board already runs this cluster's config; not applying it again"))
+			}
+
+			return false, nil
+		}
+
+		// A board that took a config (this run's, whose answer was lost, or
+		// an earlier run's) is installing it: never send a second one.
+		if ms, err := safe.StateGetByID[*runtime.MachineStatus](actx, c.COSI, runtime.MachineStatusID); err == nil {
+			if st := ms.TypedSpec().Stage; st != runtime.MachineStageMaintenance && st != runtime.MachineStageUnknown {
+				switch {
+				case maybe:
+					took("the board took the config before the connection dropped (its answer was lost); not sending it again")
+
+					return false, nil
+				case opts.Talosconfig != nil:
+					return true, fmt.Errorf("the board already has a config (stage %s); waiting for it to come up to confirm it is this cluster's", st)
+				}
+
+				return false, fmt.Errorf("the board already has a config (stage %s): once it runs, run apply again with the talosconfig (it then recognises this cluster's config and skips the board)", st)
+			}
 		}
 
 		resp, err := c.ApplyConfiguration(actx, &machineapi.ApplyConfigurationRequest{Data: data, Mode: machineapi.ApplyConfigurationRequest_AUTO})
 		if err != nil {
-			// The board judged the config: trying again changes nothing.
-			if s, ok := status.FromError(err); ok && s.Code() == codes.InvalidArgument {
-				return false, fmt.Errorf("the board refused the config: %s", s.Message())
+			switch status.Code(err) {
+			case codes.InvalidArgument:
+				// The board judged the config: trying again changes nothing.
+				return false, fmt.Errorf("the board refused the config: %s", config.Redact(status.Convert(err).Message()))
+			case codes.PermissionDenied, codes.FailedPrecondition:
+				// Maintenance mode refuses a second config.
+				if maybe {
+					took("the board took the config before the connection dropped (its answer was lost); not sending it again")
+
+					return false, nil
+				}
+
+				return false, errors.New("the board already took a config and is installing it: once it has rebooted, run apply again with the talosconfig (it then recognises this cluster's config and skips the board)")
 			}
+
+			maybe = true
 
 			return true, err
 		}
 
-		msg := ""
-		for _, m := range resp.GetMessages() {
-			msg = strings.TrimSpace(m.GetModeDetails())
-		}
-
 		emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Applied, Detail: installer})
 
-		if msg != "" {
-			emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Log, Name: "liftoff", Detail: msg})
+		for _, m := range resp.GetMessages() {
+			if msg := strings.TrimSpace(m.GetModeDetails()); msg != "" {
+				emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Log, Name: "liftoff", Detail: msg})
+			}
 		}
 
 		return false, nil
 	})
 }
 
-// retry runs f until it succeeds, says not to retry, or attempts run out.
-func retry(ctx context.Context, opts Options, f func(attempt int) (retry bool, err error)) error {
-	wait := opts.Backoff
+// note is a progress event of liftoff's own: State says where the step
+// is (retrying, waiting, slow, failed, done), Count the attempt.
+func note(node, state, detail string) probe.Event {
+	return probe.Event{Time: time.Now(), Node: node, Kind: probe.Log, Name: "liftoff", State: state, Detail: detail}
+}
 
-	var err error
+// backoff doubles a wait from first up to most.
+type backoff struct{ next, most time.Duration }
 
-	for attempt := 1; attempt <= opts.Attempts; attempt++ {
+func (b *backoff) step() time.Duration {
+	d := b.next
+	b.next = min(b.next*2, b.most)
+
+	return d
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retry runs f, each attempt bounded by opts.CallTimeout, until it
+// succeeds, says not to retry, attempts run out or ctx ends. Every retry
+// and the giving up are events, so a person sees why it waits.
+func retry(ctx context.Context, opts Options, node, step string, emit func(probe.Event), f func(ctx context.Context, attempt int) (retry bool, err error)) error {
+	bo := backoff{next: opts.Backoff, most: opts.MaxBackoff}
+
+	var err, prev error // prev: the last answer before ctx ended, if any
+
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+
 		var again bool
 
-		again, err = f(attempt)
+		again, err = f(actx, attempt)
+
+		cancel()
+
 		if err == nil || !again {
 			return err
 		}
 
-		if attempt == opts.Attempts {
+		if ctx.Err() != nil {
+			return stopped(ctx, step, cmp.Or(prev, err))
+		}
+
+		prev = err
+
+		if attempt >= opts.Attempts {
 			break
 		}
 
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
+		wait := bo.step()
 
-		wait *= 2
+		e := note(node, "retrying", fmt.Sprintf("%s: retrying (attempt %d of %d) in %s: %s", step, attempt+1, opts.Attempts, wait, describe(err)))
+		e.Count = attempt + 1
+		emit(e)
+
+		if sleep(ctx, wait) != nil {
+			return stopped(ctx, step, err)
+		}
 	}
 
+	emit(note(node, "failed", fmt.Sprintf("%s: gave up after %d attempts: %s", step, opts.Attempts, describe(err))))
+
 	return fmt.Errorf("gave up after %d attempts: %w", opts.Attempts, err)
+}
+
+// stopped is the error of a step ctx ended, with what was last in the way.
+func stopped(ctx context.Context, step string, last error) error {
+	return fmt.Errorf("%s stopped: %w (last try: %s)", step, ctx.Err(), describe(last))
+}
+
+// certRequired tells a TLS refusal for want of a client certificate: the
+// board has a config and talks only mutual TLS.
+func certRequired(err error) bool {
+	msg := err.Error()
+
+	return strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate")
+}
+
+// describe says what went wrong in words a person can act on; events
+// carry it, so it never holds more than an error message.
+func describe(err error) string {
+	if err == nil {
+		return "no error"
+	}
+
+	msg := err.Error()
+
+	switch {
+	case strings.Contains(msg, "connection refused"):
+		return "nothing answers on the port yet (installing, rebooting, starting or powered off)"
+	case errors.Is(err, context.DeadlineExceeded), status.Code(err) == codes.DeadlineExceeded,
+		strings.Contains(msg, "deadline exceeded"), strings.Contains(msg, "i/o timeout"):
+		return "no answer in time (the board took the connection but did not respond, or it is off)"
+	case strings.Contains(msg, "connection reset"), strings.Contains(msg, "EOF"), strings.Contains(msg, "broken pipe"),
+		strings.Contains(msg, "transport is closing"), strings.Contains(msg, "connection lost"),
+		strings.Contains(msg, "error reading from server"), strings.Contains(msg, "connection closed"):
+		return "the board dropped the connection"
+	case certRequired(err), strings.Contains(msg, "unknown authority"), strings.Contains(msg, "certificate"):
+		return "the board refused liftoff's client certificate: it runs a config from other secrets, or the talosconfig does not match secrets.yaml"
+	}
+
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+		return config.Redact(s.Message())
+	}
+
+	return config.Redact(msg)
 }
 
 // BootstrapTarget is the board to bootstrap: always the first control plane
@@ -222,7 +390,7 @@ func CheckBootstrapAddress(p *plan.Plan, addr string) error {
 
 // Bootstrap starts etcd on the first control plane. It waits for the board
 // to come up with its config (mutual TLS) and treats "already bootstrapped"
-// as done, so it is safe to run again.
+// as done, so it is safe to run again — also after a lost answer.
 func Bootstrap(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts Options, emit func(probe.Event)) error {
 	opts = opts.withDefaults()
 
@@ -231,10 +399,8 @@ func Bootstrap(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts 
 		return err
 	}
 
-	endpoint := Endpoint(b, opts.Port)
-
-	return waitSecure(ctx, b, endpoint, tc, emit, func(c *client.Client) error {
-		err := c.Bootstrap(ctx, &machineapi.BootstrapRequest{})
+	return waitSecure(ctx, b, tc, opts, "bootstrap", emit, func(cctx context.Context, c *client.Client) error {
+		err := c.Bootstrap(cctx, &machineapi.BootstrapRequest{})
 		if s, ok := status.FromError(err); ok && s.Code() == codes.AlreadyExists {
 			err = nil
 		}
@@ -247,10 +413,31 @@ func Bootstrap(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts 
 	})
 }
 
-// Kubeconfig fetches the admin kubeconfig from the first control plane.
+// Kubeconfig fetches the admin kubeconfig from the first control plane,
+// waiting (until ctx ends) for the control plane to serve it.
 func Kubeconfig(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts Options) ([]byte, error) {
+	return fetchKubeconfig(ctx, p, tc, opts.withDefaults(), func(probe.Event) {})
+}
+
+// KubeconfigReady fetches the admin kubeconfig and waits until the
+// Kubernetes API answers ready with it, reporting each wait as an event:
+// what a caller needs before its first Kubernetes request.
+func KubeconfigReady(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts Options, emit func(probe.Event)) ([]byte, error) {
 	opts = opts.withDefaults()
 
+	kc, err := fetchKubeconfig(ctx, p, tc, opts, emit)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := WaitKubernetes(ctx, p, kc, opts, emit); err != nil {
+		return nil, err
+	}
+
+	return kc, nil
+}
+
+func fetchKubeconfig(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts Options, emit func(probe.Event)) ([]byte, error) {
 	b, err := BootstrapTarget(p)
 	if err != nil {
 		return nil, err
@@ -258,8 +445,8 @@ func Kubeconfig(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts
 
 	var out []byte
 
-	err = waitSecure(ctx, b, Endpoint(b, opts.Port), tc, func(probe.Event) {}, func(c *client.Client) error {
-		data, err := c.Kubeconfig(ctx)
+	err = waitSecure(ctx, b, tc, opts, "kubeconfig", emit, func(cctx context.Context, c *client.Client) error {
+		data, err := c.Kubeconfig(cctx)
 		out = data
 
 		return err
@@ -268,43 +455,82 @@ func Kubeconfig(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts
 	return out, err
 }
 
-// waitSecure retries f on the board over mutual TLS until it succeeds or
-// ctx ends: after apply the board installs and reboots before it can serve.
-func waitSecure(ctx context.Context, b plan.Board, endpoint string, tc *clientconfig.Config, emit func(probe.Event), f func(*client.Client) error) error {
-	wait := 500 * time.Millisecond
+// errMaintenance: the board answers, but without its config yet.
+var errMaintenance = errors.New("still in maintenance mode (config not applied, or still installing)")
 
-	var last error
+// waitSecure retries f on the first control plane over mutual TLS until it
+// succeeds or ctx ends: after apply the board installs and reboots before
+// it can serve, and a slow SD card makes that long. Each wait is an event;
+// one more says when it takes longer than opts.SlowAfter.
+func waitSecure(ctx context.Context, b plan.Board, tc *clientconfig.Config, opts Options, step string, emit func(probe.Event), f func(context.Context, *client.Client) error) error {
+	target := probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: tc}
+	bo := backoff{next: opts.Backoff, most: opts.MaxBackoff}
+	start := time.Now()
+	slow := false
 
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, secure, err := probe.Connect(cctx, probe.Target{Node: b.Name, Endpoint: endpoint, Talosconfig: tc})
+	var prev error // the last answer before ctx ended, if any
+
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+		err := once(cctx, target, f)
 
 		cancel()
 
-		switch {
-		case err != nil:
-			last = err
-		case !secure:
-			c.Close() //nolint:errcheck
-
-			last = errors.New("still in maintenance mode (config not applied, or still installing)")
-		default:
-			err = f(c)
-			c.Close() //nolint:errcheck
-
-			if err == nil {
-				return nil
-			}
-
-			last = err
+		if err == nil {
+			return nil
 		}
 
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (last: %v)", b.Name, ctx.Err(), last)
-		case <-time.After(wait):
+		if status.Code(err) == codes.PermissionDenied {
+			return fmt.Errorf("%s: %s: the talosconfig's certificate lacks the admin role (%s)", step, b.Name, describe(err))
 		}
 
-		wait = min(wait*2, 5*time.Second)
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", b.Name, stopped(ctx, step, cmp.Or(prev, err)))
+		}
+
+		prev = err
+
+		elapsed := time.Since(start)
+		so := roughly(elapsed)
+
+		if !slow && elapsed >= opts.SlowAfter {
+			slow = true
+
+			emit(note(b.Name, "slow", fmt.Sprintf("%s: %s is taking longer than expected (%s so far): %s — still waiting; its dmesg shows why (a slow SD card, a boot loop)", step, b.Name, so, describe(err))))
+		}
+
+		wait := bo.step()
+
+		e := note(b.Name, "waiting", fmt.Sprintf("%s: waiting for %s (attempt %d, %s so far), next try in %s: %s", step, b.Name, attempt, so, wait, describe(err)))
+		e.Count = attempt
+		emit(e)
+
+		if sleep(ctx, wait) != nil {
+			return fmt.Errorf("%s: %w", b.Name, stopped(ctx, step, err))
+		}
 	}
+}
+
+// roughly is a duration as a person reads it in a progress line.
+func roughly(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+
+	return d.Round(time.Second)
+}
+
+// once connects over mutual TLS and runs f.
+func once(ctx context.Context, t probe.Target, f func(context.Context, *client.Client) error) error {
+	c, secure, err := probe.Connect(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer c.Close() //nolint:errcheck
+
+	if !secure {
+		return errMaintenance
+	}
+
+	return f(ctx, c)
 }

@@ -53,23 +53,24 @@ func TestBootstrapGoesToTheFirstControlPlaneNeverTheVIP(t *testing.T) {
 
 func TestRetryStopsOnPermanentErrors(t *testing.T) {
 	opts := Options{Attempts: 4, Backoff: 1}.withDefaults()
+	none := func(probe.Event) {}
 
 	calls := 0
-	err := retry(context.Background(), opts, func(int) (bool, error) { calls++; return false, errors.New("refused") })
+	err := retry(context.Background(), opts, "cp1", "apply", none, func(context.Context, int) (bool, error) { calls++; return false, errors.New("refused") })
 
 	if calls != 1 || err == nil || err.Error() != "refused" {
 		t.Errorf("permanent: %d calls, %v", calls, err)
 	}
 
 	calls = 0
-	err = retry(context.Background(), opts, func(int) (bool, error) { calls++; return true, errors.New("unavailable") })
+	err = retry(context.Background(), opts, "cp1", "apply", none, func(context.Context, int) (bool, error) { calls++; return true, errors.New("unavailable") })
 
 	if calls != 4 || !strings.Contains(err.Error(), "gave up after 4 attempts: unavailable") {
 		t.Errorf("transient: %d calls, %v", calls, err)
 	}
 
 	calls = 0
-	err = retry(context.Background(), opts, func(a int) (bool, error) {
+	err = retry(context.Background(), opts, "cp1", "apply", none, func(_ context.Context, a int) (bool, error) {
 		calls++
 		if a < 3 {
 			return true, errors.New("unavailable")

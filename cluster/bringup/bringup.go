@@ -78,6 +78,12 @@ func Start(ctx context.Context, dir string, p *plan.Plan, opts Options) (*Run, e
 		return nil, fmt.Errorf("reading the talosconfig gen wrote: %w", err)
 	}
 
+	if opts.Apply.Talosconfig == nil {
+		// With it, apply recognises boards already running this cluster's
+		// config: a re-run resumes instead of failing on them.
+		opts.Apply.Talosconfig = tc
+	}
+
 	r := &Run{Plan: p, Dir: dir, Stream: probe.NewStream(ctx, 1024), Talosconfig: tc, opts: opts}
 
 	apply.Planned(p, func(b plan.Board) []string { return image.Extensions(p, b.Role) }, r.Stream.Emit)
@@ -119,7 +125,9 @@ func (r *Run) Bootstrap(ctx context.Context) error {
 		return err
 	}
 
-	kc, err := apply.Kubeconfig(ctx, r.Plan, r.Talosconfig, r.opts.Apply)
+	// Ready means the API server answers /readyz, not just that Talos
+	// handed out a kubeconfig.
+	kc, err := apply.KubeconfigReady(ctx, r.Plan, r.Talosconfig, r.opts.Apply, r.Stream.Emit)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cosi-project/runtime/pkg/state"
@@ -77,6 +78,26 @@ type Faults struct {
 	PowerLossDuringInstall bool
 	// SlowDisk multiplies the install time (a slow SD card).
 	SlowDisk float64
+	// SlowReboot multiplies every reboot's time: the API stays away much
+	// longer than the caller expects.
+	SlowReboot float64
+	// DropDuringApply: the first N ApplyConfiguration calls in maintenance
+	// mode are cut before the board reads the config — every connection
+	// resets and the port closes — and the API comes back after DropFor,
+	// still in maintenance mode.
+	DropDuringApply int
+	// DropAfterApply: the first config is taken, then the connection is cut
+	// before the answer, so the caller cannot tell it took. The API stays
+	// away until the board has installed and rebooted, as Talos's does.
+	DropAfterApply bool
+	// DropFor is how long a DropDuringApply outage lasts (default 5s).
+	DropFor time.Duration
+	// StallAPI: the first N unary API calls (Version included) are accepted
+	// — TCP and TLS — but never answered; the caller's deadline ends them.
+	StallAPI int
+	// MoveAfterInstall: after its install the board comes back at this
+	// address instead (a new DHCP lease).
+	MoveAfterInstall string
 }
 
 // Hooks connect a board to the simulated Kubernetes side. All optional.
@@ -116,7 +137,8 @@ type Options struct {
 
 // Board is one running simulated board.
 type Board struct {
-	opts Options
+	opts  Options
+	moved atomic.Pointer[string] // the address it answers at, once it moved
 
 	mu       sync.Mutex
 	stage    string
@@ -134,6 +156,9 @@ type Board struct {
 	nodeSeen    bool // the Kubernetes Node exists (Talos: NodeStatus)
 	nodeReady   bool
 	powerLost   bool // a fault already fired
+	drops       int  // DropDuringApply faults fired
+	droppedOnce bool // DropAfterApply fired
+	stalls      int  // StallAPI faults fired
 	services    map[string]*service
 	logs        map[string][]string // by source: service id or "installer"
 	dmesg       []string
@@ -207,7 +232,16 @@ func Start(ctx context.Context, opts Options) (*Board, error) {
 
 // Endpoint is host:port of the board's API.
 func (b *Board) Endpoint() string {
-	return net.JoinHostPort(b.opts.Spec.Address, fmt.Sprint(b.opts.Port))
+	return net.JoinHostPort(b.address(), fmt.Sprint(b.opts.Port))
+}
+
+// address is where the board answers: the spec's address until it moved.
+func (b *Board) address() string {
+	if a := b.moved.Load(); a != nil {
+		return *a
+	}
+
+	return b.opts.Spec.Address
 }
 
 // Spec is the board's hardware.

@@ -62,12 +62,23 @@ func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 		b.installed = true
 		b.booted = img.Version
 		b.logLocked("installer", "installation of "+installer+" complete")
+
+		if to := b.opts.Faults.MoveAfterInstall; to != "" && b.moved.Load() == nil {
+			b.moved.Store(&to)
+			b.kmsg("eth0: DHCP lease changed: %s", to)
+		}
+
 		b.rebootLocked(b.opts.Timing.Reboot)
 	})
 }
 
 // rebootLocked takes the API down for d, then boots.
 func (b *Board) rebootLocked(d time.Duration) {
+	if f := b.opts.Faults.SlowReboot; f > 1 {
+		d = time.Duration(float64(d) * f)
+		b.kmsg("bootloader: waiting for the boot medium (slow reboot)")
+	}
+
 	b.epoch++
 	b.setStageLocked("rebooting")
 	b.stopServicesLocked()

@@ -20,6 +20,7 @@ import (
 	"github.com/siderolabs/crypto/x509"
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 	"github.com/siderolabs/talos/pkg/machinery/role"
 	"google.golang.org/grpc"
@@ -68,6 +69,14 @@ func (s *server) stop() {
 	s.done.Wait()
 }
 
+// kill cuts every connection at once, as a link going down does: calls in
+// flight get no answer.
+func (s *server) kill() {
+	s.grpc.Stop()
+	s.lis.Close() //nolint:errcheck
+	s.done.Wait()
+}
+
 // serveLocked starts the API for the current mode (maintenance or secure).
 func (b *Board) serveLocked() error {
 	var (
@@ -83,7 +92,7 @@ func (b *Board) serveLocked() error {
 			trustd = func([]byte) (*x509.PEMEncodedCertificateAndKey, bool) { return nil, false }
 		}
 
-		tlsCfg, err = secureTLS(b.cfg, b.opts.Spec.Address, trustd)
+		tlsCfg, err = secureTLS(b.cfg, b.address(), trustd)
 	}
 
 	if err != nil {
@@ -96,7 +105,7 @@ func (b *Board) serveLocked() error {
 	}
 
 	az := authz{maintenance: b.cfg == nil || !b.installed}
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)), grpc.UnaryInterceptor(az.unary()), grpc.StreamInterceptor(az.stream()))
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)), grpc.ChainUnaryInterceptor(b.stall(), az.unary()), grpc.StreamInterceptor(az.stream()))
 
 	machineapi.RegisterMachineServiceServer(g, &machineService{b: b})
 	// Clients read state; nobody writes a board's state over the API.
@@ -191,27 +200,54 @@ func (m *machineService) ApplyConfiguration(ctx context.Context, req *machineapi
 		return applied(nil, mode, "Dry run summary:\n"+details+" (skipped in dry-run).\n"), nil
 	}
 
+	resp, cut, err := m.take(cfg, req.GetData(), mode, warnings, details)
+	if cut {
+		return nil, m.cut(ctx)
+	}
+
+	return resp, err
+}
+
+// take applies a validated config; cut says a fault dropped the API
+// instead of answering.
+func (m *machineService) take(cfg coreconfig.Provider, data []byte, mode machineapi.ApplyConfigurationRequest_Mode, warnings []string, details string) (*machineapi.ApplyConfigurationResponse, bool, error) {
+	b := m.b
+
 	b.mu.Lock()
 	defer b.mu.Unlock()
 
 	switch {
 	case b.cfg == nil:
 		if b.stage != "maintenance" {
-			return nil, status.Errorf(codes.Unavailable, "the machine is %s, not waiting for a config", b.stage)
+			return nil, false, status.Errorf(codes.Unavailable, "the machine is %s, not waiting for a config", b.stage)
 		}
 
-		b.acceptLocked(cfg, req.GetData())
+		if b.drops < b.opts.Faults.DropDuringApply {
+			b.drops++
+			b.dropAPILocked(b.dropFor())
+
+			return nil, true, nil
+		}
+
+		b.acceptLocked(cfg, data)
+
+		if b.opts.Faults.DropAfterApply && !b.droppedOnce {
+			b.droppedOnce = true
+			b.dropAPILocked(0)
+
+			return nil, true, nil
+		}
 	case !b.installed:
-		return nil, status.Error(codes.FailedPrecondition, "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot")
+		return nil, false, status.Error(codes.FailedPrecondition, "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot")
 	case mode == machineapi.ApplyConfigurationRequest_STAGED:
-		b.staged, b.stagedBytes = cfg, req.GetData()
+		b.staged, b.stagedBytes = cfg, data
 	case mode == machineapi.ApplyConfigurationRequest_REBOOT:
-		b.staged, b.stagedBytes = cfg, req.GetData()
+		b.staged, b.stagedBytes = cfg, data
 		b.kmsg("apply configuration: rebooting to apply it")
 		b.afterLocked(0, func() { b.rebootLocked(b.opts.Timing.Reboot) })
 	default:
 		// Running: extension service changes apply live.
-		b.cfg, b.cfgBytes = cfg, req.GetData()
+		b.cfg, b.cfgBytes = cfg, data
 		if _, ok := b.services["ext-tailscale"]; ok {
 			b.startExtensionLocked("ext-tailscale")
 		}
@@ -219,7 +255,80 @@ func (m *machineService) ApplyConfiguration(ctx context.Context, req *machineapi
 		b.updateMachineStatusLocked()
 	}
 
-	return applied(warnings, mode, details), nil
+	return applied(warnings, mode, details), false, nil
+}
+
+// cut is the end of a call whose connection a fault dropped: it returns
+// once the transport is gone, so the caller sees a reset, not an answer.
+func (m *machineService) cut(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+	case <-m.b.ctx.Done():
+	}
+
+	return status.Error(codes.Unavailable, "connection lost")
+}
+
+func (b *Board) dropFor() time.Duration {
+	if d := b.opts.Faults.DropFor; d > 0 {
+		return d
+	}
+
+	return 5 * time.Second
+}
+
+// dropAPILocked takes the API down at once, as a link going down does; it
+// comes back after back (scaled) unless that is 0 or a reboot serves first.
+func (b *Board) dropAPILocked(back time.Duration) {
+	b.kmsg("end0: link is not ready: the API connection dropped")
+
+	if srv := b.server; srv != nil {
+		b.server = nil
+		// The port closes now, so a quick comeback can listen again.
+		srv.lis.Close() //nolint:errcheck
+		go srv.kill()
+	}
+
+	if back <= 0 {
+		return
+	}
+
+	b.afterLocked(back, func() {
+		if b.server != nil {
+			return
+		}
+
+		b.kmsg("end0: link is up")
+
+		if err := b.serveLocked(); err != nil {
+			b.kmsg("apid: %v", err)
+		}
+	})
+}
+
+// stall holds the first Faults.StallAPI unary calls unanswered until
+// their caller gives up.
+func (b *Board) stall() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		b.mu.Lock()
+		stall := b.stalls < b.opts.Faults.StallAPI
+		if stall {
+			b.stalls++
+			b.kmsg("apid: %s: stalled, no answer", info.FullMethod)
+		}
+		b.mu.Unlock()
+
+		if !stall {
+			return handler(ctx, req)
+		}
+
+		select {
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-b.ctx.Done():
+			return nil, status.Error(codes.Unavailable, "the board is off")
+		}
+	}
 }
 
 func applied(warnings []string, mode machineapi.ApplyConfigurationRequest_Mode, details string) *machineapi.ApplyConfigurationResponse {
