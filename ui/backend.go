@@ -34,6 +34,9 @@ type Backend interface {
 	// config it runs, or Talos's defaults in maintenance mode; secrets
 	// redacted. It runs in a command and writes nothing.
 	Preview(ctx context.Context, p *plan.Plan) ([]config.Preview, error)
+	// Preflight checks the plan against what each board said of itself
+	// (wrong CPU, install disk, EEPROM, version skew). It runs in a command.
+	Preflight(ctx context.Context, p *plan.Plan) plan.Problems
 	// SaveKubeconfig fetches the admin kubeconfig and merges it into
 	// ~/.kube/config or writes a file of its own; it returns where it went.
 	// It runs in a command and may wait for the API server to come up.
@@ -72,6 +75,7 @@ type (
 	previewMsg      struct {
 		previews []config.Preview
 		err      error
+		checks   plan.Problems
 	}
 	kubeconfigMsg struct {
 		path string

@@ -108,6 +108,12 @@ func (f *fake) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error
 	return out, nil
 }
 
+// Preflight: the scripted lab's Pi 5s want a recent EEPROM.
+func (f *fake) Preflight(_ context.Context, p *plan.Plan) plan.Problems {
+	return plan.Problems{{Severity: plan.Warning, Board: p.Boards[0].Name, Field: "boards[0].model",
+		Message: "a Raspberry Pi 5 boots Talos's rpi_generic image only with a recent bootloader EEPROM", Fix: "update it with Raspberry Pi Imager"}}
+}
+
 func (f *fake) SaveKubeconfig(merge bool) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -113,6 +113,7 @@ type Model struct {
 	previews   []config.Preview // the review's config diffs
 	previewErr error
 	previewing bool
+	preflight  plan.Problems // what the boards said of themselves against the plan
 	showDiff   bool
 	tsDetail   bool
 	tsScroll   int
@@ -235,7 +236,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case kubeconfigMsg:
 		m.onKubeconfig(msg)
 	case previewMsg:
-		m.previews, m.previewErr, m.previewing = msg.previews, msg.err, false
+		m.previews, m.previewErr, m.previewing, m.preflight = msg.previews, msg.err, false, msg.checks
 	case tea.KeyPressMsg:
 		return m, m.onKey(msg)
 	}

@@ -44,7 +44,7 @@ func (m *Model) preview() tea.Cmd {
 	return func() tea.Msg {
 		pv, err := b.Preview(ctx, p)
 
-		return previewMsg{previews: pv, err: err}
+		return previewMsg{previews: pv, err: err, checks: b.Preflight(ctx, p)}
 	}
 }
 
@@ -128,6 +128,19 @@ func (m *Model) reviewView(w, h int) string {
 	}
 
 	lines = append(lines, m.problemLines(w)...)
+
+	if len(m.preflight) > 0 {
+		lines = append(lines, "", t.Title.Render("What the boards say"))
+
+		for _, pr := range m.preflight.Errors() {
+			lines = append(lines, wrapStyled(t.Bad, "✗ "+pr.String(), w)...)
+		}
+
+		for _, pr := range m.preflight.Warnings() {
+			lines = append(lines, wrapStyled(t.Warn, "! "+pr.String(), w)...)
+		}
+	}
+
 	lines = append(lines, "", t.Accent.Render(fmt.Sprintf("enter applies these configs to %s · d %s the diffs · esc goes back",
 		plural(len(p.Boards), "board", "boards"), orNot(m.showDiff, "hides", "shows"))))
 

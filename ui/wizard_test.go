@@ -154,7 +154,8 @@ func TestReviewShowsConfigDiffs(t *testing.T) {
 	hs.Keys("enter")
 	hs.WaitFor("Boards (4)")
 	hs.Keys("enter", "g", "enter")
-	hs.WaitFor("Review: what each board gets", "diff       +2 -0 lines against Talos's defaults", "diff       +3 -0 lines")
+	hs.WaitFor("Review: what each board gets", "diff       +2 -0 lines against Talos's defaults", "diff       +3 -0 lines",
+		"What the boards say", "! board pi-1: a Raspberry Pi 5 boots Talos's rpi_generic image only with a recent bootloader EEPROM")
 
 	hs.Keys("d")
 	fr := hs.WaitFor("+hostname: pi-1", "+        liftoff.dev/role: gateway", "+    - TS_AUTHKEY=<redacted>", "d hides the diffs")

@@ -15,6 +15,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/preflight"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
 )
@@ -34,6 +35,7 @@ type backend struct {
 	rec      *probe.Recorder
 
 	mu       sync.Mutex
+	found    map[string]discover.Board // what each address said in the last scan
 	run      *bringup.Run
 	bootDone chan struct{} // closed when the last bootstrap attempt ended
 	bootErr  error
@@ -85,6 +87,13 @@ func (s *backend) Discover(ctx context.Context, target string) {
 
 		_, err = discover.Scan(ctx, targets, discover.Options{Timeout: time.Second, Progress: func(done, total int, b *discover.Board) {
 			if b != nil {
+				s.mu.Lock()
+				if s.found == nil {
+					s.found = map[string]discover.Board{}
+				}
+				s.found[b.Address] = *b
+				s.mu.Unlock()
+
 				s.emit(probe.Event{Time: time.Now(), Node: b.Address, Kind: probe.Discovered, Detail: b.Summary()})
 			}
 
@@ -236,6 +245,22 @@ func (s *backend) hello(run *bringup.Run) {
 // dir and writes nothing.
 func (s *backend) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error) {
 	return config.Previews(s.dir, p, s.side.AuthKey(), nil)
+}
+
+// Preflight checks the plan against what the scan found at each board's
+// address (boards the scan did not reach are reported as such).
+func (s *backend) Preflight(_ context.Context, p *plan.Plan) plan.Problems {
+	byName := map[string]discover.Board{}
+
+	s.mu.Lock()
+	for _, b := range p.Boards {
+		if f, ok := s.found[b.Address]; ok {
+			byName[b.Name] = f
+		}
+	}
+	s.mu.Unlock()
+
+	return preflight.Check(p, byName, preflight.MachineryVersion())
 }
 
 func (s *backend) SavePlan(p *plan.Plan) error {

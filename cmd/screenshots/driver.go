@@ -215,6 +215,9 @@ func (b *labBackend) SavePlan(*plan.Plan) error { return nil }
 
 func (b *labBackend) SaveKubeconfig(bool) (string, error) { return "homelab/kubeconfig", nil }
 
+// Preflight has nothing to compare: the recordings hold no hardware.
+func (b *labBackend) Preflight(context.Context, *plan.Plan) plan.Problems { return nil }
+
 // Preview is liftoff's real preview against Talos's defaults, with
 // throwaway secrets (nothing is written): the counts on screen are what a
 // real review shows.

@@ -293,3 +293,55 @@ func TestTalosDiagnosticsAreExplained(t *testing.T) {
 		}
 	}
 }
+
+// A board that comes back at another address (a new DHCP lease) is
+// followed there by its machine UUID, and the dashboard says so.
+func TestABoardThatMovesIsFollowed(t *testing.T) {
+	t.Parallel()
+	toolpathtest.Need(t, "kube", "etcd")
+
+	spec := DefaultSpec()
+	spec.First = "127.0.32.11"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	var rec bytes.Buffer
+
+	results, err := Check(ctx, CheckOptions{
+		Lab: Options{Spec: spec, Scenario: "new-dhcp-lease", Speed: 100}, Dir: t.TempDir(), Settle: 2 * time.Second,
+		Only: []string{"compute-only-cluster"}, Record: &rec, Env: check.Env{ReadyBudget: 2 * time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if len(results) != 1 || results[0].Status != check.Pass {
+		t.Errorf("the moved board should still come up: %+v", results)
+	}
+
+	events, err := probe.ReadEvents(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	picture := probe.NewLab()
+	for _, e := range events {
+		picture.Apply(e)
+	}
+
+	moved := picture.Node("pi-w-2")
+	if moved.Endpoint != "127.0.32.113:50000" || !moved.MachineReady {
+		t.Fatalf("pi-w-2 was not followed to its new address: endpoint %q, ready %v", moved.Endpoint, moved.MachineReady)
+	}
+
+	var said bool
+
+	for _, d := range probe.Diagnose(moved, time.Now()) {
+		said = said || strings.Contains(d.Title, "changed its address to 127.0.32.113:50000") && strings.Contains(d.Fix, "reserve")
+	}
+
+	if !said {
+		t.Errorf("no diagnosis for the move: %+v", probe.Diagnose(moved, time.Now()))
+	}
+}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,6 +150,20 @@ var Scenarios = []Scenario{
 			}
 
 			return nil
+		},
+	},
+	{
+		Name:        "new-dhcp-lease",
+		Description: "the third board (pi-w-2) gets a new DHCP lease after its install and comes back at another address",
+		Faults: func(i int, b plan.Board) board.Faults {
+			if i != 2 {
+				return board.Faults{}
+			}
+
+			a := netip.MustParseAddr(b.Address).As4()
+			a[3] += 100
+
+			return board.Faults{MoveAfterInstall: netip.AddrFrom4(a).String()}
 		},
 	},
 	{
