@@ -12,6 +12,7 @@ type keyMap struct {
 	Dashboard, Troubleshoot              key.Binding
 	// wizard
 	Edit, Add, Rename, Machine, Role, Gateway key.Binding
+	Model, Disk                               key.Binding
 	Merge, Separate, Yes, No, Retry           key.Binding
 }
 
@@ -37,6 +38,8 @@ func newKeys() keyMap {
 		Edit:         b("e", "edit target", "e"),
 		Add:          b("a", "add by address", "a"),
 		Rename:       b("n", "rename", "n"),
+		Model:        b("o", "board model", "o"),
+		Disk:         b("i", "install disk", "i"),
 		Machine:      b("m", "machine type", "m"),
 		Role:         b("r", "role", "r"),
 		Gateway:      b("g", "make gateway", "g"),
@@ -84,7 +87,7 @@ func (m *Model) screenKeys() helpKeys {
 		extra = []key.Binding{k.Up, k.Down}
 	case ScreenRoles:
 		short = []key.Binding{k.Machine, k.Role, k.Gateway, with(k.Enter, "review"), k.Help}
-		extra = []key.Binding{k.Rename, k.Up, k.Down, k.Back}
+		extra = []key.Binding{k.Rename, k.Model, k.Disk, k.Up, k.Down, k.Back}
 	case ScreenReview:
 		short = []key.Binding{with(k.Enter, "apply"), with(k.Up, "scroll"), k.Back, k.Help, k.Quit}
 	case ScreenApply:

@@ -113,6 +113,8 @@ type Model struct {
 	previews   []config.Preview // the review's config diffs
 	previewErr error
 	previewing bool
+	saving     bool          // a plan save is in flight
+	saveAgain  bool          // the plan changed during it
 	preflight  plan.Problems // what the boards said of themselves against the plan
 	showDiff   bool
 	tsDetail   bool
@@ -228,10 +230,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case Progress:
 		m.onProgress(msg)
 	case planSavedMsg:
-		m.saved = "✓ plan saved"
+		m.saved, m.saving = "✓ plan saved", false
 		if msg.err != nil {
 			m.saved = "✗ plan not saved"
 			m.say(bad, "the plan could not be saved: "+msg.err.Error())
+		}
+
+		if m.saveAgain {
+			m.saveAgain = false
+
+			return m, m.savePlan()
 		}
 	case kubeconfigMsg:
 		m.onKubeconfig(msg)

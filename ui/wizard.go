@@ -198,6 +198,33 @@ func (m *Model) discoverView(w, h int) string {
 	return strings.Join(lines, "\n")
 }
 
+// disksOf lists the disk paths discovery saw on a board ("disks /dev/sda
+// 256 GB, /dev/mmcblk0 32 GB" in its summary).
+func (m *Model) disksOf(addr string) []string {
+	for _, f := range m.found {
+		if f.addr != addr {
+			continue
+		}
+
+		p := strings.Split(f.info, " · ")
+		if len(p) != 4 {
+			return nil
+		}
+
+		var out []string
+
+		for d := range strings.SplitSeq(p[2], ", ") {
+			if path, _, ok := strings.Cut(strings.TrimSpace(d), " "); ok && strings.HasPrefix(path, "/dev/") {
+				out = append(out, path)
+			}
+		}
+
+		return out
+	}
+
+	return nil
+}
+
 // toRoles turns the boards found into plan boards: new ones get a name, a
 // machine type (the first board a control plane) and the compute role.
 func (m *Model) toRoles() tea.Cmd {
@@ -251,11 +278,21 @@ func (m *Model) newName(f found) string {
 	}
 }
 
+// savePlan saves the plan in a command, one save at a time: commands run
+// concurrently, and an older plan must never land after a newer one. A
+// change during a save is saved when it ends.
 func (m *Model) savePlan() tea.Cmd {
 	if m.o.Backend == nil {
 		return nil
 	}
 
+	if m.saving {
+		m.saveAgain = true
+
+		return nil
+	}
+
+	m.saving = true
 	b, p := m.o.Backend, clonePlan(m.plan)
 
 	return func() tea.Msg { return planSavedMsg{err: b.SavePlan(p)} }
@@ -303,6 +340,29 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		return m.makeGateway(b)
+	case "o":
+		// Discovery guesses the model; the person knows better (a CM4 in a
+		// carrier board, a generic arm64 board).
+		i := slices.Index(plan.Models, b.Model)
+		b.Model = plan.Models[(i+1)%len(plan.Models)]
+		b.InstallDisk = ""
+		m.plan.Default()
+		m.say(idle, b.Name+" is now model "+b.Model+": "+plan.Arch(b.Model)+" image, installs to "+b.InstallDisk)
+
+		return m.savePlan()
+	case "i":
+		disks := m.disksOf(b.Address)
+		if len(disks) == 0 {
+			m.say(warn, "discovery saw no disks on "+b.Name+": set installDisk in lab.yaml")
+
+			return nil
+		}
+
+		i := slices.Index(disks, b.InstallDisk)
+		b.InstallDisk = disks[(i+1)%len(disks)]
+		m.say(idle, b.Name+" installs to "+b.InstallDisk)
+
+		return m.savePlan()
 	case "n":
 		old := b.Name
 		m.input = &lineInput{label: "new name for " + old, value: old, done: func(v string) tea.Cmd {
@@ -356,7 +416,7 @@ func (m *Model) rolesView(w, h int) string {
 	lines := []string{t.Title.Render("What does each board become?")}
 	lines = append(lines, wrapStyled(t.Dim, "compute: "+strings.Join(image.Extensions(m.plan, plan.Compute), " ")+
 		" · gateway: "+strings.Join(image.Extensions(m.plan, plan.Gateway), " ")+" — one gateway per cluster", w)...)
-	lines = append(lines, "", t.Dim.Render("  "+pad("board", 10)+" "+pad("address", 15)+" "+pad("model", 6)+" "+pad("machine", 13)+" role"))
+	lines = append(lines, "", t.Dim.Render("  "+pad("board", 10)+" "+pad("address", 15)+" "+pad("model", 6)+" "+pad("disk", 13)+" "+pad("machine", 13)+" role"))
 
 	for i, b := range m.plan.Boards {
 		mark := "  "
@@ -369,7 +429,7 @@ func (m *Model) rolesView(w, h int) string {
 			role = "◆ gateway (subnet router)"
 		}
 
-		line := mark + pad(b.Name, 10) + " " + pad(b.Address, 15) + " " + pad(b.Model, 6) + " " + pad(b.Machine, 13) + " " + role
+		line := mark + pad(b.Name, 10) + " " + pad(b.Address, 15) + " " + pad(b.Model, 6) + " " + pad(b.InstallDisk, 13) + " " + pad(b.Machine, 13) + " " + role
 		if i == m.sel {
 			line = t.Selected.Render(ansiStrip(line))
 		}

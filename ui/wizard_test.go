@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/ui"
@@ -166,4 +167,38 @@ func TestReviewShowsConfigDiffs(t *testing.T) {
 
 	hs.Keys("d")
 	hs.WaitFor("d shows the diffs")
+}
+
+// The roles step corrects what discovery guessed: the install disk among
+// the disks the board reported (i), and the board model (o).
+func TestRolesEditDiskAndModel(t *testing.T) {
+	f := newFake(false)
+	hs := start(t, wizard(f), 120, 30)
+	hs.WaitFor("scan (CIDR or addresses)")
+
+	hs.Keys("enter")
+	hs.WaitFor("Boards (4)")
+	hs.Keys("enter")
+	hs.WaitFor("What does each board become?", "/dev/mmcblk0")
+
+	hs.Keys("i")
+	hs.WaitFor("pi-1 installs to /dev/nvme0n1")
+	hs.Keys("i")
+	hs.WaitFor("pi-1 installs to /dev/mmcblk0")
+
+	hs.Keys("o")
+	hs.WaitFor("pi-1 is now model arm64: arm64 image")
+	hs.Keys("o")
+	hs.WaitFor("pi-1 is now model amd64: amd64 image, installs to")
+
+	// The save runs in a command: wait for it, within reason.
+	for deadline := time.Now().Add(5 * time.Second); ; hs.Frame() {
+		if p := f.lastPlan(); p != nil && p.Boards[0].Model == plan.AMD64 {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatal("the changed model was not saved")
+		}
+	}
 }

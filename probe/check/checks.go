@@ -541,7 +541,16 @@ func singleGateway(_ context.Context, env *Env) Result {
 
 		return r
 	case len(present) == 0 && !env.Plan.Tailscale.Disabled:
-		return Result{Status: Fail, Summary: "no node has tailscale", Fix: "give the gateway board the gateway image"}
+		gw, _ := env.Plan.Gateway()
+		r := Result{Status: Fail, Summary: "no node has tailscale",
+			Why: "the plan makes " + gw.Name + " the gateway, but no running image carries the tailscale extension, so nothing routes the tailnet to the cluster",
+			Fix: "give " + gw.Name + " the gateway image (liftoff images shows its installer; an upgrade must name it too)"}
+
+		if n := env.Lab.Node(gw.Name); n.Installer != "" {
+			r.Evidence = []string{gw.Name + ": installer " + n.Installer + ", extensions " + orDash(strings.Join(n.ExtensionNames(), " "))}
+		}
+
+		return r
 	case len(present) == 0:
 		return pass("no gateway, as planned (tailscale disabled)")
 	}
