@@ -208,10 +208,13 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 				}
 			}
 		case ev := <-opt:
-			if ev.Type == state.Errored {
+			switch ev.Type {
+			case state.Errored:
 				opt = nil // refused: stop listening, keep the rest
 
 				continue
+			case state.Bootstrapped, state.Noop:
+				continue // markers carry an empty resource: not a destroyed one
 			}
 
 			for _, e := range translate(t.Node, ev) {
@@ -458,19 +461,25 @@ func (f *follower) follow(id string) {
 		return
 	}
 
+	f.pump(stream.Recv, id, func() { f.report(id) })
+}
+
+// pump turns a log stream into Log events named source, calling after on
+// each chunk, until the stream ends.
+func (f *follower) pump(recv func() (*common.Data, error), source string, after func()) {
 	for {
-		data, err := stream.Recv()
+		data, err := recv()
 		if err != nil {
 			return
 		}
 
 		for line := range strings.SplitSeq(strings.TrimRight(string(data.GetBytes()), "\n"), "\n") {
 			if line != "" {
-				f.emit(Event{Time: time.Now(), Node: f.node, Kind: Log, Name: id, Detail: line})
+				f.emit(Event{Time: time.Now(), Node: f.node, Kind: Log, Name: source, Detail: line})
 			}
 		}
 
-		f.report(id)
+		after()
 	}
 }
 
@@ -482,18 +491,7 @@ func (f *follower) kernel() {
 		return
 	}
 
-	for {
-		data, err := stream.Recv()
-		if err != nil {
-			return
-		}
-
-		for line := range strings.SplitSeq(strings.TrimRight(string(data.GetBytes()), "\n"), "\n") {
-			if line != "" {
-				f.emit(Event{Time: time.Now(), Node: f.node, Kind: Log, Name: "dmesg", Detail: line})
-			}
-		}
-	}
+	f.pump(stream.Recv, "dmesg", func() {})
 }
 
 // report emits a service's state with its restarts (Talos's service

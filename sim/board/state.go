@@ -17,6 +17,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
 	"github.com/siderolabs/talos/pkg/machinery/resources/block"
 	"github.com/siderolabs/talos/pkg/machinery/resources/hardware"
+	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
 	"github.com/siderolabs/talos/pkg/machinery/resources/network"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
@@ -46,6 +47,7 @@ func newState(ctx context.Context, spec Spec) (state.State, error) {
 		{v1alpha1.NamespaceName, "Talos v1alpha1 subsystems glue resources."},
 		{hardware.NamespaceName, "Hardware resources."},
 		{network.NamespaceName, "Networking resources."},
+		{k8s.NamespaceName, "Kubernetes all the things."},
 	} {
 		if err := ns.Register(ctx, n.name, n.desc); err != nil {
 			return nil, err
@@ -56,6 +58,7 @@ func newState(ctx context.Context, spec Spec) (state.State, error) {
 		&runtime.MachineStatus{},
 		&runtime.ExtensionStatus{},
 		&runtime.Diagnostic{},
+		&k8s.Nodename{},
 		&v1alpha1.Service{},
 		&hardware.SystemInformation{},
 		&block.Disk{},
@@ -137,6 +140,21 @@ func (b *Board) setStageLocked(stage string) {
 	b.kmsg("machined: stage %s", stage)
 	b.updateMachineStatusLocked()
 	b.updateDiagnosticsLocked()
+	b.updateNodenameLocked()
+}
+
+// updateNodenameLocked publishes the name the kubelet registers as, as
+// Talos's Nodename controller does once the machine runs its config.
+func (b *Board) updateNodenameLocked() {
+	if b.cfg == nil || !b.installed || (b.stage != "running" && b.stage != "booting") {
+		_ = b.st.Destroy(context.Background(), k8s.NewNodename(k8s.NamespaceName, k8s.NodenameID).Metadata()) //nolint:errcheck // absent is fine
+
+		return
+	}
+
+	b.modify(k8s.NewNodename(k8s.NamespaceName, k8s.NodenameID), func(r resource.Resource) {
+		r.(*k8s.Nodename).TypedSpec().Nodename = b.hostnameLocked() //nolint:forcetypeassert
+	})
 }
 
 // updateDiagnosticsLocked publishes Talos's address-overlap diagnostic as
