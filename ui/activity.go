@@ -102,6 +102,27 @@ func describe(e probe.Event) (string, tone) {
 		return "etcd bootstrapped", good
 	case probe.Route:
 		return "Tailscale route " + e.State + " " + e.Detail, map[bool]tone{true: good, false: warn}[e.State == "primary"]
+	case probe.Log:
+		// liftoff's own notes (apply retrying, waiting, slow); the boards'
+		// logs belong to troubleshoot.
+		if e.Name != "liftoff" {
+			return "", idle
+		}
+
+		switch e.State {
+		case "failed":
+			return e.Detail, bad
+		case "retrying", "slow":
+			return e.Detail, warn
+		}
+
+		return e.Detail, busy
+	case probe.TalosDiagnostic:
+		if e.Ready {
+			return "Talos warns: " + e.Detail, warn
+		}
+
+		return "Talos's " + e.Name + " warning cleared", good
 	case probe.Moved:
 		return "moved to " + e.State + " (same machine UUID): followed it there", warn
 	case probe.Traffic:

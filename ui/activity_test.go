@@ -34,3 +34,16 @@ func TestActivityTellsAFactOnce(t *testing.T) {
 		t.Errorf("%d lines told, want 6 (no repeats, but every change)", len(m.feed))
 	}
 }
+
+// apply's own notes (retries, waits) are told; boards' log lines are not.
+func TestActivityTellsApplyRetries(t *testing.T) {
+	m := New(Options{})
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+	m.record(probe.Event{Time: at, Node: "pi-1", Kind: probe.Log, Name: "liftoff", State: "retrying", Detail: "apply: retrying (attempt 2 of 5) in 1s: the board dropped the connection"})
+	m.record(probe.Event{Time: at, Node: "pi-1", Kind: probe.Log, Name: "kubelet", Detail: "I1122 starting kubelet"})
+
+	if len(m.feed) != 1 || m.feed[0].tone != warn || m.feed[0].text != "apply: retrying (attempt 2 of 5) in 1s: the board dropped the connection" {
+		t.Errorf("feed: %+v", m.feed)
+	}
+}

@@ -226,7 +226,7 @@ func (m *Model) boardLines(n *probe.Node, w int, maxD time.Duration) []string {
 		lines = append(lines, t.Warn.Render("! unexpected "+strings.Join(u, " ")+" for the "+orDash(n.Role)+" role"))
 	}
 
-	if miss := n.Missing(); len(miss) > 0 && n.Stage == "running" && len(n.Extensions) > 0 {
+	if miss := n.Missing(); len(miss) > 0 && installedImage(n) {
 		lines = append(lines, t.Bad.Render("✗ missing "+strings.Join(miss, " ")+": not the role's image"))
 	}
 

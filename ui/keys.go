@@ -12,7 +12,7 @@ type keyMap struct {
 	Dashboard, Troubleshoot              key.Binding
 	// wizard
 	Edit, Add, Rename, Machine, Role, Gateway key.Binding
-	Model, Disk                               key.Binding
+	Model, Disk, Diff                         key.Binding
 	Merge, Separate, Yes, No, Retry           key.Binding
 }
 
@@ -40,6 +40,7 @@ func newKeys() keyMap {
 		Rename:       b("n", "rename", "n"),
 		Model:        b("o", "board model", "o"),
 		Disk:         b("i", "install disk", "i"),
+		Diff:         b("d", "config diffs", "d"),
 		Machine:      b("m", "machine type", "m"),
 		Role:         b("r", "role", "r"),
 		Gateway:      b("g", "make gateway", "g"),
@@ -89,7 +90,7 @@ func (m *Model) screenKeys() helpKeys {
 		short = []key.Binding{k.Machine, k.Role, k.Gateway, with(k.Enter, "review"), k.Help}
 		extra = []key.Binding{k.Rename, k.Model, k.Disk, k.Up, k.Down, k.Back}
 	case ScreenReview:
-		short = []key.Binding{with(k.Enter, "apply"), with(k.Up, "scroll"), k.Back, k.Help, k.Quit}
+		short = []key.Binding{with(k.Enter, "apply"), k.Diff, with(k.Up, "scroll"), k.Back, k.Help, k.Quit}
 	case ScreenApply:
 		short = []key.Binding{with(k.Enter, "bootstrap"), with(k.Back, "cancel apply"), k.Troubleshoot, k.Help, k.Quit}
 		extra = nav

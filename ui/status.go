@@ -37,7 +37,7 @@ func nodeState(n *probe.Node, now time.Time) state {
 	case n.NodeReady && n.Stage == "running" && len(n.Unmet) > 0:
 		// Kubernetes is happy, Talos is not: the founding failure looks like this.
 		return state{"✗", "not ready in Talos", bad}
-	case len(n.Missing()) > 0 && n.Stage == "running" && len(n.Extensions) > 0:
+	case len(n.Missing()) > 0 && installedImage(n):
 		return state{"✗", "wrong image", bad}
 	case stuck(n, now):
 		return state{"✗", "stuck " + n.Stage, bad}
@@ -54,6 +54,12 @@ func nodeState(n *probe.Node, now time.Time) state {
 	}
 
 	return state{"…", n.Stage, busy}
+}
+
+// installedImage tells that the board runs its installed image, so its
+// extension list is final (a plain installer's image has none at all).
+func installedImage(n *probe.Node) bool {
+	return n.Stage == "running" && (len(n.Extensions) > 0 || !n.AppliedAt.IsZero() && n.Boots > 0)
 }
 
 // ready is ready in Talos and in Kubernetes: a node with tailscale and no
@@ -99,7 +105,7 @@ func extState(n *probe.Node, name string) state {
 
 	switch {
 	case x == nil || x.State == "missing":
-		if n.Stage == "running" && len(n.Extensions) > 0 {
+		if installedImage(n) {
 			return state{"✗", name + " missing", bad}
 		}
 

@@ -24,6 +24,11 @@ func TestNodeState(t *testing.T) {
 			Services: map[string]*probe.ServiceInfo{"ext-tailscale": {Restarts: 3}}}, "✗ restarting"},
 		{"API down while rebooting after install", probe.Node{Stage: "rebooting", StageSince: since, Unreachable: "connection refused"}, "… rebooting"},
 		{"API down while running", probe.Node{Stage: "running", StageSince: since, Unreachable: "connection refused"}, "✗ unreachable"},
+		// A plain installer's image has no extensions at all: that is a wrong
+		// image once the board runs what it installed, not "nothing yet".
+		{"no extensions after install", probe.Node{Stage: "running", Reachable: true, AppliedAt: since, Boots: 1,
+			Expect: []string{"drbd", "spin", "zfs"}}, "✗ wrong image"},
+		{"no extensions yet in maintenance", probe.Node{Stage: "maintenance", Reachable: true, Expect: []string{"drbd"}}, "· maintenance"},
 		{"down for too long in a reboot", probe.Node{Stage: "rebooting", StageSince: now.Add(-time.Hour), Unreachable: "timeout"}, "✗ unreachable"},
 	} {
 		if got := nodeState(&c.n, now).String(); got != c.want {
