@@ -58,6 +58,23 @@ type side interface {
 	AuthKey() string
 }
 
+// recordTo records the event stream to path (liftoff replay's format);
+// the returned func closes the file.
+func (s *backend) recordTo(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+
+	s.rec = probe.NewRecorder(out)
+
+	return out.Close, nil
+}
+
 func (s *backend) emit(e probe.Event) {
 	if s.rec != nil {
 		s.rec.Record(e)

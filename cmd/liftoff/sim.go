@@ -118,15 +118,11 @@ func runSim(c *cobra.Command, f simFlags) error {
 
 	be := newSimBackend(ctx, l, f.dir)
 
-	if f.record != "" {
-		out, err := os.OpenFile(f.record, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		defer out.Close() //nolint:errcheck
-
-		be.rec = probe.NewRecorder(out)
+	closeRecord, err := be.recordTo(f.record)
+	if err != nil {
+		return err
 	}
+	defer closeRecord() //nolint:errcheck
 
 	if f.headless {
 		return headless(ctx, c.OutOrStdout(), l, be, f)

@@ -101,15 +101,11 @@ func runUp(c *cobra.Command, f upFlags) error {
 
 	be := newBackend(ctx, &realSide{keyFile: f.keyFile, apiKeyFile: f.apiKeyFile}, f.out)
 
-	if f.record != "" {
-		out, err := os.OpenFile(f.record, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		defer out.Close() //nolint:errcheck
-
-		be.rec = probe.NewRecorder(out)
+	closeRecord, err := be.recordTo(f.record)
+	if err != nil {
+		return err
 	}
+	defer closeRecord() //nolint:errcheck
 
 	if f.headless {
 		return upHeadless(ctx, c.OutOrStdout(), be, p)

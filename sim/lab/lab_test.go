@@ -242,39 +242,13 @@ func TestDuplicateHostnameSharesOneNode(t *testing.T) {
 // holding the boards' LAN raises address-overlap on every board, explained.
 func TestTalosDiagnosticsAreExplained(t *testing.T) {
 	t.Parallel()
-	toolpathtest.Need(t, "kube", "etcd")
 
-	spec := DefaultSpec()
-	spec.First = "127.0.31.11"
-
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-
-	var rec bytes.Buffer
-
-	results, err := Check(ctx, CheckOptions{
-		Lab: Options{Spec: spec, Scenario: "lan-in-pod-cidr", Speed: 100}, Dir: t.TempDir(), Settle: 2 * time.Second,
-		Only: []string{"cluster-formation"}, Record: &rec,
-		Env: check.Env{ReadyBudget: 2 * time.Minute},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	results, picture := checkAndPicture(t, "lan-in-pod-cidr", 31, "cluster-formation")
 
 	for _, r := range results {
 		if r.Status == check.Fail {
 			t.Errorf("a warning is not a failure: %s %s", r.Name, r.Summary)
 		}
-	}
-
-	events, err := probe.ReadEvents(&rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	picture := probe.NewLab()
-	for _, e := range events {
-		picture.Apply(e)
 	}
 
 	for _, n := range picture.Nodes {
@@ -298,36 +272,11 @@ func TestTalosDiagnosticsAreExplained(t *testing.T) {
 // followed there by its machine UUID, and the dashboard says so.
 func TestABoardThatMovesIsFollowed(t *testing.T) {
 	t.Parallel()
-	toolpathtest.Need(t, "kube", "etcd")
 
-	spec := DefaultSpec()
-	spec.First = "127.0.32.11"
-
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-
-	var rec bytes.Buffer
-
-	results, err := Check(ctx, CheckOptions{
-		Lab: Options{Spec: spec, Scenario: "new-dhcp-lease", Speed: 100}, Dir: t.TempDir(), Settle: 2 * time.Second,
-		Only: []string{"compute-only-cluster"}, Record: &rec, Env: check.Env{ReadyBudget: 2 * time.Minute},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	results, picture := checkAndPicture(t, "new-dhcp-lease", 32, "compute-only-cluster")
 
 	if len(results) != 1 || results[0].Status != check.Pass {
 		t.Errorf("the moved board should still come up: %+v", results)
-	}
-
-	events, err := probe.ReadEvents(&rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	picture := probe.NewLab()
-	for _, e := range events {
-		picture.Apply(e)
 	}
 
 	moved := picture.Node("pi-w-2")
@@ -344,4 +293,39 @@ func TestABoardThatMovesIsFollowed(t *testing.T) {
 	if !said {
 		t.Errorf("no diagnosis for the move: %+v", probe.Diagnose(moved, time.Now()))
 	}
+}
+
+// checkAndPicture runs a scenario's checks on its own subnet and folds the
+// recorded events into the picture the troubleshoot view would show.
+func checkAndPicture(t *testing.T, scenario string, subnet int, only ...string) ([]check.Result, *probe.Lab) {
+	t.Helper()
+	toolpathtest.Need(t, "kube", "etcd")
+
+	spec := DefaultSpec()
+	spec.First = fmt.Sprintf("127.0.%d.11", subnet)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	var rec bytes.Buffer
+
+	results, err := Check(ctx, CheckOptions{
+		Lab: Options{Spec: spec, Scenario: scenario, Speed: 100}, Dir: t.TempDir(), Settle: 2 * time.Second,
+		Only: only, Record: &rec, Env: check.Env{ReadyBudget: 2 * time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	events, err := probe.ReadEvents(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	picture := probe.NewLab()
+	for _, e := range events {
+		picture.Apply(e)
+	}
+
+	return results, picture
 }
