@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
@@ -260,8 +263,42 @@ func (s *backend) hello(run *bringup.Run) {
 // Preview diffs each board's config for the review: liftoff's patch on
 // Talos's defaults for boards in maintenance mode. It reads the secrets in
 // dir and writes nothing.
-func (s *backend) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error) {
-	return config.Previews(s.dir, p, s.side.AuthKey(), nil)
+func (s *backend) Preview(ctx context.Context, p *plan.Plan) ([]config.Preview, error) {
+	return config.Previews(s.dir, p, s.side.AuthKey(), s.running(ctx, p))
+}
+
+// running reads the config each board runs now, for boards set up with the
+// talosconfig in dir (a re-apply); boards in maintenance mode run none.
+func (s *backend) running(ctx context.Context, p *plan.Plan) map[string][]byte {
+	tc, err := clientconfig.Open(filepath.Join(s.dir, config.TalosconfigFile))
+	if err != nil {
+		return nil // nothing generated here yet: every board is new
+	}
+
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out = map[string][]byte{}
+	)
+
+	// In parallel: a board that does not answer costs its timeout once.
+	for _, b := range p.Boards {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+
+			cfg, err := probe.RunningConfig(cctx, probe.Target{Node: b.Name, Endpoint: apply.Endpoint(b, 0), Talosconfig: tc})
+			if err == nil {
+				mu.Lock()
+				out[b.Name] = cfg
+				mu.Unlock()
+			}
+		})
+	}
+
+	wg.Wait()
+
+	return out
 }
 
 // Preflight checks the plan against what the scan found at each board's

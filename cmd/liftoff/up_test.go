@@ -10,6 +10,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/toolpath/toolpathtest"
+	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/sim/lab"
 )
 
@@ -129,4 +130,64 @@ func runCtx(ctx context.Context, t *testing.T, args ...string) (string, error) {
 	err := root.ExecuteContext(ctx)
 
 	return out.String(), err
+}
+
+// Re-applying to boards that run a config reviews the diff against what
+// they run now, read from the boards themselves.
+func TestReviewDiffsAgainstTheRunningConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs simulated boards")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	spec := lab.Spec{Cluster: "rerun", First: "127.0.57.11", Boards: []lab.BoardSpec{
+		{Name: "cp", Model: "rpi5", Machine: "controlplane", Role: "compute"},
+		{Name: "gw", Model: "amd64", Machine: "worker", Role: "gateway"},
+	}}
+
+	l, err := lab.Start(ctx, lab.Options{Spec: spec, Speed: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close() //nolint:errcheck
+
+	be := newSimBackend(ctx, l, t.TempDir())
+	p := l.Plan()
+
+	if err := be.apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+
+	// Wait for both boards to run their configs (the watch's own events).
+	running := map[string]bool{}
+	for len(running) < 2 {
+		select {
+		case e := <-be.events:
+			if e.Kind == probe.Stage && e.State == "running" {
+				running[e.Node] = true
+			}
+		case <-ctx.Done():
+			t.Fatalf("boards running: %v", running)
+		}
+	}
+
+	p.Boards[1].InstallDisk = "/dev/sdb"
+
+	previews, err := be.Preview(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, pv := range previews {
+		want := 0
+		if pv.Board == "gw" {
+			want = 1 // the install disk changed
+		}
+
+		if !strings.Contains(pv.Against, "runs now") || pv.Plus != want || pv.Minus != want {
+			t.Errorf("%s: %+v\n%s", pv.Board, pv, pv.Diff)
+		}
+	}
 }

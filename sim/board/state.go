@@ -16,6 +16,7 @@ import (
 	"github.com/cosi-project/runtime/pkg/state/registry"
 	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
 	"github.com/siderolabs/talos/pkg/machinery/resources/block"
+	talosconfig "github.com/siderolabs/talos/pkg/machinery/resources/config"
 	"github.com/siderolabs/talos/pkg/machinery/resources/hardware"
 	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
 	"github.com/siderolabs/talos/pkg/machinery/resources/network"
@@ -48,6 +49,7 @@ func newState(ctx context.Context, spec Spec) (state.State, error) {
 		{hardware.NamespaceName, "Hardware resources."},
 		{network.NamespaceName, "Networking resources."},
 		{k8s.NamespaceName, "Kubernetes all the things."},
+		{talosconfig.NamespaceName, "Talos node configuration."},
 	} {
 		if err := ns.Register(ctx, n.name, n.desc); err != nil {
 			return nil, err
@@ -59,6 +61,7 @@ func newState(ctx context.Context, spec Spec) (state.State, error) {
 		&runtime.ExtensionStatus{},
 		&runtime.Diagnostic{},
 		&k8s.Nodename{},
+		&talosconfig.MachineConfig{},
 		&v1alpha1.Service{},
 		&hardware.SystemInformation{},
 		&block.Disk{},
@@ -141,6 +144,22 @@ func (b *Board) setStageLocked(stage string) {
 	b.updateMachineStatusLocked()
 	b.updateDiagnosticsLocked()
 	b.updateNodenameLocked()
+	b.updateMachineConfigLocked()
+}
+
+// updateMachineConfigLocked publishes the config the board runs (Talos's
+// MachineConfig resource, what the review diffs a re-apply against).
+func (b *Board) updateMachineConfigLocked() {
+	md := talosconfig.NewMachineConfig(nil).Metadata()
+
+	if b.cfg == nil || !b.installed || (b.stage != "running" && b.stage != "booting") {
+		_ = b.st.Destroy(context.Background(), md) //nolint:errcheck // absent is fine
+
+		return
+	}
+
+	_ = b.st.Destroy(context.Background(), md)                                 //nolint:errcheck // replaced whole: its spec is the config
+	_ = b.st.Create(context.Background(), talosconfig.NewMachineConfig(b.cfg)) //nolint:errcheck // in-memory
 }
 
 // updateNodenameLocked publishes the name the kubelet registers as, as
