@@ -73,7 +73,7 @@ func Start(ctx context.Context, dir string, p *plan.Plan, opts Options) (*Run, e
 		}
 	}
 
-	tc, err := clientconfig.Open(filepath.Join(dir, config.TalosconfigFile))
+	tc, err := config.OpenTalosconfig(filepath.Join(dir, config.TalosconfigFile))
 	if err != nil {
 		return nil, fmt.Errorf("reading the talosconfig gen wrote: %w", err)
 	}

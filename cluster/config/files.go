@@ -368,3 +368,24 @@ var secretLine = regexp.MustCompile(`(?m)((?:TS_AUTHKEY|TS_AUTH_KEY)=|(?:\b(?:ke
 func Redact(text string) string {
 	return secretLine.ReplaceAllString(text, "${1}<redacted>")
 }
+
+// OpenTalosconfig reads a talosconfig. Unlike the machinery's
+// clientconfig.Open it never creates the file: a mistyped path must not
+// leave an empty talosconfig behind (which would then pass for one).
+func OpenTalosconfig(path string) (*clientconfig.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("talosconfig %s does not exist: liftoff gen writes one next to the configs", path)
+		}
+
+		return nil, fmt.Errorf("reading talosconfig %s: %w", path, err)
+	}
+
+	tc, err := clientconfig.FromBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("talosconfig %s: %w", path, err)
+	}
+
+	return tc, nil
+}

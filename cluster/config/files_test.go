@@ -274,3 +274,16 @@ func equalMaps(a, b map[string]string) bool {
 
 	return true
 }
+
+// A mistyped talosconfig path is an error, and leaves nothing behind.
+func TestOpenTalosconfigNeverCreates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "talosconfig")
+
+	if _, err := OpenTalosconfig(path); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing talosconfig: %v", err)
+	}
+
+	if _, err := os.Stat(path); err == nil {
+		t.Error("reading a missing talosconfig created it")
+	}
+}

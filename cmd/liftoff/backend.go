@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"net"
 	"os"
 	"path/filepath"
@@ -270,7 +268,7 @@ func (s *backend) Preview(ctx context.Context, p *plan.Plan) ([]config.Preview, 
 // running reads the config each board runs now, for boards set up with the
 // talosconfig in dir (a re-apply); boards in maintenance mode run none.
 func (s *backend) running(ctx context.Context, p *plan.Plan) map[string][]byte {
-	tc, err := clientconfig.Open(filepath.Join(s.dir, config.TalosconfigFile))
+	tc, err := config.OpenTalosconfig(filepath.Join(s.dir, config.TalosconfigFile))
 	if err != nil {
 		return nil // nothing generated here yet: every board is new
 	}

@@ -184,7 +184,7 @@ func openTalosconfig(path, planPath string) (*clientconfig.Config, error) {
 		}
 	}
 
-	tc, err := clientconfig.Open(path)
+	tc, err := config.OpenTalosconfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading talosconfig %s: %w", path, err)
 	}

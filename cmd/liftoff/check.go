@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-lab/liftoff/cluster/apply"
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
@@ -180,7 +180,7 @@ func expected(p *plan.Plan) func(plan.Board) []string {
 // observe builds the picture of an existing lab from one snapshot of each
 // board and of the Nodes.
 func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error) {
-	tc, err := clientconfig.Open(f.talosconfig)
+	tc, err := config.OpenTalosconfig(f.talosconfig)
 	if err != nil {
 		return nil, fmt.Errorf("reading talosconfig: %w", err)
 	}
