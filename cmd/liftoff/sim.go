@@ -164,32 +164,20 @@ func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFl
 	fmt.Fprintf(w, "try: talosctl -n %s -e %s --insecure version\n", l.Boards()[0].Spec().Address, l.Boards()[0].Spec().Address)
 
 	if f.up {
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case e := <-be.events:
-					fmt.Fprintln(w, describe(e))
-				}
-			}
-		}()
+		// Events print for as long as the lab runs (the hello-worlds keep
+		// answering), not just during the bring-up.
+		lw := &lockedWriter{w: w}
+		pctx, stop := context.WithCancel(ctx)
+		wait := printEvents(pctx, lw, be.events)
 
-		p := l.Plan()
-		if err := be.apply(ctx, p); err != nil {
+		defer wait()
+		defer stop()
+
+		if err := bringUp(ctx, lw, be, l.Plan()); err != nil {
 			return err
 		}
 
-		if err := be.bootstrap(ctx, p); err != nil {
-			return err
-		}
-
-		path, err := be.SaveKubeconfig(false)
-		if err != nil {
-			return err
-		}
-
-		fmt.Fprintf(w, "kubeconfig: %s\ntalosconfig: %s\n", path, filepath.Join(f.dir, "talosconfig"))
+		w = lw
 	}
 
 	fmt.Fprintln(w, "running; ctrl+c stops the lab")

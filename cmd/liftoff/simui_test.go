@@ -29,17 +29,11 @@ func TestDashboardOnTheSimulatedLab(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	spec := lab.Spec{Cluster: "teatest", First: "127.0.54.11", Boards: []lab.BoardSpec{
+	l := startLab(ctx, t, lab.Spec{Cluster: "teatest", First: "127.0.54.11", Boards: []lab.BoardSpec{
 		{Name: "pi-cp-1", Model: "rpi5", Machine: "controlplane", Role: "compute"},
 		{Name: "pi-w-1", Model: "rpi4", Machine: "worker", Role: "compute"},
 		{Name: "edge", Model: "amd64", Machine: "worker", Role: "gateway"},
-	}}
-
-	l, err := lab.Start(ctx, lab.Options{Spec: spec, Speed: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close() //nolint:errcheck
+	}})
 
 	dir := t.TempDir()
 	be := newSimBackend(ctx, l, dir)

@@ -163,27 +163,44 @@ func upPlan(f upFlags) (p *plan.Plan, resumed bool, err error) {
 	return p, false, nil
 }
 
+// upHeadless brings a lab up from its plan without the screen, printing
+// each event while it does.
 func upHeadless(ctx context.Context, out io.Writer, be *backend, p *plan.Plan) error {
 	w := &lockedWriter{w: out} // events and progress print from two goroutines
-	done := make(chan struct{})
-	defer func() { <-done }()
 
 	lctx, stop := context.WithCancel(ctx)
+	wait := printEvents(lctx, w, be.events)
+
+	defer wait()
 	defer stop()
+
+	return bringUp(ctx, w, be, p)
+}
+
+// printEvents prints each event as a line until ctx ends; wait returns
+// once it has stopped.
+func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event) (wait func()) {
+	done := make(chan struct{})
 
 	go func() {
 		defer close(done)
 
 		for {
 			select {
-			case <-lctx.Done():
+			case <-ctx.Done():
 				return
-			case e := <-be.events:
+			case e := <-events:
 				fmt.Fprintln(w, describe(e))
 			}
 		}
 	}()
 
+	return func() { <-done }
+}
+
+// bringUp applies, bootstraps and saves the kubeconfig, saying where the
+// files went: the headless bring-up of liftoff up and liftoff sim.
+func bringUp(ctx context.Context, w io.Writer, be *backend, p *plan.Plan) error {
 	fmt.Fprintf(w, "bringing up %s: %d boards\n", p.Cluster.Name, len(p.Boards))
 
 	if err := be.apply(ctx, p); err != nil {

@@ -27,16 +27,7 @@ func TestUpHeadlessBringsALabUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	spec := lab.Spec{Cluster: "uptest", First: "127.0.56.11", Boards: []lab.BoardSpec{
-		{Name: "cp", Model: "rpi5", Machine: "controlplane", Role: "compute"},
-		{Name: "gw", Model: "amd64", Machine: "worker", Role: "gateway"},
-	}}
-
-	l, err := lab.Start(ctx, lab.Options{Spec: spec, Speed: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close() //nolint:errcheck
+	l := startLab(ctx, t, lab.Spec{Cluster: "uptest", First: "127.0.56.11", Boards: cpAndGateway})
 
 	dir := t.TempDir()
 	planFile, keyFile, out := filepath.Join(dir, "lab.yaml"), filepath.Join(dir, "key"), filepath.Join(dir, "homelab")
@@ -142,16 +133,7 @@ func TestReviewDiffsAgainstTheRunningConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	spec := lab.Spec{Cluster: "rerun", First: "127.0.57.11", Boards: []lab.BoardSpec{
-		{Name: "cp", Model: "rpi5", Machine: "controlplane", Role: "compute"},
-		{Name: "gw", Model: "amd64", Machine: "worker", Role: "gateway"},
-	}}
-
-	l, err := lab.Start(ctx, lab.Options{Spec: spec, Speed: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close() //nolint:errcheck
+	l := startLab(ctx, t, lab.Spec{Cluster: "rerun", First: "127.0.57.11", Boards: cpAndGateway})
 
 	be := newSimBackend(ctx, l, t.TempDir())
 	p := l.Plan()
@@ -190,4 +172,24 @@ func TestReviewDiffsAgainstTheRunningConfig(t *testing.T) {
 			t.Errorf("%s: %+v\n%s", pv.Board, pv, pv.Diff)
 		}
 	}
+}
+
+// cpAndGateway is the smallest lab: a control plane and the gateway.
+var cpAndGateway = []lab.BoardSpec{
+	{Name: "cp", Model: "rpi5", Machine: "controlplane", Role: "compute"},
+	{Name: "gw", Model: "amd64", Machine: "worker", Role: "gateway"},
+}
+
+// startLab starts a simulated lab at ×50 that the test's end stops.
+func startLab(ctx context.Context, t *testing.T, spec lab.Spec) *lab.Lab {
+	t.Helper()
+
+	l, err := lab.Start(ctx, lab.Options{Spec: spec, Speed: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { _ = l.Close() })
+
+	return l
 }
