@@ -138,6 +138,7 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 			}
 
 			maps.Copy(v1.MachineConfig.MachineNodeLabels, NodeLabels(b, im))
+			v1.MachineConfig.MachineKernel = kernelModules(im.Extensions)
 		}
 
 		docs = append(docs, d)
@@ -181,6 +182,24 @@ func NodeLabels(b plan.Board, im image.Image) map[string]string {
 	}
 
 	return labels
+}
+
+// kernelModules lists what the image's extensions need loaded: Talos loads
+// no extension module by itself, and zfs's service waits for /dev/zfs (which
+// only the zfs module creates), holding the boot sequence with it
+// (siderolabs/extensions v1.13.3 storage/zfs; see plan.Extensions).
+func kernelModules(extensions []string) *v1alpha1.KernelConfig {
+	mods := plan.ModulesFor(extensions)
+	if len(mods) == 0 {
+		return nil
+	}
+
+	kc := &v1alpha1.KernelConfig{}
+	for _, m := range mods {
+		kc.KernelModules = append(kc.KernelModules, &v1alpha1.KernelModuleConfig{ModuleName: m.Name, ModuleParameters: slices.Clone(m.Parameters)})
+	}
+
+	return kc
 }
 
 // pinNodeIP keeps kubelet on the LAN address. On the gateway, tailscale0
