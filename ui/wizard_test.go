@@ -186,6 +186,11 @@ func TestRolesEditDiskAndModel(t *testing.T) {
 	hs.Keys("i")
 	hs.WaitFor("pi-1 installs to /dev/mmcblk0")
 
+	// rpi5 → the compute modules → generic arm64 → amd64.
+	hs.Keys("o")
+	hs.WaitFor("pi-1 is now model cm4: arm64 image, installs to /dev/mmcblk0")
+	hs.Keys("o")
+	hs.WaitFor("pi-1 is now model cm5: arm64 image")
 	hs.Keys("o")
 	hs.WaitFor("pi-1 is now model arm64: arm64 image")
 	hs.Keys("o")

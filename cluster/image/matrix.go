@@ -17,9 +17,9 @@ var DefaultExtensions = map[string][]string{
 	plan.Gateway: {"drbd", "spin", "tailscale", "zfs"},
 }
 
-// RaspberryPiOverlay is the Image Factory overlay for every Raspberry Pi
-// model Talos supports (rpi_generic covers the 4 and the 5).
-var RaspberryPiOverlay = Overlay{Image: "siderolabs/sbc-raspberrypi", Name: "rpi_generic"}
+// RaspberryPiOverlayImage carries both Raspberry Pi overlays (see
+// plan.Overlay for which model gets which).
+const RaspberryPiOverlayImage = "siderolabs/sbc-raspberrypi"
 
 // SpinRuntimeHandler is the containerd runtime the siderolabs/spin extension
 // registers; a Kubernetes RuntimeClass for Spin must use this handler.
@@ -43,7 +43,8 @@ type Image struct {
 }
 
 // Key names the matrix cell by what makes images differ: the role and the
-// overlay (every Raspberry Pi shares rpi_generic) or else the architecture.
+// overlay (rpi_generic for Pi 4 / CM4, rpi_5 for Pi 5 / CM5) or else the
+// architecture.
 func (im Image) Key() string {
 	if im.Schematic != nil && im.Schematic.Overlay.Name != "" {
 		return im.Role + "-" + im.Schematic.Overlay.Name
@@ -109,8 +110,8 @@ func build(p *plan.Plan, role, model string) (Image, error) {
 	}
 
 	s := &Schematic{}
-	if plan.IsRaspberryPi(model) {
-		s.Overlay = RaspberryPiOverlay
+	if o := plan.Overlay(model); o != "" {
+		s.Overlay = Overlay{Image: RaspberryPiOverlayImage, Name: o}
 	}
 
 	// Extensions as the plan wrote them (full names kept), sorted so equal

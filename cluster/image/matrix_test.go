@@ -50,8 +50,9 @@ func TestRolesGetTheirExtensions(t *testing.T) {
 		t.Error("compute image carries tailscale")
 	}
 
-	if compute.Schematic.Overlay.Name != "rpi_generic" || gateway.Schematic.Overlay.Image != "siderolabs/sbc-raspberrypi" {
-		t.Error("Raspberry Pi boards lack the rpi_generic overlay")
+	// Pi 5 (compute here) needs rpi_5; rpi_generic drops its device trees.
+	if compute.Schematic.Overlay.Name != "rpi_5" || gateway.Schematic.Overlay.Name != "rpi_generic" || gateway.Schematic.Overlay.Image != "siderolabs/sbc-raspberrypi" {
+		t.Errorf("overlays: rpi5 %q, rpi4 %q; want rpi_5 and rpi_generic", compute.Schematic.Overlay.Name, gateway.Schematic.Overlay.Name)
 	}
 
 	nuc, _ := For(p, p.Boards[2])
@@ -121,12 +122,21 @@ func TestMatrixCoversRolesPerModel(t *testing.T) {
 		keys = append(keys, im.Key())
 	}
 
-	if got := strings.Join(keys, " "); got != "compute-rpi_generic compute-amd64 gateway-rpi_generic gateway-amd64" {
+	if got := strings.Join(keys, " "); got != "compute-rpi_5 compute-rpi_generic compute-amd64 gateway-rpi_5 gateway-rpi_generic gateway-amd64" {
 		t.Errorf("matrix = %s", got)
 	}
 
-	if got := strings.Join(m[0].Models, ","); got != "rpi5,rpi4" {
-		t.Errorf("rpi models sharing the image: %s", got)
+	// A compute module boots its Pi's image: one entry each.
+	p.Boards = append(p.Boards, plan.Board{Name: "cm-1", Address: "192.168.1.14", Model: plan.CM5, Machine: plan.Worker, Role: plan.Compute},
+		plan.Board{Name: "cm-2", Address: "192.168.1.15", Model: plan.CM4, Machine: plan.Worker, Role: plan.Compute})
+
+	m, err = Matrix(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got := strings.Join(m[0].Models, ",") + " " + strings.Join(m[1].Models, ","); got != "rpi5,cm5 rpi4,cm4" {
+		t.Errorf("models sharing the Pi images: %s", got)
 	}
 
 	p.Tailscale.Disabled = true

@@ -15,7 +15,7 @@ func TestSchematicIDVectors(t *testing.T) {
 		{"meta", Schematic{Customization: Customization{Meta: []MetaValue{{Key: 0x0a, Value: "foo"}}}}, "d308a2a5ee2277bed5fbaa104fcbc8d59122abfa737df987a95b4ca763459a7f"},
 		{"secureboot", Schematic{Customization: Customization{SecureBoot: SecureBoot{IncludeWellKnownCertificates: true}}}, "fa8e05f142a851d3ee568eb0a8e5841eaf6b0ebc8df9a63df16ac5ed2c04f3e6"},
 		{"4k sectors", Schematic{Customization: Customization{DiskImage: DiskImage{SectorSize: 4096}}}, "92833e9ddd9bb9e11b2464fa5525429f01866306d52ebd882ee08d7918f6d1ea"},
-		{"rpi overlay", Schematic{Overlay: RaspberryPiOverlay}, "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9"},
+		{"rpi overlay", Schematic{Overlay: Overlay{Image: RaspberryPiOverlayImage, Name: "rpi_generic"}}, "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.s.ID()

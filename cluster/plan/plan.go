@@ -28,16 +28,40 @@ const (
 	Gateway = "gateway"
 )
 
-// Board models liftoff knows how to build images for.
+// Board models liftoff knows how to build images for. The compute modules
+// (CM4, CM5, e.g. on a Turing Pi 2 carrier) boot the image of their Pi.
 const (
 	RPi4  = "rpi4"
 	RPi5  = "rpi5"
+	CM4   = "cm4"
+	CM5   = "cm5"
 	ARM64 = "arm64"
 	AMD64 = "amd64"
 )
 
 // Models lists the accepted board models, for help and errors.
-var Models = []string{RPi4, RPi5, ARM64, AMD64}
+var Models = []string{RPi4, RPi5, CM4, CM5, ARM64, AMD64}
+
+// Raspberry Pi overlays Talos v1.13.3 ships from siderolabs/sbc-raspberrypi
+// v0.2.0 (its README: "Raspberry Pi generic (models before Pi 5), Raspberry
+// Pi 5"). rpi_generic's firmware step removes the bcm2712 device trees, so a
+// Pi 5 does not boot it; rpi_5 is the only one with them.
+const (
+	OverlayRPiGeneric = "rpi_generic"
+	OverlayRPi5       = "rpi_5"
+)
+
+// Overlay is the Image Factory overlay a board model needs, "" for none.
+func Overlay(model string) string {
+	switch model {
+	case RPi4, CM4:
+		return OverlayRPiGeneric
+	case RPi5, CM5:
+		return OverlayRPi5
+	}
+
+	return ""
+}
 
 // Defaults. The pod and service CIDRs are Talos's own defaults.
 const (
@@ -234,9 +258,9 @@ func DefaultInstallDisk(model string) string {
 	return "/dev/sda"
 }
 
-// IsRaspberryPi tells whether a model needs the Raspberry Pi overlay.
+// IsRaspberryPi tells whether a model needs a Raspberry Pi overlay.
 func IsRaspberryPi(model string) bool {
-	return model == RPi4 || model == RPi5
+	return Overlay(model) != ""
 }
 
 // Arch is the CPU architecture of a board model.

@@ -93,7 +93,7 @@ func TestValidationRules(t *testing.T) {
 		{"duplicate address", edit("192.168.1.13", "192.168.1.12"), "pi-3", "also board pi-2's", "own address"},
 		{"tailnet address", edit("192.168.1.13", "100.100.1.2"), "pi-3", "Tailscale's range", "LAN address"},
 		{"address outside lan", edit("192.168.1.13", "192.168.2.13"), "pi-3", "outside the LAN", "correct the address"},
-		{"unknown model", edit("model: rpi5", "model: rpi3"), "pi-1", "model \"rpi3\"", "rpi4, rpi5, arm64, amd64"},
+		{"unknown model", edit("model: rpi5", "model: rpi3"), "pi-1", "model \"rpi3\"", "rpi4, rpi5, cm4, cm5, arm64, amd64"},
 		{"unknown machine type", edit("machine: worker, role: compute", "machine: agent, role: compute"), "pi-3", "machine type \"agent\"", "controlplane or worker"},
 		{"unknown role", edit("role: gateway", "role: router"), "pi-2", "role \"router\"", "compute"},
 		{"install disk not a device", edit("model: rpi5,", "model: rpi5, installDisk: sda,"), "pi-1", "not a device path", "/dev/"},
