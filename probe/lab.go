@@ -69,6 +69,14 @@ type Node struct {
 
 	Logs   map[string][]string // last lines by source (service name or dmesg)
 	Errors []string            // probe failures, newest last
+
+	// Marks are the moments the timeline is drawn from (Node.Timeline), in
+	// the order seen: applies, stage changes, the API going and coming back,
+	// and the readiness milestones. MarksDropped counts those a long boot
+	// loop pushed out (the first few are always kept).
+	Marks        []Mark
+	MarksDropped int
+	extActive    bool // every expected extension active, as last marked
 }
 
 // ExtensionInfo is one extension on a node.
@@ -157,6 +165,7 @@ func (l *Lab) Apply(e Event) {
 	}
 
 	n := l.Node(e.Node)
+	wasReachable, wasMachine, wasNode := n.Reachable, n.MachineReady, n.NodeReady
 
 	switch e.Kind {
 	case Planned:
@@ -167,12 +176,14 @@ func (l *Lab) Apply(e Event) {
 		n.Reachable = true
 	case Applied:
 		n.AppliedAt, n.Installer = e.Time, e.Detail
+		n.mark(Mark{At: e.Time, Kind: Applied})
 		n.APIBackAt, n.Boots = time.Time{}, 0
 		// A new config may name the board anew.
 		l.setHostname(n, "", "")
 	case Stage:
 		if n.Stage != e.State {
 			n.Stage, n.StageSince = e.State, e.Time
+			n.mark(Mark{At: e.Time, Kind: Stage, State: e.State})
 
 			if e.State == "booting" {
 				n.Boots++
@@ -269,6 +280,7 @@ func (l *Lab) Apply(e Event) {
 	}
 
 	n.updateActive(e.Time)
+	n.markChanges(e, wasReachable, wasMachine, wasNode)
 }
 
 func (l *Lab) applyCluster(e Event) {
