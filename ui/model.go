@@ -34,6 +34,7 @@ const (
 	ScreenKubeconfig
 	ScreenDashboard
 	ScreenTroubleshoot
+	ScreenTimeline
 )
 
 var stepNames = []string{"discover", "roles", "review", "apply", "bootstrap", "kubeconfig"}
@@ -62,6 +63,10 @@ type Options struct {
 	Clock func() time.Time
 	// Context bounds what the wizard starts in the backend.
 	Context context.Context
+	// Speed is how much faster than real boards the lab runs (liftoff
+	// sim's --speed, or a recording of it): the timeline's expectations
+	// shrink by it. 0 or 1: real boards.
+	Speed float64
 }
 
 // Model is the whole interface, a tea.Model.
@@ -119,6 +124,7 @@ type Model struct {
 	showDiff   bool
 	tsDetail   bool
 	tsScroll   int
+	timeline   timeline // the timeline screen's own state
 }
 
 type confirm struct {
@@ -216,7 +222,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tickMsg:
 		m.now = m.clock()
 
-		return m, tick()
+		return m, m.tick()
 	case eventsMsg:
 		m.fold(msg)
 
@@ -414,6 +420,8 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.dashboardKey(k)
 	case ScreenTroubleshoot:
 		return m.troubleshootKey(k)
+	case ScreenTimeline:
+		return m.timelineKey(k)
 	}
 
 	return nil
@@ -481,6 +489,8 @@ func (m *Model) body(w, h int) string {
 		return m.kubeconfigView(w, h)
 	case ScreenTroubleshoot:
 		return m.troubleshootView(w, h)
+	case ScreenTimeline:
+		return m.timelineView(w, h)
 	}
 
 	return m.dashboardView(w, h)
