@@ -327,6 +327,10 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+// Slow is a phase that took half as long again as it usually does: the
+// timelines mark it (where it should have ended) and say by how much.
+func Slow(spent, usual time.Duration) bool { return usual > 0 && spent > usual*3/2 }
+
 // Total is the time spent in a phase, over every span of it.
 func (t Timeline) Total(p Phase) (spent, expected time.Duration) {
 	for _, s := range t.Spans {

@@ -268,7 +268,7 @@ func (tl *timeline) bar(t probe.Timeline, a axis, now time.Time) []tlCell {
 			xe := a.x(s.From.Add(s.Expected))
 
 			switch {
-			case slow(s.Duration(), s.Expected) && xe > x0 && xe < x1:
+			case probe.Slow(s.Duration(), s.Expected) && xe > x0 && xe < x1:
 				set(xe, "┆", sWarn) // where it should have ended
 			case s.Open && xe >= x1:
 				for x := x1; x < xe; x++ {
@@ -302,10 +302,6 @@ func (tl *timeline) bar(t probe.Timeline, a axis, now time.Time) []tlCell {
 	return cells
 }
 
-// slow is a phase that took half as long again as it usually does: the
-// timeline marks it (┆ where it should have ended) and says by how much.
-func slow(spent, usual time.Duration) bool { return usual > 0 && spent > usual*3/2 }
-
 // phaseName is a phase in a label, short.
 func phaseName(p probe.Phase) string {
 	switch p {
@@ -334,7 +330,7 @@ func slowLabel(t probe.Timeline) (string, bool) {
 
 	s := phaseName(p) + " " + dur(d)
 
-	if _, want := t.Total(p); slow(d, want) {
+	if _, want := t.Total(p); probe.Slow(d, want) {
 		return s + fmt.Sprintf(" ×%.1f", float64(d)/float64(want)), true
 	}
 

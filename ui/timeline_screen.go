@@ -130,7 +130,7 @@ func timelineWords(tn probe.Timeline) string {
 		part := phaseName(s.Phase) + " " + dur(spent)
 
 		switch {
-		case slow(spent, want):
+		case probe.Slow(spent, want):
 			part += fmt.Sprintf(" (%.1f× the usual %s)", float64(spent)/float64(want), dur(want))
 		case want > 0:
 			part += " (usual " + dur(want) + ")"
