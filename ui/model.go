@@ -69,6 +69,11 @@ type Options struct {
 	Speed float64
 }
 
+// ClockTick moves the model's clock to Options.Clock's time, as its own
+// tick does, without scheduling another: for drivers that step a fixed
+// clock frame by frame (the screenshot renderer's animation).
+type ClockTick struct{}
+
 // Model is the whole interface, a tea.Model.
 type Model struct {
 	o     Options
@@ -223,6 +228,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.now = m.clock()
 
 		return m, m.tick()
+	case ClockTick:
+		m.now = m.clock()
 	case eventsMsg:
 		m.fold(msg)
 

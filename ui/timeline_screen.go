@@ -127,6 +127,11 @@ func timelineWords(tn probe.Timeline) string {
 
 		seen[s.Phase] = true
 		spent, want := tn.Total(s.Phase)
+
+		if spent < time.Second && !s.Open {
+			continue // an apply that returned at once is noise here
+		}
+
 		part := phaseName(s.Phase) + " " + dur(spent)
 
 		switch {
