@@ -133,6 +133,16 @@ func NewLab() *Lab {
 	return &Lab{Hello: map[string]HelloState{}}
 }
 
+// Fold is the picture a stream of events gives, e.g. a recording's.
+func Fold(events []Event) *Lab {
+	l := NewLab()
+	for _, e := range events {
+		l.Apply(e)
+	}
+
+	return l
+}
+
 // Node returns a node by name, creating it on first sight so events may
 // arrive in any order.
 func (l *Lab) Node(name string) *Node {

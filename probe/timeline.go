@@ -2,6 +2,7 @@ package probe
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -98,23 +99,45 @@ const (
 // Phases lists the bring-up's phases in order, for legends.
 var Phases = []Phase{PhaseApply, PhaseInstall, PhaseReboot, PhaseBoot, PhaseExtensions, PhaseTalos, PhaseNode, PhaseReady, PhaseLost}
 
-// Label is the phase for people: what the time went to.
+// Label is the phase for people, as legends say it.
 func (p Phase) Label() string {
 	switch p {
+	case PhaseReboot:
+		return "reboot (API down)"
 	case PhaseExtensions:
-		return "extensions active"
+		return "until extensions active"
 	case PhaseTalos:
-		return "Talos ready"
+		return "until Talos ready"
 	case PhaseNode:
-		return "Node Ready"
+		return "until Node Ready"
 	case PhaseLost:
 		return "back in maintenance"
+	case "":
+		return "?"
 	}
 
 	return string(p)
 }
 
-// stageOf is the Talos stage a phase stands for, when it has one.
+// Letter marks the start of each of the phase's segments in a picture, so
+// it reads without colour; a stage liftoff has no letter for (upgrading,
+// resetting) gets its initial.
+func (p Phase) Letter() string {
+	switch p {
+	case PhaseReboot:
+		return "↻"
+	case PhaseReady:
+		return "✓"
+	case PhaseLost:
+		return "M"
+	case "":
+		return "?"
+	}
+
+	return strings.ToUpper(string(p)[:1])
+}
+
+// stage is the Talos stage a phase stands for, when it has one.
 func (p Phase) stage() string {
 	switch p {
 	case PhaseInstall:

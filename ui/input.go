@@ -64,6 +64,18 @@ func (m *Model) filterInput() {
 	}
 }
 
+// clearFilter is esc on a filtered list: it clears the filter first, and
+// says whether it did.
+func (m *Model) clearFilter() bool {
+	if m.filter == "" {
+		return false
+	}
+
+	m.filter = ""
+
+	return true
+}
+
 func (m *Model) helpView(w int) string {
 	t := m.theme
 	k := m.screenKeys()

@@ -31,41 +31,39 @@ type timelineInput struct {
 	state func(*probe.Node) state
 }
 
-// phaseLook is how a phase is drawn: a letter at the start of each of its
-// segments, a fill, and a colour. Letter and fill carry the meaning, the
-// colour repeats it.
+// phaseLook is how a phase is drawn: its letter (probe.Phase.Letter) at
+// the start of each of its segments, then a fill, in a colour. Letter and
+// fill carry the meaning, the colour repeats it.
 type phaseLook struct {
 	letter, fill string
 	colour       string // default theme
 	bright       string // high-contrast theme
-	name         string // for the legend and labels
+	name         string // for the legend and labels (probe.Phase.Label)
 }
 
-var phaseLooks = map[probe.Phase]phaseLook{
-	probe.PhaseApply:      {"A", "·", "#8b949e", "#d0d0d0", "apply"},
-	probe.PhaseInstall:    {"I", "█", "#58a6ff", "#00afff", "install"},
-	probe.PhaseReboot:     {"↻", "░", "#d29922", "#ffd700", "reboot (API down)"},
-	probe.PhaseBoot:       {"B", "▓", "#bc8cff", "#ff87ff", "boot"},
-	probe.PhaseExtensions: {"E", "▒", "#39c5cf", "#00ffff", "until extensions active"},
-	probe.PhaseTalos:      {"T", "▀", "#7ee787", "#afff00", "until Talos ready"},
-	probe.PhaseNode:       {"N", "▄", "#3fb950", "#00ff5f", "until Node Ready"},
-	probe.PhaseReady:      {"✓", "─", "#3fb950", "#00ff5f", "ready"},
-	probe.PhaseLost:       {"M", "═", "#f85149", "#ff3030", "back in maintenance"},
+var phaseFills = map[probe.Phase]phaseLook{
+	probe.PhaseApply:      {fill: "·", colour: "#8b949e", bright: "#d0d0d0"},
+	probe.PhaseInstall:    {fill: "█", colour: "#58a6ff", bright: "#00afff"},
+	probe.PhaseReboot:     {fill: "░", colour: "#d29922", bright: "#ffd700"},
+	probe.PhaseBoot:       {fill: "▓", colour: "#bc8cff", bright: "#ff87ff"},
+	probe.PhaseExtensions: {fill: "▒", colour: "#39c5cf", bright: "#00ffff"},
+	probe.PhaseTalos:      {fill: "▀", colour: "#7ee787", bright: "#afff00"},
+	probe.PhaseNode:       {fill: "▄", colour: "#3fb950", bright: "#00ff5f"},
+	probe.PhaseReady:      {fill: "─", colour: "#3fb950", bright: "#00ff5f"},
+	probe.PhaseLost:       {fill: "═", colour: "#f85149", bright: "#ff3030"},
 }
 
-// look is a phase's look; a stage liftoff has no look for (upgrading,
-// resetting) is drawn with its initial.
+// look is a phase's look; a stage liftoff has none for (upgrading,
+// resetting) is drawn thin and grey.
 func look(p probe.Phase) phaseLook {
-	if l, ok := phaseLooks[p]; ok {
-		return l
+	l, ok := phaseFills[p]
+	if !ok {
+		l = phaseLook{fill: "▁", colour: "#8b949e", bright: "#d0d0d0"}
 	}
 
-	name := string(p)
-	if name == "" {
-		name = "?"
-	}
+	l.letter, l.name = p.Letter(), p.Label()
 
-	return phaseLook{strings.ToUpper(name[:1]), "▁", "#8b949e", "#d0d0d0", name}
+	return l
 }
 
 // style keys of one frame's cells.

@@ -32,21 +32,11 @@ func BenchmarkTimelineView(b *testing.B) {
 					m := benchModel(p, events, clock, sz[0], sz[1])
 					m.onKey(tea.KeyPressMsg{Code: 'p', Text: "p"})
 
-					frame := m.View().Content
-					if !strings.Contains(frame, "Bring-up timeline") {
+					if !strings.Contains(m.View().Content, "Bring-up timeline") {
 						b.Fatal("not the timeline")
 					}
 
-					if lines := strings.Count(frame, "\n") + 1; lines > sz[1] {
-						b.Fatalf("frame is %d lines for a %d-line terminal", lines, sz[1])
-					}
-
-					for b.Loop() {
-						frame = m.View().Content
-					}
-
-					b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/frame")
-					b.ReportMetric(float64(len(frame)), "bytes/frame")
+					benchFrames(b, m, sz[1])
 				})
 			}
 		}

@@ -62,9 +62,7 @@ func (m *Model) timelineKey(k tea.KeyPressMsg) tea.Cmd {
 	case "/":
 		m.filterInput()
 	case "esc":
-		if m.filter != "" {
-			m.filter = ""
-
+		if m.clearFilter() {
 			return nil
 		}
 

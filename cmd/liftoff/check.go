@@ -209,7 +209,7 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 		return fmt.Errorf("reading back the watched bring-up: %w", err)
 	}
 
-	pic.lab = fold(events)
+	pic.lab = probe.Fold(events)
 
 	return report(c.OutOrStdout(), results, f, pic)
 }

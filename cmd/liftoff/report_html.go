@@ -32,18 +32,9 @@ func recorded(path string, speed float64) (picture, error) {
 		return picture{}, fmt.Errorf("--events %s holds no events: record a bring-up with liftoff up/sim --record FILE", path)
 	}
 
-	lab := fold(events)
+	lab := probe.Fold(events)
 
 	return picture{lab: lab, now: lab.Last, speed: speed}, nil
-}
-
-func fold(events []probe.Event) *probe.Lab {
-	lab := probe.NewLab()
-	for _, e := range events {
-		lab.Apply(e)
-	}
-
-	return lab
 }
 
 // timelineSVG draws the picture, or says why it cannot.

@@ -164,7 +164,7 @@ func (g *gatherer) timeline() {
 	var (
 		text  bytes.Buffer
 		lines bytes.Buffer
-		n     int
+		mine  []probe.Event
 	)
 
 	for _, e := range g.opts.Events {
@@ -172,7 +172,7 @@ func (g *gatherer) timeline() {
 			continue
 		}
 
-		n++
+		mine = append(mine, e)
 
 		fmt.Fprintf(&text, "%s  %-13s %s\n", e.Time.UTC().Format("2006-01-02 15:04:05.000"), e.Kind, describe(e))
 
@@ -181,7 +181,7 @@ func (g *gatherer) timeline() {
 		}
 	}
 
-	if n == 0 {
+	if len(mine) == 0 {
 		g.missing("timeline", fmt.Sprintf("the recording %s has no events for %s", g.opts.EventsFrom, g.opts.Node))
 
 		return
@@ -192,13 +192,7 @@ func (g *gatherer) timeline() {
 
 	// The same picture as liftoff check's HTML report, of this board
 	// only, like the rest of the bundle.
-	lab := probe.NewLab()
-	for _, e := range g.opts.Events {
-		if e.Node == g.opts.Node {
-			lab.Apply(e)
-		}
-	}
-
+	lab := probe.Fold(mine)
 	g.add("timeline.svg", svg.Timeline(lab.Nodes, svg.Options{Now: lab.Last, Speed: g.opts.Speed,
 		Title: "Bring-up timeline of " + g.opts.Node + " (" + g.opts.EventsFrom + ")"}))
 }

@@ -42,12 +42,7 @@ func recording(t *testing.T, name string) *probe.Lab {
 		t.Fatal(err)
 	}
 
-	l := probe.NewLab()
-	for _, e := range events {
-		l.Apply(e)
-	}
-
-	return l
+	return probe.Fold(events)
 }
 
 // The HTML report in a real browser: it renders, its console stays quiet,

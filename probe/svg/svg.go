@@ -42,29 +42,26 @@ const (
 // the meaning, the colour repeats it.
 type look struct{ letter, colour, name string }
 
-var looks = map[probe.Phase]look{
-	probe.PhaseApply:      {"A", "#8c959f", "apply"},
-	probe.PhaseInstall:    {"I", "#1f6feb", "install"},
-	probe.PhaseReboot:     {"↻", "#bf8700", "reboot (API down)"},
-	probe.PhaseBoot:       {"B", "#8250df", "boot"},
-	probe.PhaseExtensions: {"E", "#1b7c83", "until extensions active"},
-	probe.PhaseTalos:      {"T", "#4ac26b", "until Talos ready"},
-	probe.PhaseNode:       {"N", "#1a7f37", "until Node Ready"},
-	probe.PhaseReady:      {"✓", "#1a7f37", "ready"},
-	probe.PhaseLost:       {"M", "#cf222e", "back in maintenance"},
+// colours for a white page; the terminal has its own (ui).
+var colours = map[probe.Phase]string{
+	probe.PhaseApply:      "#8c959f",
+	probe.PhaseInstall:    "#1f6feb",
+	probe.PhaseReboot:     "#bf8700",
+	probe.PhaseBoot:       "#8250df",
+	probe.PhaseExtensions: "#1b7c83",
+	probe.PhaseTalos:      "#4ac26b",
+	probe.PhaseNode:       "#1a7f37",
+	probe.PhaseReady:      "#1a7f37",
+	probe.PhaseLost:       "#cf222e",
 }
 
 func lookOf(p probe.Phase) look {
-	if l, ok := looks[p]; ok {
-		return l
+	c, ok := colours[p]
+	if !ok {
+		c = "#6e7781"
 	}
 
-	name := string(p)
-	if name == "" {
-		name = "?"
-	}
-
-	return look{strings.ToUpper(name[:1]), "#6e7781", name}
+	return look{p.Letter(), c, p.Label()}
 }
 
 type row struct {

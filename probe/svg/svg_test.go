@@ -26,12 +26,7 @@ func recorded(t *testing.T, name string) *probe.Lab {
 		t.Fatal(err)
 	}
 
-	l := probe.NewLab()
-	for _, e := range events {
-		l.Apply(e)
-	}
-
-	return l
+	return probe.Fold(events)
 }
 
 // wellFormed parses the picture as XML, as a browser's SVG parser would.
