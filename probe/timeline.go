@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -77,8 +78,11 @@ func (n *Node) extensionsActive() bool {
 }
 
 // Phase is one stretch of a bring-up, in the order a board goes through
-// them: apply → install → reboot → boot → extensions active → Talos ready
-// → Node Ready, then ready.
+// them: apply → install → reboot → boot → extensions active → Node Ready →
+// Talos ready, then ready. Talos reports a machine ready only once its
+// Kubernetes Node is Ready (MachineStatus's nodeReady condition, Talos
+// v1.13.3 internal/app/machined/pkg/controllers/runtime/machine_status.go),
+// so the wait for the Node comes first and Talos's verdict last.
 type Phase string
 
 // Phases. Each but PhaseReady and PhaseLost is named after what the board
@@ -89,15 +93,15 @@ const (
 	PhaseReboot     Phase = "reboot"     // rebooting: the API is down
 	PhaseBoot       Phase = "boot"       // booting the installed image
 	PhaseExtensions Phase = "extensions" // running; waiting for every expected extension to be active
-	PhaseTalos      Phase = "talos"      // extensions active; waiting for Talos to report the machine ready
-	PhaseNode       Phase = "node"       // Talos ready; waiting for the Kubernetes Node to be Ready
+	PhaseNode       Phase = "node"       // extensions active; waiting for the Kubernetes Node to be Ready
+	PhaseTalos      Phase = "talos"      // Node Ready; waiting for Talos to report the machine ready
 	PhaseReady      Phase = "ready"      // ready in Talos and Kubernetes
 	// PhaseLost: back in maintenance mode after apply: the config was lost (power cut, reset).
 	PhaseLost Phase = "maintenance"
 )
 
 // Phases lists the bring-up's phases in order, for legends.
-var Phases = []Phase{PhaseApply, PhaseInstall, PhaseReboot, PhaseBoot, PhaseExtensions, PhaseTalos, PhaseNode, PhaseReady, PhaseLost}
+var Phases = []Phase{PhaseApply, PhaseInstall, PhaseReboot, PhaseBoot, PhaseExtensions, PhaseNode, PhaseTalos, PhaseReady, PhaseLost}
 
 // Label is the phase for people, as legends say it.
 func (p Phase) Label() string {
@@ -106,10 +110,10 @@ func (p Phase) Label() string {
 		return "reboot (API down)"
 	case PhaseExtensions:
 		return "until extensions active"
-	case PhaseTalos:
-		return "until Talos ready"
 	case PhaseNode:
 		return "until Node Ready"
+	case PhaseTalos:
+		return "until Talos ready"
 	case PhaseLost:
 		return "back in maintenance"
 	case "":
@@ -117,6 +121,23 @@ func (p Phase) Label() string {
 	}
 
 	return string(p)
+}
+
+// Short is the phase in a picture's row, beside a legend that says what
+// each phase waits for.
+func (p Phase) Short() string {
+	switch p {
+	case PhaseReboot:
+		return "reboot"
+	case PhaseExtensions:
+		return "extensions"
+	case PhaseNode:
+		return "Node Ready"
+	case PhaseTalos:
+		return "Talos ready"
+	}
+
+	return p.Label()
 }
 
 // Letter marks the start of each of the phase's segments in a picture, so
@@ -232,11 +253,11 @@ func (n *Node) Timeline(now time.Time, speed float64) Timeline {
 				return PhaseReady
 			case !ext:
 				return PhaseExtensions
-			case !machine:
-				return PhaseTalos
+			case !node:
+				return PhaseNode
 			}
 
-			return PhaseNode
+			return PhaseTalos
 		case "maintenance", "":
 			if left {
 				return PhaseLost
@@ -389,6 +410,36 @@ func (t Timeline) Slowest() (Phase, time.Duration) {
 	}
 
 	return best, most
+}
+
+// Summary is a picture's row label: the board's slowest phase, by how much
+// it was slow when it was, and — unless now is false — the phase it is in
+// while still on its way. slow says the slowest phase took half as long
+// again as usual. d formats durations the picture's way.
+func (t Timeline) Summary(now bool, d func(time.Duration) string) (text string, slow bool) {
+	p, spent := t.Slowest()
+	if p == "" {
+		return "", false
+	}
+
+	text = p.Short() + " " + d(spent)
+
+	if _, usual := t.Total(p); Slow(spent, usual) {
+		text += fmt.Sprintf(" ×%.1f", float64(spent)/float64(usual))
+		slow = true
+	}
+
+	cur := t.Current()
+	if t.Ready || cur == p || cur == "" {
+		return text, slow
+	}
+
+	going := "now " + cur.Short() + " " + d(t.Spans[len(t.Spans)-1].Duration())
+	if !now {
+		return going, false
+	}
+
+	return text + " · " + going, slow
 }
 
 // Current is the phase the board is in at the end of the timeline.

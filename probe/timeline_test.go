@@ -42,8 +42,8 @@ func bringUp(node string, t0 int) []Event {
 		ev(29, Event{Kind: Extension, Name: "zfs", State: "present"}),
 		ev(35, Event{Kind: Stage, State: "running"}),
 		ev(35, Event{Kind: MachineReady, Detail: "nodeReady: node \"" + node + "\" status is not available yet"}),
-		ev(37, Event{Kind: MachineReady, Ready: true}),
 		ev(45, Event{Kind: NodeReady, Ready: true, Detail: "KubeletReady"}),
+		ev(47, Event{Kind: MachineReady, Ready: true}),
 	}
 }
 
@@ -51,11 +51,12 @@ func TestTimelineOfABringUp(t *testing.T) {
 	n := fold(bringUp("pi", 0)...).Node("pi")
 	tl := n.Timeline(at(100), 1)
 
-	if want := "apply 2s, install 17s, reboot 9s, boot 6s, talos 2s, node 8s, ready 55s…"; phases(tl) != want {
+	// Talos reports the machine ready only after its Node is Ready.
+	if want := "apply 2s, install 17s, reboot 9s, boot 6s, node 10s, talos 2s, ready 53s…"; phases(tl) != want {
 		t.Errorf("phases:\n got %s\nwant %s", phases(tl), want)
 	}
 
-	if !tl.Ready || tl.Start != at(1) || tl.End != at(45) {
+	if !tl.Ready || tl.Start != at(1) || tl.End != at(47) {
 		t.Errorf("ready %v from %v to %v", tl.Ready, tl.Start, tl.End)
 	}
 
@@ -130,7 +131,7 @@ func TestTimelineOfAPowerLoss(t *testing.T) {
 	}
 	tl := fold(events...).Node("pi").Timeline(at(70), 1)
 
-	if want := "apply 1s, install 8s, reboot 5s, boot 2s, maintenance 13s, apply 1s, install 19s, reboot 5s, boot 5s, talos 10s…"; phases(tl) != want {
+	if want := "apply 1s, install 8s, reboot 5s, boot 2s, maintenance 13s, apply 1s, install 19s, reboot 5s, boot 5s, node 10s…"; phases(tl) != want {
 		t.Errorf("phases:\n got %s\nwant %s", phases(tl), want)
 	}
 

@@ -300,41 +300,6 @@ func (tl *timeline) bar(t probe.Timeline, a axis, now time.Time) []tlCell {
 	return cells
 }
 
-// phaseName is a phase in a label, short.
-func phaseName(p probe.Phase) string {
-	switch p {
-	case probe.PhaseExtensions:
-		return "until extensions"
-	case probe.PhaseReboot:
-		return "reboot"
-	case probe.PhaseTalos:
-		return "until Talos ready"
-	case probe.PhaseNode:
-		return "until Node Ready"
-	case probe.PhaseLost:
-		return "maintenance"
-	}
-
-	return look(p).name
-}
-
-// slowLabel names the board's slowest phase, and how far over its
-// expectation it went when it did.
-func slowLabel(t probe.Timeline) (string, bool) {
-	p, d := t.Slowest()
-	if p == "" {
-		return "", false
-	}
-
-	s := phaseName(p) + " " + dur(d)
-
-	if _, want := t.Total(p); probe.Slow(d, want) {
-		return s + fmt.Sprintf(" ×%.1f", float64(d)/float64(want)), true
-	}
-
-	return s, false
-}
-
 // view draws the whole screen: title, axis, rows (scrolled to keep the
 // selected board in view), legend.
 func (tl *timeline) view(in timelineInput, w, h int) string {
@@ -374,7 +339,7 @@ func (tl *timeline) view(in timelineInput, w, h int) string {
 
 	switch {
 	case w >= 110:
-		labelW = 30
+		labelW = 40
 	case w >= 64:
 		labelW = 24
 	}
@@ -393,7 +358,7 @@ func (tl *timeline) view(in timelineInput, w, h int) string {
 
 	head := strings.Repeat(" ", 2+nameW+1) + tl.axisLine(a, t)
 	if labelW > 0 {
-		head += " " + t.Dim.Render("slowest phase")
+		head += " " + t.Dim.Render("slowest phase · now")
 	}
 
 	out := []string{pad(title, w), head}
@@ -444,7 +409,8 @@ func (tl *timeline) row(in timelineInput, pal palette, n *probe.Node, a axis, se
 	}
 
 	st := in.state(n)
-	label, over := slowLabel(tn)
+	// Narrow, an unfinished board says only what it does now.
+	label, over := tn.Summary(labelW >= 40, dur)
 
 	if label == "" {
 		label = st.word

@@ -130,7 +130,12 @@ func timelineWords(tn probe.Timeline) string {
 			continue // an apply that returned at once is noise here
 		}
 
-		part := phaseName(s.Phase) + " " + dur(spent)
+		name := s.Phase.Label()
+		if s.Phase == probe.PhaseReboot {
+			name = "reboot" // "API down" is said once, below, when it was not expected
+		}
+
+		part := name + " " + dur(spent)
 
 		switch {
 		case probe.Slow(spent, want):

@@ -31,7 +31,7 @@ type Options struct {
 const (
 	width   = 960
 	nameW   = 130
-	labelW  = 230
+	labelW  = 270
 	rowH    = 26
 	barH    = 16
 	top     = 56 // title and axis
@@ -135,7 +135,7 @@ func Timeline(nodes []*probe.Node, o Options) []byte {
 
 	axis(&b, from, to, x, top+len(rows)*rowH)
 
-	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#59636e">slowest phase</text>`+"\n", width-labelW+4, top-8)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#59636e">slowest phase · now</text>`+"\n", width-labelW+4, top-8)
 
 	for i, r := range rows {
 		drawRow(&b, r, top+i*rowH, x, o)
@@ -234,14 +234,9 @@ func drawRow(b *bytes.Buffer, r row, y int, x func(time.Time) float64, o Options
 			x0, by, max(2, x1-x0), barH, short(out.Duration()), esc(out.Why))
 	}
 
-	p, d := tl.Slowest()
-	label := "–"
-
-	if p != "" {
-		label = lookOf(p).name + " " + short(d)
-		if _, want := tl.Total(p); probe.Slow(d, want) {
-			label += fmt.Sprintf(" (%.1f× usual)", float64(d)/float64(want))
-		}
+	label, _ := tl.Summary(true, short)
+	if label == "" {
+		label = "–"
 	}
 
 	state := "… "
