@@ -136,6 +136,7 @@ func Timeline(nodes []*probe.Node, o Options) []byte {
 	axis(&b, from, to, x, top+len(rows)*rowH)
 
 	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#59636e">slowest phase · now</text>`+"\n", width-labelW+4, top-8)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#59636e" font-size="11">time from the first apply</text>`+"\n", nameW, top-24)
 
 	for i, r := range rows {
 		drawRow(&b, r, top+i*rowH, x, o)
@@ -255,10 +256,6 @@ func axis(b *bytes.Buffer, from, to time.Time, x func(time.Time) float64, bottom
 	for d := time.Duration(0); d <= span; d += step {
 		xx := x(from.Add(d))
 		label := short(d)
-
-		if d == 0 {
-			label = "0 (first apply)"
-		}
 
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d1d9e0"/>`+"\n", xx, top-4, xx, bottom)
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" fill="#59636e" font-size="11">%s</text>`+"\n", xx+2, top-8, esc(label))
