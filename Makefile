@@ -46,9 +46,10 @@ demo: tools build
 clean:
 	rm -rf bin
 
-# Every main screen as PNG and plain text under screenshots/, replayed from
-# the recordings in screenshots/fixtures at a fixed clock: no lab, no
-# network, the same bytes on every run. A test fails when they are stale.
+# Every main screen as PNG and plain text under screenshots/, and the
+# bring-up as an animated GIF (bringup.gif), replayed from the recordings
+# in screenshots/fixtures at a fixed clock: no lab, no network, the same
+# bytes on every run. A test fails when they are stale.
 .PHONY: screenshots screenshot-fixtures
 screenshots:
 	$(GO) run ./cmd/screenshots -out screenshots

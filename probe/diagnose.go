@@ -16,14 +16,6 @@ type Diagnosis struct {
 	Evidence []string
 }
 
-// Stage durations past which a stage counts as stuck. Generous: a
-// Raspberry Pi on a slow SD card is slow, not broken.
-var stageBudget = map[string]time.Duration{
-	"installing": 10 * time.Minute,
-	"booting":    5 * time.Minute,
-	"rebooting":  5 * time.Minute,
-}
-
 // bootLoop is how many boots without reaching running mean a boot loop.
 const bootLoop = 3
 
@@ -312,8 +304,8 @@ func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
 }
 
 func stuckStage(n *Node, now time.Time) (Diagnosis, bool) {
-	budget, ok := stageBudget[n.Stage]
-	if !ok || n.StageSince.IsZero() || now.Sub(n.StageSince) < budget {
+	budget, stuck := n.Stuck(now) // the one stage-budget table: budget.go
+	if !stuck {
 		return Diagnosis{}, false
 	}
 

@@ -69,6 +69,14 @@ type Node struct {
 
 	Logs   map[string][]string // last lines by source (service name or dmesg)
 	Errors []string            // probe failures, newest last
+
+	// Marks are the moments the timeline is drawn from (Node.Timeline), in
+	// the order seen: applies, stage changes, the API going and coming back,
+	// and the readiness milestones. MarksDropped counts those a long boot
+	// loop pushed out (the first few are always kept).
+	Marks        []Mark
+	MarksDropped int
+	extActive    bool // every expected extension active, as last marked
 }
 
 // ExtensionInfo is one extension on a node.
@@ -125,6 +133,16 @@ func NewLab() *Lab {
 	return &Lab{Hello: map[string]HelloState{}}
 }
 
+// Fold is the picture a stream of events gives, e.g. a recording's.
+func Fold(events []Event) *Lab {
+	l := NewLab()
+	for _, e := range events {
+		l.Apply(e)
+	}
+
+	return l
+}
+
 // Node returns a node by name, creating it on first sight so events may
 // arrive in any order.
 func (l *Lab) Node(name string) *Node {
@@ -157,6 +175,7 @@ func (l *Lab) Apply(e Event) {
 	}
 
 	n := l.Node(e.Node)
+	wasReachable, wasMachine, wasNode := n.Reachable, n.MachineReady, n.NodeReady
 
 	switch e.Kind {
 	case Planned:
@@ -167,12 +186,14 @@ func (l *Lab) Apply(e Event) {
 		n.Reachable = true
 	case Applied:
 		n.AppliedAt, n.Installer = e.Time, e.Detail
+		n.mark(Mark{At: e.Time, Kind: Applied})
 		n.APIBackAt, n.Boots = time.Time{}, 0
 		// A new config may name the board anew.
 		l.setHostname(n, "", "")
 	case Stage:
 		if n.Stage != e.State {
 			n.Stage, n.StageSince = e.State, e.Time
+			n.mark(Mark{At: e.Time, Kind: Stage, State: e.State})
 
 			if e.State == "booting" {
 				n.Boots++
@@ -269,6 +290,7 @@ func (l *Lab) Apply(e Event) {
 	}
 
 	n.updateActive(e.Time)
+	n.markChanges(e, wasReachable, wasMachine, wasNode)
 }
 
 func (l *Lab) applyCluster(e Event) {

@@ -136,8 +136,10 @@ func waitProgress(ch <-chan Progress) tea.Cmd {
 
 // tick refreshes the clock so "for 4m" and stuck-stage rules move on
 // even when no event arrives.
-func tick() tea.Cmd {
-	return tea.Tick(time.Second, func(time.Time) tea.Msg { return tickMsg{} })
+func tick() tea.Cmd { return tickEvery(time.Second) }
+
+func tickEvery(d time.Duration) tea.Cmd {
+	return tea.Tick(d, func(time.Time) tea.Msg { return tickMsg{} })
 }
 
 // clonePlan hands the backend its own copy: it may marshal the plan in

@@ -457,6 +457,8 @@ func (m *Model) dashboardKey(k tea.KeyPressMsg) tea.Cmd {
 		m.focus = max(0, m.focus-cols)
 	case "enter", "t":
 		m.openTroubleshoot()
+	case "p":
+		return m.openTimeline()
 	case "/":
 		m.filterInput()
 	case "esc":

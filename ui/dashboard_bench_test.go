@@ -160,23 +160,30 @@ func BenchmarkDashboardView(b *testing.B) {
 				}
 
 				b.Run(fmt.Sprintf("boards=%d/%s/%dx%d", n, phase, sz[0], sz[1]), func(b *testing.B) {
-					m := benchModel(p, events, clock, sz[0], sz[1])
-					frame := m.View().Content
-
-					if lines := strings.Count(frame, "\n") + 1; lines > sz[1] {
-						b.Fatalf("frame is %d lines for a %d-line terminal", lines, sz[1])
-					}
-
-					for b.Loop() {
-						frame = m.View().Content
-					}
-
-					b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/frame")
-					b.ReportMetric(float64(len(frame)), "bytes/frame")
+					benchFrames(b, benchModel(p, events, clock, sz[0], sz[1]), sz[1])
 				})
 			}
 		}
 	}
+}
+
+// benchFrames draws frames of m on a rows-line terminal and reports their
+// cost and size.
+func benchFrames(b *testing.B, m *Model, rows int) {
+	b.Helper()
+
+	frame := m.View().Content
+
+	if lines := strings.Count(frame, "\n") + 1; lines > rows {
+		b.Fatalf("frame is %d lines for a %d-line terminal", lines, rows)
+	}
+
+	for b.Loop() {
+		frame = m.View().Content
+	}
+
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/frame")
+	b.ReportMetric(float64(len(frame)), "bytes/frame")
 }
 
 // BenchmarkFold is the cost of folding what the probes say. stream: the

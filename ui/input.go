@@ -64,6 +64,18 @@ func (m *Model) filterInput() {
 	}
 }
 
+// clearFilter is esc on a filtered list: it clears the filter first, and
+// says whether it did.
+func (m *Model) clearFilter() bool {
+	if m.filter == "" {
+		return false
+	}
+
+	m.filter = ""
+
+	return true
+}
+
 func (m *Model) helpView(w int) string {
 	t := m.theme
 	k := m.screenKeys()
@@ -75,6 +87,8 @@ func (m *Model) helpView(w int) string {
 		"✓ done / healthy   … in progress   ✗ failed or stuck   ! unexpected   · not started",
 		"A heavy border marks the selected panel. Times like +48s count from the moment",
 		"the board got its config; the Ready bar compares boards with each other.",
+		"p draws the bring-up as a timeline: one row per board from its apply, each phase",
+		"a letter and a fill (the legend is at its foot), ┈┆ the usual time of a stage.",
 		"",
 		t.Dim.Render("? or esc closes this help"))
 

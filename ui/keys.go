@@ -9,7 +9,7 @@ import (
 type keyMap struct {
 	Up, Down, Left, Right, Tab, ShiftTab key.Binding
 	Enter, Back, Help, Quit, Filter      key.Binding
-	Dashboard, Troubleshoot              key.Binding
+	Dashboard, Troubleshoot, Timeline    key.Binding
 	// wizard
 	Edit, Add, Rename, Machine, Role, Gateway key.Binding
 	Model, Disk, Diff                         key.Binding
@@ -35,6 +35,7 @@ func newKeys() keyMap {
 		Filter:       b("/", "filter boards", "/"),
 		Dashboard:    b("d", "dashboard", "d"),
 		Troubleshoot: b("t", "troubleshoot", "t"),
+		Timeline:     b("p", "timeline", "p"),
 		Edit:         b("e", "edit target", "e"),
 		Add:          b("a", "add by address", "a"),
 		Rename:       b("n", "rename", "n"),
@@ -100,11 +101,14 @@ func (m *Model) screenKeys() helpKeys {
 	case ScreenKubeconfig:
 		short = []key.Binding{k.Merge, k.Separate, k.Help, k.Quit}
 	case ScreenDashboard:
-		short = []key.Binding{k.Tab, with(k.Enter, "why?"), k.Troubleshoot, k.Filter, k.Help, k.Quit}
-		extra = []key.Binding{k.Up, k.Down, k.Left, k.Right, k.ShiftTab}
+		short = []key.Binding{k.Tab, with(k.Enter, "why?"), k.Timeline, k.Filter, k.Help, k.Quit}
+		extra = []key.Binding{k.Troubleshoot, k.Up, k.Down, k.Left, k.Right, k.ShiftTab}
 	case ScreenTroubleshoot:
 		short = []key.Binding{with(k.Up, "board"), with(k.Tab, "details"), k.Filter, with(k.Back, "dashboard"), k.Help}
-		extra = []key.Binding{k.Down, k.Dashboard, k.Quit}
+		extra = []key.Binding{k.Down, k.Timeline, k.Dashboard, k.Quit}
+	case ScreenTimeline:
+		short = []key.Binding{with(k.Up, "board"), with(k.Enter, "why?"), k.Filter, with(k.Back, "back"), k.Help}
+		extra = []key.Binding{k.Down, with(k.Timeline, "dashboard"), k.Quit}
 	}
 
 	var first []key.Binding

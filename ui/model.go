@@ -34,6 +34,7 @@ const (
 	ScreenKubeconfig
 	ScreenDashboard
 	ScreenTroubleshoot
+	ScreenTimeline
 )
 
 var stepNames = []string{"discover", "roles", "review", "apply", "bootstrap", "kubeconfig"}
@@ -62,7 +63,16 @@ type Options struct {
 	Clock func() time.Time
 	// Context bounds what the wizard starts in the backend.
 	Context context.Context
+	// Speed is how much faster than real boards the lab runs (liftoff
+	// sim's --speed, or a recording of it): the timeline's expectations
+	// shrink by it. 0 or 1: real boards.
+	Speed float64
 }
+
+// ClockTick moves the model's clock to Options.Clock's time, as its own
+// tick does, without scheduling another: for drivers that step a fixed
+// clock frame by frame (the screenshot renderer's animation).
+type ClockTick struct{}
 
 // Model is the whole interface, a tea.Model.
 type Model struct {
@@ -119,6 +129,7 @@ type Model struct {
 	showDiff   bool
 	tsDetail   bool
 	tsScroll   int
+	timeline   timeline // the timeline screen's own state
 }
 
 type confirm struct {
@@ -216,7 +227,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tickMsg:
 		m.now = m.clock()
 
-		return m, tick()
+		return m, m.tick()
+	case ClockTick:
+		m.now = m.clock()
 	case eventsMsg:
 		m.fold(msg)
 
@@ -414,6 +427,8 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.dashboardKey(k)
 	case ScreenTroubleshoot:
 		return m.troubleshootKey(k)
+	case ScreenTimeline:
+		return m.timelineKey(k)
 	}
 
 	return nil
@@ -481,6 +496,8 @@ func (m *Model) body(w, h int) string {
 		return m.kubeconfigView(w, h)
 	case ScreenTroubleshoot:
 		return m.troubleshootView(w, h)
+	case ScreenTimeline:
+		return m.timelineView(w, h)
 	}
 
 	return m.dashboardView(w, h)

@@ -39,7 +39,7 @@ func TestEveryScreenFits(t *testing.T) {
 		{Time: t0.Add(4 * time.Second), Kind: probe.Hello, Name: "wasm", Detail: strings.Repeat("x", 300)},
 	}
 
-	for _, screen := range []Screen{ScreenDiscover, ScreenRoles, ScreenReview, ScreenApply, ScreenBootstrap, ScreenKubeconfig, ScreenDashboard, ScreenTroubleshoot} {
+	for _, screen := range []Screen{ScreenDiscover, ScreenRoles, ScreenReview, ScreenApply, ScreenBootstrap, ScreenKubeconfig, ScreenDashboard, ScreenTroubleshoot, ScreenTimeline} {
 		for _, size := range [][2]int{{20, 5}, {60, 16}, {80, 24}, {100, 30}, {250, 70}} {
 			m := New(Options{Backend: nopBackend{}, Plan: p, Start: screen, Clock: func() time.Time { return t0.Add(20 * time.Minute) }})
 			m.fold(events)

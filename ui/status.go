@@ -90,11 +90,11 @@ func restarting(n *probe.Node) string {
 	return ""
 }
 
-// stuck mirrors probe.Diagnose's stage budgets closely enough for a label.
+// stuck is past the stage's budget: the same table probe.Diagnose reads.
 func stuck(n *probe.Node, now time.Time) bool {
-	budget := map[string]time.Duration{"installing": 10 * time.Minute, "booting": 5 * time.Minute, "rebooting": 5 * time.Minute}[n.Stage]
+	_, s := n.Stuck(now)
 
-	return budget > 0 && !n.StageSince.IsZero() && now.Sub(n.StageSince) >= budget
+	return s
 }
 
 // extState is one extension on a board: active (with its time after

@@ -62,15 +62,15 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 	case "/":
 		m.filterInput()
 	case "esc":
-		if m.filter != "" {
-			m.filter = ""
-
+		if m.clearFilter() {
 			return nil
 		}
 
 		m.screen = m.back
 	case "d":
 		m.screen = ScreenDashboard
+	case "p":
+		return m.openTimeline()
 	}
 
 	return nil
@@ -189,6 +189,8 @@ func (m *Model) detailLines(n *probe.Node, w int) []string {
 
 		out = append(out, "")
 	}
+
+	out = append(out, m.timelineSection(n, w)...)
 
 	return append(out, m.evidenceLines(n, w)...)
 }

@@ -25,6 +25,7 @@ func newBundleCmd() *cobra.Command {
 		planPath    string
 		talosconfig string
 		events      string
+		labSpeed    float64
 		out         string
 		logLines    int
 		timeout     time.Duration
@@ -38,6 +39,7 @@ func newBundleCmd() *cobra.Command {
   README.txt         what this is, how the board was read
   timeline.txt       the board's events from a recording (--events), and
   events.jsonl       the same as JSON lines (liftoff replay reads them)
+  timeline.svg       the same as a picture: its bring-up phases on a time axis
   board.yaml         the board's entry in the plan
   version.txt        the Talos version it runs
   services.txt       every service: state, health, restarts, recent events
@@ -105,7 +107,7 @@ Progress goes to stderr; ctrl+c stops and writes what was gathered.`,
 					return err
 				}
 
-				opts.EventsFrom = events
+				opts.EventsFrom, opts.Speed = events, labSpeed
 			}
 
 			if out == "" {
@@ -157,6 +159,7 @@ Progress goes to stderr; ctrl+c stops and writes what was gathered.`,
 	addPlanFlag(c, &planPath)
 	c.Flags().StringVar(&talosconfig, "talosconfig", "", "talosconfig for the board (default: the one liftoff gen wrote next to the plan)")
 	c.Flags().StringVar(&events, "events", "", "a recorded event stream (liftoff sim --record) for the board's timeline")
+	c.Flags().Float64Var(&labSpeed, "lab-speed", 1, "with --events: the recorded lab's --speed (a simulated lab's recording), so the timeline's usual stage times match it")
 	c.Flags().StringVarP(&out, "out", "o", "", "the archive to write (default liftoff-bundle-NODE-TIME.tar.gz; never overwritten)")
 	c.Flags().IntVar(&logLines, "log-lines", 200, "lines of each service's log to include")
 	c.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "how long each Talos API call may take")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,10 @@ type checkFlags struct {
 	kubeconfig  string
 	junit       string
 	json        bool
+	html        string
+	events      string  // a recording, for the HTML report's timeline
+	labSpeed    float64 // the recorded lab's --speed, for its expectations
+	spec        string  // with --sim: the lab's boards
 	only        []string
 	tsAPIKey    string
 	readyBudget time.Duration
@@ -67,8 +72,11 @@ brings it up with its own gen/apply/bootstrap while watching, and runs the
 suite against it. Scenarios: ` + strings.Join(lab.Names(), ", ") + `.
 
 A failing check explains why, with evidence and the fix. Exit code 1 when
-any check fails.`,
-		Example: `  liftoff check --sim happy --junit out.xml
+any check fails. --json, --junit and --html can be combined: --html writes
+one self-contained page (no network) with the table, each failure's why,
+evidence and fix, and the bring-up timeline as a picture — from the
+bring-up --sim watched, or from a recording (--events).`,
+		Example: `  liftoff check --sim happy --junit out.xml --html report.html
   liftoff check --sim tailscale-everywhere
   liftoff check --plan lab.yaml --talosconfig homelab/talosconfig --kubeconfig homelab/kubeconfig
   liftoff check --plan lab.yaml ... --only cluster-formation --junit report.xml`,
@@ -84,6 +92,14 @@ any check fails.`,
 				if _, err := readAPIKey(f.tsAPIKey); err != nil {
 					return usageError{err}
 				}
+			}
+
+			if err := writable("--html", f.html); err != nil {
+				return usageError{err}
+			}
+
+			if f.spec != "" && f.sim == "" {
+				return usageError{errors.New("--spec describes a simulated lab: use it with --sim SCENARIO")}
 			}
 
 			if f.sim != "" {
@@ -104,12 +120,27 @@ any check fails.`,
 				return err
 			}
 
-			return report(c.OutOrStdout(), check.Run(c.Context(), env, f.only), f)
+			pic := picture{lab: env.Lab, speed: f.labSpeed,
+				note: "No bring-up was watched: this check read the lab as it is. Give it a recording of the bring-up (--events FILE from liftoff up/sim --record) for its timeline."}
+
+			if f.events != "" {
+				if pic, err = recorded(f.events, f.labSpeed); err != nil {
+					return usageError{err}
+				}
+			}
+
+			results := check.Run(c.Context(), env, f.only)
+			pic.now = env.Now
+
+			return report(c.OutOrStdout(), results, f, pic)
 		},
 	}
 
 	addPlanFlag(c, &f.plan)
 	c.Flags().StringVar(&f.sim, "sim", "", "run against a simulated lab in this scenario (e.g. happy)")
+	c.Flags().StringVar(&f.spec, "spec", "", "with --sim: a sim spec (YAML, as liftoff sim --spec) instead of the default four boards")
+	c.Flags().StringVar(&f.events, "events", "", "a recorded bring-up (liftoff up/sim --record) for the HTML report's timeline")
+	c.Flags().Float64Var(&f.labSpeed, "lab-speed", 1, "with --events: the recorded lab's --speed (a simulated lab's recording), so the timeline's usual stage times match it")
 	c.Flags().Float64Var(&f.speed, "speed", 50, "with --sim: how much faster than a real Raspberry Pi the boards are")
 	c.Flags().StringVar(&f.talosconfig, "talosconfig", "", "talosconfig for the boards (from liftoff gen)")
 	c.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the cluster")
@@ -122,6 +153,7 @@ any check fails.`,
 func addReportFlags(c *cobra.Command, f *checkFlags) {
 	c.Flags().StringVar(&f.junit, "junit", "", "also write a JUnit XML report to this file")
 	c.Flags().BoolVar(&f.json, "json", false, "print the report as JSON instead of a table")
+	c.Flags().StringVar(&f.html, "html", "", "also write a self-contained HTML report (checks, failures, bring-up timeline) to this file")
 	c.Flags().StringSliceVar(&f.only, "only", nil, "run only these checks or suites (comma-separated)")
 	c.Flags().DurationVar(&f.readyBudget, "ready-budget", 15*time.Minute, "longest apply → Node Ready a board may take")
 	c.Flags().DurationVar(&f.helloWait, "hello-timeout", 3*time.Minute, "how long a hello-world may take to deploy and answer")
@@ -146,12 +178,23 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 	}
 	defer os.RemoveAll(dir) //nolint:errcheck
 
+	spec := lab.DefaultSpec()
+	if f.spec != "" {
+		if spec, err = lab.LoadSpec(f.spec); err != nil {
+			return usageError{err}
+		}
+	}
+
 	fmt.Fprintf(c.ErrOrStderr(), "starting a simulated lab (scenario %s, speed ×%g) and bringing it up…\n", f.sim, f.speed)
 
+	// The bring-up as it was watched, for the HTML report's timeline.
+	var watched bytes.Buffer
+
 	results, err := lab.Check(c.Context(), lab.CheckOptions{
-		Lab:  lab.Options{Scenario: f.sim, Speed: f.speed},
-		Dir:  dir,
-		Only: f.only,
+		Lab:    lab.Options{Spec: spec, Scenario: f.sim, Speed: f.speed},
+		Dir:    dir,
+		Only:   f.only,
+		Record: &watched,
 		Env: check.Env{ReadyBudget: f.readyBudget,
 			Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}},
 	})
@@ -159,7 +202,16 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 		return err
 	}
 
-	return report(c.OutOrStdout(), results, f)
+	pic := picture{now: time.Now(), speed: f.speed}
+
+	events, err := probe.ReadEvents(&watched)
+	if err != nil {
+		return fmt.Errorf("reading back the watched bring-up: %w", err)
+	}
+
+	pic.lab = probe.Fold(events)
+
+	return report(c.OutOrStdout(), results, f, pic)
 }
 
 func knownCheck(name string) bool {
@@ -245,7 +297,13 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 	return env, nil
 }
 
-func report(w io.Writer, results []check.Result, f checkFlags) error {
+func report(w io.Writer, results []check.Result, f checkFlags, pic picture) error {
+	if f.html != "" {
+		if err := writeHTML(f.html, results, checkTitle(f), pic); err != nil {
+			return err
+		}
+	}
+
 	if f.junit != "" {
 		out, err := os.Create(f.junit)
 		if err != nil {

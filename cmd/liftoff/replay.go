@@ -16,8 +16,9 @@ import (
 
 func newReplayCmd() *cobra.Command {
 	var (
-		speed float64
-		theme string
+		speed    float64
+		labSpeed float64
+		theme    string
 	)
 
 	c := &cobra.Command{
@@ -66,7 +67,7 @@ the bug report that carries the exact session.`,
 				})
 			}()
 
-			_, err = tea.NewProgram(ui.New(ui.Options{Events: ch, Theme: th, Context: ctx}), tea.WithContext(ctx)).Run()
+			_, err = tea.NewProgram(ui.New(ui.Options{Events: ch, Theme: th, Context: ctx, Speed: labSpeed}), tea.WithContext(ctx)).Run()
 			if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
 				err = nil
 			}
@@ -76,6 +77,7 @@ the bug report that carries the exact session.`,
 	}
 
 	c.Flags().Float64Var(&speed, "speed", 1, "playback speed (0: everything at once)")
+	c.Flags().Float64Var(&labSpeed, "lab-speed", 1, "the recorded lab's --speed (a simulated lab's recording), so the timeline's usual stage times match it")
 	c.Flags().StringVar(&theme, "theme", "default", "dashboard theme: "+strings.Join(ui.Themes, ", "))
 
 	return c

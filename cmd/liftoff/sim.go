@@ -134,7 +134,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 	}
 
 	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: l.Plan().Cluster.Name,
-		Target: strings.Join(targets, ","), Theme: theme, Context: ctx}
+		Target: strings.Join(targets, ","), Theme: theme, Context: ctx, Speed: f.speed}
 
 	// The wizard saves its plan as it is made: the same --dir resumes it.
 	if saved, err := plan.Load(filepath.Join(f.dir, wizardPlan)); err == nil && len(saved.Boards) > 0 {

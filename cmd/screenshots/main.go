@@ -1,6 +1,7 @@
 // Command screenshots renders every main liftoff screen into PNG (and
-// plain-text) files from recordings of the simulated lab, with a fixed
-// clock: the same bytes on every run, no lab and no network needed.
+// plain-text) files, and the bring-up into an animated GIF, from
+// recordings of the simulated lab, with a fixed clock: the same bytes on
+// every run, no lab and no network needed.
 //
 //	screenshots -out screenshots          # what make screenshots runs
 //	screenshots -out screenshots -check   # fail if a committed one is stale
@@ -48,8 +49,13 @@ func run(ctx context.Context, out string, check, fixtures bool, liftoff string, 
 		return err
 	}
 
+	anim, err := Animate(fixtureDir)
+	if err != nil {
+		return err
+	}
+
 	if check {
-		if problems := Compare(out, shots); len(problems) > 0 {
+		if problems := append(Compare(out, shots), compareAnim(out, anim)...); len(problems) > 0 {
 			for _, p := range problems {
 				fmt.Fprintln(os.Stderr, p)
 			}
@@ -72,7 +78,11 @@ func run(ctx context.Context, out string, check, fixtures bool, liftoff string, 
 		}
 	}
 
-	fmt.Printf("wrote %d screenshots to %s (%s)\n", len(shots), out, time.Since(start).Round(time.Millisecond))
+	if err := writeAnim(out, anim); err != nil {
+		return err
+	}
+
+	fmt.Printf("wrote %d screenshots and %s.gif (%d frames, %d KB) to %s (%s)\n", len(shots), anim.Name, len(anim.Frames), len(anim.GIF)/1024, out, time.Since(start).Round(time.Millisecond))
 
 	return nil
 }

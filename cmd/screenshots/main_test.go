@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"image/gif"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,12 +11,27 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/liftoff-lab/liftoff/internal/shot"
 	"github.com/liftoff-lab/liftoff/sim/lab"
 )
 
 const dir = "../../screenshots"
 
-var render = sync.OnceValues(func() ([]Shot, error) { return Render(filepath.Join(dir, "fixtures")) })
+var (
+	render  = sync.OnceValues(func() ([]Shot, error) { return Render(filepath.Join(dir, "fixtures")) })
+	animate = sync.OnceValues(func() (Anim, error) { return Animate(filepath.Join(dir, "fixtures")) })
+)
+
+func anim(t *testing.T) Anim {
+	t.Helper()
+
+	a, err := animate()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return a
+}
 
 func shots(t *testing.T) []Shot {
 	t.Helper()
@@ -31,8 +47,54 @@ func shots(t *testing.T) []Shot {
 // The committed screenshots are what the fixtures give today: a screen
 // that changed without make screenshots fails here.
 func TestScreenshotsAreCurrent(t *testing.T) {
-	for _, p := range Compare(dir, shots(t)) {
+	for _, p := range append(Compare(dir, shots(t)), compareAnim(dir, anim(t))...) {
 		t.Error(p)
+	}
+}
+
+// The README's moving picture: small, a real GIF, the bring-up from
+// maintenance mode to Ready, ending on the timeline; the same bytes twice.
+func TestAnimation(t *testing.T) {
+	a := anim(t)
+
+	if len(a.GIF) >= 2<<20 {
+		t.Errorf("bringup.gif is %d bytes: too big for a README", len(a.GIF))
+	}
+
+	g, err := gif.DecodeAll(bytes.NewReader(a.GIF))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if len(g.Image) < 20 || g.Config.Width != cols*shot.CellWidth || g.Config.Height != rows*shot.CellHeight {
+		t.Errorf("%d frames of %dx%d", len(g.Image), g.Config.Width, g.Config.Height)
+	}
+
+	var seen []string
+
+	at := 0 // frames go forward: each sight comes at or after the one before
+
+	for _, want := range []string{"0/4 Ready", "rebooting", "booting", "4/4 Ready", "Bring-up timeline"} {
+		for i := at; i < len(a.Frames); i++ {
+			if strings.Contains(a.Frames[i], want) {
+				seen, at = append(seen, want), i
+
+				break
+			}
+		}
+	}
+
+	if len(seen) != 5 {
+		t.Errorf("the frames show only %v of the bring-up, in order", seen)
+	}
+
+	if last := a.Frames[len(a.Frames)-1]; !strings.Contains(last, "4 boards, 4 ready") {
+		t.Errorf("the animation does not end on the timeline:\n%s", last)
+	}
+
+	again, err := Animate(filepath.Join(dir, "fixtures"))
+	if err != nil || !bytes.Equal(again.GIF, a.GIF) {
+		t.Errorf("two renders of the animation differ (%v)", err)
 	}
 }
 
@@ -54,6 +116,9 @@ func TestEveryScreenIsShot(t *testing.T) {
 		"help":                              "Keys on this screen",
 		"troubleshoot-tailscale-everywhere": "ext-tailscale",
 		"check":                             "checks passed",
+		"timeline":                          "4 boards, 4 ready",
+		"timeline-bringup-80x24":            "┈┆",
+		"timeline-tailscale-everywhere":     "until Talos ready",
 	} {
 		if !strings.Contains(got[name], want) {
 			t.Errorf("screen %s does not show %q:\n%s", name, want, got[name])

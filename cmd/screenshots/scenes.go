@@ -9,7 +9,9 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +42,10 @@ type recordings struct {
 	happy      []probe.Event
 	tailscale  []probe.Event
 	check      []check.Result
+	speed      float64 // the recorded lab's --speed: the timeline's expectations shrink by it
 }
+
+var labSpeed = regexp.MustCompile(`speed ×([0-9.]+)`)
 
 // labBoard is one line of liftoff sim --headless's board list.
 type labBoard struct {
@@ -53,6 +58,14 @@ func load(dir string) (*recordings, error) {
 	lab, err := os.ReadFile(filepath.Join(dir, fixtureLab))
 	if err != nil {
 		return nil, fmt.Errorf("%w (record the fixtures with make screenshot-fixtures)", err)
+	}
+
+	if m := labSpeed.FindSubmatch(lab); m != nil {
+		r.speed, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+
+	if r.speed <= 0 {
+		return nil, fmt.Errorf("%s does not say the lab's speed (\"speed ×20\"): run make screenshot-fixtures", fixtureLab)
 	}
 
 	sc := bufio.NewScanner(bytes.NewReader(lab))
@@ -256,7 +269,7 @@ func (r *recordings) watch() []frame {
 	var out []frame
 
 	watch := func(name string, events []probe.Event, c, rw int, theme ui.Theme, keys ...string) {
-		d := newDriver(ui.Options{Theme: theme, Cluster: "homelab"}, c, rw, len(events)+1, last(events))
+		d := newDriver(ui.Options{Theme: theme, Cluster: "homelab", Speed: r.speed}, c, rw, len(events)+1, last(events))
 		d.feed(events...)
 		d.keys(keys...)
 		out = append(out, frame{name: name, cols: c, rows: rw, view: d.frame()})
@@ -272,6 +285,11 @@ func (r *recordings) watch() []frame {
 	watch("dashboard-bringup-80x24", bringUp, smallCols, smallRows, ui.DefaultTheme())
 	watch("help", green, cols, rows, ui.DefaultTheme(), "?")
 	watch("troubleshoot-tailscale-everywhere", r.tailscale, cols, rows, ui.DefaultTheme(), "t")
+
+	// The bring-up as a picture: done, half-way at 80×24, and stuck.
+	watch("timeline", green, cols, rows, ui.DefaultTheme(), "p")
+	watch("timeline-bringup-80x24", upTo(r.happy, nth(3, kind(probe.Stage, "booting"))), smallCols, smallRows, ui.DefaultTheme(), "p")
+	watch("timeline-tailscale-everywhere", r.tailscale, cols, rows, ui.HighContrastTheme(), "p")
 
 	return out
 }

@@ -274,6 +274,26 @@ func drawn(m *image.Alpha, c rune, baseline int, bold bool) bool {
 		s = func(x, y float64) bool { return math.Abs(x-w/2)+math.Abs(y-cy) <= r }
 	case '✓', '✔':
 		s = union(segment(0.12*w, cy, 0.4*w, cy+0.35*w, t), segment(0.4*w, cy+0.35*w, 0.9*w, cy-0.65*w, t))
+	case '↻': // the timeline's reboot: a clockwise open circle, arrowhead at the top
+		cx, r := w/2, 0.34*w
+		ring := func(x, y float64) bool {
+			if math.Abs(math.Hypot(x-cx, y-cy)-r) > t/2 {
+				return false
+			}
+
+			a := math.Atan2(y-cy, x-cx) // y down: -π/2 is the top
+
+			return a <= -math.Pi/2 || a >= -math.Pi/6
+		}
+		head := func(x, y float64) bool {
+			x0, x1, hh := cx-0.1*w, cx+0.4*w, 0.3*w
+			if x < x0 || x > x1 {
+				return false
+			}
+
+			return math.Abs(y-(cy-r)) <= hh*(x1-x)/(x1-x0)
+		}
+		s = union(ring, head)
 	case '✗', '✘', '✕', '✖':
 		r := 0.36 * w
 		s = union(segment(w/2-r, cy-r, w/2+r, cy+r, t), segment(w/2+r, cy-r, w/2-r, cy+r, t))

@@ -86,8 +86,18 @@ func (s *Screen) PNG() ([]byte, error) {
 
 // paletted converts to a palette image (a fraction of the size) when the
 // picture has at most 256 colours; coverage is quantised so it usually has.
-// Colours are numbered in order of first appearance: deterministic.
 func paletted(img *image.RGBA) image.Image {
+	if p, ok := Paletted(img); ok {
+		return p
+	}
+
+	return img
+}
+
+// Paletted is img (or a part of one: its bounds are kept) with a palette
+// of its own colours, numbered in order of first appearance, so the same
+// picture always gets the same bytes; false when it has more than 256.
+func Paletted(img *image.RGBA) (*image.Paletted, bool) {
 	index := map[color.RGBA]uint8{}
 
 	var pal color.Palette
@@ -102,7 +112,7 @@ func paletted(img *image.RGBA) image.Image {
 			i, ok := index[c]
 			if !ok {
 				if len(pal) == 256 {
-					return img
+					return nil, false
 				}
 
 				i = uint8(len(pal))
@@ -116,7 +126,7 @@ func paletted(img *image.RGBA) image.Image {
 
 	out.Palette = pal
 
-	return out
+	return out, true
 }
 
 // Image draws the screen: one cell is CellWidth × CellHeight pixels.

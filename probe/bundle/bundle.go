@@ -30,6 +30,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/probe/svg"
 )
 
 // Options say which board and what to include.
@@ -42,6 +43,9 @@ type Options struct {
 	// Events is a recorded stream (liftoff sim --record); nil: none given.
 	Events     []probe.Event
 	EventsFrom string // where Events came from, for the README
+	// Speed is the recorded lab's --speed (a simulated lab's recording): the
+	// timeline picture's usual stage times shrink by it. 0: real boards.
+	Speed float64
 	// Board is the plan's entry for the node (YAML), included as it is.
 	Board []byte
 	// LogLines is the tail of each service's log (default 200).
@@ -160,7 +164,7 @@ func (g *gatherer) timeline() {
 	var (
 		text  bytes.Buffer
 		lines bytes.Buffer
-		n     int
+		mine  []probe.Event
 	)
 
 	for _, e := range g.opts.Events {
@@ -168,7 +172,7 @@ func (g *gatherer) timeline() {
 			continue
 		}
 
-		n++
+		mine = append(mine, e)
 
 		fmt.Fprintf(&text, "%s  %-13s %s\n", e.Time.UTC().Format("2006-01-02 15:04:05.000"), e.Kind, describe(e))
 
@@ -177,7 +181,7 @@ func (g *gatherer) timeline() {
 		}
 	}
 
-	if n == 0 {
+	if len(mine) == 0 {
 		g.missing("timeline", fmt.Sprintf("the recording %s has no events for %s", g.opts.EventsFrom, g.opts.Node))
 
 		return
@@ -185,6 +189,12 @@ func (g *gatherer) timeline() {
 
 	g.add("timeline.txt", text.Bytes())
 	g.add("events.jsonl", lines.Bytes())
+
+	// The same picture as liftoff check's HTML report, of this board
+	// only, like the rest of the bundle.
+	lab := probe.Fold(mine)
+	g.add("timeline.svg", svg.Timeline(lab.Nodes, svg.Options{Now: lab.Last, Speed: g.opts.Speed,
+		Title: "Bring-up timeline of " + g.opts.Node + " (" + g.opts.EventsFrom + ")"}))
 }
 
 func describe(e probe.Event) string {

@@ -238,7 +238,7 @@ func TestBundleOfARunningBoard(t *testing.T) {
 
 	files := unpack(t, out.Bytes())
 
-	for _, want := range []string{"README.txt", "timeline.txt", "events.jsonl", "board.yaml", "version.txt", "services.txt",
+	for _, want := range []string{"README.txt", "timeline.txt", "timeline.svg", "events.jsonl", "board.yaml", "version.txt", "services.txt",
 		"logs/apid.log", "logs/etcd.log", "dmesg.log", "resources/machinestatus.yaml", "resources/extensionstatuses.yaml",
 		"resources/diagnostics.yaml", "MISSING.txt"} {
 		if _, ok := files[want]; !ok {
@@ -257,6 +257,7 @@ func TestBundleOfARunningBoard(t *testing.T) {
 		"resources/machinestatus.yaml":     {"stage: running", "metadata:"},
 		"resources/extensionstatuses.yaml": {"name: spin", "---"},
 		"timeline.txt":                     {"installing", "etcd not running"},
+		"timeline.svg":                     {"<svg", `data-board="cp"`, `data-phase="install"`, "rehearsal.jsonl"},
 		"version.txt":                      {"Talos v1.13.3"},
 		"resources/nodename.yaml":          {"nodename: "},
 	}
@@ -269,7 +270,7 @@ func TestBundleOfARunningBoard(t *testing.T) {
 		}
 	}
 
-	if strings.Contains(files["timeline.txt"], "gw-only-stage") || strings.Contains(files["events.jsonl"], `"node":"gw"`) {
+	if strings.Contains(files["timeline.txt"], "gw-only-stage") || strings.Contains(files["events.jsonl"], `"node":"gw"`) || strings.Contains(files["timeline.svg"], `data-board="gw"`) {
 		t.Error("another node's events are in the timeline")
 	}
 

@@ -46,9 +46,19 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 		return nil, err
 	}
 
+	// The recording ends with the checks: the lab's teardown after them
+	// (every board going away) is no part of what was checked.
+	recording, cancelRecording := context.WithCancel(ctx)
+	recorded := make(chan struct{})
+	stopRecording := func() { cancelRecording(); <-recorded } // no write to Record after Check returns
+
+	defer stopRecording()
+
 	events := run.Stream.Events()
 	if opts.Record != nil {
-		events = tee(ctx, events, probe.NewRecorder(opts.Record))
+		events = tee(recording, events, probe.NewRecorder(opts.Record), recorded)
+	} else {
+		close(recorded)
 	}
 
 	picture := probe.NewLab()
@@ -102,6 +112,7 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	}
 
 	results := check.Run(ctx, &env, opts.Only)
+	stopRecording()
 
 	if upErr != nil {
 		results = append(results, check.Result{Suite: "bring-up", Name: "bootstrap", Status: check.Fail, Summary: upErr.Error()})
@@ -110,10 +121,12 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	return results, nil
 }
 
-func tee(ctx context.Context, in <-chan probe.Event, rec *probe.Recorder) <-chan probe.Event {
+func tee(ctx context.Context, in <-chan probe.Event, rec *probe.Recorder, done chan<- struct{}) <-chan probe.Event {
 	out := make(chan probe.Event, cap(in))
 
 	go func() {
+		defer close(done)
+
 		for {
 			select {
 			case <-ctx.Done():

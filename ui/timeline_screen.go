@@ -1,0 +1,198 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+// The model's side of the timeline: opening it, its keys, what it is
+// given to draw, and the troubleshoot view's one-board version.
+
+func (m *Model) openTimeline() tea.Cmd {
+	if m.screen != ScreenTimeline {
+		m.timeline.back = m.screen
+	}
+
+	if m.screen == ScreenTroubleshoot && m.back == ScreenTimeline {
+		m.timeline.back = ScreenDashboard // no loop between the two
+	}
+
+	m.screen = ScreenTimeline
+
+	if n := len(m.boards()); m.focus >= n {
+		m.focus = 0
+	}
+
+	return nil
+}
+
+func (m *Model) timelineInput() timelineInput {
+	return timelineInput{
+		nodes: m.boards(), focus: m.focus, now: m.now, speed: m.o.Speed, theme: m.theme,
+		state: func(n *probe.Node) state { return nodeState(n, m.now) },
+	}
+}
+
+func (m *Model) timelineView(w, h int) string { return m.timeline.view(m.timelineInput(), w, h) }
+
+func (m *Model) timelineKey(k tea.KeyPressMsg) tea.Cmd {
+	n := len(m.boards())
+	last := max(0, n-1)
+
+	switch k.String() {
+	case "up", "k":
+		m.focus = max(0, min(m.focus, last)-1)
+	case "down", "j":
+		m.focus = min(last, m.focus+1)
+	case "pgup":
+		m.focus = max(0, min(m.focus, last)-10)
+	case "pgdown", "space":
+		m.focus = min(last, m.focus+10)
+	case "home":
+		m.focus = 0
+	case "end":
+		m.focus = last
+	case "enter", "t":
+		m.openTroubleshoot()
+	case "/":
+		m.filterInput()
+	case "esc":
+		if m.clearFilter() {
+			return nil
+		}
+
+		m.screen = ScreenDashboard
+		if m.timeline.back == ScreenTroubleshoot {
+			m.screen = ScreenTroubleshoot
+		}
+	case "p", "d":
+		m.screen = ScreenDashboard
+	}
+
+	return nil
+}
+
+// tick is the clock: once a second, four times a second while a timeline
+// on screen animates a phase in progress. Only the clock moves: no I/O.
+func (m *Model) tick() tea.Cmd {
+	if (m.screen == ScreenTimeline || m.screen == ScreenTroubleshoot) && !m.showHelp && m.anyGoing() {
+		return tickEvery(250 * time.Millisecond)
+	}
+
+	return tickEvery(time.Second)
+}
+
+func (m *Model) anyGoing() bool {
+	for _, n := range m.lab.Nodes {
+		if !n.AppliedAt.IsZero() && !ready(n) {
+			return true
+		}
+	}
+
+	return false
+}
+
+// timelineSection is the troubleshoot view's timeline of one board: its
+// bar on its own axis, and where its time went in words.
+func (m *Model) timelineSection(n *probe.Node, w int) []string {
+	bar, tn, ok := m.timeline.rowFor(n, m.now, m.o.Speed, m.theme, w-2)
+	if !ok {
+		return nil
+	}
+
+	t := m.theme
+	out := []string{t.Title.Render("Timeline") + t.Dim.Render(" — p shows every board"), "  " + bar}
+
+	return append(append(out, indent("  ", timelineWords(tn), w)...), "")
+}
+
+// timelineWords says where a board's time went: each phase with its
+// expectation, reboots, outages, and where it is now.
+func timelineWords(tn probe.Timeline) string {
+	var parts []string
+
+	seen := map[probe.Phase]bool{}
+
+	for _, s := range tn.Spans {
+		if s.Phase == probe.PhaseReady || seen[s.Phase] {
+			continue
+		}
+
+		seen[s.Phase] = true
+		spent, want := tn.Total(s.Phase)
+
+		if spent < time.Second && !s.Open {
+			continue // an apply that returned at once is noise here
+		}
+
+		name := s.Phase.Label()
+		if s.Phase == probe.PhaseReboot {
+			name = "reboot" // "API down" is said once, below, when it was not expected
+		}
+
+		part := name + " " + dur(spent)
+
+		switch {
+		case probe.Slow(spent, want):
+			part += fmt.Sprintf(" (%.1f× the usual %s)", float64(spent)/float64(want), dur(want))
+		case want > 0:
+			part += " (usual " + dur(want) + ")"
+		}
+
+		parts = append(parts, part)
+	}
+
+	words := strings.Join(parts, " → ")
+
+	if r := len(tn.Reboots); r > 0 {
+		words += " · " + plural(r, "reboot", "reboots")
+	}
+
+	var down time.Duration
+
+	unannounced := 0
+
+	for _, o := range tn.Outages {
+		if !o.Expected {
+			unannounced++
+			down += o.Duration()
+		}
+	}
+
+	if unannounced > 0 {
+		words += fmt.Sprintf(" · ✗ %s, %s with the API down", plural(unannounced, "outage", "outages"), dur(down))
+	}
+
+	if tn.Ready {
+		return words + " · ✓ ready " + dur(tn.End.Sub(tn.Start)) + " after apply"
+	}
+
+	return words + " · … " + doing(tn.Current()) + ", " + dur(tn.End.Sub(tn.Start)) + " since apply"
+}
+
+// doing is a phase in progress, in words.
+func doing(p probe.Phase) string {
+	switch p {
+	case probe.PhaseApply:
+		return "applying"
+	case probe.PhaseInstall:
+		return "installing"
+	case probe.PhaseReboot:
+		return "rebooting"
+	case probe.PhaseBoot:
+		return "booting"
+	case probe.PhaseExtensions:
+		return "waiting for its extensions"
+	case probe.PhaseTalos:
+		return "waiting for Talos to report it ready"
+	case probe.PhaseNode:
+		return "waiting for its Node to be Ready"
+	}
+
+	return look(p).name
+}
