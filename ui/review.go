@@ -121,6 +121,7 @@ func (m *Model) reviewView(w, h int) string {
 
 		lines = append(lines, indent("  image      ", im.Key()+" · "+orNot(im.SchematicID != "", "schematic "+short(im.SchematicID, idW), "custom image"), w)...)
 		lines = append(lines, indent("  extensions ", strings.Join(im.Extensions, " "), w)...)
+		lines = append(lines, indent("  modules    ", moduleSummary(im.Extensions), w)...)
 		lines = append(lines, indent("  installer  ", strings.Replace(im.Installer, im.SchematicID, short(im.SchematicID, idW), 1), w)...)
 		lines = append(lines, indent("  config     ", configSummary(p, b), w)...)
 		lines = append(lines, m.diffLines(b.Name, w)...)
@@ -174,6 +175,21 @@ func configSummary(p *plan.Plan, b plan.Board) string {
 	}
 
 	return strings.Join(parts, " · ")
+}
+
+// moduleSummary is what the config's machine.kernel.modules loads for the
+// image's extensions: Talos loads no extension module by itself.
+func moduleSummary(extensions []string) string {
+	var names []string
+	for _, m := range plan.ModulesFor(extensions) {
+		names = append(names, m.String())
+	}
+
+	if len(names) == 0 {
+		return "none (no extension needs one)"
+	}
+
+	return strings.Join(names, " · ")
 }
 
 func orNot(ok bool, yes, no string) string {

@@ -181,16 +181,22 @@ func TestRolesEditDiskAndModel(t *testing.T) {
 	hs.Keys("enter")
 	hs.WaitFor("What does each board become?", "/dev/mmcblk0")
 
+	// A Pi 5 boots only from its SD card: its NVMe is not offered.
+	hs.Keys("i")
+	hs.WaitFor("pi-1 stays on /dev/mmcblk0: a rpi5 boots Talos only from its SD card or eMMC")
+
+	// rpi5 → the compute modules → generic arm64 → amd64.
+	hs.Keys("o")
+	hs.WaitFor("pi-1 is now model cm4: arm64 image with the rpi_generic overlay, installs to /dev/mmcblk0")
+
+	// A CM4's U-Boot reads NVMe: i cycles through every disk.
 	hs.Keys("i")
 	hs.WaitFor("pi-1 installs to /dev/nvme0n1")
 	hs.Keys("i")
 	hs.WaitFor("pi-1 installs to /dev/mmcblk0")
 
-	// rpi5 → the compute modules → generic arm64 → amd64.
 	hs.Keys("o")
-	hs.WaitFor("pi-1 is now model cm4: arm64 image, installs to /dev/mmcblk0")
-	hs.Keys("o")
-	hs.WaitFor("pi-1 is now model cm5: arm64 image")
+	hs.WaitFor("pi-1 is now model cm5: arm64 image with the rpi_5 overlay")
 	hs.Keys("o")
 	hs.WaitFor("pi-1 is now model arm64: arm64 image")
 	hs.Keys("o")
