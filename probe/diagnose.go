@@ -304,9 +304,10 @@ func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
 	}
 
 	return Diagnosis{
-		Title:    "boot loop",
-		Why:      why,
-		Fix:      "apply an image for the board's architecture (Raspberry Pi: arm64 with the rpi_generic overlay; see liftoff images)",
+		Title: "boot loop",
+		Why:   why,
+		Fix: "apply an image for the board's CPU and model (liftoff images lists them): a Raspberry Pi 4 or CM4 needs arm64 with the rpi_generic overlay, " +
+			"a Pi 5 or CM5 arm64 with the rpi_5 overlay",
 		Evidence: append([]string{"installer applied: " + n.Installer}, dmesg...),
 	}, true
 }

@@ -251,6 +251,7 @@ func (s Spec) Plan() (*plan.Plan, error) {
 func hardware(i int, b plan.Board) board.Spec {
 	product := map[string]string{
 		plan.RPi4: "Raspberry Pi 4 Model B Rev 1.4", plan.RPi5: "Raspberry Pi 5 Model B Rev 1.0",
+		plan.CM4: "Raspberry Pi Compute Module 4 Rev 1.0", plan.CM5: "Raspberry Pi Compute Module 5 Rev 1.0",
 		plan.ARM64: "Generic ARM64 board", plan.AMD64: "Intel NUC 11",
 	}[b.Model]
 
