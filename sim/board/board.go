@@ -119,6 +119,11 @@ type Hooks struct {
 	// TailscaleDown is told that the board's tailscaled stopped (reboot,
 	// power loss, close).
 	TailscaleDown func(b *Board)
+	// Pull asks the installer's registry for it before the install, as
+	// Talos's installer pull does; an error wrapping ErrNotFound is a
+	// registry's 404. nil: every installer the Resolver knows pulls. It
+	// runs without the board's lock and must not call back into the board.
+	Pull func(ctx context.Context, installer string) error
 }
 
 // Options configure a board.
