@@ -62,6 +62,9 @@ type Options struct {
 	Clock func() time.Time
 	// Context bounds what the wizard starts in the backend.
 	Context context.Context
+	// Factory is the plan's Image Factory (images.factory) when set: a
+	// --factory flag, or the simulated lab's own.
+	Factory string
 }
 
 // Model is the whole interface, a tea.Model.
@@ -116,9 +119,13 @@ type Model struct {
 	saving     bool          // a plan save is in flight
 	saveAgain  bool          // the plan changed during it
 	preflight  plan.Problems // what the boards said of themselves against the plan
-	showDiff   bool
-	tsDetail   bool
-	tsScroll   int
+	// The review's registration of the schematics with the Image Factory.
+	registering bool
+	registered  []string // one line per schematic
+	register    Progress // the last one
+	showDiff    bool
+	tsDetail    bool
+	tsScroll    int
 }
 
 type confirm struct {
@@ -164,6 +171,10 @@ func New(o Options) *Model {
 		m.plan = clonePlan(o.Plan)
 	} else {
 		m.plan = &plan.Plan{Cluster: plan.Cluster{Name: o.Cluster}}
+	}
+
+	if o.Factory != "" {
+		m.plan.Images.Factory = o.Factory
 	}
 
 	m.plan.Default()
@@ -323,6 +334,19 @@ func (m *Model) onProgress(p Progress) {
 			if p.Err == nil {
 				m.say(good, "every board has its config; watch them install and reboot")
 			}
+		}
+	case OpRegister:
+		m.register = p
+
+		switch {
+		case p.Err != nil:
+			m.registering = false
+			m.say(bad, "the schematics are not registered: "+p.Err.Error()+" — enter tries again")
+		case p.Finished:
+			m.registering = false
+			m.say(good, "each role's schematic is registered — enter applies the configs")
+		case p.Step != "":
+			m.registered = append(m.registered, p.Step)
 		}
 	case OpBootstrap:
 		if p.Err != nil {

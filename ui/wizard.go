@@ -401,7 +401,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		m.screen, m.scroll = ScreenReview, 0
 		m.say(idle, "check the images and configs (d shows each config's diff), then apply")
 
-		return m.preview()
+		return tea.Batch(m.preview(), m.registerSchematics())
 	case "esc":
 		m.screen = ScreenDiscover
 	}
