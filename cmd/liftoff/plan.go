@@ -24,7 +24,7 @@ func newPlanCmd() *cobra.Command {
 		Use:   "plan",
 		Short: "Write and check the lab plan (lab.yaml)",
 		Long: `The plan says which boards exist and what each becomes: its address,
-board model (rpi4, rpi5, arm64, amd64), install disk, machine type
+board model (rpi4, rpi5, cm4, cm5, arm64, amd64), install disk, machine type
 (controlplane or worker) and image role (compute or gateway), plus the
 cluster's name, versions and network (pod and service CIDRs).`,
 	}
