@@ -68,19 +68,27 @@ func TestScenariosFailExactlyTheirChecks(t *testing.T) {
 				subnet += 2 // 27 and 28 belong to the tests below
 			}
 
-			for _, r := range runScenario(t, name, subnet) {
-				want := slices.Contains(sc.Fails, r.Name)
-
-				switch {
-				case want && r.Status != check.Fail:
-					t.Errorf("%s should fail: %s — %s", r.Name, r.Status, r.Summary)
-				case want && (r.Why == "" || r.Fix == ""):
-					t.Errorf("%s fails without why/fix: %+v", r.Name, r)
-				case !want && r.Status == check.Fail:
-					t.Errorf("%s should not fail: %s %s", r.Name, r.Summary, r.Why)
-				}
-			}
+			failsExactly(t, sc, runScenario(t, name, subnet))
 		})
+	}
+}
+
+// failsExactly asserts that the scenario's checks, and only those, fail,
+// each with why and fix.
+func failsExactly(t *testing.T, sc Scenario, results []check.Result) {
+	t.Helper()
+
+	for _, r := range results {
+		want := slices.Contains(sc.Fails, r.Name)
+
+		switch {
+		case want && r.Status != check.Fail:
+			t.Errorf("%s should fail: %s — %s", r.Name, r.Status, r.Summary)
+		case want && (r.Why == "" || r.Fix == ""):
+			t.Errorf("%s fails without why/fix: %+v", r.Name, r)
+		case !want && r.Status == check.Fail:
+			t.Errorf("%s should not fail: %s %s", r.Name, r.Summary, r.Why)
+		}
 	}
 }
 
@@ -340,18 +348,7 @@ func TestSchematicNotRegistered(t *testing.T) {
 	sc, _ := Lookup("schematic-not-registered")
 	results, picture := checkAndPicture(t, sc.Name, 41)
 
-	for _, r := range results {
-		want := slices.Contains(sc.Fails, r.Name)
-
-		switch {
-		case want && r.Status != check.Fail:
-			t.Errorf("%s should fail: %s — %s", r.Name, r.Status, r.Summary)
-		case want && (r.Why == "" || r.Fix == ""):
-			t.Errorf("%s fails without why/fix: %+v", r.Name, r)
-		case !want && r.Status == check.Fail:
-			t.Errorf("%s should not fail: %s %s", r.Name, r.Summary, r.Why)
-		}
-	}
+	failsExactly(t, sc, results)
 
 	gw := picture.Node("edge")
 
