@@ -64,7 +64,7 @@ func newPlanInitCmd() *cobra.Command {
 				return err
 			}
 
-			fmt.Fprintf(c.OutOrStdout(), "wrote %s — set your boards' addresses and roles, then: liftoff plan validate --plan %s\n", path, path)
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s — set your boards' addresses, models and roles (a Pi 5 or CM5 installs to its SD card or eMMC), then: liftoff plan validate --plan %s\n", path, path)
 
 			return nil
 		},

@@ -24,7 +24,7 @@ const Port = 50000
 type Spec struct {
 	Name    string // what the board calls itself before it has a config
 	Address string // loopback address, e.g. 127.0.0.11
-	Model   string // rpi4, rpi5, arm64, amd64
+	Model   string // rpi4, rpi5, cm4, cm5, arm64, amd64
 	Arch    string
 	Product string // SystemInformation: "Raspberry Pi 5 Model B Rev 1.0"
 	UUID    string
