@@ -311,11 +311,14 @@ func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
 		return Diagnosis{}, false
 	}
 
-	var failed []string
+	var failed, gaveUp []string
 
 	for _, l := range n.Logs["dmesg"] {
-		if strings.Contains(l, "failed to pull image") {
+		switch {
+		case strings.Contains(l, "failed to pull image"):
 			failed = append(failed, "dmesg: "+clock(l))
+		case strings.Contains(l, "install sequence: failed"):
+			gaveUp = append(gaveUp, "dmesg: "+clock(l))
 		}
 	}
 
@@ -323,8 +326,10 @@ func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
 		return Diagnosis{}, false
 	}
 
+	// The pull's own words once (later lines repeat them), then whether
+	// the install gave up.
 	last := failed[len(failed)-1]
-	evidence := append([]string{"installer applied: " + n.Installer}, failed[max(0, len(failed)-2):]...)
+	evidence := append([]string{"installer applied: " + n.Installer, failed[0]}, gaveUp[max(0, len(gaveUp)-1):]...)
 
 	for _, l := range n.Logs["liftoff"] {
 		if strings.Contains(l, "schematic ") {
@@ -332,9 +337,9 @@ func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
 		}
 	}
 
-	back := "; it keeps retrying"
-	if n.Stage == "maintenance" || slices.ContainsFunc(n.Logs["dmesg"], func(l string) bool { return strings.Contains(l, "install sequence: failed") }) {
-		back = ", so Talos failed the install and rebooted: the board is back in maintenance mode and its config is gone"
+	back := "; it is still retrying"
+	if n.Stage == "maintenance" || len(gaveUp) > 0 {
+		back = ": the install failed, and the board rebooted into maintenance mode, its config gone"
 	}
 
 	m := factoryInstaller.FindStringSubmatch(n.Installer)
@@ -344,7 +349,7 @@ func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
 		return Diagnosis{
 			Title: n.Name + "'s installer is unknown to the Image Factory: schematic not registered",
 			Why: fmt.Sprintf("the image factory %s does not know schematic %s: it serves an installer only for a schematic posted to it (POST /schematics), "+
-				"so the pull is a 404 (\"not found\"), and Talos gives up after five retries%s", m[1], shortSchematic(m[2]), back),
+				"so the pull is a 404 (\"not found\"). Talos gives up on not found after five retries%s", m[1], shortSchematic(m[2]), back),
 			Fix: "register the plan's schematics — liftoff images --register, or rerun liftoff up, which registers them before it applies — and apply " + n.Name +
 				"'s config again (the wizard's apply, or talosctl apply-config --insecure -n ADDRESS -e ADDRESS --file " + n.Name + ".yaml). " +
 				"An installer edited by hand must be one liftoff images lists: put extra extensions in the plan's images.extensions instead",

@@ -373,7 +373,7 @@ func TestDiagnoseSchematicNotRegistered(t *testing.T) {
 
 	// While it retries: already explained, and said to be retrying.
 	ds := Diagnose(fold(evs...).Node("edge"), at(5))
-	if len(ds) != 1 || !strings.Contains(ds[0].Title, "schematic not registered") || !strings.Contains(ds[0].Why, "keeps retrying") {
+	if len(ds) != 1 || !strings.Contains(ds[0].Title, "schematic not registered") || !strings.Contains(ds[0].Why, "still retrying") {
 		t.Fatalf("while pulling: %s %+v", titles(ds), ds)
 	}
 
@@ -389,7 +389,7 @@ func TestDiagnoseSchematicNotRegistered(t *testing.T) {
 	}
 
 	d := ds[0]
-	for _, want := range []string{"factory.talos.dev does not know schematic 0123456789ab", "POST /schematics", "five retries", "back in maintenance mode"} {
+	for _, want := range []string{"factory.talos.dev does not know schematic 0123456789ab", "POST /schematics", "five retries", "rebooted into maintenance mode"} {
 		if !strings.Contains(d.Why, want) {
 			t.Errorf("why lacks %q: %s", want, d.Why)
 		}
