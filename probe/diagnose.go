@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -28,8 +29,14 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	loop, looping := bootLoopDiagnosis(n)
 
+	// A failed install reboots the board: the cause, not the outage, first.
+	pull, pullFailed := installerPullDiagnosis(n)
+	if pullFailed {
+		add(pull)
+	}
+
 	// A boot-looping board is unreachable half the time; that is the loop.
-	if !n.Reachable && n.Unreachable != "" && !looping {
+	if !n.Reachable && n.Unreachable != "" && !looping && !pullFailed {
 		add(Diagnosis{
 			Title:    n.Name + " is not reachable",
 			Why:      n.Unreachable,
@@ -38,7 +45,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		})
 	}
 
-	if !n.AppliedAt.IsZero() && n.Stage == "maintenance" && n.StageSince.After(n.AppliedAt) {
+	if !n.AppliedAt.IsZero() && n.Stage == "maintenance" && n.StageSince.After(n.AppliedAt) && !pullFailed {
 		add(Diagnosis{
 			Title: n.Name + " is back in maintenance mode",
 			Why:   "it lost the config it was given before the install finished — power loss or a reset during install",
@@ -281,6 +288,90 @@ func duplicateHostname(n *Node) (Diagnosis, bool) {
 	}, true
 }
 
+// factoryInstaller picks the schematic ID out of an Image Factory
+// installer reference.
+var factoryInstaller = regexp.MustCompile(`^([^/]+)/(?:[a-z0-9-]+-)?installer(?:-secureboot)?/([0-9a-f]{64}):`)
+
+// installerPullDiagnosis explains an install whose installer could not be
+// pulled. Talos v1.13.3 (internal/pkg/containers/image/image.go, Pull)
+// says "retrying error: failed to pull image …" on the console, gives up
+// on a not-found answer after five retries, fails the install sequence and
+// reboots; a board booted from an ISO or a disk image it did not install
+// comes back in maintenance mode, its config gone.
+func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
+	if n.Stage == "running" {
+		return Diagnosis{}, false
+	}
+
+	var failed, gaveUp []string
+
+	for _, l := range n.Logs["dmesg"] {
+		switch {
+		case strings.Contains(l, "failed to pull image"):
+			failed = append(failed, "dmesg: "+clock(l))
+		case strings.Contains(l, "install sequence: failed"):
+			gaveUp = append(gaveUp, "dmesg: "+clock(l))
+		}
+	}
+
+	if len(failed) == 0 {
+		return Diagnosis{}, false
+	}
+
+	// The pull's own words once (later lines repeat them), then whether
+	// the install gave up.
+	last := failed[len(failed)-1]
+	evidence := append([]string{"installer applied: " + n.Installer, failed[0]}, gaveUp[max(0, len(gaveUp)-1):]...)
+
+	for _, l := range n.Logs["liftoff"] {
+		if strings.Contains(l, "schematic ") {
+			evidence = append(evidence, "liftoff: "+clock(l))
+		}
+	}
+
+	back := "; it is still retrying"
+	if n.Stage == "maintenance" || len(gaveUp) > 0 {
+		back = ": the install failed, and the board rebooted into maintenance mode, its config gone"
+	}
+
+	m := factoryInstaller.FindStringSubmatch(n.Installer)
+
+	switch {
+	case strings.Contains(last, "not found") && m != nil:
+		return Diagnosis{
+			Title: n.Name + "'s installer is unknown to the Image Factory: schematic not registered",
+			Why: fmt.Sprintf("the image factory %s does not know schematic %s: it serves an installer only for a schematic posted to it (POST /schematics), "+
+				"so the pull is a 404 (\"not found\"). Talos gives up on not found after five retries%s", m[1], shortSchematic(m[2]), back),
+			Fix: "register the plan's schematics — liftoff images --register, or rerun liftoff up, which registers them before it applies — and apply " + n.Name +
+				"'s config again (the wizard's apply, or talosctl apply-config --insecure -n ADDRESS -e ADDRESS --file " + n.Name + ".yaml). " +
+				"An installer edited by hand must be one liftoff images lists: put extra extensions in the plan's images.extensions instead",
+			Evidence: evidence,
+		}, true
+	case strings.Contains(last, "not found"):
+		return Diagnosis{
+			Title:    n.Name + "'s installer image does not exist",
+			Why:      "its registry answers not found for " + n.Installer + back,
+			Fix:      "push the image (a self-built one: check images.custom's template) or point the config at one liftoff images lists, then apply " + n.Name + "'s config again",
+			Evidence: evidence,
+		}, true
+	}
+
+	return Diagnosis{
+		Title:    n.Name + " cannot pull its installer",
+		Why:      "pulling " + n.Installer + " fails" + back,
+		Fix:      "check that the board reaches the registry (DNS, a default route, a proxy) and that the image exists, then apply " + n.Name + "'s config again",
+		Evidence: evidence,
+	}, true
+}
+
+func shortSchematic(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+
+	return id
+}
+
 func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
 	if n.Boots < bootLoop || !n.MachineReadyAt.IsZero() || n.Stage == "running" && n.MachineReady {
 		return Diagnosis{}, false
@@ -296,9 +387,10 @@ func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
 	}
 
 	return Diagnosis{
-		Title:    "boot loop",
-		Why:      why,
-		Fix:      "apply an image for the board's architecture (Raspberry Pi: arm64 with the rpi_generic overlay; see liftoff images)",
+		Title: "boot loop",
+		Why:   why,
+		Fix: "apply an image for the board's CPU and model (liftoff images lists them): a Raspberry Pi 4 or CM4 needs arm64 with the rpi_generic overlay, " +
+			"a Pi 5 or CM5 arm64 with the rpi_5 overlay",
 		Evidence: append([]string{"installer applied: " + n.Installer}, dmesg...),
 	}, true
 }

@@ -354,3 +354,62 @@ func TestDiagnoseDuplicateHostname(t *testing.T) {
 		t.Errorf("after the fix pi-w-1 still: %s", titles(ds))
 	}
 }
+
+// An installer whose schematic the factory does not know: Talos's pull
+// says not found, the install fails and the board is back in maintenance.
+func TestDiagnoseSchematicNotRegistered(t *testing.T) {
+	const id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+	ref := "factory.talos.dev/metal-installer/" + id + ":v1.13.3"
+	pull := `[talos] retrying error: failed to pull image "` + ref + `": failed to resolve reference "` + ref + `": ` + ref + `: not found`
+
+	evs := []Event{
+		{Time: at(0), Node: "edge", Kind: Planned, Name: "gateway", State: "worker", Detail: "drbd spin tailscale zfs"},
+		{Time: at(1), Node: "edge", Kind: Log, Name: "liftoff", Detail: "schematic 4e5f… (gateway-amd64) at factory.talos.dev: registered"},
+		{Time: at(2), Node: "edge", Kind: Applied, Detail: ref},
+		{Time: at(3), Node: "edge", Kind: Stage, State: "installing"},
+		{Time: at(4), Node: "edge", Kind: Log, Name: "dmesg", Detail: pull},
+	}
+
+	// While it retries: already explained, and said to be retrying.
+	ds := Diagnose(fold(evs...).Node("edge"), at(5))
+	if len(ds) != 1 || !strings.Contains(ds[0].Title, "schematic not registered") || !strings.Contains(ds[0].Why, "still retrying") {
+		t.Fatalf("while pulling: %s %+v", titles(ds), ds)
+	}
+
+	evs = append(evs,
+		Event{Time: at(60), Node: "edge", Kind: Log, Name: "dmesg", Detail: "[talos] install sequence: failed"},
+		Event{Time: at(70), Node: "edge", Kind: Stage, State: "rebooting"},
+		Event{Time: at(110), Node: "edge", Kind: Stage, State: "maintenance"},
+	)
+
+	ds = Diagnose(fold(evs...).Node("edge"), at(120))
+	if len(ds) != 1 {
+		t.Fatalf("want one diagnosis (not also the power-loss one): %s", titles(ds))
+	}
+
+	d := ds[0]
+	for _, want := range []string{"factory.talos.dev does not know schematic 0123456789ab", "POST /schematics", "five retries", "rebooted into maintenance mode"} {
+		if !strings.Contains(d.Why, want) {
+			t.Errorf("why lacks %q: %s", want, d.Why)
+		}
+	}
+
+	for _, want := range []string{"liftoff images --register", "rerun liftoff up", "images.extensions"} {
+		if !strings.Contains(d.Fix, want) {
+			t.Errorf("fix lacks %q: %s", want, d.Fix)
+		}
+	}
+
+	if ev := strings.Join(d.Evidence, "\n"); !strings.Contains(ev, "installer applied: "+ref) || !strings.Contains(ev, ": not found") || !strings.Contains(ev, "gateway-amd64") {
+		t.Errorf("evidence: %v", d.Evidence)
+	}
+
+	// A self-built image that does not exist is not a registration matter.
+	evs[2].Detail = "ghcr.io/me/talos:v1.13.3-gateway"
+	evs[4].Detail = `[talos] retrying error: failed to pull image "ghcr.io/me/talos:v1.13.3-gateway": failed to resolve reference: not found`
+
+	if ds := Diagnose(fold(evs...).Node("edge"), at(120)); len(ds) != 1 || !strings.Contains(ds[0].Title, "installer image does not exist") {
+		t.Errorf("self-built: %s", titles(ds))
+	}
+}

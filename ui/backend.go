@@ -37,6 +37,11 @@ type Backend interface {
 	// Preflight checks the plan against what each board said of itself
 	// (wrong CPU, install disk, EEPROM, version skew). It runs in a command.
 	Preflight(ctx context.Context, p *plan.Plan) plan.Problems
+	// Register registers each role's schematic with the plan's Image
+	// Factory, the review's step before any apply: one Progress{Op:
+	// OpRegister, Step} per schematic, then Finished (Err if the factory
+	// refused one or did not answer for one it never confirmed).
+	Register(ctx context.Context, p *plan.Plan)
 	// SaveKubeconfig fetches the admin kubeconfig and merges it into
 	// ~/.kube/config or writes a file of its own; it returns where it went.
 	// It runs in a command and may wait for the API server to come up.
@@ -51,6 +56,7 @@ const (
 	OpScan      Op = "scan"
 	OpApply     Op = "apply"
 	OpBootstrap Op = "bootstrap"
+	OpRegister  Op = "register"
 )
 
 // Progress reports on a long backend operation. Send it on the Progress

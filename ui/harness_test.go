@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
@@ -22,6 +24,7 @@ type fake struct {
 	progress chan ui.Progress
 	tsAll    bool // tailscale-everywhere
 	stall    bool // Apply keeps the apply in flight and sends nothing
+	refuse   bool // Register: the factory does not answer (under mu)
 
 	applyCtx context.Context
 
@@ -108,10 +111,32 @@ func (f *fake) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error
 	return out, nil
 }
 
-// Preflight: the scripted lab's Pi 5s want a recent EEPROM.
+// Preflight: the scripted lab's first Pi 5 has an NVMe beside its SD card.
 func (f *fake) Preflight(_ context.Context, p *plan.Plan) plan.Problems {
-	return plan.Problems{{Severity: plan.Warning, Board: p.Boards[0].Name, Field: "boards[0].model",
-		Message: "a Raspberry Pi 5 boots Talos's rpi_generic image only with a recent bootloader EEPROM", Fix: "update it with Raspberry Pi Imager"}}
+	return plan.Problems{{Severity: plan.Warning, Board: p.Boards[0].Name, Field: "boards[0].installDisk",
+		Message: "Talos runs from /dev/mmcblk0 (an SD card), and /dev/nvme0n1 (256 GB nvme) is free: etcd and logs write all the time, and an SD card wears out under them",
+		Fix:     "keep Talos on /dev/mmcblk0 — a rpi5 boots only from its SD card or eMMC — and use /dev/nvme0n1 once Talos runs"}}
+}
+
+// Register: every role's schematic of the scripted lab's models is known,
+// or (refuse) the factory does not answer.
+func (f *fake) Register(_ context.Context, p *plan.Plan) {
+	f.mu.Lock()
+	refuse := f.refuse
+	f.mu.Unlock()
+
+	if refuse {
+		f.progress <- ui.Progress{Op: ui.OpRegister, Finished: true, Err: errors.New("the image factory factory.talos.dev did not answer: dial tcp: lookup factory.talos.dev: no such host")}
+
+		return
+	}
+
+	ims, _ := image.Matrix(p)
+	for i, im := range ims {
+		f.progress <- ui.Progress{Op: ui.OpRegister, Step: im.Key() + " " + im.SchematicID[:12] + " registered", Done: i + 1, Total: len(ims)}
+	}
+
+	f.progress <- ui.Progress{Op: ui.OpRegister, Done: len(ims), Total: len(ims), Finished: true}
 }
 
 func (f *fake) SaveKubeconfig(merge bool) (string, error) {

@@ -67,6 +67,9 @@ type Options struct {
 	// sim's --speed, or a recording of it): the timeline's expectations
 	// shrink by it. 0 or 1: real boards.
 	Speed float64
+	// Factory is the plan's Image Factory (images.factory) when set: a
+	// --factory flag, or the simulated lab's own.
+	Factory string
 }
 
 // ClockTick moves the model's clock to Options.Clock's time, as its own
@@ -126,10 +129,14 @@ type Model struct {
 	saving     bool          // a plan save is in flight
 	saveAgain  bool          // the plan changed during it
 	preflight  plan.Problems // what the boards said of themselves against the plan
-	showDiff   bool
-	tsDetail   bool
-	tsScroll   int
-	timeline   timeline // the timeline screen's own state
+	// The review's registration of the schematics with the Image Factory.
+	registering bool
+	registered  []string // one line per schematic
+	register    Progress // the last one
+	showDiff    bool
+	tsDetail    bool
+	tsScroll    int
+	timeline    timeline // the timeline screen's own state
 }
 
 type confirm struct {
@@ -175,6 +182,10 @@ func New(o Options) *Model {
 		m.plan = clonePlan(o.Plan)
 	} else {
 		m.plan = &plan.Plan{Cluster: plan.Cluster{Name: o.Cluster}}
+	}
+
+	if o.Factory != "" {
+		m.plan.Images.Factory = o.Factory
 	}
 
 	m.plan.Default()
@@ -336,6 +347,19 @@ func (m *Model) onProgress(p Progress) {
 			if p.Err == nil {
 				m.say(good, "every board has its config; watch them install and reboot")
 			}
+		}
+	case OpRegister:
+		m.register = p
+
+		switch {
+		case p.Err != nil:
+			m.registering = false
+			m.say(bad, "the schematics are not registered: "+p.Err.Error()+" — enter tries again")
+		case p.Finished:
+			m.registering = false
+			m.say(good, "each role's schematic is registered — enter applies the configs")
+		case p.Step != "":
+			m.registered = append(m.registered, p.Step)
 		}
 	case OpBootstrap:
 		if p.Err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
@@ -26,10 +27,71 @@ func (m *Model) reviewKey(k tea.KeyPressMsg) tea.Cmd {
 	case "esc":
 		m.screen = ScreenRoles
 	case "enter":
+		switch {
+		case m.registering:
+			m.say(busy, "registering the schematics with the Image Factory first")
+
+			return nil
+		case m.register.Err != nil:
+			return m.registerSchematics()
+		}
+
 		return m.startApply()
 	}
 
 	return nil
+}
+
+// registerSchematics asks the backend to register the plan's schematics:
+// the factory serves no installer for a schematic it does not know.
+func (m *Model) registerSchematics() tea.Cmd {
+	if m.o.Backend == nil {
+		return nil
+	}
+
+	m.registering, m.registered, m.register = true, nil, Progress{Op: OpRegister}
+	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
+
+	return func() tea.Msg { b.Register(ctx, p); return nil }
+}
+
+// registerLines is the review's Image Factory step: each schematic as it
+// registers, then one line for them all.
+func (m *Model) registerLines(w int) []string {
+	t := m.theme
+	head := t.Title.Render("Image Factory") + "  " + t.Dim.Render(orDash(m.plan.Images.Factory))
+
+	if m.plan.Images.Custom != "" {
+		return []string{head, t.Dim.Render("  self-built images (images.custom): nothing to register"), ""}
+	}
+
+	lines := []string{head}
+
+	styled := func(style lipgloss.Style, label, text string) {
+		for _, l := range indent(label, text, w) {
+			lines = append(lines, style.Render(l))
+		}
+	}
+
+	switch r := m.register; {
+	case r.Err != nil:
+		styled(t.Bad, "  ✗ ", r.Err.Error()+" — enter tries again")
+	case m.registering:
+		for _, l := range m.registered {
+			lines = append(lines, indent("  ✓ ", l, w)...)
+		}
+
+		lines = append(lines, t.Busy.Render(fmt.Sprintf("  … registering each role's schematic %d/%d", r.Done, r.Total)))
+	case r.Finished:
+		var keys []string
+		for _, l := range m.registered {
+			keys = append(keys, strings.Fields(l)[0])
+		}
+
+		styled(t.Good, "  ✓ ", fmt.Sprintf("the factory knows every schematic (%s): it serves their installers and disk images", strings.Join(keys, ", ")))
+	}
+
+	return append(lines, "")
 }
 
 // preview asks the backend for each board's config diff, off the UI loop.
@@ -102,7 +164,7 @@ func (m *Model) reviewView(w, h int) string {
 		p.Cluster.TalosVersion, p.Cluster.KubernetesVersion, orDash(p.EndpointURL()), p.Network.PodCIDR, p.Network.ServiceCIDR), w)...)
 	top = append(top, "")
 
-	var lines []string
+	lines := m.registerLines(w)
 
 	idW := 12
 	if w >= 140 {
@@ -121,6 +183,7 @@ func (m *Model) reviewView(w, h int) string {
 
 		lines = append(lines, indent("  image      ", im.Key()+" · "+orNot(im.SchematicID != "", "schematic "+short(im.SchematicID, idW), "custom image"), w)...)
 		lines = append(lines, indent("  extensions ", strings.Join(im.Extensions, " "), w)...)
+		lines = append(lines, indent("  modules    ", moduleSummary(im.Extensions), w)...)
 		lines = append(lines, indent("  installer  ", strings.Replace(im.Installer, im.SchematicID, short(im.SchematicID, idW), 1), w)...)
 		lines = append(lines, indent("  config     ", configSummary(p, b), w)...)
 		lines = append(lines, m.diffLines(b.Name, w)...)
@@ -174,6 +237,21 @@ func configSummary(p *plan.Plan, b plan.Board) string {
 	}
 
 	return strings.Join(parts, " · ")
+}
+
+// moduleSummary is what the config's machine.kernel.modules loads for the
+// image's extensions: Talos loads no extension module by itself.
+func moduleSummary(extensions []string) string {
+	var names []string
+	for _, m := range plan.ModulesFor(extensions) {
+		names = append(names, m.String())
+	}
+
+	if len(names) == 0 {
+		return "none (no extension needs one)"
+	}
+
+	return strings.Join(names, " · ")
 }
 
 func orNot(ok bool, yes, no string) string {

@@ -75,6 +75,7 @@ func (nopBackend) Preview(context.Context, *plan.Plan) ([]config.Preview, error)
 	return nil, nil
 }
 func (nopBackend) Preflight(context.Context, *plan.Plan) plan.Problems { return nil }
+func (nopBackend) Register(context.Context, *plan.Plan)                {}
 
 // Boards answer a scan in any order; the list stays in address order, and
 // a board added by hand lands where it belongs.

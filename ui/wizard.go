@@ -347,7 +347,13 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		b.Model = plan.Models[(i+1)%len(plan.Models)]
 		b.InstallDisk = ""
 		m.plan.Default()
-		m.say(idle, b.Name+" is now model "+b.Model+": "+plan.Arch(b.Model)+" image, installs to "+b.InstallDisk)
+
+		img := plan.Arch(b.Model) + " image"
+		if o := plan.Overlay(b.Model); o != "" {
+			img += " with the " + o + " overlay"
+		}
+
+		m.say(idle, b.Name+" is now model "+b.Model+": "+img+", installs to "+b.InstallDisk)
 
 		return m.savePlan()
 	case "i":
@@ -356,6 +362,17 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 			m.say(warn, "discovery saw no disks on "+b.Name+": set installDisk in lab.yaml")
 
 			return nil
+		}
+
+		// A Pi 5 / CM5 boots only from its SD card or eMMC: offer only those.
+		if plan.BootsOnlyFromMMC(b.Model) {
+			disks = slices.DeleteFunc(slices.Clone(disks), func(d string) bool { return !plan.IsMMC(d) })
+			if len(disks) <= 1 {
+				m.say(warn, b.Name+" stays on "+b.InstallDisk+": a "+b.Model+" boots Talos only from its SD card or eMMC "+
+					"(the rpi_5 overlay's U-Boot cannot read NVMe or USB); use its other disks as data disks once Talos runs")
+
+				return nil
+			}
 		}
 
 		i := slices.Index(disks, b.InstallDisk)
@@ -384,7 +401,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		m.screen, m.scroll = ScreenReview, 0
 		m.say(idle, "check the images and configs (d shows each config's diff), then apply")
 
-		return m.preview()
+		return tea.Batch(m.preview(), m.registerSchematics())
 	case "esc":
 		m.screen = ScreenDiscover
 	}

@@ -56,7 +56,10 @@ func TestWizardWalk(t *testing.T) {
 	}
 
 	hs.Keys("enter")
-	fr = hs.WaitFor("Review: what each board gets", "schematic", "lines against")
+	// The review registers each role's schematic with the Image Factory
+	// first, as a step of its own.
+	fr = hs.WaitFor("Review: what each board gets", "schematic", "lines against", "Image Factory  factory.talos.dev",
+		"the factory knows every schematic (compute-rpi_5, compute-rpi_generic")
 	hs.Golden("4-review", fr)
 
 	hs.Keys("enter")
@@ -111,7 +114,7 @@ func TestWizardCancelApply(t *testing.T) {
 	hs.Keys("enter")
 	hs.WaitFor("Boards (4)")
 	hs.Keys("enter", "g", "enter")
-	hs.WaitFor("Review")
+	hs.WaitFor("Review", "enter applies")
 	hs.Keys("enter")
 	hs.WaitFor("… applying")
 
@@ -149,14 +152,14 @@ func TestWizardResumesASavedPlan(t *testing.T) {
 // The review shows each board's config diff (d), secrets redacted.
 func TestReviewShowsConfigDiffs(t *testing.T) {
 	f := newFake(false)
-	hs := start(t, wizard(f), 100, 60)
+	hs := start(t, wizard(f), 100, 76)
 	hs.WaitFor("scan (CIDR or addresses)")
 
 	hs.Keys("enter")
 	hs.WaitFor("Boards (4)")
 	hs.Keys("enter", "g", "enter")
 	hs.WaitFor("Review: what each board gets", "diff       +2 -0 lines against Talos's defaults", "diff       +3 -0 lines",
-		"What the boards say", "! board pi-1: a Raspberry Pi 5 boots Talos's rpi_generic image only with a recent bootloader EEPROM")
+		"What the boards say", "! board pi-1: Talos runs from /dev/mmcblk0 (an SD card)", "modules    drbd usermode_helper=disabled")
 
 	hs.Keys("d")
 	fr := hs.WaitFor("+hostname: pi-1", "+        liftoff.dev/role: gateway", "+    - TS_AUTHKEY=<redacted>", "d hides the diffs")
@@ -181,16 +184,22 @@ func TestRolesEditDiskAndModel(t *testing.T) {
 	hs.Keys("enter")
 	hs.WaitFor("What does each board become?", "/dev/mmcblk0")
 
+	// A Pi 5 boots only from its SD card: its NVMe is not offered.
+	hs.Keys("i")
+	hs.WaitFor("pi-1 stays on /dev/mmcblk0: a rpi5 boots Talos only from its SD card or eMMC")
+
+	// rpi5 → the compute modules → generic arm64 → amd64.
+	hs.Keys("o")
+	hs.WaitFor("pi-1 is now model cm4: arm64 image with the rpi_generic overlay, installs to /dev/mmcblk0")
+
+	// A CM4's U-Boot reads NVMe: i cycles through every disk.
 	hs.Keys("i")
 	hs.WaitFor("pi-1 installs to /dev/nvme0n1")
 	hs.Keys("i")
 	hs.WaitFor("pi-1 installs to /dev/mmcblk0")
 
-	// rpi5 → the compute modules → generic arm64 → amd64.
 	hs.Keys("o")
-	hs.WaitFor("pi-1 is now model cm4: arm64 image, installs to /dev/mmcblk0")
-	hs.Keys("o")
-	hs.WaitFor("pi-1 is now model cm5: arm64 image")
+	hs.WaitFor("pi-1 is now model cm5: arm64 image with the rpi_5 overlay")
 	hs.Keys("o")
 	hs.WaitFor("pi-1 is now model arm64: arm64 image")
 	hs.Keys("o")
@@ -206,4 +215,32 @@ func TestRolesEditDiskAndModel(t *testing.T) {
 			t.Fatal("the changed model was not saved")
 		}
 	}
+}
+
+// Enter waits for the registration, and a refused one stops the apply: the
+// error stays on the review and enter tries again.
+func TestReviewRegistersBeforeApply(t *testing.T) {
+	f := newFake(false)
+	f.refuse = true
+	hs := start(t, wizard(f), 120, 40)
+	hs.WaitFor("scan (CIDR or addresses)")
+
+	hs.Keys("enter")
+	hs.WaitFor("Boards (4)")
+	hs.Keys("enter", "g", "enter")
+	hs.WaitFor("✗ the image factory factory.talos.dev did not answer", "enter tries")
+
+	f.mu.Lock()
+	f.refuse = false
+	f.mu.Unlock()
+
+	hs.Keys("enter")
+	hs.WaitFor("the factory knows every schematic")
+
+	if f.applyCtx != nil {
+		t.Error("the first enter after a failed registration applied")
+	}
+
+	hs.Keys("enter")
+	hs.WaitFor("every board has its config")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/cluster/factory"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -41,6 +42,9 @@ type Options struct {
 	Apply apply.Options
 	// Changes receives what gen wrote (created, updated, unchanged …).
 	Changes func([]config.Change)
+	// Registered receives each schematic's registration with the plan's
+	// Image Factory, which comes before anything is written or applied.
+	Registered func(factory.Step)
 }
 
 // Run is one bring-up in progress.
@@ -55,9 +59,17 @@ type Run struct {
 	opts Options
 }
 
-// Start generates the configs into dir, announces the plan and starts
-// watching every board (and the route, when Options.Route says where).
+// Start registers the boards' schematics with the plan's Image Factory,
+// generates the configs into dir, announces the plan and starts watching
+// every board (and the route, when Options.Route says where). A factory
+// that refuses a schematic, or does not answer for one it never confirmed,
+// stops it before anything is written.
 func Start(ctx context.Context, dir string, p *plan.Plan, opts Options) (*Run, error) {
+	registered, err := Register(ctx, dir, p, opts.Registered)
+	if err != nil {
+		return nil, err
+	}
+
 	changes, err := config.Write(dir, p, config.WriteOptions{AuthKey: opts.AuthKey, NewSecrets: opts.NewSecrets})
 	if err != nil {
 		return nil, err
@@ -87,6 +99,17 @@ func Start(ctx context.Context, dir string, p *plan.Plan, opts Options) (*Run, e
 	r := &Run{Plan: p, Dir: dir, Stream: probe.NewStream(ctx, 1024), Talosconfig: tc, opts: opts}
 
 	apply.Planned(p, func(b plan.Board) []string { return image.Extensions(p, b.Role) }, r.Stream.Emit)
+
+	// Each board's note says its installer's schematic is known to the
+	// factory: evidence for a failed install's diagnosis.
+	for _, b := range p.Boards {
+		if im, err := image.For(p, b); err == nil {
+			if st, ok := registered[im.SchematicID]; ok {
+				r.Stream.Emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Log, Name: "liftoff",
+					Detail: fmt.Sprintf("schematic %s (%s) at %s: %s", shortID(im.SchematicID), st.Image, p.Images.Factory, st.Outcome)})
+			}
+		}
+	}
 
 	for _, b := range p.Boards {
 		r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error {
@@ -141,6 +164,42 @@ func (r *Run) Bootstrap(ctx context.Context) error {
 	r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error { return probe.WatchNodes(ctx, cs, emit) })
 
 	return nil
+}
+
+// Register registers each role's schematic for the plan's board models —
+// the image matrix, so a role changed later needs no new registration —
+// with its Image Factory (custom images have none), remembering confirmed
+// ones in dir; it returns each schematic's step by ID. report may be nil.
+func Register(ctx context.Context, dir string, p *plan.Plan, report func(factory.Step)) (map[string]factory.Step, error) {
+	images, err := image.Matrix(p)
+	if err != nil {
+		return nil, err
+	}
+
+	c, err := factory.New(p.Images.Factory)
+	if err != nil {
+		return nil, err
+	}
+
+	steps := map[string]factory.Step{}
+
+	err = factory.Register(ctx, c, dir, images, func(st factory.Step) {
+		steps[st.ID] = st
+
+		if report != nil {
+			report(st)
+		}
+	})
+
+	return steps, err
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+
+	return id
 }
 
 // identity is a board's machine UUID, read in maintenance mode before its

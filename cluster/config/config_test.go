@@ -25,7 +25,7 @@ const testPlan = `
 cluster: {name: homelab}
 network: {lan: 192.168.1.0/24}
 boards:
-  - {name: cp-1, address: 192.168.1.11, model: rpi5, installDisk: /dev/nvme0n1, machine: controlplane, role: compute}
+  - {name: cp-1, address: 192.168.1.11, model: cm4, installDisk: /dev/nvme0n1, machine: controlplane, role: compute}
   - {name: gw, address: 192.168.1.30, model: rpi4, machine: worker, role: gateway}
   - {name: nuc, address: 192.168.1.40, model: amd64, machine: worker, role: compute}
 `
@@ -243,5 +243,62 @@ func TestRedact(t *testing.T) {
 
 	if !strings.Contains(out, "name: tailscale") {
 		t.Errorf("redaction ate a plain field: %s", out)
+	}
+}
+
+// modulesOf is machine.kernel.modules as Talos reads it: "name params…".
+func modulesOf(t *testing.T, b Board) []string {
+	t.Helper()
+
+	data, err := b.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := configloader.NewFromBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out []string
+	for _, m := range cfg.Machine().Kernel().Modules() {
+		out = append(out, strings.TrimSpace(m.Name()+" "+strings.Join(m.Parameters(), " ")))
+	}
+
+	return out
+}
+
+// The modules follow the role's extensions as the plan lists them: the
+// default set loads zfs and drbd; an override without zfs loads no zfs, one
+// with only spin loads nothing.
+func TestKernelModulesFollowTheExtensionSet(t *testing.T) {
+	want := []string{"drbd usermode_helper=disabled", "drbd_transport_tcp", "zfs"}
+
+	for name, b := range generateAll(t) {
+		if got := modulesOf(t, b); !slices.Equal(got, want) {
+			t.Errorf("%s (default %s set): modules %v, want %v", name, b.Board.Role, got, want)
+		}
+	}
+
+	p := parsePlan(t, strings.Replace(testPlan, "network:", "images: {extensions: {compute: [spin], gateway: [siderolabs/drbd, tailscale, spin]}}\nnetwork:", 1))
+
+	boards, err := Generate(p, fixedBundle(t), testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, b := range boards {
+		got := modulesOf(t, b)
+
+		switch b.Board.Role {
+		case plan.Gateway:
+			if !slices.Equal(got, []string{"drbd usermode_helper=disabled", "drbd_transport_tcp"}) {
+				t.Errorf("%s: a drbd-only override loads %v", b.Board.Name, got)
+			}
+		default:
+			if len(got) != 0 {
+				t.Errorf("%s: a spin-only override loads %v", b.Board.Name, got)
+			}
+		}
 	}
 }

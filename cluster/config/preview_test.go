@@ -36,8 +36,10 @@ func TestPreviewIsLiftoffsPatchOnTalosDefaults(t *testing.T) {
 
 		b, _ := p.Board(pv.Board)
 
-		// liftoff's edits, and only those, show up.
-		for _, want := range []string{"+hostname: " + b.Name, "+        liftoff.dev/role: " + b.Role, "image: factory.talos.dev/metal-installer/"} {
+		// liftoff's edits, and only those, show up: the kernel modules
+		// the role's extensions need among them.
+		for _, want := range []string{"+hostname: " + b.Name, "+        liftoff.dev/role: " + b.Role, "image: factory.talos.dev/metal-installer/",
+			"+            - name: zfs", "+                - usermode_helper=disabled"} {
 			if !strings.Contains(pv.Diff, want) {
 				t.Errorf("%s: the diff lacks %q:\n%s", pv.Board, want, pv.Diff)
 			}
@@ -58,21 +60,22 @@ func TestPreviewIsLiftoffsPatchOnTalosDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first := p.Boards[0]
+	// A Pi 4 (a Pi 5 installs only to its SD card): its disk may change.
+	first := p.Boards[1]
 
 	runs, err := os.ReadFile(filepath.Join(out, first.Name+".yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	p.Boards[0].InstallDisk = "/dev/sda"
+	p.Boards[1].InstallDisk = "/dev/sda"
 
 	previews, err = Previews(out, p, key, map[string][]byte{first.Name: runs})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	pv := previews[0]
+	pv := previews[1]
 	if !strings.Contains(pv.Against, "runs now") || pv.Plus != 1 || pv.Minus != 1 || !strings.Contains(pv.Diff, "+        disk: /dev/sda") {
 		t.Errorf("changing the install disk should change one line:\n%+v\n%s", pv, pv.Diff)
 	}

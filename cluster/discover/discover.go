@@ -36,7 +36,7 @@ type Board struct {
 	TalosVersion string
 	Arch         string
 	Stage        string // maintenance, running, …
-	Product      string // e.g. "Raspberry Pi 5 Model B Rev 1.0" (empty on some Pis)
+	Product      string // manufacturer and product, e.g. "raspberrypi Raspberry Pi 5 Model B Rev 1.0"
 	UUID         string
 	MAC          string
 	Disks        []Disk
@@ -56,13 +56,27 @@ type Disk struct {
 }
 
 // Model guesses liftoff's board model; the wizard lets the person correct it.
+//
+// On a Pi, Talos's SystemInformation is the SMBIOS table U-Boot builds: its
+// manufacturer from the device tree's compatible ("raspberrypi") and its
+// product from the device tree's model, which the Pi firmware sets from
+// the board revision — "Raspberry Pi 5 Model B Rev 1.0", "Raspberry Pi
+// Compute Module 4 Rev 1.0", "Raspberry Pi Compute Module 5 Rev 1.0" (and
+// "… Compute Module 5 Lite …"), after Linux's bcm2711-rpi-cm4.dts and
+// bcm2712-rpi-cm5.dtsi. An older U-Boot that takes sbc-raspberrypi's
+// smbios overlay says only "raspberrypi rpi": a Pi, model unknown, guessed
+// as the rpi_generic family.
 func (b Board) Model() string {
 	p := strings.ToLower(b.Product)
 
 	switch {
+	case strings.Contains(p, "compute module 5"):
+		return plan.CM5
+	case strings.Contains(p, "compute module 4"):
+		return plan.CM4
 	case strings.Contains(p, "raspberry pi 5"):
-		return plan.RPi5
-	case strings.Contains(p, "raspberry pi"), strings.Contains(p, "compute module 4"):
+		return plan.RPi5 // the Pi 500 too: a BCM2712 board
+	case strings.Contains(p, "raspberry pi"), strings.HasPrefix(p, "raspberrypi"):
 		return plan.RPi4
 	case b.Arch == "amd64":
 		return plan.AMD64

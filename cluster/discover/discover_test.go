@@ -86,10 +86,16 @@ func TestScanIsCancellable(t *testing.T) {
 
 func TestModelGuess(t *testing.T) {
 	for product, want := range map[string]string{
-		"Raspberry Pi 5 Model B Rev 1.0": "rpi5",
-		"Raspberry Pi 4 Model B Rev 1.4": "rpi4",
-		"Raspberry Pi Compute Module 4":  "rpi4",
-		"":                               "arm64",
+		"Raspberry Pi 5 Model B Rev 1.0":                         "rpi5",
+		"raspberrypi Raspberry Pi 5 Model B Rev 1.1":             "rpi5",
+		"Raspberry Pi 500 Rev 1.0":                               "rpi5",
+		"Raspberry Pi 4 Model B Rev 1.4":                         "rpi4",
+		"raspberrypi Raspberry Pi Compute Module 4 Rev 1.0":      "cm4",
+		"Raspberry Pi Compute Module 4":                          "cm4",
+		"raspberrypi Raspberry Pi Compute Module 5 Rev 1.0":      "cm5",
+		"raspberrypi Raspberry Pi Compute Module 5 Lite Rev 1.0": "cm5",
+		"raspberrypi rpi":                                        "rpi4",
+		"":                                                       "arm64",
 	} {
 		if got := (Board{Product: product, Arch: "arm64"}).Model(); got != want {
 			t.Errorf("%q → %s, want %s", product, got, want)

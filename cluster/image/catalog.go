@@ -80,6 +80,9 @@ func (c *Catalog) Resolve(ref string) (Resolved, error) {
 	return Resolved{}, fmt.Errorf("installer %q is neither an Image Factory installer nor one of this plan's images", ref)
 }
 
+// Tag is an image reference's tag ("" when it has none).
+func Tag(ref string) string { return tag(ref) }
+
 func tag(ref string) string {
 	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
 		return ref[i+1:]

@@ -40,6 +40,9 @@ type Image struct {
 	Schematic   *Schematic
 	SchematicID string
 	Installer   string
+	// DiskImage is the factory's disk image URL (the SD card's image);
+	// empty for custom images.
+	DiskImage string
 }
 
 // Key names the matrix cell by what makes images differ: the role and the
@@ -136,15 +139,29 @@ func build(p *plan.Plan, role, model string) (Image, error) {
 	im.Schematic = s
 	im.SchematicID = id
 	im.Installer = FactoryInstaller(p.Images.Factory, id, p.Cluster.TalosVersion)
+	im.DiskImage = DiskImageURL(p.Images.Factory, id, p.Cluster.TalosVersion, im.Arch)
 
 	return im, nil
 }
 
 // FactoryInstaller is the installer reference Image Factory serves for a
 // schematic: the metal-installer form Talos prefers since 1.10. Factory
-// images are multi-arch, so one reference serves arm64 and amd64.
+// images are multi-arch, so one reference serves arm64 and amd64. factory
+// is images.factory: a host, or a URL whose host[:port] the reference names.
 func FactoryInstaller(factory, schematicID, talosVersion string) string {
-	return fmt.Sprintf("%s/metal-installer/%s:%s", factory, schematicID, talosVersion)
+	return fmt.Sprintf("%s/metal-installer/%s:%s", plan.FactoryHost(factory), schematicID, talosVersion)
+}
+
+// DiskImageURL is the factory's raw disk image of a schematic for the
+// metal platform — what a Raspberry Pi's SD card gets (Image Factory
+// docs/api.md: GET /image/:schematic/:version/metal-<arch>.raw.xz).
+func DiskImageURL(factory, schematicID, talosVersion, arch string) string {
+	u, err := plan.FactoryURL(factory)
+	if err != nil {
+		return ""
+	}
+
+	return u.JoinPath("image", schematicID, talosVersion, "metal-"+arch+".raw.xz").String()
 }
 
 // TemplateData is what a custom installer template can use.
@@ -152,7 +169,7 @@ type TemplateData struct {
 	Version string // Talos version, e.g. v1.13.3
 	Role    string // compute or gateway
 	Arch    string // arm64 or amd64
-	Model   string // rpi4, rpi5, arm64, amd64
+	Model   string // rpi4, rpi5, cm4, cm5, arm64, amd64
 }
 
 func customRef(tmpl, version, role, arch, model string) (string, error) {
@@ -171,7 +188,7 @@ func customRef(tmpl, version, role, arch, model string) (string, error) {
 
 // Matrix is every distinct image the plan's board models need, in both
 // roles, so the table also shows what a role change would mean. Models that
-// boot the same image (rpi4 and rpi5) share one entry.
+// boot the same image (rpi4 and cm4; rpi5 and cm5) share one entry.
 func Matrix(p *plan.Plan) ([]Image, error) {
 	var out []Image
 

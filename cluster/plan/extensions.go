@@ -1,6 +1,9 @@
 package plan
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Facts about the official system extensions liftoff's roles use, as their
 // manifests in siderolabs/extensions v1.13.3 have them. They are data, not
@@ -116,4 +119,9 @@ func ServicesFor(extensions []string) []ExtensionService {
 	}
 
 	return out
+}
+
+// String is the module as a person reads it: name and parameters.
+func (m KernelModule) String() string {
+	return strings.TrimSpace(m.Name + " " + strings.Join(m.Parameters, " "))
 }

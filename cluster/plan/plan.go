@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
@@ -120,7 +121,10 @@ type Tailscale struct {
 
 // Images overrides the image matrix.
 type Images struct {
-	// Factory is the Image Factory host (default factory.talos.dev).
+	// Factory is the Image Factory: a host (default factory.talos.dev,
+	// spoken to over https) or, for a self-hosted one, a URL such as
+	// http://10.0.0.5:8080. Installer references name its host[:port]; the
+	// schematics are registered at the URL (see FactoryURL).
 	Factory string `yaml:"factory,omitempty"`
 	// Extensions overrides the extension set per role (compute, gateway).
 	Extensions map[string][]string `yaml:"extensions,omitempty"`
@@ -249,7 +253,8 @@ func (p *Plan) Default() {
 }
 
 // DefaultInstallDisk is where Talos goes when the plan does not say: the SD
-// card on a Pi (the medium it boots from), the first disk elsewhere.
+// card on a Pi (the medium it boots from; a compute module's eMMC sits on
+// the same interface, so it is /dev/mmcblk0 too), the first disk elsewhere.
 func DefaultInstallDisk(model string) string {
 	if IsRaspberryPi(model) {
 		return "/dev/mmcblk0"
@@ -262,6 +267,20 @@ func DefaultInstallDisk(model string) string {
 func IsRaspberryPi(model string) bool {
 	return Overlay(model) != ""
 }
+
+// BootsOnlyFromMMC tells whether a model's official overlay boots only from
+// the SD card or eMMC: the Pi 5 and CM5. The rpi_5 overlay of
+// sbc-raspberrypi v0.2.0 chain-loads the rpi_generic U-Boot, which has no
+// PCIe or RP1 support, and the Pi 5's NVMe (PCIe) and USB (behind RP1) are
+// out of its reach (sbc-raspberrypi issue #96, PR #97; "Booting from NVMe
+// is not possible yet", a maintainer in PR #79). Talos can use such a disk
+// once it runs.
+func BootsOnlyFromMMC(model string) bool {
+	return Overlay(model) == OverlayRPi5
+}
+
+// IsMMC tells whether a device path is an SD card or eMMC.
+func IsMMC(dev string) bool { return strings.HasPrefix(dev, "/dev/mmcblk") }
 
 // Arch is the CPU architecture of a board model.
 func Arch(model string) string {
@@ -348,4 +367,50 @@ func (p *Plan) Marshal() ([]byte, error) {
 	}
 
 	return buf.Bytes(), nil
+}
+
+// FactoryURL is where the Image Factory's HTTP API answers for images.factory:
+// a bare host[:port] is spoken to over https, as factory.talos.dev is; a
+// URL keeps its scheme. A path is refused: the factory's routes (/schematics,
+// /image/…, /v2/…) hang off its root, and an installer reference cannot
+// carry a path prefix the factory would understand.
+func FactoryURL(factory string) (*url.URL, error) {
+	raw := strings.TrimSpace(factory)
+	if raw == "" {
+		raw = DefaultFactory
+	}
+
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+
+	u, err := url.Parse(raw)
+
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("image factory %q is neither a host nor a URL: %w", factory, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("image factory %q: the scheme must be http or https", factory)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("image factory %q has no host", factory)
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil:
+		return nil, fmt.Errorf("image factory %q has a path, query or credentials: give only scheme, host and port", factory)
+	}
+
+	u.Path = ""
+
+	return u, nil
+}
+
+// FactoryHost is the registry host[:port] installer references name for
+// images.factory: the URL's host and port without its scheme (OCI
+// references carry none). Talos pulls from it over https unless the
+// machine config's registry mirrors say otherwise.
+func FactoryHost(factory string) string {
+	u, err := FactoryURL(factory)
+	if err != nil {
+		return factory
+	}
+
+	return u.Host
 }

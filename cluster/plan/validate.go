@@ -245,14 +245,52 @@ func (v *validator) boards() {
 			v.errf(who, field+".role", "use compute (drbd zfs spin) or gateway (compute + tailscale, one board only)", "role %q is unknown", b.Role)
 		}
 
-		if !strings.HasPrefix(b.InstallDisk, "/dev/") {
+		switch {
+		case !strings.HasPrefix(b.InstallDisk, "/dev/"):
 			v.errf(who, field+".installDisk", "name a block device, e.g. /dev/mmcblk0 or /dev/nvme0n1", "install disk %q is not a device path", b.InstallDisk)
+		case BootsOnlyFromMMC(b.Model) && !IsMMC(b.InstallDisk):
+			v.pi5Disk(who, field, b)
 		}
 
 		if v.plan.Cluster.VIP != "" && b.Machine == ControlPlane && b.Link == "" {
 			v.errf(who, field+".link", "set the interface that carries the VIP, e.g. link: eth0", "control plane needs a link for the VIP")
 		}
 	}
+}
+
+// Pi5BootDoc explains why a Pi 5 boots Talos only from its SD card or eMMC.
+const Pi5BootDoc = "https://github.com/siderolabs/sbc-raspberrypi/issues/96"
+
+// pi5Disk refuses a Pi 5 / CM5 install disk its bootloader cannot read. An
+// error, not a warning: the install itself succeeds, then the board stops
+// at the U-Boot logo on every boot, and only re-flashing its SD card or
+// eMMC brings it back. With a self-built image (a U-Boot with PCIe/RP1
+// support, e.g. from sbc-raspberrypi PR #97) it may boot, so then it is a
+// warning.
+func (v *validator) pi5Disk(who, field string, b Board) {
+	sev := Error
+	fix := "set " + field + ".installDisk to /dev/mmcblk0 (the SD card, or a CM5's eMMC) and use " + b.InstallDisk +
+		" as a data disk once Talos runs; see " + Pi5BootDoc
+
+	if v.plan.Images.Custom != "" {
+		sev = Warning
+		fix = "make sure your self-built image's U-Boot has PCIe/RP1 support (sbc-raspberrypi PR #97), or install to /dev/mmcblk0; see " + Pi5BootDoc
+	}
+
+	v.out = append(v.out, Problem{Severity: sev, Board: who, Field: field + ".installDisk", Fix: fix,
+		Message: fmt.Sprintf("a %s boots Talos only from its SD card or eMMC: the official rpi_5 overlay's U-Boot has no PCIe or RP1 (USB) support, so it cannot load Talos from %s and the board stops at the U-Boot logo",
+			modelName(b.Model), b.InstallDisk)})
+}
+
+func modelName(model string) string {
+	switch model {
+	case RPi5:
+		return "Raspberry Pi 5"
+	case CM5:
+		return "Compute Module 5"
+	}
+
+	return model
 }
 
 func (v *validator) address(who, field string, b Board, seen map[netip.Addr]string) {
@@ -399,6 +437,10 @@ func (v *validator) prefix(field, s string, optional bool) (netip.Prefix, bool) 
 
 func (v *validator) images() {
 	im := v.plan.Images
+
+	if _, err := FactoryURL(im.Factory); err != nil {
+		v.errf("", "images.factory", "write a host such as factory.talos.dev, or a URL with no path such as http://10.0.0.5:8080", "%s", err)
+	}
 
 	for role, exts := range im.Extensions {
 		field := "images.extensions." + role

@@ -97,6 +97,10 @@ func TestValidationRules(t *testing.T) {
 		{"unknown machine type", edit("machine: worker, role: compute", "machine: agent, role: compute"), "pi-3", "machine type \"agent\"", "controlplane or worker"},
 		{"unknown role", edit("role: gateway", "role: router"), "pi-2", "role \"router\"", "compute"},
 		{"install disk not a device", edit("model: rpi5,", "model: rpi5, installDisk: sda,"), "pi-1", "not a device path", "/dev/"},
+		{"pi 5 on nvme", edit("model: rpi5,", "model: rpi5, installDisk: /dev/nvme0n1,"), "pi-1", "no PCIe or RP1 (USB) support", "/dev/mmcblk0"},
+		{"cm5 on usb", edit("model: rpi5,", "model: cm5, installDisk: /dev/sda,"), "pi-1", "Compute Module 5 boots Talos only from its SD card or eMMC", "sbc-raspberrypi/issues/96"},
+		{"factory with a path", edit("tailscale:", "images: {factory: \"https://factory.lab/talos\"}\ntailscale:"), "", "has a path", "no path"},
+		{"factory with a scheme it cannot speak", edit("tailscale:", "images: {factory: \"ftp://factory.lab\"}\ntailscale:"), "", "http or https", "URL"},
 		{"two gateways", edit("machine: worker, role: compute", "machine: worker, role: gateway"), "pi-2, pi-3", "one subnet router per cluster", "keep one gateway"},
 		{"no gateway", edit("role: gateway", "role: compute"), "", "no board has the gateway role", "tailscale.disabled: true"},
 		{"gateway with tailscale disabled", edit("authKeyFile: /secret/tskey", "disabled: true"), "pi-2", "tailscale is disabled", "make it compute"},
@@ -214,5 +218,42 @@ func TestMarshalRoundTrip(t *testing.T) {
 	q := mustParse(t, string(data))
 	if q.Boards[1].Role != Gateway || q.Network.LAN != "192.168.1.0/24" || len(q.Boards) != 3 {
 		t.Errorf("round trip lost data:\n%s", data)
+	}
+}
+
+// A Pi 4 or CM4 may install to USB or NVMe (its U-Boot reads them); with a
+// self-built image a Pi 5 off the SD card is the person's call, so a warning.
+func TestPi5DiskRuleKnowsItsBoards(t *testing.T) {
+	for _, text := range []string{
+		edit("model: rpi4, machine: worker, role: gateway", "model: rpi4, installDisk: /dev/sda, machine: worker, role: gateway"),
+		edit("model: rpi4, machine: worker, role: gateway", "model: cm4, installDisk: /dev/nvme0n1, machine: worker, role: gateway"),
+		edit("model: rpi5,", "model: cm5, installDisk: /dev/mmcblk0,"),
+	} {
+		if ps := mustParse(t, text).Validate(); len(ps) != 0 {
+			t.Errorf("%v", ps)
+		}
+	}
+
+	custom := mustParse(t, edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}-{{.Role}}\"}\ntailscale:"))
+	custom.Boards[0].InstallDisk = "/dev/nvme0n1"
+
+	ps := custom.Validate()
+	if len(ps.Errors()) != 0 || len(ps.Warnings()) != 1 || !strings.Contains(ps.Warnings()[0].Fix, "PR #97") {
+		t.Errorf("self-built Pi 5 image on NVMe: %v", ps)
+	}
+}
+
+func TestFactoryURLAndHost(t *testing.T) {
+	for _, tc := range []struct{ in, url, host string }{
+		{"", "https://factory.talos.dev", "factory.talos.dev"},
+		{"factory.talos.dev", "https://factory.talos.dev", "factory.talos.dev"},
+		{"registry.lab:5000", "https://registry.lab:5000", "registry.lab:5000"},
+		{"http://10.0.0.5:8080", "http://10.0.0.5:8080", "10.0.0.5:8080"},
+		{"https://factory.lab/", "https://factory.lab", "factory.lab"},
+	} {
+		u, err := FactoryURL(tc.in)
+		if err != nil || u.String() != tc.url || FactoryHost(tc.in) != tc.host {
+			t.Errorf("%q: URL %v (%v), host %s; want %s, %s", tc.in, u, err, FactoryHost(tc.in), tc.url, tc.host)
+		}
 	}
 }

@@ -27,10 +27,29 @@ const fallbackMachinery = "v1.13.3"
 
 // Links the fixes point at.
 const (
-	PiEEPROMDoc   = "https://www.raspberrypi.com/documentation/computers/raspberry-pi.html#raspberry-pi-boot-eeprom"
-	TalosPiGuide  = "https://docs.siderolabs.com/talos/v1.13/platform-specific-installations/single-board-computers/rpi_generic"
+	PiEEPROMDoc = "https://www.raspberrypi.com/documentation/computers/raspberry-pi.html#raspberry-pi-boot-eeprom"
+	// TalosPiGuide is Talos's guide for the rpi_generic overlay (Pi 4, CM4).
+	TalosPiGuide = "https://docs.siderolabs.com/talos/v1.13/platform-specific-installations/single-board-computers/rpi_generic"
+	// Pi5OverlayDoc is the rpi_5 overlay's home: Talos v1.13's docs have no
+	// Pi 5 page of their own.
+	Pi5OverlayDoc = "https://github.com/siderolabs/sbc-raspberrypi"
+	// EphemeralDoc tells how to move /var (etcd, images, logs) off the
+	// system disk with a VolumeConfig for EPHEMERAL.
+	EphemeralDoc  = "https://docs.siderolabs.com/talos/v1.13/configure-your-talos-cluster/storage-and-disk-management/disk-management/system"
 	minInstallGiB = 10 // Talos's minimum system disk; smaller disks are not worth suggesting
 )
+
+// PiGuide is the guide for a Raspberry Pi model's overlay ("" for others).
+func PiGuide(model string) string {
+	switch plan.Overlay(model) {
+	case plan.OverlayRPiGeneric:
+		return TalosPiGuide
+	case plan.OverlayRPi5:
+		return Pi5OverlayDoc
+	}
+
+	return ""
+}
 
 // MachineryVersion is the Talos machinery liftoff was built with.
 func MachineryVersion() string {
@@ -107,9 +126,22 @@ func (c *checker) arch(field string, b plan.Board, d discover.Board) {
 	// device tree, U-Boot) and does not boot the installed image.
 	if !plan.IsRaspberryPi(b.Model) && plan.IsRaspberryPi(d.Model()) {
 		c.add(plan.Error, b.Name, field+".model",
-			fmt.Sprintf("set %s.model to %s: Raspberry Pi images carry the rpi_generic overlay", field, d.Model()),
+			fmt.Sprintf("set %s.model to %s: its images carry the %s overlay (see %s)", field, d.Model(), plan.Overlay(d.Model()), PiGuide(d.Model())),
 			"the plan's model %s has no Raspberry Pi overlay, but the board is%s: it would not boot what it installs",
 			b.Model, product(d))
+
+		return
+	}
+
+	// The two Pi overlays are not interchangeable (sbc-raspberrypi v0.2.0):
+	// rpi_generic's firmware step removes the bcm2712 device trees a Pi 5
+	// needs, and rpi_5 carries only those.
+	want, is := plan.Overlay(b.Model), plan.Overlay(d.Model())
+	if want != "" && is != "" && want != is {
+		c.add(plan.Error, b.Name, field+".model",
+			fmt.Sprintf("set %s.model to %s, so it gets the %s overlay (see %s)", field, d.Model(), is, PiGuide(d.Model())),
+			"the plan's model %s means the %s overlay, but the board is%s, which boots only the %s overlay: it would not boot what it installs",
+			b.Model, want, product(d), is)
 	}
 }
 
@@ -138,6 +170,8 @@ func (c *checker) disk(field string, b plan.Board, d discover.Board) {
 		return
 	}
 
+	c.booted(field, b, d)
+
 	install := d.Disks[idx]
 	if !isFlash(install) {
 		return
@@ -153,11 +187,41 @@ func (c *checker) disk(field string, b plan.Board, d discover.Board) {
 		medium = "the SD card it booted from"
 	}
 
+	// A Pi 5 / CM5 boots Talos only from SD or eMMC (plan.BootsOnlyFromMMC):
+	// the SD card stays; /var can move to the faster disk.
+	if plan.BootsOnlyFromMMC(b.Model) {
+		c.add(plan.Warning, b.Name, field+".installDisk",
+			fmt.Sprintf("keep Talos on %s — a %s boots only from its SD card or eMMC — and use %s once Talos runs: as a data volume (UserVolumeConfig), "+
+				"or for /var (etcd, container images, logs) with a VolumeConfig for EPHEMERAL whose diskSelector picks it, which Talos honours only before /var is first provisioned; see %s",
+				install.Path, b.Model, better.Path, EphemeralDoc),
+			"Talos runs from %s (%s), and %s is free: etcd and logs write all the time, and an SD card is slow and wears out under them",
+			install.Path, medium, describe(better))
+
+		return
+	}
+
 	c.add(plan.Warning, b.Name, field+".installDisk",
-		fmt.Sprintf("set %s.installDisk: %s, and take the SD card out once the install finishes (or put USB/NVMe first in the EEPROM boot order), "+
-			"or the Pi boots the maintenance image on the card again", field, better.Path),
+		fmt.Sprintf("write the role's disk image (liftoff images prints its URL) to %s instead of the SD card, boot the Pi from it with the card out, "+
+			"and set %s.installDisk: %s — a Pi booted from an SD card image counts as installed there, so Talos does not move itself on apply", better.Path, field, better.Path),
 		"Talos would install to %s (%s), while %s is free: etcd and logs write all the time, and an SD card is slow and wears out under them",
 		install.Path, medium, describe(better))
+}
+
+// booted warns when the plan names another install disk than the one the
+// board booted Talos from. A board whose boot disk holds Talos's META
+// partition (a Pi booted from a factory disk image) counts as installed,
+// and Talos v1.13 runs its install sequence only when not installed
+// (internal/app/machined/pkg/runtime/v1alpha1: Sequencer.Install,
+// MachineState.Installed), so machine.install.disk is not acted on.
+func (c *checker) booted(field string, b plan.Board, d discover.Board) {
+	if d.SystemDisk == "" || d.SystemDisk == b.InstallDisk {
+		return
+	}
+
+	c.add(plan.Warning, b.Name, field+".installDisk",
+		fmt.Sprintf("set %s.installDisk: %s, or write the role's disk image (liftoff images prints its URL) to %s and boot the board from it", field, d.SystemDisk, b.InstallDisk),
+		"the board booted Talos from %s, which holds Talos's META partition, so Talos counts itself installed there and does not install to %s when its config is applied",
+		d.SystemDisk, b.InstallDisk)
 }
 
 // isFlash is an SD card or eMMC: the Pi's mmc devices.
@@ -210,38 +274,41 @@ func listDisks(disks []discover.Disk) string {
 	return strings.Join(out, ", ")
 }
 
-// firmware warns once per Raspberry Pi model: Talos's Pi image boots
-// through U-Boot from the bootloader in the board's EEPROM, and an old EEPROM
-// does not boot it. Pi 5 support in the rpi_generic overlay is recent
-// (sbc-raspberrypi v0.1.6 moved to a U-Boot that knows the Pi 5), so every
-// Pi 5 gets the warning; a Pi 4 only when it is to boot from USB or NVMe,
-// which its EEPROM learnt in 2020-09 (Talos's Pi 4 guide asks for that one).
+// firmware warns once per Pi family whose boards are to boot from USB or
+// NVMe: a Pi 4 or CM4 boots from them only when its bootloader EEPROM's
+// BOOT_ORDER lists them (a Pi 4 learnt USB boot in its 2020-09-03 EEPROM;
+// Talos's Pi guide asks for an up-to-date one). A Pi 5 gets no such
+// warning: what keeps it on its SD card is its overlay's U-Boot, not its
+// EEPROM, and plan validation says so.
 func (c *checker) firmware() {
-	var pi4, pi5 []string
+	var pi4, cm4 []string
 
 	for _, b := range c.plan.Boards {
-		switch {
-		case b.Model == plan.RPi5:
-			pi5 = append(pi5, b.Name)
-		case b.Model == plan.RPi4 && !strings.HasPrefix(b.InstallDisk, "/dev/mmcblk"):
+		if plan.IsMMC(b.InstallDisk) {
+			continue
+		}
+
+		switch b.Model {
+		case plan.RPi4:
 			pi4 = append(pi4, b.Name)
+		case plan.CM4:
+			cm4 = append(cm4, b.Name)
 		}
 	}
 
 	imager := "update the bootloader first: write Raspberry Pi Imager's Misc utility images → Bootloader (%s) → %s to a spare SD card, " +
 		"boot the Pi from it once (a green screen means done); or run sudo rpi-eeprom-update -a under Raspberry Pi OS. See " + PiEEPROMDoc + " and " + TalosPiGuide
 
-	if len(pi5) > 0 {
-		c.add(plan.Warning, strings.Join(pi5, ", "), "boards[].model",
-			fmt.Sprintf(imager, "Pi 5 family", "SD Card Boot (or NVMe/USB Boot for a board installing there)"),
-			"a Raspberry Pi 5 boots Talos's rpi_generic image only with a recent bootloader EEPROM; with an older one it stops before Talos, "+
-				"or reaches maintenance mode from the SD card but not the installed system on NVMe or USB")
-	}
-
 	if len(pi4) > 0 {
 		c.add(plan.Warning, strings.Join(pi4, ", "), "boards[].model",
 			fmt.Sprintf(imager, "Pi 4 family", "USB Boot"),
 			"a Raspberry Pi 4 installing to USB or NVMe boots from it only with a bootloader EEPROM from 2020-09-03 or later; an older one keeps booting the SD card")
+	}
+
+	if len(cm4) > 0 {
+		c.add(plan.Warning, strings.Join(cm4, ", "), "boards[].model",
+			"check its EEPROM's BOOT_ORDER with rpi-eeprom-config (NVMe is 6, USB 4), and update it with rpiboot's recovery image if it lacks them; see "+PiEEPROMDoc+" and "+TalosPiGuide,
+			"a Compute Module 4 boots from NVMe or USB only when its bootloader EEPROM's BOOT_ORDER lists them")
 	}
 }
 

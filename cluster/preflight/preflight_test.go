@@ -57,7 +57,8 @@ func TestCheck(t *testing.T) {
 			name:  "SD card while a USB SSD is free",
 			found: func(f map[string]discover.Board) { f["pi-1"] = pi(sd, ssd, usb) },
 			want: []want{{plan.Warning, "pi-1", "boards[0].installDisk",
-				[]string{"/dev/mmcblk0 (an SD card)", "/dev/sda (256 GB usb USB SSD) is free", "wears out", "set boards[0].installDisk: /dev/sda", "take the SD card out"}}},
+				[]string{"/dev/mmcblk0 (an SD card)", "/dev/sda (256 GB usb USB SSD) is free", "wears out", "set boards[0].installDisk: /dev/sda",
+					"write the role's disk image", "card out", "counts as installed"}}},
 		},
 		{
 			name: "SD card it booted from, NVMe free: the largest other disk is suggested",
@@ -101,17 +102,74 @@ func TestCheck(t *testing.T) {
 		{
 			name: "a Raspberry Pi planned as generic arm64",
 			edit: func(p *plan.Plan) { p.Boards[0].Model = plan.ARM64 },
-			want: []want{{plan.Error, "pi-1", "boards[0].model", []string{"no Raspberry Pi overlay", "set boards[0].model to rpi4"}}},
+			want: []want{{plan.Error, "pi-1", "boards[0].model", []string{"no Raspberry Pi overlay", "set boards[0].model to rpi4", "rpi_generic overlay", TalosPiGuide}}},
 		},
 		{
-			name: "Raspberry Pi 5 needs a recent EEPROM",
+			name: "a Raspberry Pi 5 on its SD card needs no EEPROM warning",
 			edit: func(p *plan.Plan) { p.Boards[0].Model = plan.RPi5 },
 			found: func(f map[string]discover.Board) {
 				b := pi(sd)
 				b.Product = "Raspberry Pi Ltd Raspberry Pi 5 Model B Rev 1.0"
 				f["pi-1"] = b
 			},
-			want: []want{{plan.Warning, "pi-1", "boards[].model", []string{"Raspberry Pi 5", "recent bootloader EEPROM", "Bootloader (Pi 5 family)", TalosPiGuide}}},
+		},
+		{
+			name: "a Raspberry Pi 5 keeps its SD card: the NVMe is for data, not for Talos",
+			edit: func(p *plan.Plan) { p.Boards[0].Model = plan.RPi5 },
+			found: func(f map[string]discover.Board) {
+				b := pi(sd, nvm)
+				b.Product = "Raspberry Pi Ltd Raspberry Pi 5 Model B Rev 1.0"
+				f["pi-1"] = b
+			},
+			want: []want{{plan.Warning, "pi-1", "boards[0].installDisk",
+				[]string{"/dev/nvme0n1 (512 GB nvme) is free", "keep Talos on /dev/mmcblk0", "boots only from its SD card or eMMC", "EPHEMERAL", EphemeralDoc}}},
+		},
+		{
+			name: "a Pi 5 planned as a Pi 4 gets the wrong overlay",
+			found: func(f map[string]discover.Board) {
+				b := pi(sd)
+				b.Product = "Raspberry Pi Ltd Raspberry Pi 5 Model B Rev 1.0"
+				f["pi-1"] = b
+			},
+			want: []want{{plan.Error, "pi-1", "boards[0].model",
+				[]string{"model rpi4 means the rpi_generic overlay", "boots only the rpi_5 overlay", "set boards[0].model to rpi5", Pi5OverlayDoc}}},
+		},
+		{
+			name: "a CM5 planned as generic arm64",
+			edit: func(p *plan.Plan) { p.Boards[0].Model = plan.ARM64 },
+			found: func(f map[string]discover.Board) {
+				b := pi(sd)
+				b.Product = "raspberrypi Raspberry Pi Compute Module 5 Rev 1.0"
+				f["pi-1"] = b
+			},
+			want: []want{{plan.Error, "pi-1", "boards[0].model", []string{"no Raspberry Pi overlay", "set boards[0].model to cm5", "the rpi_5 overlay"}}},
+		},
+		{
+			name: "a CM4 planned as a Pi 4 boots the same image",
+			found: func(f map[string]discover.Board) {
+				b := pi(sd)
+				b.Product = "raspberrypi Raspberry Pi Compute Module 4 Rev 1.0"
+				f["pi-1"] = b
+			},
+		},
+		{
+			name:  "a CM4 to boot from NVMe: its EEPROM's boot order",
+			edit:  func(p *plan.Plan) { p.Boards[0].Model, p.Boards[0].InstallDisk = plan.CM4, "/dev/nvme0n1" },
+			found: func(f map[string]discover.Board) { f["pi-1"] = pi(sd, nvm) },
+			want:  []want{{plan.Warning, "pi-1", "boards[].model", []string{"Compute Module 4", "BOOT_ORDER", "rpi-eeprom-config"}}},
+		},
+		{
+			name: "the plan installs elsewhere than the disk Talos booted from",
+			edit: func(p *plan.Plan) { p.Boards[0].InstallDisk = "/dev/sda" },
+			found: func(f map[string]discover.Board) {
+				b := pi(sd, ssd)
+				b.SystemDisk = "/dev/mmcblk0"
+				f["pi-1"] = b
+			},
+			want: []want{
+				{plan.Warning, "pi-1", "boards[0].installDisk", []string{"booted Talos from /dev/mmcblk0", "META", "does not install to /dev/sda", "write the role's disk image"}},
+				{plan.Warning, "pi-1", "boards[].model", []string{"2020-09-03"}},
+			},
 		},
 		{
 			name:  "a board that did not answer",
@@ -200,24 +258,37 @@ func TestCheck(t *testing.T) {
 }
 
 func TestPiModelsGroupedInOneWarning(t *testing.T) {
-	p, err := plan.Parse([]byte(lab + "  - {name: pi-2, address: 192.168.1.13, model: rpi5, machine: worker, role: compute}\n" +
-		"  - {name: pi-3, address: 192.168.1.14, model: rpi5, machine: worker, role: compute}\n"))
+	p, err := plan.Parse([]byte(lab + "  - {name: pi-2, address: 192.168.1.13, model: rpi4, installDisk: /dev/sda, machine: worker, role: compute}\n" +
+		"  - {name: pi-3, address: 192.168.1.14, model: rpi4, installDisk: /dev/sda, machine: worker, role: compute}\n" +
+		"  - {name: pi-5, address: 192.168.1.15, model: rpi5, machine: worker, role: compute}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	got := Check(p, nil, "v1.13.3").Warnings()
 
-	var pi5 []plan.Problem
+	var pi4 []plan.Problem
 
 	for _, w := range got {
-		if strings.Contains(w.Message, "Raspberry Pi 5") {
-			pi5 = append(pi5, w)
+		if strings.Contains(w.Message, "Raspberry Pi 4") {
+			pi4 = append(pi4, w)
+		}
+
+		if strings.Contains(w.Message, "Raspberry Pi 5") || strings.Contains(w.Board, "pi-5") && strings.Contains(w.Message, "EEPROM") {
+			t.Errorf("a Pi 5 on its SD card got an EEPROM warning: %s", w)
 		}
 	}
 
-	if len(pi5) != 1 || pi5[0].Board != "pi-2, pi-3" {
-		t.Errorf("want one Pi 5 warning naming pi-2, pi-3:\n%s", lines(got))
+	if len(pi4) != 1 || pi4[0].Board != "pi-2, pi-3" {
+		t.Errorf("want one Pi 4 warning naming pi-2, pi-3:\n%s", lines(got))
+	}
+}
+
+func TestPiGuidePerOverlay(t *testing.T) {
+	for model, want := range map[string]string{plan.RPi4: TalosPiGuide, plan.CM4: TalosPiGuide, plan.RPi5: Pi5OverlayDoc, plan.CM5: Pi5OverlayDoc, plan.AMD64: ""} {
+		if got := PiGuide(model); got != want {
+			t.Errorf("%s: %q, want %q", model, got, want)
+		}
 	}
 }
 

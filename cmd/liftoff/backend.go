@@ -15,6 +15,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/cluster/factory"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/preflight"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -297,6 +298,21 @@ func (s *backend) running(ctx context.Context, p *plan.Plan) map[string][]byte {
 	wg.Wait()
 
 	return out
+}
+
+// Register registers each role's schematic with the plan's Image Factory
+// for the review, remembering confirmed ones in the lab's directory; apply
+// registers again (bringup.Start), so nothing is applied unregistered.
+func (s *backend) Register(ctx context.Context, p *plan.Plan) {
+	go func() {
+		var last factory.Step
+
+		_, err := bringup.Register(ctx, s.dir, p, func(st factory.Step) {
+			last = st
+			s.report(ui.Progress{Op: ui.OpRegister, Step: fmt.Sprintf("%s %s %s", st.Image, shortID(st.ID), st.Outcome), Done: st.Done, Total: st.Total})
+		})
+		s.report(ui.Progress{Op: ui.OpRegister, Finished: true, Err: err, Done: last.Done, Total: last.Total})
+	}()
 }
 
 // Preflight checks the plan against what the scan found at each board's

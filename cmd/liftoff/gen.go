@@ -13,6 +13,7 @@ func newGenCmd() *cobra.Command {
 	var (
 		path       string
 		out        string
+		fac        string
 		keyFile    string
 		newSecrets bool
 		showDiff   bool
@@ -31,6 +32,9 @@ func newGenCmd() *cobra.Command {
   lab.yaml         the plan these were made from
 
 The layout is talosctl's: talosctl apply-config --insecure -n ADDR --file <board>.yaml
+Register the installers' schematics with the Image Factory first (liftoff
+images --register; liftoff up does it itself): the factory serves no
+installer for a schematic it does not know, and the install fails.
 
 Re-running is safe: unchanged files are left alone and each changed one is
 reported. Files holding secrets are written 0600.
@@ -48,6 +52,10 @@ never from a flag value.`,
 
 			p, err := loadValid(c.ErrOrStderr(), path)
 			if err != nil {
+				return err
+			}
+
+			if err := useFactory(p, fac); err != nil {
 				return err
 			}
 
@@ -94,6 +102,10 @@ never from a flag value.`,
 				}
 			}
 
+			if p.Images.Custom == "" {
+				fmt.Fprintf(c.ErrOrStderr(), "before applying by hand: liftoff images --plan %s --register --lab %s (the factory serves no installer for a schematic it does not know)\n", path, out)
+			}
+
 			return nil
 		},
 	}
@@ -103,6 +115,7 @@ never from a flag value.`,
 	c.Flags().StringVar(&keyFile, "tailscale-authkey-file", "", "file holding the Tailscale auth key for the gateway")
 	c.Flags().BoolVar(&newSecrets, "new-secrets", false, "allow a new secrets bundle where configs from another one exist (only when those nodes are being wiped)")
 	c.Flags().BoolVar(&showDiff, "diff", false, "show what changed in updated files (secrets redacted)")
+	addFactoryFlag(c, &fac)
 
 	return c
 }

@@ -24,7 +24,7 @@ func newPlanCmd() *cobra.Command {
 		Use:   "plan",
 		Short: "Write and check the lab plan (lab.yaml)",
 		Long: `The plan says which boards exist and what each becomes: its address,
-board model (rpi4, rpi5, arm64, amd64), install disk, machine type
+board model (rpi4, rpi5, cm4, cm5, arm64, amd64), install disk, machine type
 (controlplane or worker) and image role (compute or gateway), plus the
 cluster's name, versions and network (pod and service CIDRs).`,
 	}
@@ -64,7 +64,7 @@ func newPlanInitCmd() *cobra.Command {
 				return err
 			}
 
-			fmt.Fprintf(c.OutOrStdout(), "wrote %s — set your boards' addresses and roles, then: liftoff plan validate --plan %s\n", path, path)
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s — set your boards' addresses, models and roles (a Pi 5 or CM5 installs to its SD card or eMMC), then: liftoff plan validate --plan %s\n", path, path)
 
 			return nil
 		},

@@ -17,9 +17,9 @@ import (
 
 func newPreflightCmd() *cobra.Command {
 	var (
-		path    string
-		port    int
-		timeout time.Duration
+		path, fac string
+		port      int
+		timeout   time.Duration
 	)
 
 	c := &cobra.Command{
@@ -30,11 +30,16 @@ what it is (CPU, model, disks, Talos version) and checks the plan against
 it, after the plan's own validation:
 
   an image for another CPU (error), a Raspberry Pi planned as generic arm64
-  (error), an install disk the board lacks (error), an SD card as install
-  disk while a USB/NVMe disk is free (warning), the bootloader EEPROM a
-  Raspberry Pi 5 (or a Pi 4 installing to USB/NVMe) needs (warning), and
-  version skew between the board's Talos, the plan's talosVersion and
-  liftoff's own Talos machinery.
+  or with the other Pi's overlay (error), an install disk the board lacks
+  (error), an SD card as install disk while a USB/NVMe disk is free
+  (warning; a Pi 5 keeps its SD card and uses the NVMe once Talos runs),
+  a plan that installs elsewhere than the disk the board booted Talos from
+  (warning), the bootloader EEPROM a Pi 4 or CM4 booting from USB/NVMe
+  needs (warning), and version skew between the board's Talos, the plan's
+  talosVersion and liftoff's own Talos machinery.
+
+It also asks the Image Factory whether it knows each installer's schematic
+(warning if not: liftoff images --register, or liftoff up, registers it).
 
 Exit code 1 when there are errors; warnings alone exit 0.`,
 		Args: cobra.NoArgs,
@@ -44,10 +49,19 @@ Exit code 1 when there are errors; warnings alone exit 0.`,
 				return err
 			}
 
+			if err := useFactory(p, fac); err != nil {
+				return err
+			}
+
 			problems := p.Validate()
 			if problems.Err() == nil {
 				found := inspectBoards(c.Context(), p, port, timeout)
 				problems = append(problems, preflight.Check(p, found, preflight.MachineryVersion())...)
+
+				fctx, cancel := context.WithTimeout(c.Context(), 2*timeout)
+				problems = append(problems, preflight.Schematics(fctx, p)...)
+
+				cancel()
 			}
 
 			w := c.OutOrStdout()
@@ -67,7 +81,8 @@ Exit code 1 when there are errors; warnings alone exit 0.`,
 
 	addPlanFlag(c, &path)
 	c.Flags().IntVar(&port, "port", discover.TalosPort, "the boards' Talos API port")
-	c.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for each board")
+	c.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for each board (twice that for the Image Factory)")
+	addFactoryFlag(c, &fac)
 
 	return c
 }

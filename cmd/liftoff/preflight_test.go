@@ -9,6 +9,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/sim/board"
+	simfactory "github.com/liftoff-lab/liftoff/sim/factory"
 )
 
 // A simulated Raspberry Pi 4 in maintenance mode on 127.0.61.21, with an SD
@@ -42,7 +43,16 @@ boards:
 func TestPreflightAgainstASimulatedBoard(t *testing.T) {
 	startPi(t)
 
-	out, err := run(t, "preflight", "--plan", writePlan(t, preflightPlan("rpi4")), "--timeout", time.Second.String())
+	sf, err := simfactory.Start(context.Background(), "127.0.61.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { sf.Close() }) //nolint:errcheck
+
+	planFile := writePlan(t, preflightPlan("rpi4"))
+
+	out, err := run(t, "preflight", "--plan", planFile, "--timeout", time.Second.String(), "--factory", sf.URL())
 	if err != nil {
 		t.Fatalf("warnings alone failed: %v\n%s", err, out)
 	}
@@ -51,6 +61,8 @@ func TestPreflightAgainstASimulatedBoard(t *testing.T) {
 		"warning: board pi-1: Talos would install to /dev/mmcblk0 (an SD card), while /dev/sda (256 GB usb USB SSD) is free",
 		"set boards[0].installDisk: /dev/sda",
 		"warning: board gone: no board answered at 127.0.61.22",
+		"warning: board pi-1, gone: the image factory " + sf.URL() + " does not know schematic 02bcc41b32f1 (compute-rpi_generic) yet",
+		"liftoff images --register",
 		"2 boards checked against what they report",
 	} {
 		if !strings.Contains(out, want) {
@@ -58,7 +70,17 @@ func TestPreflightAgainstASimulatedBoard(t *testing.T) {
 		}
 	}
 
-	out, err = run(t, "preflight", "--plan", writePlan(t, preflightPlan("amd64")), "--timeout", time.Second.String())
+	// Registered, the factory knows it: no more warning.
+	if out, err := run(t, "images", "--plan", planFile, "--register", "--factory", sf.URL(), "--out", t.TempDir(), "--lab", t.TempDir()); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+
+	out, _ = run(t, "preflight", "--plan", planFile, "--timeout", time.Second.String(), "--factory", sf.URL())
+	if strings.Contains(out, "does not know schematic") {
+		t.Errorf("a registered schematic is still unknown:\n%s", out)
+	}
+
+	out, err = run(t, "preflight", "--plan", writePlan(t, preflightPlan("amd64")), "--timeout", time.Second.String(), "--factory", sf.URL())
 
 	var invalid *plan.InvalidError
 	if !errors.As(err, &invalid) || len(invalid.Problems) != 1 {

@@ -39,10 +39,11 @@ func newSimCmd() *cobra.Command {
 		Use:   "sim",
 		Short: "The dashboard on a simulated lab (no hardware, no network)",
 		Long: `Starts a simulated home lab — three Raspberry Pis and a small amd64 box on
-127.0.0.11-14, each serving the real Talos API on port 50000 — and opens
-the dashboard on it: discover the boards, choose roles, apply, bootstrap,
-and watch the cluster come up to the Spin hello-world. The Kubernetes
-control plane is real (built by make tools).
+127.0.0.11-14, each serving the real Talos API on port 50000, and an Image
+Factory stand-in on 127.0.0.11:8080 — and opens the dashboard on it:
+discover the boards, choose roles, register their schematics, apply,
+bootstrap, and watch the cluster come up to the Spin hello-world. The
+Kubernetes control plane is real (built by make tools).
 
 Scenarios inject the failures people hit: ` + strings.Join(lab.Names(), ", ") + `.
 
@@ -134,7 +135,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 	}
 
 	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: l.Plan().Cluster.Name,
-		Target: strings.Join(targets, ","), Theme: theme, Context: ctx, Speed: f.speed}
+		Target: strings.Join(targets, ","), Theme: theme, Context: ctx, Speed: f.speed, Factory: l.Factory().URL()}
 
 	// The wizard saves its plan as it is made: the same --dir resumes it.
 	if saved, err := plan.Load(filepath.Join(f.dir, wizardPlan)); err == nil && len(saved.Boards) > 0 {
@@ -161,6 +162,7 @@ func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFl
 		fmt.Fprintf(w, "  %-8s %s:50000  %-5s %-6s planned: %s, %s\n", pb.Name, b.Spec().Address, b.Spec().Model, b.Spec().Arch, pb.Machine, pb.Role)
 	}
 
+	fmt.Fprintf(w, "  factory  %s (the lab's Image Factory)\n", l.Factory().URL())
 	fmt.Fprintf(w, "try: talosctl -n %s -e %s --insecure version\n", l.Boards()[0].Spec().Address, l.Boards()[0].Spec().Address)
 
 	if f.up {

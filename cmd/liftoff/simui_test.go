@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/internal/toolpath/toolpathtest"
 	"github.com/liftoff-lab/liftoff/sim/lab"
 	"github.com/liftoff-lab/liftoff/ui"
@@ -52,8 +53,9 @@ func TestDashboardOnTheSimulatedLab(t *testing.T) {
 		return time.Now()
 	}
 
+	// As liftoff sim does: the wizard's plan names the lab's factory.
 	m := ui.New(ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: "teatest",
-		Target: "127.0.54.11,127.0.54.12,127.0.54.13", Clock: clock, Context: ctx})
+		Target: "127.0.54.11,127.0.54.12,127.0.54.13", Clock: clock, Context: ctx, Factory: l.Factory().URL()})
 
 	hs := uitest.Start(t, m, 120, 36)
 	hs.Wait = 3 * time.Minute
@@ -69,7 +71,20 @@ func TestDashboardOnTheSimulatedLab(t *testing.T) {
 	hs.Golden("2-roles", hs.WaitFor("refused: node-1 is already the gateway", "one gateway per cluster: several routers"))
 
 	hs.Keys("enter")
-	hs.Golden("3-review", hs.WaitFor("Review: what each board gets", "gateway-amd64", "lines against"))
+	// The review registers each role's schematic with the lab's factory.
+	hs.Golden("3-review", hs.WaitFor("Review: what each board gets", "gateway-amd64", "lines against",
+		"Image Factory  http://127.0.54.11:8080", "the factory knows every schematic", "enter applies the configs"))
+
+	matrix, err := image.Matrix(l.Plan())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, im := range matrix {
+		if !l.Factory().Known(im.SchematicID) {
+			t.Errorf("the review did not register %s (%s)", im.Key(), im.SchematicID)
+		}
+	}
 
 	// The plan is saved as it is made (in a command, so wait for it).
 	hs.WaitFor("Review")

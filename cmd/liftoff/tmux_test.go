@@ -71,7 +71,8 @@ func walkToApply(p *pane) {
 	p.keys("Down", "Down", "g")
 	p.waitFor("✓ the plan is valid")
 	p.keys("Enter")
-	p.waitFor("Review: what each board gets", "schematic")
+	// The review registers the schematics with the lab's factory first.
+	p.waitFor("Review: what each board gets", "schematic", "enter applies the configs")
 	p.keys("Enter")
 }
 

@@ -23,6 +23,7 @@ import (
 
 type upFlags struct {
 	plan, out, target   string
+	factory             string
 	keyFile, apiKeyFile string
 	theme, record       string
 	headless            bool
@@ -50,6 +51,12 @@ $LIFTOFF_TS_AUTHKEY, $TS_AUTHKEY or the plan's tailscale.authKeyFile —
 never a flag value. The route panel asks this machine's tailscaled; with
 --tailscale-api-key-file it also knows advertised from approved routes.
 
+Before anything is applied, each role's schematic is registered with the
+plan's Image Factory (images.factory, or --factory for a self-hosted one):
+the factory serves an installer only for a schematic it knows, and a board
+whose installer pull is a 404 fails its install. A schematic the factory
+confirmed is remembered in --out, so a rerun without a network goes on.
+
 --headless applies, bootstraps and saves the kubeconfig from the plan
 without the dashboard, printing each event: for scripts and CI.`,
 		Example: `  liftoff up --plan lab.yaml --out homelab --tailscale-authkey-file ~/.config/liftoff/tskey
@@ -67,6 +74,7 @@ without the dashboard, printing each event: for scripts and CI.`,
 	c.Flags().StringVar(&f.theme, "theme", "default", "dashboard theme: "+strings.Join(ui.Themes, ", "))
 	c.Flags().StringVar(&f.record, "record", "", "record the event stream to this file (JSON lines) for liftoff replay")
 	c.Flags().BoolVar(&f.headless, "headless", false, "no dashboard: apply, bootstrap and save the kubeconfig from the plan, printing events")
+	addFactoryFlag(c, &f.factory)
 
 	return c
 }
@@ -83,9 +91,21 @@ func runUp(c *cobra.Command, f upFlags) error {
 		}
 	}
 
+	if f.factory != "" {
+		if _, err := plan.FactoryURL(f.factory); err != nil {
+			return usageError{fmt.Errorf("--factory: %w", err)}
+		}
+	}
+
 	p, resumed, err := upPlan(f)
 	if err != nil {
 		return err
+	}
+
+	if p != nil {
+		if err := useFactory(p, f.factory); err != nil {
+			return err
+		}
 	}
 
 	if f.headless && (p == nil || len(p.Boards) == 0) {
@@ -111,7 +131,7 @@ func runUp(c *cobra.Command, f upFlags) error {
 		return upHeadless(ctx, c.OutOrStdout(), be, p)
 	}
 
-	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target}
+	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
 
 	if p != nil {
 		opts.Plan, opts.Cluster = p, p.Cluster.Name

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,4 +193,35 @@ func startLab(ctx context.Context, t *testing.T, spec lab.Spec) *lab.Lab {
 	t.Cleanup(func() { _ = l.Close() })
 
 	return l
+}
+
+// A factory that does not answer stops liftoff up before anything is
+// written or applied, and says what to do.
+func TestUpStopsWhenTheFactoryDoesNotAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.58.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "homelab")
+	planFile := writePlan(t, `
+cluster: {name: offline}
+tailscale: {disabled: true}
+boards:
+  - {name: cp, address: 127.0.58.11, model: rpi5, machine: controlplane, role: compute}
+`)
+
+	text, err := runCtx(context.Background(), t, "up", "--plan", planFile, "--out", out, "--headless", "--factory", closed)
+	if err == nil || !strings.Contains(err.Error(), "did not answer") || !strings.Contains(err.Error(), "nothing was applied") ||
+		!strings.Contains(err.Error(), "liftoff images --register") {
+		t.Fatalf("err = %v\n%s", err, text)
+	}
+
+	if _, err := os.Stat(filepath.Join(out, "cp.yaml")); err == nil {
+		t.Error("a config was written though the schematics were not registered")
+	}
 }

@@ -24,7 +24,7 @@ const Port = 50000
 type Spec struct {
 	Name    string // what the board calls itself before it has a config
 	Address string // loopback address, e.g. 127.0.0.11
-	Model   string // rpi4, rpi5, arm64, amd64
+	Model   string // rpi4, rpi5, cm4, cm5, arm64, amd64
 	Arch    string
 	Product string // SystemInformation: "Raspberry Pi 5 Model B Rev 1.0"
 	UUID    string
@@ -119,6 +119,11 @@ type Hooks struct {
 	// TailscaleDown is told that the board's tailscaled stopped (reboot,
 	// power loss, close).
 	TailscaleDown func(b *Board)
+	// Pull asks the installer's registry for it before the install, as
+	// Talos's installer pull does; an error wrapping ErrNotFound is a
+	// registry's 404. nil: every installer the Resolver knows pulls. It
+	// runs without the board's lock and must not call back into the board.
+	Pull func(ctx context.Context, installer string) error
 }
 
 // Options configure a board.

@@ -26,10 +26,24 @@ func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 
 	installer := cfg.Machine().Install().Image()
 
+	b.setStageLocked("installing")
+
+	if b.opts.Hooks.Pull != nil {
+		// The installer comes from its registry first (pull.go).
+		b.pullLocked(installer, 0, func() { b.installLocked(cfg, installer) })
+
+		return
+	}
+
+	b.installLocked(cfg, installer)
+}
+
+// installLocked runs the installer the board has pulled: it writes the
+// image to the install disk and reboots into it.
+func (b *Board) installLocked(cfg coreconfig.Provider, installer string) {
 	img, err := b.opts.Resolve(installer)
 	if err != nil {
 		// A real board fails to pull the installer and stays in install.
-		b.setStageLocked("installing")
 		b.logLocked("installer", "error pulling "+installer+": "+err.Error())
 		b.kmsg("installer: failed to pull %s: %v", installer, err)
 
@@ -37,7 +51,6 @@ func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 	}
 
 	b.image = img
-	b.setStageLocked("installing")
 	b.logLocked("installer", fmt.Sprintf("pulling %s", installer))
 	b.kmsg("installer: installing %s to %s", installer, cfg.Machine().Install().Disk())
 

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/sim/board"
+	simfactory "github.com/liftoff-lab/liftoff/sim/factory"
 	"github.com/liftoff-lab/liftoff/sim/kube"
 	"github.com/liftoff-lab/liftoff/sim/tailnet"
 )
@@ -85,6 +88,7 @@ type Lab struct {
 	want     map[string]*board.Board  // boards whose kubelet should run
 	routers  map[string]*tailnet.Node // tailscaled of each board that logged in, by address
 
+	factory  *simfactory.Factory
 	tailnet  *tailnet.Tailnet
 	opMu     sync.Mutex
 	operator *tailnet.Node
@@ -122,17 +126,32 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, err
 	}
 
-	matrix, err := image.Matrix(p)
-	if err != nil {
-		return nil, err
-	}
-
-	l := &Lab{opts: opts, scenario: sc, plan: p, catalog: image.NewCatalog(matrix...),
+	l := &Lab{opts: opts, scenario: sc, plan: p,
 		cpReady: make(chan struct{}), cas: map[string]*x509.PEMEncodedCertificateAndKey{}, kubelets: map[string]*kube.Kubelet{}, want: map[string]*board.Board{},
 		routers: map[string]*tailnet.Node{}}
 	l.ctx, l.cancel = context.WithCancel(ctx)
 
+	// The lab's Image Factory, on the first board's address: the plan
+	// points at it, bringup registers with it, boards pull from it.
+	if l.factory, err = simfactory.Start(l.ctx, net.JoinHostPort(opts.Spec.First, FactoryPort)); err != nil {
+		l.cancel()
+
+		return nil, fmt.Errorf("%w (is the address free?)", err)
+	}
+
+	p.Images.Factory = l.factory.URL()
+
+	matrix, err := image.Matrix(p)
+	if err != nil {
+		l.Close() //nolint:errcheck
+
+		return nil, err
+	}
+
+	l.catalog = image.NewCatalog(matrix...)
+
 	if err := l.startTailnet(); err != nil {
+		l.factory.Close() //nolint:errcheck
 		l.cancel()
 
 		return nil, err
@@ -161,6 +180,7 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 				Applied:       l.applied,
 				Tailscale:     l.tailscaleUp,
 				TailscaleDown: l.tailscaleDown,
+				Pull:          l.pull,
 			},
 		})
 		if err != nil {
@@ -189,8 +209,16 @@ func (l *Lab) Scenario() Scenario { return l.scenario }
 // Boards are the simulated boards in plan order.
 func (l *Lab) Boards() []*board.Board { return l.boards }
 
-// Catalog is the simulated image factory.
+// Catalog is what the simulated images hold.
 func (l *Lab) Catalog() *image.Catalog { return l.catalog }
+
+// FactoryPort is where the lab's Image Factory listens, on the first
+// board's address: fixed, so a lab's installer references are the same
+// every run (goldens, recordings).
+const FactoryPort = "8080"
+
+// Factory is the lab's Image Factory stand-in.
+func (l *Lab) Factory() *simfactory.Factory { return l.factory }
 
 // LoadSpec reads a sim spec file (YAML, the fields of Spec).
 func LoadSpec(path string) (Spec, error) {
@@ -251,6 +279,7 @@ func (s Spec) Plan() (*plan.Plan, error) {
 func hardware(i int, b plan.Board) board.Spec {
 	product := map[string]string{
 		plan.RPi4: "Raspberry Pi 4 Model B Rev 1.4", plan.RPi5: "Raspberry Pi 5 Model B Rev 1.0",
+		plan.CM4: "Raspberry Pi Compute Module 4 Rev 1.0", plan.CM5: "Raspberry Pi Compute Module 5 Rev 1.0",
 		plan.ARM64: "Generic ARM64 board", plan.AMD64: "Intel NUC 11",
 	}[b.Model]
 
@@ -271,7 +300,51 @@ func hardware(i int, b plan.Board) board.Spec {
 	}
 }
 
-// resolve is the simulated image factory: liftoff's own catalogue of the
+// pull asks the lab's factory for an installer, as a board's containerd
+// resolver does: a HEAD of its manifest. The factory answers 404 for a
+// schematic nobody registered, which containerd reports as
+// "failed to resolve reference …: …: not found". Installers of other
+// registries (a scenario's self-built images) are the catalogue's to know.
+func (l *Lab) pull(ctx context.Context, ref string) error {
+	rest, ours := strings.CutPrefix(ref, l.factory.Host()+"/")
+	if !ours {
+		return nil
+	}
+
+	i := strings.LastIndex(rest, ":")
+	if i <= 0 {
+		return fmt.Errorf("failed to parse image reference %q", ref)
+	}
+
+	repo, tag := rest[:i], rest[i+1:]
+
+	url := l.factory.URL() + "/v2/" + repo + "/manifests/" + tag
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+	if err != nil {
+		return err
+	}
+
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
+
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("failed to resolve reference %q: %w", ref, err)
+	}
+
+	resp.Body.Close() //nolint:errcheck
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusNotFound:
+		return fmt.Errorf("failed to resolve reference %q: %s: %w", ref, ref, board.ErrNotFound)
+	}
+
+	return fmt.Errorf("failed to resolve reference %q: unexpected status from HEAD request to %s: %s", ref, url, resp.Status)
+}
+
+// resolve is what a pulled installer holds: liftoff's own catalogue of the
 // schematics it computed, plus what the scenario adds.
 func (l *Lab) resolve(ref string) (board.Image, error) {
 	r, err := l.catalog.Resolve(ref)
@@ -471,6 +544,10 @@ func (l *Lab) Close() error {
 	}
 
 	errs = append(errs, l.closeTailnet())
+
+	if l.factory != nil {
+		errs = append(errs, l.factory.Close())
+	}
 
 	l.wg.Wait()
 

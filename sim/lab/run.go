@@ -31,6 +31,10 @@ func (l *Lab) Prepare(ctx context.Context, dir string, p *plan.Plan) (*Run, erro
 		p = l.Plan()
 	}
 
+	// The simulated lab has no other factory: a wizard's plan, made with
+	// the default one, registers and pulls here too.
+	p.Images.Factory = l.factory.URL()
+
 	var edit func(*plan.Plan, string) error
 
 	if sc := l.scenario; sc.Edit != nil {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
@@ -188,6 +189,13 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name: "schematic-not-registered",
+		Description: "the gateway's config was hand-edited to an installer whose schematic (its extensions plus iscsi-tools) " +
+			"nobody registered with the Image Factory: the installer pull is a 404, the install fails and the board comes back in maintenance mode",
+		Fails: []string{"mixed-role-cluster", "node-ready-timing", "subnet-router-config", "traffic-flow", "single-gateway-only"},
+		Edit:  unregisteredGatewaySchematic,
+	},
+	{
 		Name:             "route-not-approved",
 		Description:      "the gateway advertises the cluster routes but nobody approved them in the Tailscale admin console",
 		Fails:            []string{"subnet-router-config", "traffic-flow"},
@@ -274,6 +282,33 @@ func everyBoardGetsTheGatewayImage(p *plan.Plan, dir string) error {
 	}
 
 	return nil
+}
+
+// unregisteredGatewaySchematic gives the gateway the installer of a
+// schematic computed by hand — its role's extensions plus iscsi-tools —
+// that was never posted to the factory, as a config edited after
+// `liftoff gen` (or a schematic ID copied from elsewhere) has.
+func unregisteredGatewaySchematic(p *plan.Plan, dir string) error {
+	gw, ok := p.Gateway()
+	if !ok {
+		return fmt.Errorf("scenario schematic-not-registered needs a gateway in the plan")
+	}
+
+	im, err := image.For(p, gw)
+	if err != nil {
+		return err
+	}
+
+	s := *im.Schematic
+	s.Customization.SystemExtensions.OfficialExtensions = append(slices.Clone(s.Customization.SystemExtensions.OfficialExtensions), "siderolabs/iscsi-tools")
+	slices.Sort(s.Customization.SystemExtensions.OfficialExtensions)
+
+	id, err := s.ID()
+	if err != nil {
+		return err
+	}
+
+	return setInstaller(filepath.Join(dir, gw.Name+".yaml"), image.FactoryInstaller(p.Images.Factory, id, p.Cluster.TalosVersion))
 }
 
 func gatewayWithoutTailscaleConfig(p *plan.Plan, dir string) error {
