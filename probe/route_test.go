@@ -146,6 +146,26 @@ func (l *lab) opts(withAPI bool) probe.RouteOptions {
 	return o
 }
 
+// waitRoute follows WatchRoute until the route reaches state.
+func (l *lab) waitRoute(t *testing.T, withAPI bool, state string) {
+	t.Helper()
+
+	ctx, cancel := context.WithCancel(l.ctx)
+	defer cancel()
+
+	var seen []string
+
+	err := probe.WatchRoute(ctx, l.opts(withAPI), func(e probe.Event) {
+		seen = append(seen, e.State)
+		if e.State == state {
+			cancel()
+		}
+	})
+	if err != nil || l.ctx.Err() != nil {
+		t.Fatalf("route never %s (saw %v): %v", state, seen, err)
+	}
+}
+
 // watch runs WatchRoute until the test ends and hands its events over.
 func (l *lab) watch(t *testing.T) <-chan probe.Event {
 	ctx, cancel := context.WithCancel(l.ctx)
@@ -249,6 +269,10 @@ func TestRouteAdvertisedNotApproved(t *testing.T) {
 	}
 
 	// Without the API the daemon cannot tell unapproved from offline, and says so.
+	// The operator learns what gw advertises from its netmap, a moment after
+	// control does: wait for it on the IPN bus before the snapshot.
+	l.waitRoute(t, false, probe.RouteAdvertised)
+
 	v, err = probe.RouteSnapshot(l.ctx, l.opts(false))
 	if err != nil {
 		t.Fatal(err)
