@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -87,33 +88,23 @@ func (b *Board) containersOf(namespace string) []ctr {
 		return out
 	}
 
-	pods := s.pods
-
-	if b.x.staticPods {
-		for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-			image := ""
-			if b.cfg != nil {
-				image = map[string]string{
-					"kube-apiserver": b.cfg.Cluster().APIServer().Image(), "kube-controller-manager": b.cfg.Cluster().ControllerManager().Image(),
-					"kube-scheduler": b.cfg.Cluster().Scheduler().Image(),
-				}[name]
-			}
-
-			pods = append(pods, Pod{Namespace: "kube-system", Name: name + "-" + s.host, UID: containerID(name + s.host)[:32],
-				Containers: []Container{{Name: name, Image: image, ID: containerID(name + "/" + s.host), Running: true, Started: s.at.Add(-s.up)}}})
+	of := map[string]proc{} // by pod, and pod/container
+	for _, p := range s.procs {
+		if p.pod != "" {
+			of[path.Join(p.pod, p.container)] = p
 		}
 	}
 
-	for _, p := range sortedPods(pods) {
+	for _, p := range s.pods {
 		podName := p.Namespace + "/" + p.Name
-		sb := pid["pause"]
+		sb := of[podName]
 
-		out = append(out, ctr{display: podName, id: containerID(p.UID), pod: podName, name: podName, image: sandboxImage, status: "SANDBOX_READY", pid: sb.pid, rssKB: 700})
+		out = append(out, ctr{display: podName, id: containerID(p.UID), pod: podName, name: podName, image: sandboxImage, status: "SANDBOX_READY", pid: sb.pid, rssKB: sb.rssKB})
 
 		for _, c := range p.Containers {
 			st, pr := "CONTAINER_EXITED", proc{}
 			if c.Running {
-				st, pr = "CONTAINER_RUNNING", pid[commandOf(c.Image)]
+				st, pr = "CONTAINER_RUNNING", of[path.Join(podName, c.Name)]
 			}
 
 			id := c.ID

@@ -21,6 +21,9 @@ type proc struct {
 	threads   int32
 	cpuShare  float64 // of one core, on average
 	started   time.Time
+	// pod and container say whose process it is ("" for Talos's own);
+	// a pod's sandbox is its pause process, container "".
+	pod, container string
 }
 
 // typical are resident size (KiB), threads and CPU share by command.
@@ -124,22 +127,24 @@ func (b *Board) procsLocked(pods []Pod) []proc {
 		add(system, "tailscaled", "/usr/local/bin/tailscaled", "/usr/local/bin/tailscaled --statedir=/var/lib/tailscale", started("ext-tailscale"))
 	}
 
-	if b.x.staticPods {
-		for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-			shim := add(cri, "containerd-shim-runc-v2", "/bin/containerd-shim-runc-v2", "/bin/containerd-shim-runc-v2 -namespace k8s.io", started("kubelet"))
-			add(shim, "pause", "/pause", "/pause", started("kubelet"))
-			add(shim, c, "/usr/local/bin/"+c, "/usr/local/bin/"+c, started("kubelet"))
-		}
-	}
-
+	// The kubelet's pods, the static pods' mirrors among them.
 	for _, p := range pods {
-		shim := add(cri, "containerd-shim-runc-v2", "/bin/containerd-shim-runc-v2", "/bin/containerd-shim-runc-v2 -namespace k8s.io -id "+shortID(p.UID), podStart(p))
+		podName := p.Namespace + "/" + p.Name
+		shim := add(cri, "containerd-shim-runc-v2", "/bin/containerd-shim-runc-v2", "/bin/containerd-shim-runc-v2 -namespace k8s.io -id "+shortID(containerID(p.UID)), podStart(p))
 		add(shim, "pause", "/pause", "/pause", podStart(p))
+		out[len(out)-1].pod = podName
 
 		for _, c := range p.Containers {
 			if c.Running {
 				cmd := commandOf(c.Image)
-				add(shim, cmd, "/"+cmd, "/"+cmd, c.Started)
+				exe := "/" + cmd
+
+				if strings.HasPrefix(cmd, "kube-") {
+					exe = "/usr/local/bin/" + cmd
+				}
+
+				add(shim, cmd, exe, exe, c.Started)
+				out[len(out)-1].pod, out[len(out)-1].container = podName, c.Name
 			}
 		}
 	}
