@@ -610,7 +610,9 @@ func defaultChecks() []check {
 			var notReady []string
 
 			for _, n := range nodes {
-				if !slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool { return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue }) {
+				if !slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+					return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+				}) {
 					notReady = append(notReady, n.Name)
 				}
 			}
