@@ -153,8 +153,8 @@ func (b *Board) stageChangedLocked() {
 	b.publishNetworkLocked()
 	b.publishMachineLocked()
 
-	if lab := b.opts.Lab; lab != nil {
-		go lab.Changed(b)
+	if lab := b.opts.Lab; lab != nil && b.ctx.Err() == nil {
+		b.wg.Go(func() { lab.Changed(b) })
 	} else {
 		b.publishDiscoveryLocked([]affiliate{b.affiliateLocked()})
 	}
