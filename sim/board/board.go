@@ -98,6 +98,9 @@ type Faults struct {
 	// MoveAfterInstall: after its install the board comes back at this
 	// address instead (a new DHCP lease).
 	MoveAfterInstall string
+	// FreezeInstall: the install never ends and nothing says why — not a
+	// Talos behaviour but a lab fault, for the lab's watchdog to catch.
+	FreezeInstall bool
 }
 
 // Hooks connect a board to the simulated Kubernetes side. All optional.

@@ -24,20 +24,25 @@ func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 		b.opts.Hooks.Applied(cfg)
 	}
 
-	installer := cfg.Machine().Install().Image()
+	b.setStageLocked("installing")
 
-	img, err := b.opts.Resolve(installer)
-	if err != nil {
-		// A real board fails to pull the installer and stays in install.
-		b.setStageLocked("installing")
-		b.logLocked("installer", "error pulling "+installer+": "+err.Error())
-		b.kmsg("installer: failed to pull %s: %v", installer, err)
+	// Talos's Install task: the disk first, then the installer's pull,
+	// retried; a failure fails the install and the board reboots
+	// (install.go).
+	if err := b.installDiskErrLocked(cfg); err != nil {
+		b.installFailedLocked(err)
 
 		return
 	}
 
+	b.pullLocked(cfg, 1)
+}
+
+// installLocked runs the install once the installer is pulled.
+func (b *Board) installLocked(cfg coreconfig.Provider, img Image) {
+	installer := cfg.Machine().Install().Image()
+
 	b.image = img
-	b.setStageLocked("installing")
 	b.logLocked("installer", fmt.Sprintf("pulling %s", installer))
 	b.kmsg("installer: installing %s to %s", installer, cfg.Machine().Install().Disk())
 
@@ -45,6 +50,10 @@ func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 	if b.opts.Faults.SlowDisk > 1 {
 		install = time.Duration(float64(install) * b.opts.Faults.SlowDisk)
 		b.kmsg("mmc0: timeout waiting for hardware interrupt (slow SD card)")
+	}
+
+	if b.opts.Faults.FreezeInstall {
+		return // never finishes, and says nothing: what the lab's watchdog is for
 	}
 
 	if b.opts.Faults.PowerLossDuringInstall && !b.powerLost {
@@ -102,13 +111,11 @@ func (b *Board) bootLocked() {
 		b.cfg, b.cfgBytes, b.staged, b.stagedBytes = b.staged, b.stagedBytes, nil, nil
 	}
 	b.setStageLocked("booting")
+	b.serveBootLocked(0)
+}
 
-	if err := b.serveLocked(); err != nil {
-		b.kmsg("apid: %v", err)
-
-		return
-	}
-
+// bootServedLocked boots on once apid serves.
+func (b *Board) bootServedLocked() {
 	if b.cfg == nil || !b.installed {
 		b.startMaintenanceServicesLocked()
 		b.setStageLocked("maintenance")
