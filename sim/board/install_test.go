@@ -77,7 +77,9 @@ func TestMissingInstallDiskFailsTheInstall(t *testing.T) {
 	cfg := strings.ReplaceAll(string(c.config(t, machine.TypeWorker, factoryInstaller("compute"))), "disk: /dev/mmcblk0", "disk: /dev/nvme0n1")
 	applyInsecure(t, bd, []byte(cfg))
 
-	waitMachine(t, bd, "back in maintenance", func(ms *runtime.MachineStatusSpec) bool { return ms.Stage == runtime.MachineStageMaintenance && bd.Config() == nil })
+	waitMachine(t, bd, "back in maintenance", func(ms *runtime.MachineStatusSpec) bool {
+		return ms.Stage == runtime.MachineStageMaintenance && bd.Config() == nil
+	})
 	dmesgSays(t, bd, "lstat /dev/nvme0n1: no such file or directory")
 }
 
