@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -33,6 +34,16 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 	var out []Diagnosis
 
 	add := func(d Diagnosis) { out = append(out, d) }
+
+	if n.LabFault != "" {
+		add(Diagnosis{
+			Title: "the simulated lab stalled on " + n.Name,
+			Why:   n.LabFault + ". This is a fault of liftoff's simulated lab, not of the plan or the configs: a real board would have finished or failed by now",
+			Fix: "quit and start the lab again (its files stay in --dir); please report it with the scenario, the --speed and a recording " +
+				"(liftoff sim --record rehearsal.jsonl)",
+			Evidence: append([]string{"last stage seen: " + cmp.Or(n.Stage, "none") + " since " + n.StageSince.Format("15:04:05")}, lastLines(n, "dmesg", 3)...),
+		})
+	}
 
 	loop, looping := bootLoopDiagnosis(n)
 

@@ -69,6 +69,10 @@ type Node struct {
 
 	Logs   map[string][]string // last lines by source (service name or dmesg)
 	Errors []string            // probe failures, newest last
+
+	// LabFault is the simulated lab's own fault report on this board
+	// (a stalled simulation), "" without one.
+	LabFault string
 }
 
 // ExtensionInfo is one extension on a node.
@@ -261,6 +265,8 @@ func (l *Lab) Apply(e Event) {
 		}
 
 		n.Logs[e.Name] = lines
+	case LabFault:
+		n.LabFault = e.Detail
 	case Error:
 		n.Errors = append(n.Errors, e.Detail)
 		if len(n.Errors) > logKeep {

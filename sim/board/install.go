@@ -122,7 +122,15 @@ func (b *Board) apiWaitReasonLocked(err error) string {
 		p = lab.Peer(host)
 	}
 
-	if p == nil {
+	theirs := ""
+	if p != nil {
+		if ca := p.x.ca.Load(); ca != nil {
+			theirs = *ca
+		}
+	}
+
+	if theirs == "" || theirs == b.osCALocked() {
+		// Nobody there, or our control plane not serving yet.
 		return fmt.Sprintf("failed to sign API server CSR: rpc error: code = Unavailable desc = connection error: dial tcp %s: connect: connection refused", target)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cosi-project/runtime/pkg/resource"
@@ -99,6 +100,9 @@ type extra struct {
 	// stuck is a stage's wait that Talos itself would sit in (not a
 	// lab fault): the watchdog leaves such a board alone.
 	stuck string
+	// ca is the OS CA certificate the board's apid and trustd serve with
+	// ("" without a running config), readable without the board's lock.
+	ca atomic.Pointer[string]
 }
 
 // registerResources adds the resource types and namespaces the APIs beyond
@@ -137,6 +141,13 @@ func registerResources(ctx context.Context, ns *registry.NamespaceRegistry, rd *
 func (b *Board) stageChangedLocked() {
 	now := time.Now()
 	b.x.stageSince, b.x.stuck = now, ""
+
+	ca := ""
+	if b.cfg != nil && b.installed {
+		ca = b.osCALocked()
+	}
+
+	b.x.ca.Store(&ca)
 
 	if b.x.poweredAt.IsZero() {
 		b.x.poweredAt, b.x.bootAt = now, now

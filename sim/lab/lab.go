@@ -66,6 +66,9 @@ type Options struct {
 	Log      io.Writer
 	// Kube are extra control plane options (tests shorten the grace period).
 	Kube kube.Options
+	// Faults, when set, replace the scenario's faults (tests inject lab
+	// faults with it).
+	Faults func(i int, b plan.Board) board.Faults
 }
 
 // Lab is a running simulated lab.
@@ -147,6 +150,10 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 		faults := board.Faults{}
 		if sc.Faults != nil {
 			faults = sc.Faults(i, b)
+		}
+
+		if opts.Faults != nil {
+			faults = opts.Faults(i, b)
 		}
 
 		bd, err := board.Start(l.ctx, board.Options{

@@ -48,6 +48,13 @@ func (l *Lab) Prepare(ctx context.Context, dir string, p *plan.Plan) (*Run, erro
 		return nil, err
 	}
 
+	// A board the simulation stalls on shows up where its watch does.
+	r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error {
+		l.watchdog(ctx, emit)
+
+		return nil
+	})
+
 	return &Run{Run: r, Lab: l}, nil
 }
 
