@@ -146,12 +146,19 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 	}
 	defer os.RemoveAll(dir) //nolint:errcheck
 
-	fmt.Fprintf(c.ErrOrStderr(), "starting a simulated lab (scenario %s, speed ×%g) and bringing it up…\n", f.sim, f.speed)
+	// A block of its own, never the demo's: a `liftoff sim` may be running.
+	spec, err := lab.DefaultSpec().InBlock(100)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(c.ErrOrStderr(), "starting a simulated lab (scenario %s, speed ×%g) on %s or the next free block, and bringing it up…\n", f.sim, f.speed, spec.Block())
 
 	results, err := lab.Check(c.Context(), lab.CheckOptions{
-		Lab:  lab.Options{Scenario: f.sim, Speed: f.speed},
-		Dir:  dir,
-		Only: f.only,
+		Lab:   lab.Options{Spec: spec, Scenario: f.sim, Speed: f.speed},
+		Notes: c.ErrOrStderr(),
+		Dir:   dir,
+		Only:  f.only,
 		Env: check.Env{ReadyBudget: f.readyBudget,
 			Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}},
 	})
