@@ -85,6 +85,18 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(d)
 	}
 
+	if !n.NodeReady && strings.Contains(n.NodeReason, "NetworkPluginNotReady") {
+		add(Diagnosis{
+			Title: n.Name + " has no pod network (CNI): its Node stays NotReady and CoreDNS stays Pending",
+			Why: "the kubelet reports the container runtime's network not ready: no CNI has put its configuration on the node. " +
+				"Talos deploys flannel unless the config says cluster.network.cni.name: none (or custom); then a CNI must be installed, " +
+				"and until one runs every Node keeps the not-ready taint, so the scheduler places no pod — CoreDNS first",
+			Fix: "install the CNI the configs make room for (Cilium: Talos's guide, www.talos.dev/v1.13/kubernetes-guides/network/deploying-cilium), " +
+				"or drop the cni: none patch, run liftoff gen and apply again so Talos deploys flannel",
+			Evidence: []string{"Node Ready: " + n.NodeReason},
+		})
+	}
+
 	if n.Stage == "running" && !n.MachineReady && len(n.Unmet) > 0 && len(out) == 0 {
 		add(Diagnosis{
 			Title:    n.Name + " is running but Talos does not report it ready",

@@ -48,7 +48,7 @@ func newCheckCmd() *cobra.Command {
 		Long: `Runs the founding test plan against a lab:
 
   cluster-formation     compute-only-cluster, mixed-role-cluster,
-                        node-ready-timing, extension-isolation
+                        node-ready-timing, extension-isolation, cluster-dns
   wasm-integration      spin-runtime-deploy, multi-arch-confidence,
                         performance-baseline
   network-architecture  subnet-router-config, traffic-flow,
