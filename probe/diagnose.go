@@ -85,7 +85,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(d)
 	}
 
-	if !n.NodeReady && strings.Contains(n.NodeReason, "NetworkPluginNotReady") {
+	if noNetwork(n) && !Transitional(n, now) {
 		add(Diagnosis{
 			Title: n.Name + " has no pod network (CNI): its Node stays NotReady and CoreDNS stays Pending",
 			Why: "the kubelet reports the container runtime's network not ready: no CNI has put its configuration on the node. " +
@@ -128,6 +128,22 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	// Talos's own warnings come last: they may hold on a Ready node too.
 	return append(out, talosDiagnoses(n)...)
+}
+
+// cniGrace is how long a new node may wait for its CNI before liftoff calls
+// it missing: until the CNI's agent (flannel, on Talos) runs on a node,
+// the kubelet reports the network plugin not ready — for seconds on a
+// normal boot, longer while its image is pulled.
+const cniGrace = 30 * time.Second
+
+func noNetwork(n *Node) bool {
+	return !n.NodeReady && strings.Contains(n.NodeReason, "NetworkPluginNotReady")
+}
+
+// Transitional tells a node in a state it normally passes through: its
+// Node waits for its pod network, within cniGrace. A settle waits it out.
+func Transitional(n *Node, now time.Time) bool {
+	return noNetwork(n) && now.Sub(n.NodeReasonSince) < cniGrace
 }
 
 // roleDiagnoses compare the running image with the role: the founding

@@ -55,6 +55,8 @@ type Node struct {
 	NodeReady   bool
 	NodeReadyAt time.Time
 	NodeReason  string
+	// NodeReasonSince is when the Node's Ready condition last changed.
+	NodeReasonSince time.Time
 
 	// Hostname is the Kubernetes Node name the board goes by, as its Talos
 	// tells (the Nodename resource, or the Node its nodeReady condition
@@ -241,6 +243,10 @@ func (l *Lab) Apply(e Event) {
 	case NodeReady:
 		if e.Ready && !n.NodeReady {
 			n.NodeReadyAt = e.Time
+		}
+
+		if e.Detail != n.NodeReason || e.Ready != n.NodeReady {
+			n.NodeReasonSince = e.Time
 		}
 
 		n.NodeReady, n.NodeReason = e.Ready, e.Detail

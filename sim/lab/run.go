@@ -136,6 +136,15 @@ func Settle(ctx context.Context, events <-chan probe.Event, lab *probe.Lab, stab
 
 			allReady = false
 
+			// A node still waiting for its pod network is on its way.
+			if probe.Transitional(n, now) {
+				delete(last, n.Name)
+
+				allSettled = false
+
+				continue
+			}
+
 			// Titles only: the evidence (restart counts, log lines) moves on.
 			var titles []string
 			for _, d := range probe.Diagnose(n, now) {

@@ -3,14 +3,28 @@ package lab
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cosi-project/runtime/pkg/resource"
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
+	"github.com/siderolabs/talos/pkg/machinery/client"
+	"github.com/siderolabs/talos/pkg/machinery/resources/cluster"
+	talosconfig "github.com/siderolabs/talos/pkg/machinery/resources/config"
+	taloshw "github.com/siderolabs/talos/pkg/machinery/resources/hardware"
+	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
+	"github.com/siderolabs/talos/pkg/machinery/resources/network"
+	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
+	"github.com/siderolabs/talos/pkg/machinery/resources/siderolink"
+	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
+	"google.golang.org/protobuf/types/known/emptypb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -270,6 +284,67 @@ func TestOfficialTalosctlAgainstTheLab(t *testing.T) {
 		}
 	})
 
+	t.Run("every call the dashboard makes answers", func(t *testing.T) {
+		dashboardCalls(t, run, cp, strings.Split(all, ","))
+	})
+
+	t.Run("dashboard in a terminal", func(t *testing.T) {
+		tmux := toolpathtest.Need(t, "tmux")[0]
+		socket := fmt.Sprintf("liftoff-dashboard-%d", os.Getpid())
+
+		tm := func(args ...string) string {
+			out, err := exec.Command(tmux, append([]string{"-L", socket}, args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+
+			return string(out)
+		}
+
+		tm("new-session", "-d", "-s", "dash", "-x", "160", "-y", "48",
+			fmt.Sprintf("%s dashboard --talosconfig %s -e %s -n %s,%s; echo dashboard-exit=$?; sleep 600", talosctl, tc, cp, cp, w1))
+		t.Cleanup(func() { _ = exec.Command(tmux, "-L", socket, "kill-server").Run() })
+
+		// tmux has no change notification for a pane: re-read it on a tick.
+		waitPane := func(texts ...string) string {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+
+			for {
+				screen := tm("capture-pane", "-p", "-t", "dash")
+
+				missing := slices.IndexFunc(texts, func(s string) bool { return !strings.Contains(screen, s) })
+				if missing < 0 {
+					return screen
+				}
+
+				select {
+				case <-ctx.Done():
+					t.Fatalf("the dashboard never showed %q:\n%s", texts[missing], screen)
+				case <-tick.C:
+				}
+			}
+		}
+
+		// The summary of the first node: its stage, the cluster and its
+		// members, Kubernetes from its kubelet's image, the static pods'
+		// health, its address and gateway, and its kernel log.
+		screen := waitPane("pi-cp-1 (v1.13.3)", "√ Running", "homelab (4 machines)", "controlplane", "v1.36.1", "APISERVER          √ Healthy",
+			cp+"/24", "127.0.33.1", "machined: stage running")
+		if strings.Contains(screen, "rpc error") || strings.Contains(screen, "Unimplemented") {
+			t.Errorf("the dashboard shows an error:\n%s", screen)
+		}
+
+		tm("send-keys", "-t", "dash", "l") // the next node
+		waitPane("pi-w-1", "worker")
+
+		tm("send-keys", "-t", "dash", "C-c")
+		waitPane("dashboard-exit=0")
+	})
+
 	t.Run("kube-system is what Talos creates, Running", func(t *testing.T) {
 		cp, err := l.ControlPlane(t.Context())
 		if err != nil {
@@ -310,4 +385,104 @@ func TestOfficialTalosctlAgainstTheLab(t *testing.T) {
 			}
 		}
 	})
+}
+
+// dashboardCalls makes every call talosctl v1.12.6's dashboard makes
+// (internal/pkg/dashboard: apidata polls these through one endpoint with
+// every node; resourcedata watches these per node; logdata follows dmesg),
+// and checks each answers for each node.
+func dashboardCalls(t *testing.T, run *Run, endpoint string, nodes []string) {
+	t.Helper()
+
+	c, err := client.New(t.Context(), client.WithConfig(run.Talosconfig), client.WithEndpoints(endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close() //nolint:errcheck
+
+	ctx := client.WithNodes(t.Context(), nodes...)
+	empty := &emptypb.Empty{}
+
+	polls := map[string]func() (any, error){
+		"LoadAvg":            func() (any, error) { return c.MachineClient.LoadAvg(ctx, empty) },
+		"Version":            func() (any, error) { return c.MachineClient.Version(ctx, empty) },
+		"Memory":             func() (any, error) { return c.MachineClient.Memory(ctx, empty) },
+		"SystemStat":         func() (any, error) { return c.MachineClient.SystemStat(ctx, empty) },
+		"CPUFreqStats":       func() (any, error) { return c.MachineClient.CPUFreqStats(ctx, empty) },
+		"CPUInfo":            func() (any, error) { return c.MachineClient.CPUInfo(ctx, empty) },
+		"NetworkDeviceStats": func() (any, error) { return c.MachineClient.NetworkDeviceStats(ctx, empty) },
+		"DiskStats":          func() (any, error) { return c.MachineClient.DiskStats(ctx, empty) },
+		"Processes":          func() (any, error) { return c.MachineClient.Processes(ctx, empty) },
+		"ServiceList":        func() (any, error) { return c.MachineClient.ServiceList(ctx, empty) },
+	}
+
+	for name, call := range polls {
+		resp, err := call()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+
+			continue
+		}
+
+		msgs := reflect.ValueOf(resp).MethodByName("GetMessages").Call(nil)[0]
+
+		var seen []string
+
+		for i := range msgs.Len() {
+			md := msgs.Index(i).MethodByName("GetMetadata").Call(nil)[0].Interface().(*common.Metadata) //nolint:forcetypeassert
+			if md.GetError() != "" {
+				t.Errorf("%s on %s: %s", name, md.GetHostname(), md.GetError())
+			}
+
+			seen = append(seen, md.GetHostname())
+		}
+
+		slices.Sort(seen)
+
+		if want := slices.Sorted(slices.Values(nodes)); !slices.Equal(seen, want) {
+			t.Errorf("%s answered for %v, want %v", name, seen, want)
+		}
+	}
+
+	watched := []resource.Pointer{
+		runtime.NewMachineStatus().Metadata(), runtime.NewSecurityStateSpec(v1alpha1.NamespaceName).Metadata(),
+		talosconfig.NewMachineType().Metadata(), k8s.NewKubeletSpec(k8s.NamespaceName, k8s.KubeletID).Metadata(),
+		network.NewResolverStatus(network.NamespaceName, network.ResolverID).Metadata(),
+		network.NewTimeServerStatus(network.NamespaceName, network.TimeServerID).Metadata(),
+		taloshw.NewSystemInformation(taloshw.SystemInformationID).Metadata(), cluster.NewInfo().Metadata(),
+		network.NewStatus(network.NamespaceName, network.StatusID).Metadata(),
+		network.NewHostnameStatus(network.NamespaceName, network.HostnameID).Metadata(),
+	}
+
+	kinds := []resource.Pointer{
+		runtime.NewMetaKey(runtime.NamespaceName, "").Metadata(), k8s.NewStaticPodStatus(k8s.NamespaceName, "").Metadata(),
+		network.NewRouteStatus(network.NamespaceName, "").Metadata(), network.NewLinkStatus(network.NamespaceName, "").Metadata(),
+		cluster.NewMember(cluster.NamespaceName, "").Metadata(), network.NewNodeAddress(network.NamespaceName, "").Metadata(),
+		siderolink.NewStatus().Metadata(), runtime.NewDiagnostic(runtime.NamespaceName, "").Metadata(),
+	}
+
+	for _, node := range nodes {
+		nctx := client.WithNode(t.Context(), node)
+
+		for _, md := range watched {
+			if _, err := c.COSI.Get(nctx, md); err != nil {
+				t.Errorf("%s: get %s: %v", node, md.Type(), err)
+			}
+		}
+
+		for _, md := range kinds {
+			if _, err := c.COSI.List(nctx, md); err != nil {
+				t.Errorf("%s: list %s: %v", node, md.Type(), err)
+			}
+		}
+
+		stream, err := c.Dmesg(nctx, false, true)
+		if err != nil {
+			t.Fatalf("%s: dmesg: %v", node, err)
+		}
+
+		if data, err := stream.Recv(); err != nil || len(data.GetBytes()) == 0 {
+			t.Errorf("%s: dmesg: %v", node, err)
+		}
+	}
 }
