@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/liftoff-lab/liftoff/sim/kube"
 )
 
 // The etcd calls answer from the lab's real etcd (Lab.Etcd), with Talos
@@ -15,7 +17,7 @@ import (
 // EtcdStatus, EtcdAlarmList; machinehelper.CheckControlplane).
 
 // etcdOf checks the board may answer an etcd call and reads etcd.
-func (m *machineService) etcdOf(ctx context.Context, api string) (Etcd, error) {
+func (m *machineService) etcdOf(ctx context.Context, api string) (kube.EtcdReport, error) {
 	b := m.b
 
 	b.mu.Lock()
@@ -24,17 +26,17 @@ func (m *machineService) etcdOf(ctx context.Context, api string) (Etcd, error) {
 
 	switch {
 	case !booted:
-		return Etcd{}, status.Errorf(codes.Unimplemented, "machine type is not set, cannot use %s API", api)
+		return kube.EtcdReport{}, status.Errorf(codes.Unimplemented, "machine type is not set, cannot use %s API", api)
 	case !cp:
-		return Etcd{}, status.Errorf(codes.Unimplemented, "%s is only available on control plane nodes", api)
+		return kube.EtcdReport{}, status.Errorf(codes.Unimplemented, "%s is only available on control plane nodes", api)
 	case !running || b.opts.Lab == nil:
 		// Talos's etcd client dials the local member and times out.
-		return Etcd{}, status.Error(codes.Unavailable, "etcdserver: no leader: etcd is not running on this node (bootstrap it first)")
+		return kube.EtcdReport{}, status.Error(codes.Unavailable, "etcdserver: no leader: etcd is not running on this node (bootstrap it first)")
 	}
 
 	e, err := b.opts.Lab.Etcd(ctx, b)
 	if err != nil {
-		return Etcd{}, status.Error(codes.Unavailable, err.Error())
+		return kube.EtcdReport{}, status.Error(codes.Unavailable, err.Error())
 	}
 
 	return e, nil

@@ -9,6 +9,8 @@ import (
 
 	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/liftoff-lab/liftoff/sim/kube"
 )
 
 // The monitoring calls (Talos v1.13.3 internal/app/machined/internal/
@@ -22,7 +24,7 @@ type machineNow struct {
 	up     time.Duration
 	cpu    cpu
 	procs  []proc
-	pods   []Pod
+	pods   []kube.RunningPod
 	host   string
 	addr   string
 	disk   Disk
@@ -35,10 +37,10 @@ type machineNow struct {
 
 // snapshot reads the board (and the pods its kubelet runs) now.
 func (b *Board) snapshot() machineNow {
-	var pods []Pod
+	var pods []kube.RunningPod
 
 	if lab := b.opts.Lab; lab != nil {
-		pods = sortedPods(lab.Pods(b))
+		pods = lab.Pods(b) // sorted by namespace/name
 	}
 
 	b.mu.Lock()

@@ -3,9 +3,10 @@ package board
 import (
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/liftoff-lab/liftoff/sim/kube"
 )
 
 // proc is one simulated process: what `talosctl processes`, the
@@ -62,7 +63,7 @@ func bootProc(pid, ppid int32, cmd, exe, args string, started time.Time) proc {
 // procsLocked is the process table of the board now: Talos's own
 // processes for its stage, the extension services, the static pods on a
 // control plane and the containers of the pods its kubelet runs.
-func (b *Board) procsLocked(pods []Pod) []proc {
+func (b *Board) procsLocked(pods []kube.RunningPod) []proc {
 	boot := b.x.bootAt
 	if boot.IsZero() {
 		boot = time.Now()
@@ -152,7 +153,7 @@ func (b *Board) procsLocked(pods []Pod) []proc {
 	return out
 }
 
-func podStart(p Pod) time.Time {
+func podStart(p kube.RunningPod) time.Time {
 	t := time.Now()
 	for _, c := range p.Containers {
 		if !c.Started.IsZero() && c.Started.Before(t) {
@@ -218,12 +219,4 @@ func usage(procs []proc) (rssKB uint64, cpuShare float64) {
 	}
 
 	return rssKB, cpuShare
-}
-
-// sortedPods puts pods in a stable order.
-func sortedPods(pods []Pod) []Pod {
-	pods = slices.Clone(pods)
-	slices.SortFunc(pods, func(a, b Pod) int { return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name) })
-
-	return pods
 }

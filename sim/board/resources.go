@@ -25,6 +25,8 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"github.com/siderolabs/talos/pkg/machinery/resources/siderolink"
 	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
+
+	"github.com/liftoff-lab/liftoff/sim/kube"
 )
 
 // Lab is what a board sees of the lab around it: the other boards (apid
@@ -38,56 +40,9 @@ type Lab interface {
 	// Changed is told (in its own goroutine) that a board's stage moved.
 	Changed(b *Board)
 	// Etcd reads the cluster's etcd as this control plane's client would.
-	Etcd(ctx context.Context, b *Board) (Etcd, error)
-	// Pods are the pods this board's kubelet runs.
-	Pods(b *Board) []Pod
-}
-
-// Etcd is what etcd answers a member's client.
-type Etcd struct {
-	Members []EtcdMember
-	Status  EtcdStatus
-	Alarms  []EtcdAlarm
-}
-
-// EtcdMember is one etcd cluster member.
-type EtcdMember struct {
-	ID         uint64
-	Name       string
-	PeerURLs   []string
-	ClientURLs []string
-	IsLearner  bool
-}
-
-// EtcdStatus is etcd's maintenance Status of the local member.
-type EtcdStatus struct {
-	MemberID, Leader                      uint64
-	Version, StorageVersion               string
-	DBSize, DBSizeInUse                   int64
-	RaftIndex, RaftTerm, RaftAppliedIndex uint64
-	Errors                                []string
-	IsLearner                             bool
-}
-
-// EtcdAlarm is one raised etcd alarm (NOSPACE, CORRUPT).
-type EtcdAlarm struct {
-	MemberID uint64
-	Alarm    string
-}
-
-// Pod is a pod a kubelet runs, as the CRI shows it.
-type Pod struct {
-	Namespace, Name, UID string
-	Containers           []Container
-}
-
-// Container is one container of a pod.
-type Container struct {
-	Name, Image, ID string
-	Running         bool
-	Started         time.Time
-	// Logs are the lines the container printed.
-	Logs []string
+	Etcd(ctx context.Context, b *Board) (kube.EtcdReport, error)
+	// Pods are the pods this board's kubelet runs, as its CRI lists them.
+	Pods(b *Board) []kube.RunningPod
 }
 
 // extra is the board's bookkeeping for the APIs beyond the lifecycle:

@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,27 +30,7 @@ func TestBootstrapManifestsRunToReady(t *testing.T) {
 	cp, worker, bare := "boot-cp-"+suffix, "boot-w-"+suffix, "boot-nocni-"+suffix
 
 	start := func(name string, agents []string, static []StaticPod) {
-		nodeCfg, err := shared.NodeKubeconfig(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-
-		k, err := StartKubelet(sharedCtx, KubeletOptions{
-			NodeName: name, Address: testAddress(), Kubeconfig: nodeCfg, AdminKubeconfig: shared.Kubeconfig(), Network: shared.Network(),
-			HeartbeatInterval: time.Second, Log: testWriter{t}, NetworkAgents: agents, StaticPods: static, K8sVersion: "v1.36.1",
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-
-		t.Cleanup(func() {
-			k.Stop()
-
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-
-			_ = sharedCS.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
-		})
+		startKubeletWith(t, KubeletOptions{NodeName: name, NetworkAgents: agents, StaticPods: static, K8sVersion: "v1.36.1"})
 	}
 
 	start(cp, []string{"flannel"}, []StaticPod{

@@ -50,35 +50,20 @@ func (l *Lab) Changed(*board.Board) {
 }
 
 // Etcd reads the lab's etcd for the control plane that runs it.
-func (l *Lab) Etcd(ctx context.Context, b *board.Board) (board.Etcd, error) {
+func (l *Lab) Etcd(ctx context.Context, b *board.Board) (kube.EtcdReport, error) {
 	l.mu.Lock()
 	cp, host := l.cp, l.cpHost
 	l.mu.Unlock()
 
 	if cp == nil || host != b {
-		return board.Etcd{}, errors.New("etcdserver: no leader: this node's etcd member is not running (the lab runs etcd on the bootstrapped control plane only)")
+		return kube.EtcdReport{}, errors.New("etcdserver: no leader: this node's etcd member is not running (the lab runs etcd on the bootstrapped control plane only)")
 	}
 
-	r, err := cp.Etcd(ctx)
-	if err != nil {
-		return board.Etcd{}, err
-	}
-
-	out := board.Etcd{Status: board.EtcdStatus(r.Status)}
-
-	for _, m := range r.Members {
-		out.Members = append(out.Members, board.EtcdMember(m))
-	}
-
-	for _, a := range r.Alarms {
-		out.Alarms = append(out.Alarms, board.EtcdAlarm(a))
-	}
-
-	return out, nil
+	return cp.Etcd(ctx)
 }
 
 // Pods are the pods the board's kubelet runs.
-func (l *Lab) Pods(b *board.Board) []board.Pod {
+func (l *Lab) Pods(b *board.Board) []kube.RunningPod {
 	l.mu.Lock()
 	kl := l.kubelets[b.Spec().Address]
 	l.mu.Unlock()
@@ -87,19 +72,7 @@ func (l *Lab) Pods(b *board.Board) []board.Pod {
 		return nil
 	}
 
-	var out []board.Pod
-
-	for _, p := range kl.Pods() {
-		bp := board.Pod{Namespace: p.Namespace, Name: p.Name, UID: p.UID}
-
-		for _, c := range p.Containers {
-			bp.Containers = append(bp.Containers, board.Container{Name: c.Name, Image: c.Image, ID: c.ID, Running: c.Running, Started: c.Started, Logs: c.Logs})
-		}
-
-		out = append(out, bp)
-	}
-
-	return out
+	return kl.Pods()
 }
 
 // bootstrapManifests are Talos's bootstrap manifests' inputs, from the

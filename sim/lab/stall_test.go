@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,33 @@ import (
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/sim/board"
 )
+
+// startPrepared starts a lab of the default spec on 127.0.subnet.0/24 and
+// prepares its bring-up; both end with the test.
+func startPrepared(ctx context.Context, t *testing.T, subnet int, opts Options) (*Lab, *Run) {
+	t.Helper()
+
+	opts.Spec = DefaultSpec()
+	opts.Spec.First = fmt.Sprintf("127.0.%d.11", subnet)
+
+	if opts.Speed == 0 {
+		opts.Speed = 100
+	}
+
+	l, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { _ = l.Close() })
+
+	run, err := l.Prepare(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return l, run
+}
 
 // events folds a run's stream into a picture and keeps every event, for
 // the test to wait on.
@@ -105,11 +133,11 @@ func waitStage(ctx context.Context, t *testing.T, b *board.Board, stage runtime.
 func TestABoardOfAnotherClusterIsNamedAndTheLabMovesOn(t *testing.T) {
 	t.Parallel()
 
-	spec := DefaultSpec()
-	spec.First = "127.0.35.11"
-
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+
+	spec := DefaultSpec()
+	spec.First = "127.0.35.11"
 
 	l, err := Start(ctx, Options{Spec: spec, Speed: 100})
 	if err != nil {
@@ -264,24 +292,12 @@ func TestABoardOfAnotherClusterIsNamedAndTheLabMovesOn(t *testing.T) {
 func TestTheWatchdogReportsAStalledBoard(t *testing.T) {
 	t.Parallel()
 
-	spec := DefaultSpec()
-	spec.First = "127.0.36.11"
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	l, err := Start(ctx, Options{Spec: spec, Speed: 100, Faults: func(i int, _ plan.Board) board.Faults {
+	_, run := startPrepared(ctx, t, 36, Options{Faults: func(i int, _ plan.Board) board.Faults {
 		return board.Faults{FreezeInstall: i == 2}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-
-	run, err := l.Prepare(ctx, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	ev := follow(ctx, run)
 

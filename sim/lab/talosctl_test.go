@@ -38,23 +38,11 @@ import (
 func upLab(t *testing.T, subnet int) (*Lab, *Run) {
 	t.Helper()
 
-	spec := DefaultSpec()
-	spec.First = fmt.Sprintf("127.0.%d.11", subnet)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	l, err := Start(context.Background(), Options{Spec: spec, Speed: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = l.Close() })
-
-	run, err := l.Prepare(context.Background(), t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The lab outlives this bring-up's deadline: the test goes on with it.
+	l, run := startPrepared(context.Background(), t, subnet, Options{})
 
 	up := make(chan error, 1)
 	go func() {
