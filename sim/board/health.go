@@ -76,7 +76,12 @@ func (c *clusterService) HealthCheck(in *clusterapi.HealthCheckRequest, srv grpc
 		return status.Error(codes.Unimplemented, "cluster health check is only available on control plane nodes")
 	}
 
-	ctx, cancel := context.WithTimeout(srv.Context(), in.GetWaitTimeout().AsDuration())
+	wait := in.GetWaitTimeout().AsDuration()
+	if wait <= 0 {
+		wait = 20 * time.Minute // talosctl's --wait-timeout default
+	}
+
+	ctx, cancel := context.WithTimeout(srv.Context(), wait)
 	defer cancel()
 
 	h := &healthState{b: b}
