@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
@@ -26,6 +27,16 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 	var out []Diagnosis
 
 	add := func(d Diagnosis) { out = append(out, d) }
+
+	if n.LabFault != "" {
+		add(Diagnosis{
+			Title: "the simulated lab stalled on " + n.Name,
+			Why:   n.LabFault + ". This is a fault of liftoff's simulated lab, not of the plan or the configs: a real board would have finished or failed by now",
+			Fix: "quit and start the lab again (its files stay in --dir); please report it with the scenario, the --speed and a recording " +
+				"(liftoff sim --record rehearsal.jsonl)",
+			Evidence: append([]string{"last stage seen: " + cmp.Or(n.Stage, "none") + " since " + n.StageSince.Format("15:04:05")}, lastLines(n, "dmesg", 3)...),
+		})
+	}
 
 	loop, looping := bootLoopDiagnosis(n)
 
@@ -73,6 +84,18 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(d)
 	}
 
+	if noNetwork(n) && !Transitional(n, now) {
+		add(Diagnosis{
+			Title: n.Name + " has no pod network (CNI): its Node stays NotReady and CoreDNS stays Pending",
+			Why: "the kubelet reports the container runtime's network not ready: no CNI has put its configuration on the node. " +
+				"Talos deploys flannel unless the config says cluster.network.cni.name: none (or custom); then a CNI must be installed, " +
+				"and until one runs every Node keeps the not-ready taint, so the scheduler places no pod — CoreDNS first",
+			Fix: "install the CNI the configs make room for (Cilium: Talos's guide, www.talos.dev/v1.13/kubernetes-guides/network/deploying-cilium), " +
+				"or drop the cni: none patch, run liftoff gen and apply again so Talos deploys flannel",
+			Evidence: []string{"Node Ready: " + n.NodeReason},
+		})
+	}
+
 	if n.Stage == "running" && !n.MachineReady && len(n.Unmet) > 0 && len(out) == 0 {
 		add(Diagnosis{
 			Title:    n.Name + " is running but Talos does not report it ready",
@@ -104,6 +127,22 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	// Talos's own warnings come last: they may hold on a Ready node too.
 	return append(out, talosDiagnoses(n)...)
+}
+
+// cniGrace is how long a new node may wait for its CNI before liftoff calls
+// it missing: until the CNI's agent (flannel, on Talos) runs on a node,
+// the kubelet reports the network plugin not ready — for seconds on a
+// normal boot, longer while its image is pulled.
+const cniGrace = 30 * time.Second
+
+func noNetwork(n *Node) bool {
+	return !n.NodeReady && strings.Contains(n.NodeReason, "NetworkPluginNotReady")
+}
+
+// Transitional tells a node in a state it normally passes through: its
+// Node waits for its pod network, within cniGrace. A settle waits it out.
+func Transitional(n *Node, now time.Time) bool {
+	return noNetwork(n) && now.Sub(n.NodeReasonSince) < cniGrace
 }
 
 // roleDiagnoses compare the running image with the role: the founding

@@ -54,6 +54,10 @@ const (
 	Log Kind = "log"
 	// Error: the probe itself failed (Detail: what and why); the stream goes on.
 	Error Kind = "error"
+	// LabFault: the simulated lab reports a fault of its own — a board that
+	// stayed in one stage far longer than its timing allows (State: the
+	// stage; Detail: what and for how long). Never seen on real boards.
+	LabFault Kind = "lab-fault"
 )
 
 // Event is one observation. It is flat on purpose: easy to record as JSON

@@ -55,6 +55,8 @@ type Node struct {
 	NodeReady   bool
 	NodeReadyAt time.Time
 	NodeReason  string
+	// NodeReasonSince is when the Node's Ready condition last changed.
+	NodeReasonSince time.Time
 
 	// Hostname is the Kubernetes Node name the board goes by, as its Talos
 	// tells (the Nodename resource, or the Node its nodeReady condition
@@ -77,6 +79,10 @@ type Node struct {
 	Marks        []Mark
 	MarksDropped int
 	extActive    bool // every expected extension active, as last marked
+
+	// LabFault is the simulated lab's own fault report on this board
+	// (a stalled simulation), "" without one.
+	LabFault string
 }
 
 // ExtensionInfo is one extension on a node.
@@ -260,6 +266,10 @@ func (l *Lab) Apply(e Event) {
 			n.NodeReadyAt = e.Time
 		}
 
+		if e.Detail != n.NodeReason || e.Ready != n.NodeReady {
+			n.NodeReasonSince = e.Time
+		}
+
 		n.NodeReady, n.NodeReason = e.Ready, e.Detail
 	case Bootstrapped:
 		n.Bootstrapped = true
@@ -282,6 +292,8 @@ func (l *Lab) Apply(e Event) {
 		}
 
 		n.Logs[e.Name] = lines
+	case LabFault:
+		n.LabFault = e.Detail
 	case Error:
 		n.Errors = append(n.Errors, e.Detail)
 		if len(n.Errors) > logKeep {

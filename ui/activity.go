@@ -139,6 +139,8 @@ func describe(e probe.Event) (string, tone) {
 		return e.Name + " hello-world fails: " + e.Detail, bad
 	case probe.Error:
 		return "probe error: " + e.Detail, bad
+	case probe.LabFault:
+		return "lab fault: " + e.Detail, bad
 	}
 
 	return "", idle

@@ -153,6 +153,10 @@ func Board(ctx context.Context, b plan.Board, path string, opts Options, emit fu
 	// the board may have taken it; it must not be sent a second time.
 	maybe := false
 
+	// configured: the board was seen with a config (installing, rebooting,
+	// booting): while it finishes, not answering is waiting, not failing.
+	configured := false
+
 	took := func(how string) {
 		emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Applied, Detail: installer})
 		emit(note(b.Name, "done", "apply: "+how))
@@ -162,12 +166,22 @@ func Board(ctx context.Context, b plan.Board, path string, opts Options, emit fu
 		c, secure, err := probe.Connect(actx, target)
 		if err != nil {
 			if !certRequired(err) {
+				if configured {
+					return true, &busy{fmt.Sprintf("%s has a config and is not answering yet (%s)", b.Name, describe(err))}
+				}
+
 				return true, fmt.Errorf("connecting to %s: %w", endpoint, err)
 			}
 
 			// It asks for a client certificate: it runs a config already.
 			switch {
 			case opts.Talosconfig != nil:
+				if ferr := foreign(actx, b, endpoint, opts.Talosconfig); ferr != nil {
+					emit(note(b.Name, "failed", "apply: "+ferr.Error()))
+
+					return false, ferr
+				}
+
 				return true, fmt.Errorf("connecting to %s: %w", endpoint, err)
 			case maybe:
 				took("the board took the config before the connection dropped (its answer was lost); not sending it again")
@@ -199,7 +213,9 @@ func Board(ctx context.Context, b plan.Board, path string, opts Options, emit fu
 
 					return false, nil
 				case opts.Talosconfig != nil:
-					return true, fmt.Errorf("the board already has a config (stage %s); waiting for it to come up to confirm it is this cluster's", st)
+					configured = true
+
+					return true, &busy{fmt.Sprintf("%s already has a config (stage %s); waiting for it to come up to tell whether it is this cluster's", b.Name, st)}
 				}
 
 				return false, fmt.Errorf("the board already has a config (stage %s): once it runs, run apply again with the talosconfig (it then recognises this cluster's config and skips the board)", st)
@@ -274,6 +290,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // and the giving up are events, so a person sees why it waits.
 func retry(ctx context.Context, opts Options, node, step string, emit func(probe.Event), f func(ctx context.Context, attempt int) (retry bool, err error)) error {
 	bo := backoff{next: opts.Backoff, most: opts.MaxBackoff}
+	start, waits, slow := time.Now(), 0, false
 
 	var err, prev error // prev: the last answer before ctx ended, if any
 
@@ -296,6 +313,31 @@ func retry(ctx context.Context, opts Options, node, step string, emit func(probe
 
 		prev = err
 
+		// A board busy with a config (installing, rebooting) is waited for,
+		// bounded by ctx alone: an install takes minutes on a Pi.
+		var b *busy
+		if errors.As(err, &b) {
+			attempt--
+			waits++
+
+			so := roughly(time.Since(start))
+			if !slow && time.Since(start) >= opts.SlowAfter {
+				slow = true
+
+				emit(note(node, "slow", fmt.Sprintf("%s: %s — taking longer than expected (%s so far); its dmesg shows why", step, b.why, so)))
+			}
+
+			e := note(node, "waiting", fmt.Sprintf("%s: %s (%s so far)", step, b.why, so))
+			e.Count = waits
+			emit(e)
+
+			if sleep(ctx, bo.step()) != nil {
+				return stopped(ctx, step, err)
+			}
+
+			continue
+		}
+
 		if attempt >= opts.Attempts {
 			break
 		}
@@ -316,9 +358,44 @@ func retry(ctx context.Context, opts Options, node, step string, emit func(probe
 	return fmt.Errorf("gave up after %d attempts: %w", opts.Attempts, err)
 }
 
+// busy is a board that has a config and is not done with it yet: waited
+// for, not counted as a failed attempt.
+type busy struct{ why string }
+
+func (b *busy) Error() string { return b.why }
+
+// foreign tells a board running another cluster's config, in words that
+// say what to do about it; nil when its certificate is this cluster's.
+func foreign(ctx context.Context, b plan.Board, endpoint string, tc *clientconfig.Config) error {
+	err := probe.Foreign(ctx, endpoint, tc)
+	if !errors.Is(err, probe.ErrForeign) {
+		return nil
+	}
+
+	detail := strings.TrimPrefix(err.Error(), probe.ErrForeign.Error()+": ")
+
+	return &foreignError{fmt.Sprintf("%s belongs to another cluster: %s. It runs a config from other secrets (someone else's plan, or an old install), "+
+		"so liftoff will not touch it. Reset it to maintenance mode with the talosconfig of the cluster it belongs to "+
+		"(talosctl -n %s -e %s --talosconfig THEIRS reset --graceful=false --reboot --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL) "+
+		"or re-flash it, then apply again — or leave it out of the plan", b.Name, detail, b.Address, b.Address)}
+}
+
+// foreignError is probe.ErrForeign told for one board, with the fix.
+type foreignError struct{ msg string }
+
+func (e *foreignError) Error() string { return e.msg }
+func (e *foreignError) Unwrap() error { return probe.ErrForeign }
+
 // stopped is the error of a step ctx ended, with what was last in the way.
 func stopped(ctx context.Context, step string, last error) error {
 	return fmt.Errorf("%s stopped: %w (last try: %s)", step, ctx.Err(), describe(last))
+}
+
+// isCertificate tells a TLS refusal of either side's certificate.
+func isCertificate(err error) bool {
+	msg := err.Error()
+
+	return certRequired(err) || strings.Contains(msg, "unknown authority") || strings.Contains(msg, "certificate")
 }
 
 // certRequired tells a TLS refusal for want of a client certificate: the
@@ -482,6 +559,19 @@ func waitSecure(ctx context.Context, b plan.Board, tc *clientconfig.Config, opts
 
 		if status.Code(err) == codes.PermissionDenied {
 			return fmt.Errorf("%s: %s: the talosconfig's certificate lacks the admin role (%s)", step, b.Name, describe(err))
+		}
+
+		if isCertificate(err) {
+			fctx, fcancel := context.WithTimeout(ctx, opts.CallTimeout)
+			ferr := foreign(fctx, b, target.Endpoint, tc)
+
+			fcancel()
+
+			if ferr != nil {
+				emit(note(b.Name, "failed", step+": "+ferr.Error()))
+
+				return ferr
+			}
 		}
 
 		if ctx.Err() != nil {

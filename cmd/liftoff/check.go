@@ -53,7 +53,7 @@ func newCheckCmd() *cobra.Command {
 		Long: `Runs the founding test plan against a lab:
 
   cluster-formation     compute-only-cluster, mixed-role-cluster,
-                        node-ready-timing, extension-isolation
+                        node-ready-timing, extension-isolation, cluster-dns
   wasm-integration      spin-runtime-deploy, multi-arch-confidence,
                         performance-baseline
   network-architecture  subnet-router-config, traffic-flow,
@@ -185,13 +185,19 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 		}
 	}
 
-	fmt.Fprintf(c.ErrOrStderr(), "starting a simulated lab (scenario %s, speed ×%g) and bringing it up…\n", f.sim, f.speed)
+	// A block of its own, never the demo's: a `liftoff sim` may be running.
+	if spec, err = spec.InBlock(100); err != nil {
+		return usageError{err}
+	}
+
+	fmt.Fprintf(c.ErrOrStderr(), "starting a simulated lab (scenario %s, speed ×%g) on %s or the next free block, and bringing it up…\n", f.sim, f.speed, spec.Block())
 
 	// The bring-up as it was watched, for the HTML report's timeline.
 	var watched bytes.Buffer
 
 	results, err := lab.Check(c.Context(), lab.CheckOptions{
 		Lab:    lab.Options{Spec: spec, Scenario: f.sim, Speed: f.speed},
+		Notes:  c.ErrOrStderr(),
 		Dir:    dir,
 		Only:   f.only,
 		Record: &watched,

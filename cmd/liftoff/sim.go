@@ -40,10 +40,12 @@ func newSimCmd() *cobra.Command {
 		Short: "The dashboard on a simulated lab (no hardware, no network)",
 		Long: `Starts a simulated home lab — three Raspberry Pis and a small amd64 box on
 127.0.0.11-14, each serving the real Talos API on port 50000, and an Image
-Factory stand-in on 127.0.0.11:8080 — and opens the dashboard on it:
-discover the boards, choose roles, register their schematics, apply,
-bootstrap, and watch the cluster come up to the Spin hello-world. The
-Kubernetes control plane is real (built by make tools).
+Factory stand-in on 127.0.0.11:8080 — and opens the dashboard on it (when
+another lab holds those addresses, it takes the next free loopback block,
+127.0.1.11-14 and on, and says which): discover the boards, choose roles,
+register their schematics, apply, bootstrap, and watch the cluster come up
+to the Spin hello-world. The Kubernetes control plane is real (built by
+make tools).
 
 Scenarios inject the failures people hit: ` + strings.Join(lab.Names(), ", ") + `.
 
@@ -111,11 +113,17 @@ func runSim(c *cobra.Command, f simFlags) error {
 		}
 	}
 
-	l, err := lab.Start(ctx, lab.Options{Spec: spec, Scenario: f.scenario, Speed: f.speed, Log: logFile})
+	// Another lab may hold these addresses: the next free block, said so.
+	l, moved, err := lab.StartFree(ctx, lab.Options{Spec: spec, Scenario: f.scenario, Speed: f.speed, Log: logFile})
 	if err != nil {
 		return err
 	}
 	defer l.Close() //nolint:errcheck
+
+	if moved != "" {
+		fmt.Fprintln(c.ErrOrStderr(), moved)
+		fmt.Fprintln(logFile, moved)
+	}
 
 	be := newSimBackend(ctx, l, f.dir)
 
@@ -147,6 +155,10 @@ func runSim(c *cobra.Command, f simFlags) error {
 	_, err = tea.NewProgram(m, tea.WithContext(ctx)).Run()
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
 		err = nil
+	}
+
+	if moved != "" {
+		fmt.Fprintln(c.ErrOrStderr(), moved)
 	}
 
 	fmt.Fprintf(c.ErrOrStderr(), "simulated lab stopped; its files are in %s\n", f.dir)

@@ -66,6 +66,7 @@ var All = []Check{
 	{ClusterFormation, "mixed-role-cluster", "compute nodes and the gateway form one cluster, all Ready", mixedRole},
 	{ClusterFormation, "node-ready-timing", "every node goes from apply to Ready within the budget", readyTiming},
 	{ClusterFormation, "extension-isolation", "each node runs exactly its role's extensions (tailscale only on the gateway)", extensionIsolation},
+	{ClusterFormation, "cluster-dns", "CoreDNS, as Talos deploys it, is Running and Ready", clusterDNS},
 	{WasmIntegration, "spin-runtime-deploy", "a Spin app deploys on spin nodes only and answers /hello", spinDeploy},
 	{WasmIntegration, "multi-arch-confidence", "the same Spin image reference answers on every architecture present", multiArch},
 	{WasmIntegration, "performance-baseline", "WASM and container hello-worlds: cold start and latency", baseline},
@@ -288,12 +289,40 @@ func needKube(env *Env) (Result, bool) {
 	return Result{}, true
 }
 
+// needReadyNode fails at once when no Node is Ready: a hello-world would
+// only wait, Pending, for its whole timeout.
+func needReadyNode(env *Env) (Result, bool) {
+	var nodes []*probe.Node
+
+	for _, n := range env.Lab.Nodes {
+		if n.Role == "" {
+			continue
+		}
+
+		if n.NodeReady {
+			return Result{}, true
+		}
+
+		nodes = append(nodes, n)
+	}
+
+	if len(nodes) == 0 {
+		return Result{}, true
+	}
+
+	return failNodes(env, "no Kubernetes Node is Ready: nothing can run the hello-world", nodes), false
+}
+
 func spinNodes(env *Env) []*probe.Node {
 	return nodesWhere(env, func(n *probe.Node) bool { x, ok := n.Extensions["spin"]; return ok && x.State == "present" })
 }
 
 func spinDeploy(ctx context.Context, env *Env) Result {
 	if r, ok := needKube(env); !ok {
+		return r
+	}
+
+	if r, ok := needReadyNode(env); !ok {
 		return r
 	}
 
@@ -337,6 +366,10 @@ func helloFailure(env *Env, summary string, res probe.HelloResult) Result {
 
 func multiArch(ctx context.Context, env *Env) Result {
 	if r, ok := needKube(env); !ok {
+		return r
+	}
+
+	if r, ok := needReadyNode(env); !ok {
 		return r
 	}
 
@@ -388,6 +421,10 @@ func sortedKeys(m map[string]bool) []string {
 
 func baseline(ctx context.Context, env *Env) Result {
 	if r, ok := needKube(env); !ok {
+		return r
+	}
+
+	if r, ok := needReadyNode(env); !ok {
 		return r
 	}
 
@@ -466,6 +503,10 @@ func trafficFlow(ctx context.Context, env *Env) Result {
 	}
 
 	if r, ok := needKube(env); !ok {
+		return r
+	}
+
+	if r, ok := needReadyNode(env); !ok {
 		return r
 	}
 

@@ -15,7 +15,8 @@ import (
 var errNotAuthorized = status.Error(codes.PermissionDenied, "not authorized")
 
 // methodRoles are the roles Talos v1.13 accepts per method (machined's
-// rules) for the methods a board serves. ApplyConfiguration admits readers
+// rules, internal/app/machined/pkg/system/services/machined.go) for the
+// methods a board serves. ApplyConfiguration admits readers
 // so maintenance mode works; the handler demands admin once installed.
 var methodRoles = map[string]role.Set{
 	"/machine.MachineService/ApplyConfiguration": role.MakeSet(role.Admin, role.Reader),
@@ -27,6 +28,29 @@ var methodRoles = map[string]role.Set{
 	"/machine.MachineService/Reset":              role.MakeSet(role.Admin),
 	"/machine.MachineService/ServiceList":        role.MakeSet(role.Admin, role.Operator, role.Reader),
 	"/machine.MachineService/Version":            role.MakeSet(role.Admin, role.Operator, role.Reader),
+
+	// What talosctl's troubleshooting commands and dashboard call.
+	"/machine.MachineService/CPUInfo":            role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/CPUFreqStats":       role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Containers":         role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/DiskStats":          role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/EtcdAlarmList":      role.MakeSet(role.Admin, role.Operator, role.Reader, role.EtcdBackup),
+	"/machine.MachineService/EtcdMemberList":     role.MakeSet(role.Admin, role.Operator, role.Reader, role.EtcdBackup),
+	"/machine.MachineService/EtcdStatus":         role.MakeSet(role.Admin, role.Operator, role.Reader, role.EtcdBackup),
+	"/machine.MachineService/Events":             role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Hostname":           role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/List":               role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/LoadAvg":            role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/LogsContainers":     role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Memory":             role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Mounts":             role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/NetworkDeviceStats": role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Netstat":            role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Processes":          role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Read":               role.MakeSet(role.Admin),
+	"/machine.MachineService/Stats":              role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/SystemStat":         role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/cluster.ClusterService/HealthCheck":        role.MakeSet(role.Admin, role.Operator, role.Reader),
 
 	"/cosi.resource.State/Get":     role.MakeSet(role.Admin, role.Operator, role.Reader),
 	"/cosi.resource.State/List":    role.MakeSet(role.Admin, role.Operator, role.Reader),

@@ -98,6 +98,9 @@ type Faults struct {
 	// MoveAfterInstall: after its install the board comes back at this
 	// address instead (a new DHCP lease).
 	MoveAfterInstall string
+	// FreezeInstall: the install never ends and nothing says why — not a
+	// Talos behaviour but a lab fault, for the lab's watchdog to catch.
+	FreezeInstall bool
 }
 
 // Hooks connect a board to the simulated Kubernetes side. All optional.
@@ -135,7 +138,9 @@ type Options struct {
 	Faults  Faults
 	Hooks   Hooks
 	// Trustd issues certificates for boards whose config lacks the CA key.
-	Trustd   Trustd
+	Trustd Trustd
+	// Lab is the lab around the board (peers, etcd, pods); nil: alone.
+	Lab      Lab
 	Port     int // default Port
 	Listener func(network, addr string) (net.Listener, error)
 }
@@ -171,6 +176,8 @@ type Board struct {
 
 	st     state.State
 	server *server
+	x      extra // the APIs' bookkeeping (resources.go)
+	api    []served
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -216,6 +223,7 @@ func Start(ctx context.Context, opts Options) (*Board, error) {
 	}
 
 	b.st = st
+	b.api = b.newAPIs()
 
 	b.kmsg("Booting Linux on physical CPU 0x0000000000 [%s]", opts.Spec.Product)
 	b.kmsg("talos: maintenance mode: waiting for a machine config on %s:%d", opts.Spec.Address, opts.Port)

@@ -24,9 +24,18 @@ func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 		b.opts.Hooks.Applied(cfg)
 	}
 
-	installer := cfg.Machine().Install().Image()
-
 	b.setStageLocked("installing")
+
+	// Talos's Install task: the disk first, then the installer's pull,
+	// retried; a failure fails the install and the board reboots
+	// (install.go, pull.go).
+	if err := b.installDiskErrLocked(cfg); err != nil {
+		b.installFailedLocked(err)
+
+		return
+	}
+
+	installer := cfg.Machine().Install().Image()
 
 	if b.opts.Hooks.Pull != nil {
 		// The installer comes from its registry first (pull.go).
@@ -43,9 +52,8 @@ func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 func (b *Board) installLocked(cfg coreconfig.Provider, installer string) {
 	img, err := b.opts.Resolve(installer)
 	if err != nil {
-		// A real board fails to pull the installer and stays in install.
-		b.logLocked("installer", "error pulling "+installer+": "+err.Error())
-		b.kmsg("installer: failed to pull %s: %v", installer, err)
+		// Without a registry to ask (no Pull hook), the catalogue is it.
+		b.installFailedLocked(fmt.Errorf("failed to pull image %q: %w", installer, err))
 
 		return
 	}
@@ -58,6 +66,10 @@ func (b *Board) installLocked(cfg coreconfig.Provider, installer string) {
 	if b.opts.Faults.SlowDisk > 1 {
 		install = time.Duration(float64(install) * b.opts.Faults.SlowDisk)
 		b.kmsg("mmc0: timeout waiting for hardware interrupt (slow SD card)")
+	}
+
+	if b.opts.Faults.FreezeInstall {
+		return // never finishes, and says nothing: what the lab's watchdog is for
 	}
 
 	if b.opts.Faults.PowerLossDuringInstall && !b.powerLost {
@@ -115,13 +127,11 @@ func (b *Board) bootLocked() {
 		b.cfg, b.cfgBytes, b.staged, b.stagedBytes = b.staged, b.stagedBytes, nil, nil
 	}
 	b.setStageLocked("booting")
+	b.serveBootLocked(0)
+}
 
-	if err := b.serveLocked(); err != nil {
-		b.kmsg("apid: %v", err)
-
-		return
-	}
-
+// bootServedLocked boots on once apid serves.
+func (b *Board) bootServedLocked() {
 	if b.cfg == nil || !b.installed {
 		b.startMaintenanceServicesLocked()
 		b.setStageLocked("maintenance")

@@ -109,6 +109,7 @@ func (b *Board) installFailedLocked(err error) {
 
 	b.logLocked("installer", "install failed: "+err.Error())
 	b.kmsg("[talos] rebooting in %d seconds", int(rebootCountdown/time.Second))
+	b.x.stuck = "install failed: " + err.Error()
 
 	b.afterLocked(rebootCountdown, func() {
 		b.cfg, b.cfgBytes, b.image = nil, nil, Image{}

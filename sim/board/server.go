@@ -18,10 +18,12 @@ import (
 	"github.com/cosi-project/runtime/pkg/state"
 	cosiserver "github.com/cosi-project/runtime/pkg/state/protobuf/server"
 	"github.com/siderolabs/crypto/x509"
+	clusterapi "github.com/siderolabs/talos/pkg/machinery/api/cluster"
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/constants"
 	"github.com/siderolabs/talos/pkg/machinery/role"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -105,11 +107,18 @@ func (b *Board) serveLocked() error {
 	}
 
 	az := authz{maintenance: b.cfg == nil || !b.installed}
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)), grpc.ChainUnaryInterceptor(b.stall(), az.unary()), grpc.StreamInterceptor(az.stream()))
+	unary, streams := []grpc.UnaryServerInterceptor{unsupportedUnary(), b.stall(), az.unary()}, []grpc.StreamServerInterceptor{unsupportedStream(), az.stream()}
 
-	machineapi.RegisterMachineServiceServer(g, &machineService{b: b})
-	// Clients read state; nobody writes a board's state over the API.
-	cosiv1alpha1.RegisterStateServer(g, cosiserver.NewState(state.Filter(b.st, readOnly)))
+	if !az.maintenance {
+		// Maintenance mode answers locally; apid routes node metadata.
+		unary, streams = append(unary, b.routeUnary()), append(streams, b.routeStream())
+	}
+
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)), grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...))
+
+	for _, s := range b.api {
+		g.RegisterService(s.desc, s.impl)
+	}
 
 	srv := &server{grpc: g, lis: lis}
 	srv.done.Go(func() { _ = g.Serve(lis) }) //nolint:errcheck // Serve ends with Stop
@@ -117,6 +126,17 @@ func (b *Board) serveLocked() error {
 	b.server = srv
 
 	return nil
+}
+
+// newAPIs are the services a board's apid serves: the machine service,
+// the COSI state (read-only: nobody writes a board's state over the API)
+// and the cluster service.
+func (b *Board) newAPIs() []served {
+	return []served{
+		{&machineapi.MachineService_ServiceDesc, &machineService{b: b}},
+		{&cosiv1alpha1.State_ServiceDesc, cosiserver.NewState(state.Filter(b.st, readOnly))},
+		{&clusterapi.ClusterService_ServiceDesc, &clusterService{b: b}},
+	}
 }
 
 func readOnly(_ context.Context, a state.Access) error {
@@ -421,6 +441,12 @@ func (m *machineService) ServiceList(ctx context.Context, _ *emptypb.Empty) (*ma
 }
 
 func (m *machineService) Logs(req *machineapi.LogsRequest, stream grpc.ServerStreamingServer[common.Data]) error {
+	// As Talos's Logs: kubelet and the system namespace are service logs,
+	// the rest containers.
+	if req.GetNamespace() != constants.SystemContainerdNamespace && req.GetId() != "kubelet" {
+		return m.containerLogs(req, stream)
+	}
+
 	return m.stream(stream, req.GetId(), int(req.GetTailLines()), req.GetFollow())
 }
 

@@ -38,10 +38,14 @@ func (s *service) setUnknown(state, msg string) {
 }
 
 func (s *service) event(state, msg string) {
+	first := state == "Running" && (len(s.events) == 0 || s.events[len(s.events)-1].state != "Running")
+
 	s.events = append(s.events, serviceEvent{msg: msg, state: state, at: time.Now()})
 	if len(s.events) > 20 {
 		s.events = s.events[len(s.events)-20:]
 	}
+
+	s.board.serviceEventLocked(s.id, state, msg, first)
 
 	s.board.publishServicesLocked()
 }

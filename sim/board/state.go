@@ -41,6 +41,10 @@ func newState(ctx context.Context, spec Spec) (state.State, error) {
 		return nil, err
 	}
 
+	if err := registerResources(ctx, ns, rd); err != nil {
+		return nil, err
+	}
+
 	for _, n := range []struct {
 		name resource.Namespace
 		desc string
@@ -103,7 +107,7 @@ func newState(ctx context.Context, spec Spec) (state.State, error) {
 		return nil, fmt.Errorf("board %s: MAC %q: %w", spec.Name, spec.MAC, err)
 	}
 
-	link := network.NewLinkStatus(network.NamespaceName, "end0")
+	link := network.NewLinkStatus(network.NamespaceName, cpuOf(spec.Model).linkName)
 	link.TypedSpec().Type = nethelpers.LinkEther
 	link.TypedSpec().HardwareAddr = nethelpers.HardwareAddr(mac)
 	link.TypedSpec().PermanentAddr = nethelpers.HardwareAddr(mac)
@@ -145,6 +149,7 @@ func (b *Board) setStageLocked(stage string) {
 	b.updateDiagnosticsLocked()
 	b.updateNodenameLocked()
 	b.updateMachineConfigLocked()
+	b.stageChangedLocked()
 }
 
 // updateMachineConfigLocked publishes the config the board runs (Talos's

@@ -23,6 +23,10 @@ const (
 	// served natively in Go with its flags (-listen, default :5678; -text;
 	// -status-code) and its quirk of ending the body with a newline.
 	HTTPEchoRepository = "docker.io/hashicorp/http-echo"
+	// CoreDNSRepository is Talos's CoreDNS image (constants.CoreDNSImage):
+	// its pods answer the health (:8080/health) and ready (:8181/ready)
+	// plugins the Deployment's probes ask.
+	CoreDNSRepository = "registry.k8s.io/coredns/coredns"
 )
 
 // repository is an image reference without tag or digest, with Docker Hub
@@ -72,6 +76,8 @@ func appFor(c corev1.Container) (app, error) {
 		return app{80: g}, nil
 	case HTTPEchoRepository:
 		return httpEcho(append(append([]string(nil), c.Command...), c.Args...))
+	case CoreDNSRepository:
+		return coreDNSApp(), nil
 	default:
 		return app{}, nil
 	}
@@ -116,4 +122,18 @@ func httpEcho(args []string) (app, error) {
 	})
 
 	return app{int32(port): mux}, nil
+}
+
+// coreDNSApp answers what CoreDNS's health, ready and prometheus plugins
+// serve; DNS itself is not simulated.
+func coreDNSApp() app {
+	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "OK") }
+
+	return app{
+		8080: http.HandlerFunc(ok),
+		8181: http.HandlerFunc(ok),
+		9153: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "# TYPE coredns_build_info gauge\ncoredns_build_info 1\n")
+		}),
+	}
 }

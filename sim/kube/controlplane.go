@@ -59,6 +59,9 @@ type Options struct {
 	StopGrace time.Duration
 	// Network is the lab's pod and Service network; nil makes one.
 	Network *Network
+	// NodeName is the control plane node's hostname: Talos names the etcd
+	// member after it. Default ClusterName.
+	NodeName string
 }
 
 // ControlPlane is a running etcd, kube-apiserver, kube-controller-manager and
@@ -75,6 +78,8 @@ type ControlPlane struct {
 
 	children []*child
 	started  time.Duration
+	etcdURL  string
+	etcdTLS  *tls.Config
 
 	stopOnce sync.Once
 	stopErr  error
@@ -152,6 +157,7 @@ func (o *Options) defaults() error {
 		}
 	}
 	set(&o.ClusterName, "liftoff")
+	set(&o.NodeName, o.ClusterName)
 	set(&o.ServiceCIDR, "10.96.0.0/12")
 	set(&o.PodCIDR, "10.244.0.0/16")
 	set(&o.DNSDomain, "cluster.local")
@@ -250,13 +256,13 @@ func (cp *ControlPlane) run(ctx, runCtx context.Context) error {
 	peerURL := "https://" + net.JoinHostPort(o.Address, strconv.Itoa(ports[1]))
 
 	etcd, err := startChild("etcd", o.EtcdBinary, []string{
-		"--name=" + o.ClusterName,
+		"--name=" + o.NodeName,
 		"--data-dir=" + filepath.Join(cp.dir, "etcd"),
 		"--listen-client-urls=" + etcdURL,
 		"--advertise-client-urls=" + etcdURL,
 		"--listen-peer-urls=" + peerURL,
 		"--initial-advertise-peer-urls=" + peerURL,
-		"--initial-cluster=" + o.ClusterName + "=" + peerURL,
+		"--initial-cluster=" + o.NodeName + "=" + peerURL,
 		"--initial-cluster-state=new",
 		"--cert-file=" + f.etcdServer + ".crt", "--key-file=" + f.etcdServer + ".key",
 		"--trusted-ca-file=" + f.etcdCA, "--client-cert-auth=true",
@@ -277,6 +283,8 @@ func (cp *ControlPlane) run(ctx, runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
+
+	cp.etcdURL, cp.etcdTLS = etcdURL, etcdTLS
 
 	if err := cp.waitHealthy(ctx, etcd, etcdURL+"/health", etcdTLS, func(b string) bool { return strings.Contains(b, `"health":"true"`) }); err != nil {
 		return err

@@ -29,16 +29,26 @@ const spinImage = SpinHelloRepository + ":v0.15.1"
 func startTestKubelet(t testing.TB, name string, extensions ...string) *Kubelet {
 	t.Helper()
 
+	return startKubeletWith(t, KubeletOptions{NodeName: name, Role: "compute", Extensions: extensions})
+}
+
+// startKubeletWith runs a kubelet with these options (identity, network and
+// logging filled in) on the shared control plane and removes its Node
+// afterwards.
+func startKubeletWith(t testing.TB, opts KubeletOptions) *Kubelet {
+	t.Helper()
+
+	name := opts.NodeName
+
 	nodeCfg, err := shared.NodeKubeconfig(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	k, err := StartKubelet(sharedCtx, KubeletOptions{
-		NodeName: name, Address: testAddress(), Role: "compute", Extensions: extensions,
-		Kubeconfig: nodeCfg, AdminKubeconfig: shared.Kubeconfig(), Network: shared.Network(),
-		HeartbeatInterval: time.Second, Log: testWriter{t},
-	})
+	opts.Address, opts.Kubeconfig, opts.AdminKubeconfig, opts.Network = testAddress(), nodeCfg, shared.Kubeconfig(), shared.Network()
+	opts.HeartbeatInterval, opts.Log = time.Second, testWriter{t}
+
+	k, err := StartKubelet(sharedCtx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,15 @@ type KubeletOptions struct {
 	// NodeReady is told the Node's Ready condition whenever it changes, as
 	// Talos's NodeStatus resource follows it (MachineStatus's nodeReady check).
 	NodeReady func(ready bool)
+	// NetworkAgents are the k8s-app labels of the CNI's node agent (flannel
+	// for Talos's default): the node's network is ready, and the Node with
+	// it, once such a pod runs here. Empty: ready at once.
+	NetworkAgents []string
+	// StaticPods are the control-plane static pods Talos writes for this
+	// kubelet; it reports each as a mirror pod.
+	StaticPods []StaticPod
+	// K8sVersion labels the static pods (app.kubernetes.io/version).
+	K8sVersion string
 }
 
 // Kubelet is a simulated kubelet: it registers its Node, keeps it Ready by
@@ -296,6 +305,10 @@ func (s *session) run() error {
 		return err
 	}
 
+	if err := retry(s.ctx, k, "creating mirror pods", s.mirrorPods); err != nil {
+		return err
+	}
+
 	k.registeredOnce.Do(func() { close(k.registered) })
 	k.logf("registered (boot %s)", s.bootID[:8])
 
@@ -388,6 +401,11 @@ func (s *session) register() error {
 		Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true"},
 	}}
 
+	// Created with its status, as the kubelet registers (initialNode,
+	// then setNodeStatus): a Node without conditions would lose the
+	// not-ready taint admission gave it, for a moment the scheduler sees.
+	node.Status = s.nodeStatus()
+
 	_, err := s.cs.CoreV1().Nodes().Create(s.ctx, node, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -400,6 +418,18 @@ func (s *session) register() error {
 // Ready, as the kubelet's status loop does after a boot or when the node
 // lifecycle controller overrode it.
 func (s *session) postStatus() error {
+	patch, err := json.Marshal(map[string]any{"status": s.nodeStatus()})
+	if err != nil {
+		return err
+	}
+
+	_, err = s.cs.CoreV1().Nodes().PatchStatus(s.ctx, s.k.opts.NodeName, patch)
+
+	return err
+}
+
+// nodeStatus is what the kubelet says of its node now.
+func (s *session) nodeStatus() corev1.NodeStatus {
 	k := s.k
 	now := metav1.Now()
 
@@ -418,14 +448,14 @@ func (s *session) postStatus() error {
 		alloc[corev1.ResourceMemory] = m
 	}
 
-	status := corev1.NodeStatus{
+	return corev1.NodeStatus{
 		Capacity:    k.opts.Capacity,
 		Allocatable: alloc,
 		Conditions: []corev1.NodeCondition{
 			cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
 			cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
+			s.readyCondition(cond),
 		},
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: k.opts.Address},
@@ -434,20 +464,11 @@ func (s *session) postStatus() error {
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID: randomHexFor(k.opts.NodeName), SystemUUID: randomHexFor("uuid" + k.opts.NodeName), BootID: s.bootID,
-			KernelVersion: "6.18.0-talos", OSImage: k.opts.OSImage, ContainerRuntimeVersion: "containerd://2.1.5",
+			KernelVersion: "6.18.33-talos", OSImage: k.opts.OSImage, ContainerRuntimeVersion: "containerd://2.2.4",
 			KubeletVersion: KubeletVersion, OperatingSystem: "linux", Architecture: k.opts.Arch,
 		},
 		RuntimeHandlers: handlers,
 	}
-
-	patch, err := json.Marshal(map[string]any{"status": status})
-	if err != nil {
-		return err
-	}
-
-	_, err = s.cs.CoreV1().Nodes().PatchStatus(s.ctx, k.opts.NodeName, patch)
-
-	return err
 }
 
 // applyTalosLabels is Talos's part: labels and taints that NodeRestriction

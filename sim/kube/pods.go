@@ -28,6 +28,8 @@ type podRun struct {
 	servers []*http.Server
 	addrs   []netip.AddrPort
 	ports   map[int32]string // container port → loopback listener
+	// seen is what the CRI would list of it once it runs (inventory.go).
+	seen *RunningPod
 }
 
 func (p *podRun) kill() {
@@ -226,8 +228,12 @@ func (s *session) runPod(ctx context.Context, p *podRun, pod *corev1.Pod) {
 		setCond(st, corev1.PodReady, corev1.ConditionFalse, "ContainersNotReady", "containers with unready status: "+names(pod))
 	})
 
+	s.running(p, pod, statuses)
+
 	for i, c := range pod.Spec.Containers {
-		if statuses[i].State.Running == nil || !s.probeReady(ctx, p, c) {
+		// A mirror pod's containers are the real control-plane processes,
+		// healthy before the kubelet started: ready as soon as listed.
+		if statuses[i].State.Running == nil || !isMirror(pod) && !s.probeReady(ctx, p, c) {
 			return
 		}
 

@@ -19,6 +19,8 @@ type CheckOptions struct {
 	Only    []string
 	Env     check.Env // budgets and hello options; Plan/Lab/Kube/Fetch are filled in
 	Record  io.Writer // events as JSON lines, if set
+	// Notes hears where the lab went when its block was taken.
+	Notes io.Writer
 }
 
 // Check brings a simulated lab up with liftoff's own code and runs the
@@ -35,11 +37,16 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	l, err := Start(ctx, opts.Lab)
+	// Its own block: a demo lab may hold the spec's addresses.
+	l, moved, err := StartFree(ctx, opts.Lab)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close() //nolint:errcheck
+
+	if moved != "" && opts.Notes != nil {
+		fmt.Fprintln(opts.Notes, moved)
+	}
 
 	run, err := l.Prepare(ctx, opts.Dir, nil)
 	if err != nil {

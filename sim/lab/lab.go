@@ -69,6 +69,9 @@ type Options struct {
 	Log      io.Writer
 	// Kube are extra control plane options (tests shorten the grace period).
 	Kube kube.Options
+	// Faults, when set, replace the scenario's faults (tests inject lab
+	// faults with it).
+	Faults func(i int, b plan.Board) board.Faults
 }
 
 // Lab is a running simulated lab.
@@ -82,6 +85,7 @@ type Lab struct {
 	mu       sync.Mutex
 	cas      map[string]*x509.PEMEncodedCertificateAndKey // OS CAs with keys, by certificate
 	cp       *kube.ControlPlane
+	cpHost   *board.Board // the board the control plane runs on
 	cpErr    error
 	cpReady  chan struct{}
 	kubelets map[string]*kube.Kubelet
@@ -167,12 +171,17 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 			faults = sc.Faults(i, b)
 		}
 
+		if opts.Faults != nil {
+			faults = opts.Faults(i, b)
+		}
+
 		bd, err := board.Start(l.ctx, board.Options{
 			Spec:    hardware(i, b),
 			Speed:   opts.Speed,
 			Resolve: l.resolve,
 			Faults:  faults,
 			Trustd:  l.trustd,
+			Lab:     l,
 			Hooks: board.Hooks{
 				Bootstrap:     l.bootstrap,
 				Kubeconfig:    l.kubeconfig,
@@ -189,7 +198,9 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("starting %s on %s: %w (is the address free?)", b.Name, b.Address, err)
 		}
 
+		l.mu.Lock()
 		l.boards = append(l.boards, bd)
+		l.mu.Unlock()
 	}
 
 	return l, nil
@@ -404,11 +415,16 @@ func (l *Lab) bootstrap(ctx context.Context, b *board.Board) error {
 	opts.PodCIDR = strings.Join(cfg.Cluster().Network().PodCIDRs(), ",")
 	opts.ServiceCIDR = strings.Join(cfg.Cluster().Network().ServiceCIDRs(), ",")
 	opts.Log = l.opts.Log
+	opts.NodeName = b.Hostname()
 
 	cp, err := kube.Start(l.ctx, opts)
+	if err == nil {
+		// What Talos's manifest controller applies once the API answers.
+		err = cp.ApplyBootstrap(l.ctx, bootstrapManifests(cfg))
+	}
 
 	l.mu.Lock()
-	l.cp, l.cpErr = cp, err
+	l.cp, l.cpHost, l.cpErr = cp, b, err
 	close(l.cpReady)
 	pending := make([]*board.Board, 0, len(l.want))
 
@@ -488,6 +504,12 @@ func (l *Lab) kubelet(b *board.Board, running bool) {
 		return // started when the control plane is up
 	}
 
+	if b == l.cpHost {
+		// Talos reports the static pods its kubelet runs; the board is
+		// told outside the lab's lock (lock order: board, then lab).
+		l.wg.Go(func() { b.SetStaticPods(true) })
+	}
+
 	if kl, ok := l.kubelets[addr]; ok {
 		kl.SetHealthy(true)
 
@@ -503,12 +525,22 @@ func (l *Lab) kubelet(b *board.Board, running bool) {
 
 	labels := cfg.Machine().NodeLabels()
 
+	var (
+		static  []kube.StaticPod
+		version string
+	)
+
+	if b == l.cpHost {
+		static, version = staticPods(cfg)
+	}
+
 	kl, err := kube.StartKubelet(l.ctx, kube.KubeletOptions{
 		NodeName: name, Address: addr, Arch: b.Spec().Arch,
 		ControlPlane: cfg.Machine().Type().IsControlPlane(), Role: labels["liftoff.dev/role"],
 		Extensions: exts, Labels: labels,
 		Kubeconfig: nodeCfg, AdminKubeconfig: l.cp.Kubeconfig(), Network: l.cp.Network(), Log: l.opts.Log,
-		NodeReady: func(ready bool) { b.SetNodeStatus(true, ready) },
+		NodeReady:     func(ready bool) { b.SetNodeStatus(true, ready) },
+		NetworkAgents: networkAgents(cfg), StaticPods: static, K8sVersion: version,
 	})
 	if err != nil {
 		fmt.Fprintf(l.opts.Log, "kubelet %s: %v\n", name, err)

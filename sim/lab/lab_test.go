@@ -368,3 +368,34 @@ func TestSchematicNotRegistered(t *testing.T) {
 		}
 	}
 }
+
+// The most asked-about stuck state: CoreDNS Pending. With cni: none and no
+// CNI installed, every Node keeps the not-ready taint, the scheduler says
+// so, and the check names the cause and the fix.
+func TestCoreDNSPendingWithoutACNI(t *testing.T) {
+	t.Parallel()
+
+	sc, _ := Lookup("no-cni")
+
+	for _, r := range runScenario(t, "no-cni", 37) {
+		want := slices.Contains(sc.Fails, r.Name)
+
+		switch {
+		case want && r.Status != check.Fail:
+			t.Errorf("%s should fail: %s — %s", r.Name, r.Status, r.Summary)
+		case !want && r.Status == check.Fail:
+			t.Errorf("%s should not fail: %s %s", r.Name, r.Summary, r.Why)
+		}
+
+		if r.Name != "cluster-dns" {
+			continue
+		}
+
+		evidence := strings.Join(r.Evidence, "\n")
+		if !strings.Contains(r.Summary, "0/2 pods Ready") || !strings.Contains(r.Why, "FailedScheduling") || !strings.Contains(r.Why, "untolerated taint") ||
+			!strings.Contains(evidence, "taint node.kubernetes.io/not-ready:NoSchedule") ||
+			!strings.Contains(evidence, "cni plugin not initialized") || !strings.Contains(r.Fix, "cni: none") {
+			t.Errorf("cluster-dns should say CoreDNS is Pending for want of a CNI:\n%s\nwhy: %s\nevidence:\n%s\nfix: %s", r.Summary, r.Why, evidence, r.Fix)
+		}
+	}
+}

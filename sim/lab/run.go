@@ -52,6 +52,13 @@ func (l *Lab) Prepare(ctx context.Context, dir string, p *plan.Plan) (*Run, erro
 		return nil, err
 	}
 
+	// A board the simulation stalls on shows up where its watch does.
+	r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error {
+		l.watchdog(ctx, emit)
+
+		return nil
+	})
+
 	return &Run{Run: r, Lab: l}, nil
 }
 
@@ -132,6 +139,15 @@ func Settle(ctx context.Context, events <-chan probe.Event, lab *probe.Lab, stab
 			}
 
 			allReady = false
+
+			// A node still waiting for its pod network is on its way.
+			if probe.Transitional(n, now) {
+				delete(last, n.Name)
+
+				allSettled = false
+
+				continue
+			}
 
 			// Titles only: the evidence (restart counts, log lines) moves on.
 			var titles []string

@@ -196,6 +196,29 @@ var Scenarios = []Scenario{
 		Edit:  unregisteredGatewaySchematic,
 	},
 	{
+		Name: "no-cni",
+		Description: "the configs set cluster.network.cni.name: none for a Cilium install that never happened: " +
+			"no pod network, every Node NotReady, CoreDNS Pending",
+		Fails: []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing", "cluster-dns",
+			"spin-runtime-deploy", "multi-arch-confidence", "performance-baseline", "traffic-flow"},
+		Edit: func(p *plan.Plan, dir string) error {
+			for _, b := range p.Boards {
+				err := editConfig(filepath.Join(dir, b.Name+".yaml"), func(c coreconfig.Provider) (coreconfig.Provider, error) {
+					return c.PatchV1Alpha1(func(v *v1alpha1.Config) error {
+						v.ClusterConfig.ClusterNetwork.CNI = &v1alpha1.CNIConfig{CNIName: "none"}
+
+						return nil
+					})
+				})
+				if err != nil {
+					return err
+				}
+			}
+
+			return nil
+		},
+	},
+	{
 		Name:             "route-not-approved",
 		Description:      "the gateway advertises the cluster routes but nobody approved them in the Tailscale admin console",
 		Fails:            []string{"subnet-router-config", "traffic-flow"},
