@@ -68,7 +68,8 @@ func TestDashboardOnTheSimulatedLab(t *testing.T) {
 	hs.WaitFor("What does each board become?")
 	hs.Keys("down", "down", "g")
 	hs.Keys("up", "g")
-	hs.Golden("2-roles", hs.WaitFor("refused: node-1 is already the gateway", "one gateway per cluster: several routers"))
+	// The plan is saved in a command; the golden frame shows it saved.
+	hs.Golden("2-roles", hs.WaitFor("refused: node-1 is already the gateway", "one gateway per cluster: several routers", "✓ plan saved"))
 
 	hs.Keys("enter")
 	// The review registers each role's schematic with the lab's factory.
