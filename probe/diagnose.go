@@ -38,12 +38,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	// A boot-looping board is unreachable half the time; that is the loop.
 	if !n.Reachable && n.Unreachable != "" && !looping {
-		add(Diagnosis{
-			Title:    n.Name + " is not reachable",
-			Why:      n.Unreachable,
-			Fix:      "check power and network; a board that is rebooting comes back by itself — liftoff keeps watching",
-			Evidence: lastLines(n, "dmesg", 3),
-		})
+		add(unreachableDiagnosis(n))
 	}
 
 	if !n.AppliedAt.IsZero() && n.Stage == "maintenance" && n.StageSince.After(n.AppliedAt) {
@@ -105,6 +100,32 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	// Talos's own warnings come last: they may hold on a Ready node too.
 	return append(out, talosDiagnoses(n)...)
+}
+
+// unreachableDiagnosis says why a board's Talos API cannot be used, by the
+// kind of outage: a board that refuses the talosconfig is not a power
+// problem, and something else answering at its address is not a board.
+func unreachableDiagnosis(n *Node) Diagnosis {
+	d := Diagnosis{
+		Title:    n.Name + " is not reachable",
+		Why:      n.Unreachable,
+		Fix:      powerFix,
+		Evidence: lastLines(n, "dmesg", 3),
+	}
+
+	switch n.Outage {
+	case OutageOtherCluster:
+		d.Title = n.Name + " refuses this talosconfig: it belongs to another cluster"
+		d.Fix = OtherClusterFix
+	case OutageConfigured:
+		d.Title = n.Name + " runs a config and liftoff has no talosconfig for it"
+		d.Fix = configuredFix
+	case OutageNotTalos:
+		d.Title = "something else answers at " + n.Name + "'s address"
+		d.Fix = notTalosFix
+	}
+
+	return d
 }
 
 // roleDiagnoses compare the running image with the role: the founding
