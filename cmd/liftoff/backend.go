@@ -312,7 +312,7 @@ func (s *backend) Preflight(_ context.Context, p *plan.Plan) plan.Problems {
 	}
 	s.mu.Unlock()
 
-	return preflight.Check(p, byName, preflight.MachineryVersion())
+	return preflight.Check(p, byName, nil, preflight.MachineryVersion())
 }
 
 func (s *backend) SavePlan(p *plan.Plan) error {
