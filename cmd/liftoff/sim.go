@@ -136,7 +136,11 @@ func runSim(c *cobra.Command, f simFlags) error {
 	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: l.Plan().Cluster.Name,
 		Target: strings.Join(targets, ","), Theme: theme, Context: ctx}
 
-	// The wizard saves its plan as it is made: the same --dir resumes it.
+	// A new plan is on the lab's network (loopback, which plan validation
+	// allows only on a loopback LAN). The wizard saves its plan as it is
+	// made: the same --dir resumes it.
+	opts.Plan = &plan.Plan{Cluster: plan.Cluster{Name: opts.Cluster}, Network: l.Plan().Network}
+
 	if saved, err := plan.Load(filepath.Join(f.dir, wizardPlan)); err == nil && len(saved.Boards) > 0 {
 		opts.Plan, opts.Start = saved, ui.ScreenRoles
 	}
