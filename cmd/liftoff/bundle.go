@@ -16,6 +16,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/bundle"
 )
@@ -193,7 +194,7 @@ func openTalosconfig(path, planPath string) (*clientconfig.Config, error) {
 }
 
 func readRecording(path string) ([]probe.Event, error) {
-	f, err := os.Open(path)
+	f, err := fileio.Open(path, fileio.Recording)
 	if err != nil {
 		return nil, fmt.Errorf("--events: %w", err)
 	}

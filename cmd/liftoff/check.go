@@ -15,6 +15,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
@@ -185,7 +186,7 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 		return nil, fmt.Errorf("reading talosconfig: %w", err)
 	}
 
-	kc, err := os.ReadFile(f.kubeconfig)
+	kc, err := fileio.ReadFile(f.kubeconfig, fileio.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
 )
@@ -35,7 +35,7 @@ the bug report that carries the exact session.`,
 				return usageError{err}
 			}
 
-			f, err := os.Open(args[0])
+			f, err := fileio.Open(args[0], fileio.Recording)
 			if err != nil {
 				return err
 			}

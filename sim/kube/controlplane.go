@@ -24,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // Options describe the control plane of one simulated cluster.
@@ -442,7 +444,7 @@ func lastLine(s string) string {
 }
 
 func (cp *ControlPlane) clientTLS(caFile, certBase string) (*tls.Config, error) {
-	caPEM, err := os.ReadFile(caFile)
+	caPEM, err := fileio.ReadFile(caFile, fileio.Own)
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +452,7 @@ func (cp *ControlPlane) clientTLS(caFile, certBase string) (*tls.Config, error) 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 
-	cert, err := tls.LoadX509KeyPair(certBase+".crt", certBase+".key")
+	cert, err := loadKeyPair(certBase)
 	if err != nil {
 		return nil, err
 	}
@@ -635,4 +637,19 @@ func freePort(addr string) (int, error) {
 	defer l.Close()
 
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// loadKeyPair reads base.crt and base.key, files the control plane wrote.
+func loadKeyPair(base string) (tls.Certificate, error) {
+	crt, err := fileio.ReadFile(base+".crt", fileio.Own)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+
+	key, err := fileio.ReadFile(base+".key", fileio.Own)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+
+	return tls.X509KeyPair(crt, key)
 }

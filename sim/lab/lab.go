@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/sim/board"
 	"github.com/liftoff-lab/liftoff/sim/kube"
 	"github.com/liftoff-lab/liftoff/sim/tailnet"
@@ -194,7 +194,7 @@ func (l *Lab) Catalog() *image.Catalog { return l.catalog }
 
 // LoadSpec reads a sim spec file (YAML, the fields of Spec).
 func LoadSpec(path string) (Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadFile(path, fileio.SimSpec)
 	if err != nil {
 		return Spec{}, err
 	}

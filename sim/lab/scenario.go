@@ -3,7 +3,6 @@ package lab
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/sim/board"
 )
 
@@ -314,9 +314,14 @@ func editDocs(path string, f func(config.Document) (config.Document, bool)) erro
 
 // editConfig loads, edits (a mutable clone) and writes a machine config.
 func editConfig(path string, f func(coreconfig.Provider) (coreconfig.Provider, error)) error {
-	cfg, err := configloader.NewFromFile(path)
+	data, err := fileio.ReadFile(path, fileio.MachineConfig)
 	if err != nil {
 		return err
+	}
+
+	cfg, err := configloader.NewFromBytes(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 
 	edited, err := f(cfg.Clone())
@@ -324,10 +329,10 @@ func editConfig(path string, f func(coreconfig.Provider) (coreconfig.Provider, e
 		return err
 	}
 
-	data, err := edited.EncodeBytes()
+	out, err := edited.EncodeBytes()
 	if err != nil {
 		return err
 	}
 
-	return os.WriteFile(path, data, 0o600)
+	return fileio.WriteFile(path, out, 0o600)
 }
