@@ -17,12 +17,13 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/preflight"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
 )
 
 // wizardPlan is where the wizard saves its plan as it is made.
-const wizardPlan = "wizard-plan.yaml"
+const wizardPlan = plan.WizardPlanFile
 
 // backend does the wizard's I/O with liftoff's own code (discover, gen,
 // apply, bootstrap, probes); its side says what differs between the
@@ -321,7 +322,7 @@ func (s *backend) SavePlan(p *plan.Plan) error {
 		return err
 	}
 
-	return os.WriteFile(filepath.Join(s.dir, wizardPlan), data, 0o644)
+	return fileio.WriteFile(filepath.Join(s.dir, wizardPlan), data, 0o644)
 }
 
 // SaveKubeconfig waits for the bootstrap to finish: etcd is bootstrapped
@@ -355,7 +356,7 @@ func (s *backend) SaveKubeconfig(merge bool) (string, error) {
 		return mergeKubeconfig(run.Kubeconfig)
 	}
 
-	path := filepath.Join(s.dir, "kubeconfig")
+	path := filepath.Join(s.dir, plan.KubeconfigFile)
 
-	return path, os.WriteFile(path, run.Kubeconfig, 0o600)
+	return path, fileio.WriteFile(path, run.Kubeconfig, 0o600)
 }

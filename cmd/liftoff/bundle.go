@@ -71,6 +71,11 @@ Progress goes to stderr; ctrl+c stops and writes what was gathered.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			stderr := c.ErrOrStderr()
 
+			// Before any work: the archive's path must take a file.
+			if err := checkOutputFile("--out", out, planPath, ""); err != nil {
+				return err
+			}
+
 			p, err := plan.Load(planPath)
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/fileio"
+	"github.com/liftoff-lab/liftoff/internal/scratch"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
@@ -87,6 +89,12 @@ any check fails.`,
 				}
 			}
 
+			// Before any work: a report that cannot be written is known now,
+			// not after the suite ran.
+			if err := checkOutputFile("--junit", f.junit, f.plan, ""); err != nil {
+				return err
+			}
+
 			if f.sim != "" {
 				return checkSim(c, f)
 			}
@@ -141,7 +149,8 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "liftoff-check-")
+	scratch.Sweep("", "liftoff-check-") // what a killed check left
+	dir, err := scratch.Dir("", "liftoff-check-")
 	if err != nil {
 		return err
 	}
@@ -193,7 +202,7 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 
 	cs, err := probe.KubeClient(kc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--kubeconfig %s is not a usable kubeconfig (%v): pass the one liftoff up saved (OUT/kubeconfig), or talosctl kubeconfig's", f.kubeconfig, err)
 	}
 
 	lab := probe.NewLab()
@@ -230,7 +239,11 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 		env.Tailscale = ts
 	}
 
-	nodes, err := probe.NodeSnapshot(ctx, cs)
+	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	nodes, err := probe.NodeSnapshot(nctx, cs)
+
+	cancel()
+
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "warning: the Kubernetes API did not answer; checks that need it will skip:", err)
 
@@ -246,24 +259,9 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 	return env, nil
 }
 
+// report prints the results first — whatever happens to the JUnit file,
+// a run's results are never lost — then writes the JUnit report whole.
 func report(w io.Writer, results []check.Result, f checkFlags) error {
-	if f.junit != "" {
-		out, err := os.Create(f.junit)
-		if err != nil {
-			return err
-		}
-
-		if err := check.WriteJUnit(out, results); err != nil {
-			out.Close()
-
-			return err
-		}
-
-		if err := out.Close(); err != nil {
-			return err
-		}
-	}
-
 	var err error
 	if f.json {
 		err = check.WriteJSON(w, results)
@@ -273,6 +271,17 @@ func report(w io.Writer, results []check.Result, f checkFlags) error {
 
 	if err != nil {
 		return err
+	}
+
+	if f.junit != "" {
+		var buf bytes.Buffer
+		if err := check.WriteJUnit(&buf, results); err != nil {
+			return err
+		}
+
+		if err := fileio.WriteFile(f.junit, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("--junit: the results above could not be saved: %w", err)
+		}
 	}
 
 	if check.Failed(results) {

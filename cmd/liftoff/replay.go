@@ -21,8 +21,9 @@ func newReplayCmd() *cobra.Command {
 	)
 
 	c := &cobra.Command{
-		Use:   "replay FILE",
-		Short: "Replay a recorded session on the dashboard",
+		Use:         "replay FILE",
+		Annotations: map[string]string{pathArgs: "FILE"},
+		Short:       "Replay a recorded session on the dashboard",
 		Long: `Plays back an event stream recorded with liftoff sim --record, on the same
 dashboard, at any speed: the demo that survives a dead venue network, and
 the bug report that carries the exact session.`,

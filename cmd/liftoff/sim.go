@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -47,8 +48,8 @@ control plane is real (built by make tools).
 Scenarios inject the failures people hit: ` + strings.Join(lab.Names(), ", ") + `.
 
 --headless runs the lab alone and prints each board's address, for
-scripts and the official talosctl (talosctl -n 127.0.0.11 --insecure
-version); --up also brings it up with liftoff's own gen/apply/bootstrap.
+scripts and the official talosctl (talosctl version -n 127.0.0.11 -e 127.0.0.11
+--insecure); --up also brings it up with liftoff's own gen/apply/bootstrap.
 --speed makes the boards faster than real Raspberry Pis (rehearse at 20,
 present at 5). --record writes the event stream for liftoff replay.`,
 		Example: `  liftoff sim
@@ -78,6 +79,17 @@ func runSim(c *cobra.Command, f simFlags) error {
 	theme, err := ui.ThemeByName(f.theme)
 	if err != nil {
 		return usageError{err}
+	}
+
+	// Before any work: where files go must take them.
+	if f.dir != "" {
+		if err := config.CheckDir(f.dir); err != nil {
+			return usageError{fmt.Errorf("--dir: %w", err)}
+		}
+	}
+
+	if err := checkOutputFile("--record", f.record, "", f.dir); err != nil {
+		return err
 	}
 
 	for _, tool := range []string{"kube", "etcd"} {
@@ -165,7 +177,7 @@ func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFl
 		fmt.Fprintf(w, "  %-8s %s:50000  %-5s %-6s planned: %s, %s\n", pb.Name, b.Spec().Address, b.Spec().Model, b.Spec().Arch, pb.Machine, pb.Role)
 	}
 
-	fmt.Fprintf(w, "try: talosctl -n %s -e %s --insecure version\n", l.Boards()[0].Spec().Address, l.Boards()[0].Spec().Address)
+	fmt.Fprintf(w, "try: talosctl version -n %s -e %s --insecure\n", l.Boards()[0].Spec().Address, l.Boards()[0].Spec().Address)
 
 	if f.up {
 		// Events print for as long as the lab runs (the hello-worlds keep

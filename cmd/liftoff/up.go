@@ -83,7 +83,16 @@ func runUp(c *cobra.Command, f upFlags) error {
 		}
 	}
 
-	p, resumed, err := upPlan(f)
+	// Before any work: where files go must take them.
+	if err := config.CheckDir(f.out); err != nil {
+		return usageError{fmt.Errorf("--out: %w", err)}
+	}
+
+	if err := checkOutputFile("--record", f.record, f.plan, f.out); err != nil {
+		return err
+	}
+
+	p, resumed, err := upPlan(c.ErrOrStderr(), f, c.Flags().Changed("plan"))
 	if err != nil {
 		return err
 	}
@@ -141,9 +150,32 @@ func runUp(c *cobra.Command, f upFlags) error {
 }
 
 // upPlan is the wizard's saved plan in --out, else --plan if it exists,
-// else nil (the wizard starts from a scan).
-func upPlan(f upFlags) (p *plan.Plan, resumed bool, err error) {
-	if p, err := plan.Load(filepath.Join(f.out, wizardPlan)); err == nil {
+// else nil (the wizard starts from a scan). It says which one it uses: a
+// saved plan wins over --plan, which must not happen unnoticed. A saved
+// plan that cannot be read stops it, with the fix, rather than being
+// passed over for --plan.
+func upPlan(w io.Writer, f upFlags, planGiven bool) (p *plan.Plan, resumed bool, err error) {
+	saved := filepath.Join(f.out, wizardPlan)
+
+	if _, serr := os.Lstat(saved); serr == nil {
+		p, err := plan.Load(saved)
+		if err != nil {
+			return nil, false, fmt.Errorf("the wizard's saved plan cannot be read: %w — fix it, or move it away to start from --plan %s", err, f.plan)
+		}
+
+		if f.headless {
+			if err := validate(w, saved, p); err != nil {
+				return nil, false, err
+			}
+		}
+
+		note := ""
+		if planGiven && !same(saved, f.plan) {
+			note = fmt.Sprintf(" (not --plan %s: move %s away to start from it)", f.plan, saved)
+		}
+
+		fmt.Fprintf(w, "plan: %s, the wizard's saved plan%s\n", saved, note)
+
 		return p, true, nil
 	}
 
@@ -152,13 +184,17 @@ func upPlan(f upFlags) (p *plan.Plan, resumed bool, err error) {
 			return nil, false, usageError{fmt.Errorf("--plan %s: %w", f.plan, err)}
 		}
 
+		fmt.Fprintf(w, "plan: none (%s does not exist): the wizard starts from a scan\n", f.plan)
+
 		return nil, false, nil
 	}
 
-	p, err = loadValid(os.Stderr, f.plan)
+	p, err = loadValid(w, f.plan)
 	if err != nil {
 		return nil, false, err
 	}
+
+	fmt.Fprintf(w, "plan: %s\n", f.plan)
 
 	return p, false, nil
 }

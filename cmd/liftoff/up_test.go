@@ -96,14 +96,34 @@ func TestUpResumesTheWizardsPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, resumed, err := upPlan(upFlags{out: dir, plan: "../../examples/lab.yaml"})
+	var said strings.Builder
+
+	p, resumed, err := upPlan(&said, upFlags{out: dir, plan: "../../examples/lab.yaml"}, true)
 	if err != nil || !resumed || p.Cluster.Name != "resumed" {
 		t.Errorf("%+v %v %v", p, resumed, err)
 	}
 
-	p, resumed, err = upPlan(upFlags{out: t.TempDir(), plan: "../../examples/lab.yaml"})
-	if err != nil || resumed || p.Cluster.Name != "homelab" {
-		t.Errorf("without a saved plan, --plan: %+v %v %v", p, resumed, err)
+	// Issue 21 item 15: which plan is used is said, and why --plan is not.
+	if want := "plan: " + filepath.Join(dir, wizardPlan) + ", the wizard's saved plan (not --plan ../../examples/lab.yaml: move"; !strings.Contains(said.String(), want) {
+		t.Errorf("lacks %q:\n%s", want, said.String())
+	}
+
+	said.Reset()
+
+	p, resumed, err = upPlan(&said, upFlags{out: t.TempDir(), plan: "../../examples/lab.yaml"}, true)
+	if err != nil || resumed || p.Cluster.Name != "homelab" || !strings.Contains(said.String(), "plan: ../../examples/lab.yaml\n") {
+		t.Errorf("without a saved plan, --plan: %+v %v %v\n%s", p, resumed, err, said.String())
+	}
+
+	// A saved plan that cannot be read stops it with the fix; --plan is
+	// not quietly used instead.
+	if err := os.WriteFile(filepath.Join(dir, wizardPlan), []byte("cluster: [broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	_, _, err = upPlan(&said, upFlags{out: dir, plan: "../../examples/lab.yaml"}, true)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, wizardPlan)) || !strings.Contains(err.Error(), "move it away to start from --plan ../../examples/lab.yaml") {
+		t.Errorf("a corrupt saved plan: %v", err)
 	}
 }
 

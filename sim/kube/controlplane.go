@@ -26,6 +26,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/liftoff-lab/liftoff/internal/fileio"
+	"github.com/liftoff-lab/liftoff/internal/scratch"
 )
 
 // Options describe the control plane of one simulated cluster.
@@ -99,7 +100,12 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	cp := &ControlPlane{opts: opts, network: opts.Network}
 
 	if opts.WorkDir == "" {
-		cp.dir, err = os.MkdirTemp("", "liftoff-kube-")
+		// What a killed lab left (etcd data, ~120 MB each) goes first.
+		for _, d := range scratch.Sweep("", "liftoff-kube-") {
+			fmt.Fprintf(opts.Log, "kube: removed %s, left by a lab that was killed\n", d)
+		}
+
+		cp.dir, err = scratch.Dir("", "liftoff-kube-")
 		cp.tempDir = true
 	} else {
 		cp.dir, err = filepath.Abs(opts.WorkDir)

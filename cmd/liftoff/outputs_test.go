@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/liftoff-lab/liftoff/probe/check"
+)
+
+// Item 7 of issue 21, as a class: every file a command writes at its end
+// (a report, a recording, an archive) is checked before any work, so a
+// typo costs nothing; and a report that cannot be written never loses the
+// results, which are printed first.
+func TestOutputPathsAreCheckedBeforeAnyWork(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "homelab")
+	plan := writePlan(t, "cluster: {name: x}\nnetwork: {lan: 192.168.1.0/24}\ntailscale: {disabled: true}\nboards:\n  - {name: a, address: 192.168.1.2, model: rpi5, machine: controlplane, role: compute}\n")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check", "--sim", "happy", "--junit", "/nonexistent/dir/x.xml"}, "--junit /nonexistent/dir/x.xml: its directory /nonexistent/dir does not exist"},
+		{[]string{"check", "--sim", "happy", "--junit", dir}, "is a directory"},
+		{[]string{"check", "--sim", "happy", "--plan", plan, "--junit", plan}, "is the plan"},
+		{[]string{"up", "--headless", "--plan", plan, "--out", out, "--record", "/nonexistent/r.jsonl"}, "--record /nonexistent/r.jsonl: its directory"},
+		{[]string{"up", "--headless", "--plan", plan, "--out", out, "--record", filepath.Join(out, "secrets.yaml")}, "a file liftoff writes in " + out},
+		{[]string{"sim", "--headless", "--record", "/nonexistent/r.jsonl"}, "--record /nonexistent/r.jsonl: its directory"},
+		{[]string{"bundle", "a", "--plan", plan, "--out", "/nonexistent/b.tar.gz"}, "--out /nonexistent/b.tar.gz: its directory"},
+	} {
+		text, err := run(t, tc.args...)
+
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v", tc.args, err)
+		}
+
+		if strings.Contains(text, "starting a simulated lab") || strings.Contains(text, "bringing up") {
+			t.Errorf("%v: work started before the output was checked:\n%s", tc.args, text)
+		}
+	}
+
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused run created --out")
+	}
+}
+
+func TestResultsArePrintedEvenWhenTheReportCannotBeSaved(t *testing.T) {
+	gone := filepath.Join(t.TempDir(), "gone")
+	if err := os.Mkdir(gone, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	// The directory disappears while the suite runs.
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+
+	var printed strings.Builder
+
+	results := []check.Result{{Suite: "cluster-formation", Name: "compute-only-cluster", Status: check.Pass, Summary: "3 compute nodes Ready"}}
+
+	err := report(&printed, results, checkFlags{junit: filepath.Join(gone, "x.xml")})
+	if err == nil || !strings.Contains(err.Error(), "--junit") || !strings.Contains(err.Error(), "results above") {
+		t.Errorf("err = %v", err)
+	}
+
+	if !strings.Contains(printed.String(), "3 compute nodes Ready") {
+		t.Errorf("the results were not printed:\n%s", printed.String())
+	}
+}
