@@ -73,7 +73,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(Diagnosis{
 			Title:    n.Name + " is running but Talos does not report it ready",
 			Why:      "unmet conditions: " + strings.Join(n.Unmet, "; "),
-			Fix:      "look at the services named above (talosctl -n " + n.Name + " services) and their logs",
+			Fix:      "look at the services named above (talosctl services -n " + n.Name + ") and their logs",
 			Evidence: n.Unmet,
 		})
 	}
@@ -82,7 +82,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(Diagnosis{
 			Title:    n.Name + " is ready in Talos but its Kubernetes Node is not Ready",
 			Why:      n.NodeReason,
-			Fix:      "check kubelet: talosctl -n " + n.Name + " logs kubelet; a node that stopped posting status has lost power or network",
+			Fix:      "check kubelet: talosctl logs kubelet -n " + n.Name + "; a node that stopped posting status has lost power or network",
 			Evidence: append([]string{"Node Ready: " + n.NodeReason}, lastLines(n, "kubelet", 5)...),
 		})
 	}

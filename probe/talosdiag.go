@@ -26,7 +26,7 @@ func talosDiagnoses(n *Node) []Diagnosis {
 			Title:    "Talos warns on " + n.Name + ": " + message,
 			Why:      "Talos's " + id + " diagnostic: " + message,
 			Fix:      "see " + doc,
-			Evidence: append([]string{"talosctl -n " + n.Name + " get diagnostics " + id}, details...),
+			Evidence: append([]string{"talosctl get diagnostics " + id + " -n " + n.Name}, details...),
 		}
 
 		switch id {

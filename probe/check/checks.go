@@ -541,7 +541,7 @@ func subnetRouter(_ context.Context, env *Env) Result {
 	switch {
 	case !v.GatewaySeen:
 		return Result{Status: Fail, Summary: "the gateway " + host + " is not on the tailnet", Why: v.Detail(),
-			Fix: "check the auth key in the gateway's tailscale config (liftoff gen --tailscale-authkey-file) and ext-tailscale's log: talosctl -n " + gw.Name + " logs ext-tailscale"}
+			Fix: "check the auth key in the gateway's tailscale config (liftoff gen --tailscale-authkey-file) and ext-tailscale's log: talosctl logs ext-tailscale -n " + gw.Name}
 	case v.FromAPI && !slices.Contains(v.Advertising, host):
 		return Result{Status: Fail, Summary: host + " is on the tailnet but does not advertise " + want, Why: v.Detail(),
 			Fix: "the gateway's tailscale config needs TS_ROUTES=" + want + " (liftoff gen writes it)"}
