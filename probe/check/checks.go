@@ -138,6 +138,15 @@ func failNodes(env *Env, summary string, nodes []*probe.Node) Result {
 	return r
 }
 
+// plural is "1 node" or "3 nodes".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -629,14 +638,27 @@ func singleGateway(_ context.Context, env *Env) Result {
 	blind := nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" && !judgeable(n) })
 	seen := len(nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" })) - len(blind)
 
-	routers := names(present)
-	if env.Tailscale != nil && len(env.Tailscale.Route.Advertising) > 0 {
-		routers = strings.Join(env.Tailscale.Route.Advertising, ", ")
+	var advertising []string
+	if env.Tailscale != nil {
+		advertising = env.Tailscale.Route.Advertising
 	}
 
 	switch {
-	case len(present) > 1 || env.Tailscale != nil && len(env.Tailscale.Route.Advertising) > 1:
-		r := failNodes(env, "more than one node can route for the cluster: "+routers, present)
+	case len(present) > 1 || len(advertising) > 1:
+		// Images and tailnet devices are counted apart: nodes whose
+		// tailscale never logged in carry it without being devices.
+		var counts []string
+
+		if len(present) > 0 {
+			counts = append(counts, fmt.Sprintf("%s carry tailscale (%s)", plural(len(present), "node", "nodes"), names(present)))
+		}
+
+		if len(advertising) > 0 {
+			counts = append(counts, fmt.Sprintf("%s the cluster's routes on the tailnet (%s)",
+				plural(len(advertising), "device advertises", "devices advertise"), strings.Join(advertising, ", ")))
+		}
+
+		r := failNodes(env, "more than one node can route for the cluster: "+strings.Join(counts, "; "), present)
 		r.Why = "one subnet router per cluster: several routers fight over the same routes, and a node with tailscale but no config never becomes ready"
 		r.Fix = "keep the gateway image on one board and give every other board the compute image"
 

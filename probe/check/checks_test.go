@@ -121,6 +121,16 @@ func TestTailscaleEverywhereFailsIsolationAndSingleGateway(t *testing.T) {
 		t.Errorf("single gateway: %+v", single)
 	}
 
+	// Issue 21 item 15: nodes carrying tailscale and devices on the
+	// tailnet are counted apart; one device is never "more than one".
+	env.Tailscale = &TailscaleView{Route: probe.RouteView{Advertising: []string{"lab-gateway"}, GatewaySeen: true}}
+
+	single = results(env)["single-gateway-only"]
+	if single.Status != Fail || !strings.Contains(single.Summary, "3 nodes carry tailscale (cp, w1, gw)") ||
+		!strings.Contains(single.Summary, "1 device advertises the cluster's routes on the tailnet (lab-gateway)") {
+		t.Errorf("single gateway with the API's view: %+v", single)
+	}
+
 	co := rs["compute-only-cluster"]
 	if co.Status != Fail || !strings.Contains(co.Why, "gateway image but no tailscale config") {
 		t.Errorf("compute-only: %+v", co)
