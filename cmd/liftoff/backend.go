@@ -153,6 +153,19 @@ func (s *backend) apply(ctx context.Context, p *plan.Plan) error {
 	return run.Apply(ctx)
 }
 
+// reapply sends one board its config again (see bringup.Run.ApplyBoard).
+func (s *backend) reapply(ctx context.Context, board string) error {
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
+
+	if run == nil {
+		return errors.New("nothing has been applied in this session")
+	}
+
+	return run.ApplyBoard(ctx, board)
+}
+
 func (s *backend) Bootstrap(ctx context.Context, p *plan.Plan) {
 	done := make(chan struct{})
 

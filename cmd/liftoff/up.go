@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
@@ -26,6 +27,7 @@ type upFlags struct {
 	keyFile, apiKeyFile string
 	theme, record       string
 	headless            bool
+	timeout             time.Duration
 }
 
 func newUpCmd() *cobra.Command {
@@ -51,7 +53,12 @@ never a flag value. The route panel asks this machine's tailscaled; with
 --tailscale-api-key-file it also knows advertised from approved routes.
 
 --headless applies, bootstraps and saves the kubeconfig from the plan
-without the dashboard, printing each event: for scripts and CI.`,
+without the dashboard, printing each event, then waits until the lab is
+healthy: every board Ready in Talos and Kubernetes, the gateway's
+tailscale up. A board that comes back in maintenance mode (power lost, a
+reset) gets its config again (up to 3 times). The last line says
+"healthy: …" or "NOT healthy: …" with each board's reason; the exit code
+is 1 unless healthy within --timeout. For scripts and CI.`,
 		Example: `  liftoff up --plan lab.yaml --out homelab --tailscale-authkey-file ~/.config/liftoff/tskey
   liftoff up --out homelab                        # resume the wizard's saved plan
   liftoff up --plan lab.yaml --headless --out homelab`,
@@ -66,7 +73,8 @@ without the dashboard, printing each event: for scripts and CI.`,
 	c.Flags().StringVar(&f.apiKeyFile, "tailscale-api-key-file", "", "a file holding a Tailscale API key (tskey-api-…), for route approval")
 	c.Flags().StringVar(&f.theme, "theme", "default", "dashboard theme: "+strings.Join(ui.Themes, ", "))
 	c.Flags().StringVar(&f.record, "record", "", "record the event stream to this file (JSON lines) for liftoff replay")
-	c.Flags().BoolVar(&f.headless, "headless", false, "no dashboard: apply, bootstrap and save the kubeconfig from the plan, printing events")
+	c.Flags().BoolVar(&f.headless, "headless", false, "no dashboard: apply, bootstrap and save the kubeconfig from the plan, printing events, until the lab is healthy")
+	c.Flags().DurationVar(&f.timeout, "timeout", 30*time.Minute, "with --headless: how long the bring-up may take to a healthy lab (every board Ready, the gateway's tailscale up)")
 
 	return c
 }
@@ -97,6 +105,10 @@ func runUp(c *cobra.Command, f upFlags) error {
 		return err
 	}
 
+	if f.headless && f.timeout <= 0 {
+		return usageError{errors.New("--timeout must be more than 0: a headless bring-up always has a deadline")}
+	}
+
 	if f.headless && (p == nil || len(p.Boards) == 0) {
 		return usageError{fmt.Errorf("--headless needs a plan with boards: %s has none (write one with liftoff plan init, or use the wizard)", f.plan)}
 	}
@@ -117,7 +129,7 @@ func runUp(c *cobra.Command, f upFlags) error {
 	defer closeRecord() //nolint:errcheck
 
 	if f.headless {
-		return upHeadless(ctx, c.OutOrStdout(), be, p)
+		return upHeadless(ctx, c.OutOrStdout(), be, p, f.timeout)
 	}
 
 	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target}
@@ -197,20 +209,6 @@ func upPlan(w io.Writer, f upFlags, planGiven bool) (p *plan.Plan, resumed bool,
 	fmt.Fprintf(w, "plan: %s\n", f.plan)
 
 	return p, false, nil
-}
-
-// upHeadless brings a lab up from its plan without the screen, printing
-// each event while it does.
-func upHeadless(ctx context.Context, out io.Writer, be *backend, p *plan.Plan) error {
-	w := &lockedWriter{w: out} // events and progress print from two goroutines
-
-	lctx, stop := context.WithCancel(ctx)
-	wait := printEvents(lctx, w, be.events)
-
-	defer wait()
-	defer stop()
-
-	return bringUp(ctx, w, be, p)
 }
 
 // printEvents prints each event as a line until ctx ends; wait returns
