@@ -14,6 +14,10 @@ type Diagnosis struct {
 	Why      string
 	Fix      string
 	Evidence []string
+	// Blocks says waiting will not make it go away: a bring-up waiting on
+	// this node can stop and say why (another cluster's talosconfig; no
+	// node IP outside the cluster's CIDRs).
+	Blocks bool
 }
 
 // Stage durations past which a stage counts as stuck. Generous: a
@@ -65,7 +69,13 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(d)
 	}
 
-	if d, ok := etcdWaiting(n); ok {
+	causes, warnings := talosDiagnoses(n)
+
+	// Talos's own diagnosis of why kubelet and etcd cannot start comes
+	// before what follows from it (etcd waiting, not ready).
+	out = append(out, causes...)
+
+	if d, ok := etcdWaiting(n); ok && len(causes) == 0 {
 		add(d)
 	}
 
@@ -99,7 +109,18 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 	}
 
 	// Talos's own warnings come last: they may hold on a Ready node too.
-	return append(out, talosDiagnoses(n)...)
+	return append(out, warnings...)
+}
+
+// Blocking is the first diagnosis of a node that waiting will not fix.
+func Blocking(n *Node, now time.Time) (Diagnosis, bool) {
+	for _, d := range Diagnose(n, now) {
+		if d.Blocks {
+			return d, true
+		}
+	}
+
+	return Diagnosis{}, false
 }
 
 // unreachableDiagnosis says why a board's Talos API cannot be used, by the
@@ -117,6 +138,7 @@ func unreachableDiagnosis(n *Node) Diagnosis {
 	case OutageOtherCluster:
 		d.Title = n.Name + " refuses this talosconfig: it belongs to another cluster"
 		d.Fix = OtherClusterFix
+		d.Blocks = true
 	case OutageConfigured:
 		d.Title = n.Name + " runs a config and liftoff has no talosconfig for it"
 		d.Fix = configuredFix
@@ -310,8 +332,14 @@ func duplicateHostname(n *Node) (Diagnosis, bool) {
 	}, true
 }
 
+// BootLooping tells a board that booted again and again since its config
+// was applied without ever getting ready.
+func (n *Node) BootLooping() bool {
+	return n.Boots >= bootLoop && n.MachineReadyAt.IsZero() && !(n.Stage == "running" && n.MachineReady)
+}
+
 func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
-	if n.Boots < bootLoop || !n.MachineReadyAt.IsZero() || n.Stage == "running" && n.MachineReady {
+	if !n.BootLooping() {
 		return Diagnosis{}, false
 	}
 

@@ -174,9 +174,11 @@ func ready(n *probe.Node) bool { return n.MachineReady && n.NodeReady }
 func unread(n *probe.Node) bool { return n.Stage == "" }
 
 // judgeable tells a node whose running image was read: its extensions are
-// those of a booting or running system, not of maintenance mode or of an
-// install in progress.
-func judgeable(n *probe.Node) bool { return n.Stage == "booting" || n.Stage == "running" }
+// those of a booting or running system, not of maintenance mode, of an
+// install in progress, or of an image that never gets through its boot.
+func judgeable(n *probe.Node) bool {
+	return n.Stage == "running" || n.Stage == "booting" && !n.BootLooping()
+}
 
 // notReady is a failure summary that keeps apart the nodes seen not Ready
 // from those that could not be read at all.
