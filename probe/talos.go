@@ -77,9 +77,10 @@ func Connect(ctx context.Context, t Target) (*client.Client, bool, error) {
 		c.Close() //nolint:errcheck
 
 		// A configured board refuses the connection without a client
-		// certificate; then the mutual TLS failure is the one that says
-		// why (another cluster's talosconfig), not the fallback's.
-		if mtls != nil && Explain(err).Kind == OutageConfigured && Explain(mtls).Kind == OutageOtherCluster {
+		// certificate — with an alert, or by closing it mid-handshake —;
+		// then the mutual TLS failure is the one that says why (another
+		// cluster's talosconfig), not the fallback's.
+		if fb := Explain(err).Kind; mtls != nil && (fb == OutageConfigured || fb == OutageDropped) && Explain(mtls).Kind == OutageOtherCluster {
 			return nil, false, fmt.Errorf("%w (and without a client certificate: %v)", mtls, err)
 		}
 

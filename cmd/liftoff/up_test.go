@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,44 @@ func TestUpHeadlessBringsALabUp(t *testing.T) {
 	st, err := os.Stat(filepath.Join(out, "kubeconfig"))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("kubeconfig: %v %v", st, err)
+	}
+
+	// Issue 21 item 3, on the lab just brought up: check with this
+	// cluster's talosconfig passes cluster formation; with another
+	// cluster's, no check about the boards passes, and the cause is named
+	// as such — never as power and network.
+	only := "--only=cluster-formation,single-gateway-only"
+	kubeconfig := filepath.Join(out, "kubeconfig")
+
+	text, err = runCtx(ctx, t, "check", "--plan", planFile, "--talosconfig", filepath.Join(out, "talosconfig"), "--kubeconfig", kubeconfig, "--only=cluster-formation")
+	if err != nil || !regexp.MustCompile(`extension-isolation +✓ pass`).MatchString(text) {
+		t.Errorf("check with the right talosconfig: %v\n%s", err, text)
+	}
+
+	other := filepath.Join(dir, "other")
+	otherPlan := strings.ReplaceAll(string(data), "name: uptest", "name: othertest")
+
+	if err := os.WriteFile(filepath.Join(dir, "other.yaml"), []byte(otherPlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if text, err := runCtx(ctx, t, "gen", "--plan", filepath.Join(dir, "other.yaml"), "--out", other, "--tailscale-authkey-file", keyFile); err != nil {
+		t.Fatalf("gen for another cluster: %v\n%s", err, text)
+	}
+
+	text, err = runCtx(ctx, t, "check", "--plan", planFile, "--talosconfig", filepath.Join(other, "talosconfig"), "--kubeconfig", kubeconfig, "--json", only)
+	if err == nil {
+		t.Errorf("check passed with another cluster's talosconfig:\n%s", text)
+	}
+
+	for _, name := range []string{"compute-only-cluster", "mixed-role-cluster", "extension-isolation", "single-gateway-only"} {
+		if strings.Contains(text, `"name": "`+name+`",\n      "status": "pass"`) {
+			t.Errorf("%s passed with another cluster's talosconfig:\n%s", name, text)
+		}
+	}
+
+	if !strings.Contains(text, "this talosconfig belongs to another cluster") || strings.Contains(text, "check power and network") {
+		t.Errorf("the cause is not named:\n%s", text)
 	}
 }
 
