@@ -72,3 +72,46 @@ func TestResultsArePrintedEvenWhenTheReportCannotBeSaved(t *testing.T) {
 		t.Errorf("the results were not printed:\n%s", printed.String())
 	}
 }
+
+// Item 15 of issue 21: each of these says what is wrong, naming the path,
+// and what to do.
+func TestMistakesNameTheirPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	dangling := filepath.Join(dir, "dangling")
+	garbage := filepath.Join(dir, "kubeconfig")
+
+	for _, p := range []string{file, garbage} {
+		if err := os.WriteFile(p, []byte("{{ not yaml"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := os.Symlink(filepath.Join(dir, "gone"), dangling); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Setenv("TS_AUTHKEY", testKey)
+
+	out := filepath.Join(dir, "out")
+	if text, err := run(t, "gen", "--plan", "../../examples/lab.yaml", "--out", out); err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"gen", "--plan", "../../examples/lab.yaml", "--out", file}, []string{file, "is a file, not a directory"}},
+		{[]string{"gen", "--plan", "../../examples/lab.yaml", "--out", dangling}, []string{dangling, "symbolic link to " + filepath.Join(dir, "gone") + ", which does not exist"}},
+		{[]string{"up", "--plan", "../../examples/lab.yaml", "--out", dangling, "--headless"}, []string{dangling, "which does not exist"}},
+		{[]string{"check", "--plan", "../../examples/lab.yaml", "--talosconfig", filepath.Join(out, "talosconfig"), "--kubeconfig", garbage}, []string{garbage, "not a usable kubeconfig", "liftoff up saved"}},
+	} {
+		_, err := run(t, tc.args...)
+		for _, want := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: %v lacks %q", tc.args, err, want)
+			}
+		}
+	}
+}
