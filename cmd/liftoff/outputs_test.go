@@ -115,3 +115,35 @@ func TestMistakesNameTheirPath(t *testing.T) {
 		}
 	}
 }
+
+// Item 9 of issue 21, end to end: gen --out . next to the plan keeps the
+// person's lab.yaml byte for byte (comments included), and says so.
+func TestGenOutDotKeepsThePlan(t *testing.T) {
+	example, err := os.ReadFile("../../examples/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	mine := append([]byte("# my own notes stay\n"), example...)
+
+	if err := os.WriteFile(filepath.Join(dir, "lab.yaml"), mine, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Chdir(dir)
+	t.Setenv("TS_AUTHKEY", testKey)
+
+	text, err := run(t, "gen", "--plan", "lab.yaml", "--out", ".")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+
+	if got, _ := os.ReadFile(filepath.Join(dir, "lab.yaml")); string(got) != string(mine) {
+		t.Error("gen --out . rewrote the plan it was given")
+	}
+
+	if !strings.Contains(text, "kept") || !strings.Contains(text, "it is the plan you passed") {
+		t.Errorf("the report does not say the plan was kept:\n%s", text)
+	}
+}
