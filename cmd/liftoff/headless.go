@@ -219,21 +219,7 @@ func upHeadless(ctx context.Context, out io.Writer, be *backend, p *plan.Plan, t
 	cv := newConverge(be, p)
 
 	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-
-	go func() {
-		defer close(done)
-
-		for {
-			select {
-			case <-lctx.Done():
-				return
-			case e := <-be.events:
-				fmt.Fprintln(w, describe(e))
-				cv.fold(lctx, e)
-			}
-		}
-	}()
+	wait := printEvents(lctx, w, be.events, func(e probe.Event) { cv.fold(lctx, e) })
 
 	err := bringUp(ctx, w, be, p)
 	if err == nil {
@@ -245,7 +231,7 @@ func upHeadless(ctx context.Context, out io.Writer, be *backend, p *plan.Plan, t
 	}
 
 	stop()
-	<-done
+	wait()
 	cv.reapplyW.Wait()
 
 	fmt.Fprintln(w, cv.summary(time.Since(start), err))

@@ -184,7 +184,7 @@ func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFl
 		// answering), not just during the bring-up.
 		lw := &lockedWriter{w: w}
 		pctx, stop := context.WithCancel(ctx)
-		wait := printEvents(pctx, lw, be.events)
+		wait := printEvents(pctx, lw, be.events, nil)
 
 		defer wait()
 		defer stop()

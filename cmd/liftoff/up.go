@@ -211,9 +211,9 @@ func upPlan(w io.Writer, f upFlags, planGiven bool) (p *plan.Plan, resumed bool,
 	return p, false, nil
 }
 
-// printEvents prints each event as a line until ctx ends; wait returns
-// once it has stopped.
-func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event) (wait func()) {
+// printEvents prints each event as a line, and hands it to also when not
+// nil, until ctx ends; wait returns once it has stopped.
+func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event, also func(probe.Event)) (wait func()) {
 	done := make(chan struct{})
 
 	go func() {
@@ -225,6 +225,10 @@ func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event) (w
 				return
 			case e := <-events:
 				fmt.Fprintln(w, describe(e))
+
+				if also != nil {
+					also(e)
+				}
 			}
 		}
 	}()
