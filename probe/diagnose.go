@@ -16,6 +16,10 @@ type Diagnosis struct {
 	Why      string
 	Fix      string
 	Evidence []string
+	// Blocks says waiting will not make it go away: a bring-up waiting on
+	// this node can stop and say why (another cluster's talosconfig; no
+	// node IP outside the cluster's CIDRs).
+	Blocks bool
 }
 
 // bootLoop is how many boots without reaching running mean a boot loop.
@@ -48,12 +52,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	// A boot-looping board is unreachable half the time; that is the loop.
 	if !n.Reachable && n.Unreachable != "" && !looping && !pullFailed {
-		add(Diagnosis{
-			Title:    n.Name + " is not reachable",
-			Why:      n.Unreachable,
-			Fix:      "check power and network; a board that is rebooting comes back by itself — liftoff keeps watching",
-			Evidence: lastLines(n, "dmesg", 3),
-		})
+		add(unreachableDiagnosis(n))
 	}
 
 	if !n.AppliedAt.IsZero() && n.Stage == "maintenance" && n.StageSince.After(n.AppliedAt) && !pullFailed {
@@ -80,7 +79,13 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(d)
 	}
 
-	if d, ok := etcdWaiting(n); ok {
+	causes, warnings := talosDiagnoses(n)
+
+	// Talos's own diagnosis of why kubelet and etcd cannot start comes
+	// before what follows from it (etcd waiting, not ready).
+	out = append(out, causes...)
+
+	if d, ok := etcdWaiting(n); ok && len(causes) == 0 {
 		add(d)
 	}
 
@@ -100,7 +105,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(Diagnosis{
 			Title:    n.Name + " is running but Talos does not report it ready",
 			Why:      "unmet conditions: " + strings.Join(n.Unmet, "; "),
-			Fix:      "look at the services named above (talosctl -n " + n.Name + " services) and their logs",
+			Fix:      "look at the services named above (talosctl services -n " + n.Name + ") and their logs",
 			Evidence: n.Unmet,
 		})
 	}
@@ -109,7 +114,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(Diagnosis{
 			Title:    n.Name + " is ready in Talos but its Kubernetes Node is not Ready",
 			Why:      n.NodeReason,
-			Fix:      "check kubelet: talosctl -n " + n.Name + " logs kubelet; a node that stopped posting status has lost power or network",
+			Fix:      "check kubelet: talosctl logs kubelet -n " + n.Name + "; a node that stopped posting status has lost power or network",
 			Evidence: append([]string{"Node Ready: " + n.NodeReason}, lastLines(n, "kubelet", 5)...),
 		})
 	}
@@ -126,7 +131,45 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 	}
 
 	// Talos's own warnings come last: they may hold on a Ready node too.
-	return append(out, talosDiagnoses(n)...)
+	return append(out, warnings...)
+}
+
+// Blocking is the first diagnosis of a node that waiting will not fix.
+func Blocking(n *Node, now time.Time) (Diagnosis, bool) {
+	for _, d := range Diagnose(n, now) {
+		if d.Blocks {
+			return d, true
+		}
+	}
+
+	return Diagnosis{}, false
+}
+
+// unreachableDiagnosis says why a board's Talos API cannot be used, by the
+// kind of outage: a board that refuses the talosconfig is not a power
+// problem, and something else answering at its address is not a board.
+func unreachableDiagnosis(n *Node) Diagnosis {
+	d := Diagnosis{
+		Title:    n.Name + " is not reachable",
+		Why:      n.Unreachable,
+		Fix:      powerFix,
+		Evidence: lastLines(n, "dmesg", 3),
+	}
+
+	switch n.Outage {
+	case OutageOtherCluster:
+		d.Title = n.Name + " refuses this talosconfig: it belongs to another cluster"
+		d.Fix = OtherClusterFix
+		d.Blocks = true
+	case OutageConfigured:
+		d.Title = n.Name + " runs a config and liftoff has no talosconfig for it"
+		d.Fix = configuredFix
+	case OutageNotTalos:
+		d.Title = "something else answers at " + n.Name + "'s address"
+		d.Fix = notTalosFix
+	}
+
+	return d
 }
 
 // cniGrace is how long a new node may wait for its CNI before liftoff calls
@@ -411,8 +454,14 @@ func shortSchematic(id string) string {
 	return id
 }
 
+// BootLooping tells a board that booted again and again since its config
+// was applied without ever getting ready.
+func (n *Node) BootLooping() bool {
+	return n.Boots >= bootLoop && n.MachineReadyAt.IsZero() && !(n.Stage == "running" && n.MachineReady)
+}
+
 func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
-	if n.Boots < bootLoop || !n.MachineReadyAt.IsZero() || n.Stage == "running" && n.MachineReady {
+	if !n.BootLooping() {
 		return Diagnosis{}, false
 	}
 

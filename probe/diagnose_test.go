@@ -413,3 +413,35 @@ func TestDiagnoseSchematicNotRegistered(t *testing.T) {
 		t.Errorf("self-built: %s", titles(ds))
 	}
 }
+
+// Issue 21 item 6: Talos's address-overlap is why kubelet and etcd never
+// start (no node IP outside the cluster's CIDRs, Talos v1.13.3's
+// NodeIPController and etcd spec): the diagnosis comes first, names the
+// CIDR that holds the board's address, and says what follows from it.
+func TestAddressOverlapIsTheCauseAndNamesTheCIDR(t *testing.T) {
+	evs := running("cp", "compute", "drbd spin zfs", "drbd", "spin", "zfs")
+	evs = append(evs,
+		Event{Time: at(33), Node: "cp", Kind: MachineReady, Detail: "services: kubelet not running, etcd not running"},
+		Event{Time: at(34), Node: "cp", Kind: TalosDiagnostic, Name: "address-overlap", Ready: true,
+			Detail: `host and Kubernetes pod/service CIDR addresses overlap; host routed addresses: ["127.0.0.11/32"]; Kubernetes pod CIDRs: ["127.0.0.0/8"]; Kubernetes service CIDRs: ["10.96.0.0/12"]`},
+	)
+
+	ds := Diagnose(fold(evs...).Node("cp"), at(60))
+	if len(ds) == 0 {
+		t.Fatal("no diagnosis")
+	}
+
+	d := ds[0]
+	if !strings.Contains(d.Title, "host and Kubernetes pod/service CIDR addresses overlap") ||
+		!strings.Contains(d.Why, "address 127.0.0.11 lies inside the pod CIDR 127.0.0.0/8") ||
+		!strings.Contains(d.Why, "kubelet (and etcd on a control plane) never start") ||
+		!strings.Contains(d.Fix, "network.podCIDR") || !strings.Contains(d.Fix, "https://talos.dev/diagnostic/address-overlap") {
+		t.Errorf("first diagnosis: %+v", d)
+	}
+
+	for _, other := range ds[1:] {
+		if strings.Contains(other.Title, "running but Talos does not report it ready") {
+			t.Errorf("the consequence is told as another problem: %+v", other)
+		}
+	}
+}

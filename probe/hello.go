@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -63,7 +64,14 @@ type Fetcher func(ctx context.Context, namespace, service, path string) (string,
 // route from the operator's machine into the cluster.
 func ProxyFetcher(cs kubernetes.Interface) Fetcher {
 	return func(ctx context.Context, ns, svc, path string) (string, error) {
-		body, err := cs.CoreV1().Services(ns).ProxyGet("http", svc, "80", path, nil).DoRaw(ctx)
+		rc, err := cs.CoreV1().Services(ns).ProxyGet("http", svc, "80", path, nil).Stream(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer rc.Close() //nolint:errcheck
+
+		// A hello-world answers a line; a Service that streams is cut off.
+		body, err := io.ReadAll(io.LimitReader(rc, 64<<10))
 
 		return string(body), err
 	}

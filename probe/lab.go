@@ -39,8 +39,10 @@ type Node struct {
 	Endpoint  string // where it answers, when it moved from the plan's address
 	MovedNote string
 
-	Reachable    bool
-	Unreachable  string // why, when not reachable
+	Reachable   bool
+	Unreachable string // why, when not reachable
+	// Outage is the kind of the last outage (OutageOtherCluster …), "" while reachable.
+	Outage       string
 	AppliedAt    time.Time
 	APIBackAt    time.Time // first reachable after apply
 	Bootstrapped bool
@@ -207,10 +209,10 @@ func (l *Lab) Apply(e Event) {
 		}
 	case Reachable:
 		n.Reachable = e.Ready
-		n.Unreachable = ""
+		n.Unreachable, n.Outage = "", ""
 
 		if !e.Ready {
-			n.Unreachable = e.Detail
+			n.Unreachable, n.Outage = e.Detail, e.State
 		} else if !n.AppliedAt.IsZero() && n.APIBackAt.IsZero() && e.Time.After(n.AppliedAt) && n.Stage == "running" {
 			n.APIBackAt = e.Time
 		}

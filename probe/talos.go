@@ -48,6 +48,8 @@ const lostAfter = 5
 // the board has a config, else maintenance mode's unauthenticated TLS. It
 // tells which one worked.
 func Connect(ctx context.Context, t Target) (*client.Client, bool, error) {
+	var mtls error // why mutual TLS failed, when it was tried
+
 	if t.Talosconfig != nil {
 		c, err := client.New(ctx, client.WithConfig(t.Talosconfig), client.WithEndpoints(t.Endpoint))
 		if err == nil {
@@ -61,6 +63,8 @@ func Connect(ctx context.Context, t Target) (*client.Client, bool, error) {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
+
+		mtls = err
 	}
 
 	c, err := client.New(ctx, client.WithEndpoints(t.Endpoint),
@@ -71,6 +75,14 @@ func Connect(ctx context.Context, t Target) (*client.Client, bool, error) {
 
 	if _, err := c.Version(ctx); err != nil {
 		c.Close() //nolint:errcheck
+
+		// A configured board refuses the connection without a client
+		// certificate — with an alert, or by closing it mid-handshake —;
+		// then the mutual TLS failure is the one that says why (another
+		// cluster's talosconfig), not the fallback's.
+		if fb := Explain(err).Kind; mtls != nil && (fb == OutageConfigured || fb == OutageDropped) && Explain(mtls).Kind == OutageOtherCluster {
+			return nil, false, fmt.Errorf("%w (and without a client certificate: %v)", mtls, err)
+		}
 
 		return nil, false, err
 	}
@@ -93,7 +105,7 @@ func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
 		}
 
 		if wasUp {
-			emit(Event{Time: time.Now(), Node: t.Node, Kind: Reachable, Detail: reason(err)})
+			emit(unreachable(t.Node, err))
 		}
 
 		wasUp = false
@@ -288,7 +300,7 @@ func locate(ctx context.Context, t Target) (string, bool) {
 func Snapshot(ctx context.Context, t Target) ([]Event, error) {
 	c, secure, err := Connect(ctx, t)
 	if err != nil {
-		return []Event{{Time: time.Now(), Node: t.Node, Kind: Reachable, Detail: reason(err)}}, nil
+		return []Event{unreachable(t.Node, err)}, nil
 	}
 	defer c.Close() //nolint:errcheck
 
@@ -525,20 +537,13 @@ func (f *follower) report(id string) {
 
 // reason is an outage in words a person can act on.
 func reason(err error) string {
-	if err == nil {
-		return "not reachable"
-	}
+	return Explain(err).Words
+}
 
-	msg := err.Error()
+// unreachable is the event of a failed connection: the outage's kind in
+// State, its words in Detail.
+func unreachable(node string, err error) Event {
+	o := Explain(err)
 
-	switch {
-	case strings.Contains(msg, "connection refused"):
-		return "not reachable yet: nothing answers on the Talos port (booting or rebooting)"
-	case strings.Contains(msg, "deadline exceeded"), strings.Contains(msg, "i/o timeout"):
-		return "not reachable yet: no answer (powered off, rebooting, or another address now)"
-	case strings.Contains(msg, "certificate"), strings.Contains(msg, "authentication handshake"):
-		return "the board refused liftoff's client certificate: its config comes from other secrets — check the talosconfig matches secrets.yaml"
-	}
-
-	return "not reachable: " + msg
+	return Event{Time: time.Now(), Node: node, Kind: Reachable, State: o.Kind, Detail: o.Words}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
@@ -131,7 +131,7 @@ func All(ctx context.Context, p *plan.Plan, dir string, opts Options, emit func(
 func Board(ctx context.Context, b plan.Board, path string, opts Options, emit func(probe.Event)) error {
 	opts = opts.withDefaults()
 
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadFile(path, fileio.MachineConfig)
 	if err != nil {
 		return fmt.Errorf("reading its config: %w (run liftoff gen first)", err)
 	}
@@ -413,27 +413,7 @@ func describe(err error) string {
 		return "no error"
 	}
 
-	msg := err.Error()
-
-	switch {
-	case strings.Contains(msg, "connection refused"):
-		return "nothing answers on the port yet (installing, rebooting, starting or powered off)"
-	case errors.Is(err, context.DeadlineExceeded), status.Code(err) == codes.DeadlineExceeded,
-		strings.Contains(msg, "deadline exceeded"), strings.Contains(msg, "i/o timeout"):
-		return "no answer in time (the board took the connection but did not respond, or it is off)"
-	case strings.Contains(msg, "connection reset"), strings.Contains(msg, "EOF"), strings.Contains(msg, "broken pipe"),
-		strings.Contains(msg, "transport is closing"), strings.Contains(msg, "connection lost"),
-		strings.Contains(msg, "error reading from server"), strings.Contains(msg, "connection closed"):
-		return "the board dropped the connection"
-	case certRequired(err), strings.Contains(msg, "unknown authority"), strings.Contains(msg, "certificate"):
-		return "the board refused liftoff's client certificate: it runs a config from other secrets, or the talosconfig does not match secrets.yaml"
-	}
-
-	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
-		return config.Redact(s.Message())
-	}
-
-	return config.Redact(msg)
+	return config.Redact(probe.Explain(err).Words)
 }
 
 // BootstrapTarget is the board to bootstrap: always the first control plane

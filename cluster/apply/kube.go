@@ -116,6 +116,10 @@ func describeKube(err error) string {
 		return "nothing answers on the Kubernetes API port yet (the control plane is starting)"
 	}
 
+	if probe.Explain(err).Kind == probe.OutageOtherCluster {
+		return "the API's certificate is not from the kubeconfig's CA: this kubeconfig belongs to another cluster (" + config.Redact(err.Error()) + ")"
+	}
+
 	return "the API is not up yet: " + describe(err)
 }
 

@@ -141,6 +141,18 @@ func (r *Run) Apply(ctx context.Context) error {
 	return apply.All(ctx, r.Plan, r.Dir, r.opts.Apply, r.Stream.Emit)
 }
 
+// ApplyBoard sends one board its config again: a board that came back in
+// maintenance mode (power lost, a reset). apply.Board's rules still hold:
+// a board that took a config, or is installing one, is never sent another.
+func (r *Run) ApplyBoard(ctx context.Context, name string) error {
+	b, ok := r.Plan.Board(name)
+	if !ok {
+		return fmt.Errorf("%s is not a board of the plan", name)
+	}
+
+	return apply.Board(ctx, b, filepath.Join(r.Dir, plan.ConfigFile(b.Name)), r.opts.Apply, r.Stream.Emit)
+}
+
 // Bootstrap bootstraps the first control plane, fetches the kubeconfig
 // and starts watching the Nodes.
 func (r *Run) Bootstrap(ctx context.Context) error {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // AuthKeyEnv are the environment variables an auth key may come from, in
@@ -50,7 +52,7 @@ func ResolveAuthKey(flagFile, planFile string) (AuthKeySource, error) {
 func keyFromFile(path string) (AuthKeySource, error) {
 	path = expandHome(path)
 
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadFile(path, fileio.AuthKey)
 	if err != nil {
 		return AuthKeySource{}, fmt.Errorf("reading the Tailscale auth key file: %w", err)
 	}

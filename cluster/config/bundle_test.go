@@ -20,6 +20,12 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	out := map[string]string{}
 
 	for _, e := range entries {
+		if e.IsDir() {
+			out[e.Name()] = "directory"
+
+			continue
+		}
+
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			t.Fatal(err)

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 // MemoryFile, in a lab's output directory, remembers which schematics a
 // factory confirmed, so a rerun without a network (a venue's that is down)
 // is not blocked by a registration the factory already has. It holds no
 // secret. No board config can collide with it: those are <board>.yaml.
-const MemoryFile = "registered-schematics.json"
+const MemoryFile = plan.SchematicsFile
 
 // Outcomes of one schematic's registration.
 const (

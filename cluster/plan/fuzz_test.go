@@ -17,6 +17,10 @@ func FuzzParseValidate(f *testing.F) {
 	f.Add([]byte(good))
 	f.Add([]byte("cluster: {name: x}\nboards: [{name: a, address: '::1', model: amd64, machine: worker, role: gateway}]"))
 	f.Add([]byte("network: {podCIDR: 10.0.0.0/8, serviceCIDR: 10.0.0.0/9}"))
+	// Issue 21 item 12: values that parse but cannot be right.
+	f.Add([]byte("cluster: {name: x, endpoint: 'https://10.96.0.1:6443'}\nnetwork: {lan: 192.168.1.0/24}\nboards: [{name: secrets, address: 192.168.1.255, model: rpi4, machine: controlplane, role: gateway}]"))
+	f.Add([]byte("cluster: {name: x}\ntailscale: {hostname: Bad_Name, extraArgs: \"--a\\nTS_X=1\"}\nimages: {extensions: {compute: [ZFS, notarealext, me/x]}, custom: 'r:{{/* .Role */}}'}\nboards: [{name: a, address: 'fe80::1%eth0', model: amd64, machine: controlplane, role: gateway, installDisk: /dev/../x, link: 'e th0'}]"))
+	f.Add([]byte("cluster: {name: x, vip: 224.0.0.1}\nnetwork: {lan: 127.0.0.0/8}\nboards: [{name: lab, address: 127.0.0.11, model: rpi5, machine: controlplane, role: gateway}, {name: b, address: 0.0.0.0, model: rpi4, machine: worker, role: compute}]"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
@@ -51,6 +55,8 @@ func FuzzValidate(f *testing.F) {
 	f.Add("lab", "10.0.0.50", "https://10.0.0.50:6443", "10.0.0.0/24", "10.0.0.0/16", "10.0.0.0/8", "", "a", "10.0.0.1", "rpi4", "controlplane", "gateway", "b", "10.0.0.1", "RPI4", "Worker", "GATEWAY", false)
 	f.Add("", "::1", "not a url", "fd00::/64", "100.64.0.0/10", "fd7a:115c:a1e0::/48", "{{.Nope}", "A_B", "::1", "x86", "boss", "router", "", "", "", "", "", true)
 	f.Add("x", "", "https://[::1]:6443", "", "", "", "ghcr.io/me/talos:{{.Version}}-{{.Role}}", "n", "fe80::1%eth0", "amd64", "worker", "compute", "n", "192.168.1.300", "arm64", "controlplane", "compute", true)
+	f.Add("x", "10.96.0.10", "https://10.96.0.1:6443", "192.168.1.0/24", "", "", "r:{{.Version}}{{/* .Role */}}", "secrets", "192.168.1.0", "rpi4", "controlplane", "gateway", "wizard-plan", "192.168.1.255", "rpi5", "worker", "compute", false)
+	f.Add("x", "224.0.0.1", "https://api_server:6443", "127.0.0.0/8", "", "", "r:{{.Tag}}", "a", "127.0.0.11", "cm5", "controlplane", "gateway", "b", "255.255.255.255", "cm4", "worker", "compute", false)
 
 	f.Fuzz(func(t *testing.T, name, vip, endpoint, lan, pod, svc, custom,
 		n1, a1, m1, mt1, r1, n2, a2, m2, mt2, r2 string, noTailscale bool,

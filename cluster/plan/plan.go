@@ -14,6 +14,8 @@ import (
 
 	"github.com/siderolabs/talos/pkg/machinery/constants"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // Machine types, as Talos names them.
@@ -148,13 +150,13 @@ type Board struct {
 
 // Load reads and parses a plan file, filling defaults. It does not validate.
 func Load(path string) (*Plan, error) {
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadFile(path, fileio.Plan)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("plan %s does not exist: write one (see examples/lab.yaml) or run `liftoff plan init %s`", path, path)
 		}
 
-		return nil, fmt.Errorf("reading plan: %w", err)
+		return nil, fmt.Errorf("reading the plan: %w", err)
 	}
 
 	p, err := Parse(data)

@@ -3,16 +3,20 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"text/template"
+	"unicode"
 
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/compatibility"
 	"github.com/siderolabs/talos/pkg/machinery/config"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // Severity of a plan problem.
@@ -108,6 +112,13 @@ var (
 	tailscaleV6 = netip.MustParsePrefix("fd7a:115c:a1e0::/48")
 )
 
+// devicePath is a block device path; linkName a Linux interface name
+// (IFNAMSIZ: 15 characters).
+var (
+	devicePath = regexp.MustCompile(`^/dev/[A-Za-z0-9_:./-]+$`)
+	linkName   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+)
+
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Validate checks the whole plan. Defaults must have been filled (Load and
@@ -119,6 +130,7 @@ func (p *Plan) Validate() Problems {
 	v.boards()
 	v.roles()
 	v.network()
+	v.tailscale()
 	v.images()
 
 	return v.out
@@ -168,6 +180,8 @@ func (v *validator) cluster() {
 		vip, err := netip.ParseAddr(c.VIP)
 		if err != nil {
 			v.errf("", "cluster.vip", "write a plain IP address, e.g. 192.168.1.50", "VIP %q is not an IP address", c.VIP)
+		} else if why, fix := v.hostAddress(vip); why != "" {
+			v.errf("", "cluster.vip", fix, "VIP %s %s", vip, why)
 		} else {
 			for _, b := range v.plan.Boards {
 				if addr, err := netip.ParseAddr(b.Address); err == nil && addr == vip {
@@ -192,7 +206,15 @@ func (v *validator) endpoint(endpoint string) {
 
 	addr, err := netip.ParseAddr(u.Hostname())
 	if err != nil {
-		return // a DNS name: nothing to cross-check offline
+		if !dnsName(u.Hostname()) {
+			v.errf("", "cluster.endpoint", "write a DNS name (letters, digits, '-' and '.') or an IP address", "endpoint host %q is neither an IP address nor a DNS name", u.Hostname())
+		}
+
+		return // a DNS name: nothing more to cross-check offline
+	}
+
+	if why, fix := v.hostAddress(addr); why != "" {
+		v.errf("", "cluster.endpoint", fix, "endpoint %s: %s %s", endpoint, addr, why)
 	}
 
 	for _, b := range v.plan.Boards {
@@ -225,6 +247,9 @@ func (v *validator) boards() {
 			v.errf(who, field+".name", "give every board a name; it becomes its hostname", "has no name")
 		case !dnsLabel.MatchString(b.Name):
 			v.errf(who, field+".name", "use lowercase letters, digits and '-' (it becomes the hostname)", "name %q is not a valid hostname", b.Name)
+		case OwnedFile(b.Name) != "":
+			v.errf(who, field+".name", "rename the board, e.g. "+b.Name+"-1",
+				"name %q is reserved: liftoff writes %s in the output directory, next to each board's NAME.yaml, and a board's config must never land on it", b.Name, OwnedFile(b.Name))
 		case names[b.Name] != "":
 			v.errf(who, field+".name", "give each board its own name: two nodes with one hostname clash in Kubernetes", "name %q is used twice", b.Name)
 		default:
@@ -248,8 +273,14 @@ func (v *validator) boards() {
 		switch {
 		case !strings.HasPrefix(b.InstallDisk, "/dev/"):
 			v.errf(who, field+".installDisk", "name a block device, e.g. /dev/mmcblk0 or /dev/nvme0n1", "install disk %q is not a device path", b.InstallDisk)
+		case !devicePath.MatchString(b.InstallDisk) || strings.Contains(b.InstallDisk, ".."):
+			v.errf(who, field+".installDisk", "name a block device, e.g. /dev/mmcblk0 or /dev/nvme0n1", "install disk %q is not a device path: spaces, control characters and '..' have no place in one", b.InstallDisk)
 		case BootsOnlyFromMMC(b.Model) && !IsMMC(b.InstallDisk):
 			v.pi5Disk(who, field, b)
+		}
+
+		if b.Link != "" && !linkName.MatchString(b.Link) {
+			v.errf(who, field+".link", "write the interface name as Talos shows it (talosctl get links), e.g. end0 or eth0", "link %q is not a network interface name (at most 15 letters, digits, '-', '_' or '.')", b.Link)
 		}
 
 		if v.plan.Cluster.VIP != "" && b.Machine == ControlPlane && b.Link == "" {
@@ -321,6 +352,73 @@ func (v *validator) address(who, field string, b Board, seen map[netip.Addr]stri
 	if tailscaleV4.Contains(addr) || tailscaleV6.Contains(addr) {
 		v.errf(who, field+".address", "use the board's LAN address, not its tailnet address", "address %s is in Tailscale's range", addr)
 	}
+
+	if why, fix := v.hostAddress(addr); why != "" {
+		v.errf(who, field+".address", fix, "address %s %s", addr, why)
+	}
+}
+
+// hostAddress says why an address cannot be a machine's on the LAN (a
+// board, the VIP, the API endpoint), with the fix; "" when it can.
+// Loopback is refused except in a plan whose LAN is itself loopback: the
+// simulated lab's (its boards serve on 127.0.0.x), which no real lab can be.
+func (v *validator) hostAddress(addr netip.Addr) (why, fix string) {
+	const lanFix = "use the board's LAN address (maintenance mode shows it on the board's screen)"
+
+	lan, err := netip.ParsePrefix(v.plan.Network.LAN)
+	hasLAN := err == nil
+
+	switch {
+	case addr.Zone() != "":
+		return "carries an interface zone (%" + addr.Zone() + ")", "drop the %" + addr.Zone() + ": write the address alone (link-local addresses with zones are not for a cluster either)"
+	case addr.IsUnspecified():
+		return "is the unspecified address: nothing can be reached there", lanFix
+	case addr.IsMulticast():
+		return "is a multicast address: it names a group, not a machine", lanFix
+	case addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "is the broadcast address", lanFix
+	case addr.IsLinkLocalUnicast():
+		return "is link-local: it is not routed and changes on every boot (a board shows one when DHCP failed)", "give the board a LAN address: fix DHCP or reserve one in the router, then use that"
+	case addr.IsLoopback() && !(hasLAN && lan.Addr().IsLoopback()):
+		return "is a loopback address: no other machine can reach it", lanFix
+	}
+
+	if hasLAN && lan.Addr().Is4() && addr.Is4() && lan.Bits() <= 30 && lan.Contains(addr) {
+		switch addr {
+		case lan.Masked().Addr():
+			return "is the network address of the LAN " + lan.String() + ", not a machine's", lanFix
+		case lastAddr(lan):
+			return "is the broadcast address of the LAN " + lan.String(), lanFix
+		}
+	}
+
+	return "", ""
+}
+
+// lastAddr is an IPv4 prefix's broadcast address.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	n |= 1<<(32-p.Bits()) - 1
+
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+var dnsLabelAnyCase = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// dnsName tells a DNS name: dot-separated labels, 253 characters at most.
+func dnsName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+
+	for l := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if !dnsLabelAnyCase.MatchString(l) {
+			return false
+		}
+	}
+
+	return true
 }
 
 func (v *validator) roles() {
@@ -397,6 +495,15 @@ func (v *validator) network() {
 				v.errf(b.Name, c.field, "pick a cluster range that does not contain board addresses", "address %s is inside %s", addr, c.p)
 			}
 		}
+
+		// Inside the cluster, an address in these ranges is a pod's or a
+		// Service's: the API endpoint and the VIP must live on the LAN.
+		for _, a := range v.apiAddresses() {
+			if c.p.Contains(a.addr) {
+				v.errf("", a.field, "point it at a control plane's LAN address or a free LAN address, or move "+c.field+" away from it",
+					"%s %s is inside %s %s: inside the cluster that address belongs to a %s", a.what, a.addr, c.field, c.p, map[string]string{"network.podCIDR": "pod", "network.serviceCIDR": "Service"}[c.field])
+			}
+		}
 	}
 
 	if lanOK && n.LAN != "" {
@@ -410,6 +517,28 @@ func (v *validator) network() {
 			v.errf("", "cluster.vip", "a layer-2 VIP must be on the boards' LAN", "VIP %s is outside the LAN %s", vip, lan)
 		}
 	}
+}
+
+type apiAddress struct {
+	field, what string
+	addr        netip.Addr
+}
+
+// apiAddresses are the VIP and the endpoint's IP, when they are IPs.
+func (v *validator) apiAddresses() []apiAddress {
+	var out []apiAddress
+
+	if a, err := netip.ParseAddr(v.plan.Cluster.VIP); err == nil {
+		out = append(out, apiAddress{"cluster.vip", "VIP", a})
+	}
+
+	if u, err := url.Parse(v.plan.Cluster.Endpoint); err == nil && v.plan.Cluster.Endpoint != "" {
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
+			out = append(out, apiAddress{"cluster.endpoint", "endpoint", a})
+		}
+	}
+
+	return out
 }
 
 // prefix parses a CIDR and insists on its network address, since a host
@@ -435,6 +564,32 @@ func (v *validator) prefix(field, s string, optional bool) (netip.Prefix, bool) 
 	return p, true
 }
 
+func (v *validator) tailscale() {
+	ts := v.plan.Tailscale
+
+	if ts.Disabled {
+		return
+	}
+
+	if ts.Hostname != "" && !dnsLabel.MatchString(ts.Hostname) {
+		v.errf("", "tailscale.hostname", "use lowercase letters, digits and '-', at most 63 (set tailscale.hostname, or shorten cluster.name it is made from)",
+			"tailscale hostname %q is not a valid DNS label: the gateway's name on the tailnet is one", ts.Hostname)
+	}
+
+	// TS_EXTRA_ARGS is one line of the extension's environment: a line
+	// break there would start another variable of the attacker's choosing.
+	if strings.ContainsFunc(ts.ExtraArgs, unicode.IsControl) {
+		v.errf("", "tailscale.extraArgs", "keep the arguments on one line, separated by spaces, e.g. \"--advertise-tags=tag:k8s --accept-dns=false\"",
+			"tailscale.extraArgs holds a line break or control character: it becomes TS_EXTRA_ARGS in the tailscale extension's environment, where a line break starts another variable")
+	}
+
+	if ts.AuthKeyFile != "" {
+		if err := fileio.CheckPath("tailscale.authKeyFile", ts.AuthKeyFile); err != nil {
+			v.errf("", "tailscale.authKeyFile", "point it at a file holding the key (mode 0600), e.g. ~/.config/liftoff/tskey", "%s", err)
+		}
+	}
+}
+
 func (v *validator) images() {
 	im := v.plan.Images
 
@@ -442,7 +597,15 @@ func (v *validator) images() {
 		v.errf("", "images.factory", "write a host such as factory.talos.dev, or a URL with no path such as http://10.0.0.5:8080", "%s", err)
 	}
 
-	for role, exts := range im.Extensions {
+	// Self-built images (images.custom) may carry extensions of their own;
+	// Image Factory builds only official ones.
+	unknown := v.errf
+	if im.Custom != "" {
+		unknown = v.warnf
+	}
+
+	for _, role := range slices.Sorted(maps.Keys(im.Extensions)) {
+		exts := im.Extensions[role]
 		field := "images.extensions." + role
 
 		if role != Compute && role != Gateway {
@@ -457,6 +620,8 @@ func (v *validator) images() {
 			name := ShortExtension(e)
 			if name == "" {
 				v.errf("", field, "remove the empty entry", "an extension name is empty")
+
+				continue
 			}
 
 			if seen[name] {
@@ -464,6 +629,10 @@ func (v *validator) images() {
 			}
 
 			seen[name] = true
+
+			if why, fix := officialProblem(e); why != "" {
+				unknown("", field, fix, "%s", why)
+			}
 		}
 
 		switch {
@@ -476,10 +645,70 @@ func (v *validator) images() {
 	}
 
 	if im.Custom != "" {
-		if _, err := template.New("custom").Option("missingkey=error").Parse(im.Custom); err != nil {
-			v.errf("", "images.custom", "use Go template syntax, e.g. ghcr.io/me/talos:{{.Version}}-{{.Role}}", "template does not parse: %s", err)
-		} else if !strings.Contains(im.Custom, ".Role") {
-			v.errf("", "images.custom", "include {{.Role}} so compute and gateway boards get different images", "template gives every role the same image")
+		v.custom(im.Custom)
+	}
+}
+
+// customData mirrors image.TemplateData: what an images.custom template
+// may use.
+type customData struct{ Version, Role, Arch, Model string }
+
+// custom renders the self-built image template for every board model in
+// both roles. It must render, give an image reference, and give compute
+// and gateway boards different images: what a template says in a comment,
+// or computes and throws away, does not count.
+func (v *validator) custom(text string) {
+	const example = "ghcr.io/me/talos:{{.Version}}-{{.Role}}"
+
+	t, err := template.New("custom").Option("missingkey=error").Parse(text)
+	if err != nil {
+		v.errf("", "images.custom", "use Go template syntax, e.g. "+example, "template does not parse: %s", err)
+
+		return
+	}
+
+	models := []string{}
+	for _, b := range v.plan.Boards {
+		if slices.Contains(Models, b.Model) && !slices.Contains(models, b.Model) {
+			models = append(models, b.Model)
+		}
+	}
+
+	if len(models) == 0 {
+		models = []string{AMD64}
+	}
+
+	render := func(role, model string) (string, error) {
+		var buf strings.Builder
+		err := t.Execute(&buf, customData{Version: v.plan.Cluster.TalosVersion, Role: role, Arch: Arch(model), Model: model})
+
+		return buf.String(), err
+	}
+
+	for _, model := range models {
+		compute, err := render(Compute, model)
+		if err == nil {
+			_, err = render(Gateway, model)
+		}
+
+		if err != nil {
+			v.errf("", "images.custom", "use only the fields .Version .Role .Arch .Model, e.g. "+example, "template does not render: %s", err)
+
+			return
+		}
+
+		if compute == "" || strings.ContainsFunc(compute, unicode.IsSpace) || strings.ContainsFunc(compute, unicode.IsControl) {
+			v.errf("", "images.custom", "make it render one image reference, e.g. "+example, "template renders %q for %s, which is not an image reference", compute, model)
+
+			return
+		}
+
+		gateway, _ := render(Gateway, model)
+		if gateway == compute && !v.plan.Tailscale.Disabled {
+			v.errf("", "images.custom", "include {{.Role}} outside any comment, e.g. "+example,
+				"template gives every role the same image (%s for %s): compute and gateway boards must get different images", compute, model)
+
+			return
 		}
 	}
 }

@@ -119,6 +119,39 @@ func TestValidationRules(t *testing.T) {
 		{"duplicate extension", edit("tailscale:", "images: {extensions: {compute: [zfs, siderolabs/zfs]}}\ntailscale:"), "", "listed twice", "once"},
 		{"template does not parse", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version\"}\ntailscale:"), "", "does not parse", "Go template"},
 		{"template without role", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}\"}\ntailscale:"), "", "same image", "{{.Role}}"},
+
+		// Issue 21 item 12: the class of values that parse but cannot be right.
+		{"unspecified address", edit("192.168.1.13", "0.0.0.0"), "pi-3", "unspecified address", "LAN address"},
+		{"unspecified v6 address", edit("192.168.1.13", "'::'"), "pi-3", "unspecified address", "LAN address"},
+		{"multicast address", edit("192.168.1.13", "224.0.0.251"), "pi-3", "multicast", "LAN address"},
+		{"multicast v6 address", edit("192.168.1.13", "'ff02::1'"), "pi-3", "multicast", "LAN address"},
+		{"broadcast address", edit("192.168.1.13", "255.255.255.255"), "pi-3", "is the broadcast address", "LAN address"},
+		{"lan network address", edit("192.168.1.13", "192.168.1.0"), "pi-3", "network address of the LAN", "LAN address"},
+		{"lan broadcast address", edit("192.168.1.13", "192.168.1.255"), "pi-3", "broadcast address of the LAN", "LAN address"},
+		{"link-local with zone", edit("192.168.1.13", "'fe80::1%eth0'"), "pi-3", "zone (%eth0)", "drop the %eth0"},
+		{"link-local v4", edit("192.168.1.13", "169.254.10.3"), "pi-3", "link-local", "DHCP"},
+		{"loopback on a real LAN", edit("192.168.1.13", "127.0.0.13"), "pi-3", "loopback", "LAN address"},
+		{"loopback without a LAN", strings.Replace(edit("network:\n  lan: 192.168.1.0/24", "network: {}"), "192.168.1.13", "127.0.0.13", 1), "pi-3", "loopback", "LAN address"},
+		{"vip unspecified", edit("name: homelab", "name: homelab\n  vip: 0.0.0.0"), "", "unspecified", "LAN address"},
+		{"endpoint multicast", edit("name: homelab", "name: homelab\n  endpoint: https://224.0.0.1:6443"), "", "multicast", "LAN address"},
+		{"endpoint in service cidr", edit("name: homelab", "name: homelab\n  endpoint: https://10.96.0.1:6443"), "", "inside network.serviceCIDR 10.96.0.0/12", "LAN address"},
+		{"endpoint in pod cidr", edit("name: homelab", "name: homelab\n  endpoint: https://10.244.3.1:6443"), "", "inside network.podCIDR 10.244.0.0/16", "LAN address"},
+		{"vip in service cidr", strings.Replace(edit("lan: 192.168.1.0/24", "podCIDR: 10.244.0.0/16"), "name: homelab\n", "name: homelab\n  vip: 10.96.0.10\n", 1), "", "inside network.serviceCIDR", "LAN address"},
+		{"endpoint host not dns", edit("name: homelab", "name: homelab\n  endpoint: https://api_server:6443"), "", "neither an IP address nor a DNS name", "DNS name"},
+		{"unknown extension", edit("tailscale:", "images: {extensions: {compute: [zfs, notarealext]}}\ntailscale:"), "", "\"notarealext\" is not an official extension", "github.com/siderolabs/extensions"},
+		{"extension case", edit("tailscale:", "images: {extensions: {compute: [ZFS, spin]}}\ntailscale:"), "", "\"ZFS\" is not an official extension name: names are lowercase", "write zfs"},
+		{"extension typo", edit("tailscale:", "images: {extensions: {compute: [zfs, drdb]}}\ntailscale:"), "", "\"drdb\" is not an official", "did you mean drbd"},
+		{"extension other owner", edit("tailscale:", "images: {extensions: {compute: [zfs, me/zfs2]}}\ntailscale:"), "", "only siderolabs/NAME", "siderolabs/zfs2"},
+		{"tailscale hostname not a label", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  hostname: Home_Gateway"), "", "not a valid DNS label", "lowercase"},
+		{"extra args newline", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  extraArgs: \"--accept-dns=false\\nTS_AUTH_ONCE=true\""), "", "line break or control character", "one line"},
+		{"auth key file looks like a key", edit("authKeyFile: /secret/tskey", "authKeyFile: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d"), "", "looks like a key or token", "0600"},
+		{"template role in a comment", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}{{/* .Role */}}\"}\ntailscale:"), "", "same image", "outside any comment"},
+		{"template role unused", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}{{$r := .Role}}\"}\ntailscale:"), "", "same image", "{{.Role}}"},
+		{"template unknown field", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Tag}}-{{.Role}}\"}\ntailscale:"), "", "does not render", ".Version .Role .Arch .Model"},
+		{"template not a reference", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos {{.Role}}\"}\ntailscale:"), "", "not an image reference", "one image reference"},
+		{"install disk with spaces", edit("model: rpi5,", "model: rpi5, installDisk: \"/dev/sda; rm\","), "pi-1", "not a device path", "/dev/"},
+		{"install disk escaping /dev", edit("model: rpi5,", "model: rpi5, installDisk: /dev/../etc/passwd,"), "pi-1", "not a device path", "/dev/"},
+		{"link not an interface name", edit("model: rpi5,", "model: rpi5, link: \"eth0 up\","), "pi-1", "not a network interface name", "talosctl get links"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustParse(t, tc.plan)
@@ -255,5 +288,82 @@ func TestFactoryURLAndHost(t *testing.T) {
 		if err != nil || u.String() != tc.url || FactoryHost(tc.in) != tc.host {
 			t.Errorf("%q: URL %v (%v), host %s; want %s, %s", tc.in, u, err, FactoryHost(tc.in), tc.url, tc.host)
 		}
+	}
+}
+
+// Item 1 of issue 21: no board may be named after a file liftoff owns in
+// an output directory — whichever file, now or added later to the list.
+func TestBoardNamesNeverMapToOwnedFiles(t *testing.T) {
+	for _, f := range OwnedFiles {
+		name, _, _ := strings.Cut(f, ".")
+
+		p := mustParse(t, edit("name: pi-3", "name: "+name))
+
+		var found bool
+
+		for _, pr := range p.Validate().Errors() {
+			if pr.Board == name && pr.Field == "boards[2].name" && strings.Contains(pr.Message, "reserved") &&
+				strings.Contains(pr.Message, f) && strings.Contains(pr.Fix, "rename") {
+				found = true
+			}
+		}
+
+		if !found {
+			t.Errorf("board %q (next to %s) is not refused: %v", name, f, p.Validate())
+		}
+
+		if got := OwnedFile(name + "-1"); got != "" {
+			t.Errorf("the suggested name %s-1 is reserved too (%s)", name, got)
+		}
+	}
+}
+
+// Loopback addresses are the simulated lab's: allowed where the plan's LAN
+// is itself loopback (its boards serve on 127.0.0.x), refused everywhere
+// else.
+func TestLoopbackOnlyOnALoopbackLAN(t *testing.T) {
+	sim := mustParse(t, strings.NewReplacer("192.168.1.0/24", "127.0.0.0/8", "192.168.1.1", "127.0.0.1").Replace(good))
+	if err := sim.Validate().Err(); err != nil {
+		t.Errorf("the simulated lab's plan: %v", err)
+	}
+
+	real := mustParse(t, edit("192.168.1.11", "127.0.0.1"))
+	if err := real.Validate().Err(); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("a loopback board on a real LAN: %v", err)
+	}
+}
+
+// The official list is the v1.13.3 one and holds every extension liftoff
+// knows facts about.
+func TestOfficialExtensionsList(t *testing.T) {
+	if len(Official) != 81 {
+		t.Errorf("%d official extensions, want the 81 of Talos v1.13.3", len(Official))
+	}
+
+	for name := range Extensions {
+		if !IsOfficial(name) {
+			t.Errorf("%s is in the catalogue but not official", name)
+		}
+	}
+
+	for _, name := range []string{"nonfree-kmod-nvidia-lts", "ZFS", "siderolabs/zfs", ""} {
+		if IsOfficial(name) {
+			t.Errorf("%q taken for an official short name", name)
+		}
+	}
+}
+
+// With self-built images (images.custom) an unknown extension is only a
+// warning: such images may carry extensions of their own.
+func TestUnknownExtensionWarnsWithCustomImages(t *testing.T) {
+	p := mustParse(t, edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}-{{.Role}}\", extensions: {compute: [zfs, my-ext]}}\ntailscale:"))
+	ps := p.Validate()
+
+	if err := ps.Err(); err != nil {
+		t.Errorf("blocked: %v", err)
+	}
+
+	if len(ps.Warnings()) != 1 || !strings.Contains(ps.Warnings()[0].Message, "my-ext") {
+		t.Errorf("warnings: %v", ps.Warnings())
 	}
 }

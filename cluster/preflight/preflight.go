@@ -70,8 +70,11 @@ func MachineryVersion() string {
 
 // Check compares the plan with the boards discovery found, keyed by board
 // name; machinery is liftoff's Talos machinery version (MachineryVersion).
-// A board missing from found is reported and otherwise skipped.
-func Check(p *plan.Plan, found map[string]discover.Board, machinery string) plan.Problems {
+// A board missing from found is reported and otherwise skipped: as an
+// error with its reason when unanswered says why it did not answer (it
+// was asked and could not be checked), else as a warning (the wizard's
+// scan did not reach it).
+func Check(p *plan.Plan, found map[string]discover.Board, unanswered map[string]string, machinery string) plan.Problems {
 	c := &checker{plan: p, machinery: machinery}
 
 	c.versions()
@@ -80,6 +83,14 @@ func Check(p *plan.Plan, found map[string]discover.Board, machinery string) plan
 		field := fmt.Sprintf("boards[%d]", i)
 
 		d, ok := found[b.Name]
+		if why, asked := unanswered[b.Name]; !ok && asked {
+			c.add(plan.Error, b.Name, field+".address",
+				"check the address, power and network, and that the board shows Talos maintenance mode on its screen (a board that already runs a config is past preflight)",
+				"no board answered at %s in Talos maintenance mode, so it could not be checked: %s", b.Address, why)
+
+			continue
+		}
+
 		if !ok {
 			c.add(plan.Warning, b.Name, field+".address",
 				"check the address and that the board shows Talos maintenance mode on its screen; liftoff checks it once it answers",

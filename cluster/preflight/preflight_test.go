@@ -236,7 +236,7 @@ func TestCheck(t *testing.T) {
 				machinery = "v1.13.3"
 			}
 
-			got := Check(p, found, machinery)
+			got := Check(p, found, nil, machinery)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d problems, want %d:\n%s", len(got), len(tc.want), lines(got))
 			}
@@ -265,7 +265,7 @@ func TestPiModelsGroupedInOneWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := Check(p, nil, "v1.13.3").Warnings()
+	got := Check(p, nil, nil, "v1.13.3").Warnings()
 
 	var pi4 []plan.Problem
 
@@ -305,4 +305,26 @@ func lines(ps plan.Problems) string {
 	}
 
 	return b.String()
+}
+
+// Item 8 of issue 21: a board that was asked and did not answer fails
+// preflight, with the reason — it was not checked, so nothing passed.
+func TestUnansweredBoardsFailPreflight(t *testing.T) {
+	p, err := plan.Parse([]byte(`
+cluster: {name: lab}
+tailscale: {disabled: true}
+boards:
+  - {name: cp, address: 192.168.1.11, model: rpi4, machine: controlplane, role: compute}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got := Check(p, nil, map[string]string{"cp": "nothing answers on the port yet"}, "v1.13.3")
+
+	errs := got.Errors()
+	if len(errs) != 1 || errs[0].Board != "cp" || !strings.Contains(errs[0].Message, "no board answered at 192.168.1.11") ||
+		!strings.Contains(errs[0].Message, "nothing answers on the port yet") || errs[0].Fix == "" {
+		t.Errorf("%v", got)
+	}
 }

@@ -18,12 +18,13 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/factory"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/preflight"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
 )
 
 // wizardPlan is where the wizard saves its plan as it is made.
-const wizardPlan = "wizard-plan.yaml"
+const wizardPlan = plan.WizardPlanFile
 
 // backend does the wizard's I/O with liftoff's own code (discover, gen,
 // apply, bootstrap, probes); its side says what differs between the
@@ -151,6 +152,19 @@ func (s *backend) apply(ctx context.Context, p *plan.Plan) error {
 	}()
 
 	return run.Apply(ctx)
+}
+
+// reapply sends one board its config again (see bringup.Run.ApplyBoard).
+func (s *backend) reapply(ctx context.Context, board string) error {
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
+
+	if run == nil {
+		return errors.New("nothing has been applied in this session")
+	}
+
+	return run.ApplyBoard(ctx, board)
 }
 
 func (s *backend) Bootstrap(ctx context.Context, p *plan.Plan) {
@@ -328,7 +342,7 @@ func (s *backend) Preflight(_ context.Context, p *plan.Plan) plan.Problems {
 	}
 	s.mu.Unlock()
 
-	return preflight.Check(p, byName, preflight.MachineryVersion())
+	return preflight.Check(p, byName, nil, preflight.MachineryVersion())
 }
 
 func (s *backend) SavePlan(p *plan.Plan) error {
@@ -337,7 +351,7 @@ func (s *backend) SavePlan(p *plan.Plan) error {
 		return err
 	}
 
-	return os.WriteFile(filepath.Join(s.dir, wizardPlan), data, 0o644)
+	return fileio.WriteFile(filepath.Join(s.dir, wizardPlan), data, 0o644)
 }
 
 // SaveKubeconfig waits for the bootstrap to finish: etcd is bootstrapped
@@ -371,7 +385,7 @@ func (s *backend) SaveKubeconfig(merge bool) (string, error) {
 		return mergeKubeconfig(run.Kubeconfig)
 	}
 
-	path := filepath.Join(s.dir, "kubeconfig")
+	path := filepath.Join(s.dir, plan.KubeconfigFile)
 
-	return path, os.WriteFile(path, run.Kubeconfig, 0o600)
+	return path, fileio.WriteFile(path, run.Kubeconfig, 0o600)
 }

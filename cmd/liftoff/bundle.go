@@ -16,6 +16,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/bundle"
 )
@@ -71,6 +72,11 @@ Progress goes to stderr; ctrl+c stops and writes what was gathered.`,
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			stderr := c.ErrOrStderr()
+
+			// Before any work: the archive's path must take a file.
+			if err := checkOutputFile("--out", out, planPath, ""); err != nil {
+				return err
+			}
 
 			p, err := plan.Load(planPath)
 			if err != nil {
@@ -196,7 +202,7 @@ func openTalosconfig(path, planPath string) (*clientconfig.Config, error) {
 }
 
 func readRecording(path string) ([]probe.Event, error) {
-	f, err := os.Open(path)
+	f, err := fileio.Open(path, fileio.Recording)
 	if err != nil {
 		return nil, fmt.Errorf("--events: %w", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
+	"github.com/liftoff-lab/liftoff/internal/scratch"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
@@ -94,8 +96,12 @@ bring-up --sim watched, or from a recording (--events).`,
 				}
 			}
 
-			if err := writable("--html", f.html); err != nil {
-				return usageError{err}
+			// Before any work: a report that cannot be written is known now,
+			// not after the suite ran.
+			for flag, path := range map[string]string{"--junit": f.junit, "--html": f.html} {
+				if err := checkOutputFile(flag, path, f.plan, ""); err != nil {
+					return err
+				}
 			}
 
 			if f.spec != "" && f.sim == "" {
@@ -172,7 +178,8 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "liftoff-check-")
+	scratch.Sweep("", "liftoff-check-") // what a killed check left
+	dir, err := scratch.Dir("", "liftoff-check-")
 	if err != nil {
 		return err
 	}
@@ -243,14 +250,14 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 		return nil, fmt.Errorf("reading talosconfig: %w", err)
 	}
 
-	kc, err := os.ReadFile(f.kubeconfig)
+	kc, err := fileio.ReadFile(f.kubeconfig, fileio.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
 	}
 
 	cs, err := probe.KubeClient(kc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--kubeconfig %s is not a usable kubeconfig (%v): pass the one liftoff up saved (OUT/kubeconfig), or talosctl kubeconfig's", f.kubeconfig, err)
 	}
 
 	lab := probe.NewLab()
@@ -287,7 +294,11 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 		env.Tailscale = ts
 	}
 
-	nodes, err := probe.NodeSnapshot(ctx, cs)
+	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	nodes, err := probe.NodeSnapshot(nctx, cs)
+
+	cancel()
+
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "warning: the Kubernetes API did not answer; checks that need it will skip:", err)
 
@@ -303,30 +314,9 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 	return env, nil
 }
 
+// report prints the results first — whatever happens to the report
+// files, a run's results are never lost — then writes each report whole.
 func report(w io.Writer, results []check.Result, f checkFlags, pic picture) error {
-	if f.html != "" {
-		if err := writeHTML(f.html, results, checkTitle(f), pic); err != nil {
-			return err
-		}
-	}
-
-	if f.junit != "" {
-		out, err := os.Create(f.junit)
-		if err != nil {
-			return err
-		}
-
-		if err := check.WriteJUnit(out, results); err != nil {
-			out.Close()
-
-			return err
-		}
-
-		if err := out.Close(); err != nil {
-			return err
-		}
-	}
-
 	var err error
 	if f.json {
 		err = check.WriteJSON(w, results)
@@ -336,6 +326,23 @@ func report(w io.Writer, results []check.Result, f checkFlags, pic picture) erro
 
 	if err != nil {
 		return err
+	}
+
+	if f.junit != "" {
+		var buf bytes.Buffer
+		if err := check.WriteJUnit(&buf, results); err != nil {
+			return err
+		}
+
+		if err := fileio.WriteFile(f.junit, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("--junit: the results above could not be saved: %w", err)
+		}
+	}
+
+	if f.html != "" {
+		if err := writeHTML(f.html, results, checkTitle(f), pic); err != nil {
+			return fmt.Errorf("--html: the results above could not be saved: %w", err)
+		}
 	}
 
 	if check.Failed(results) {

@@ -86,7 +86,7 @@ boards:
 // A report path that cannot be written is refused before the lab starts.
 func TestCheckHTMLPathIsCheckedFirst(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
-		{"/nonexistent/dir/report.html", "the directory /nonexistent/dir does not exist"},
+		{"/nonexistent/dir/report.html", "its directory /nonexistent/dir does not exist"},
 		{t.TempDir(), "is a directory: name a file"},
 	} {
 		_, err := run(t, "check", "--sim", "happy", "--html", tc.path)

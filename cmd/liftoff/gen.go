@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -29,7 +30,8 @@ func newGenCmd() *cobra.Command {
                    gateway alone also carries the tailscale
                    ExtensionServiceConfig advertising the pod and service CIDRs)
   talosconfig      client config for talosctl and liftoff
-  lab.yaml         the plan these were made from
+  lab.yaml         a copy of the plan these were made from (when --plan is
+                   that very file, it is left exactly as you wrote it)
 
 The layout is talosctl's: talosctl apply-config --insecure -n ADDR --file <board>.yaml
 Register the installers' schematics with the Image Factory first (liftoff
@@ -37,7 +39,11 @@ images --register; liftoff up does it itself): the factory serves no
 installer for a schematic it does not know, and the install fails.
 
 Re-running is safe: unchanged files are left alone and each changed one is
-reported. Files holding secrets are written 0600.
+reported. Every file is written or none is (a failure changes nothing), and
+gen never writes over a file it did not make for that purpose. Files
+holding secrets are 0600; a looser mode found on one is tightened, and
+reported. No board may be named after a file liftoff owns here (secrets,
+lab, talosconfig, kubeconfig, wizard-plan …).
 
 The Tailscale auth key comes from --tailscale-authkey-file, else
 $LIFTOFF_TS_AUTHKEY / $TS_AUTHKEY, else tailscale.authKeyFile in the plan —
@@ -48,6 +54,10 @@ never from a flag value.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError{fmt.Errorf("--out is required: the directory for configs and secrets, e.g. --out ./homelab")}
+			}
+
+			if err := config.CheckDir(out); err != nil {
+				return usageError{err}
 			}
 
 			p, err := loadValid(c.ErrOrStderr(), path)
@@ -80,7 +90,7 @@ never from a flag value.`,
 				key = src.Key
 			}
 
-			changes, err := config.Write(out, p, config.WriteOptions{AuthKey: key, NewSecrets: newSecrets})
+			changes, err := config.Write(out, p, config.WriteOptions{AuthKey: key, NewSecrets: newSecrets, PlanPath: path})
 			if err != nil {
 				return err
 			}
@@ -93,6 +103,8 @@ never from a flag value.`,
 			if err := w.Flush(); err != nil {
 				return err
 			}
+
+			warnChanges(c.ErrOrStderr(), changes)
 
 			if showDiff {
 				for _, ch := range changes {
@@ -113,9 +125,19 @@ never from a flag value.`,
 	addPlanFlag(c, &path)
 	c.Flags().StringVarP(&out, "out", "o", "", "output directory (created 0700 if missing)")
 	c.Flags().StringVar(&keyFile, "tailscale-authkey-file", "", "file holding the Tailscale auth key for the gateway")
-	c.Flags().BoolVar(&newSecrets, "new-secrets", false, "allow a new secrets bundle where configs from another one exist (only when those nodes are being wiped)")
+	c.Flags().BoolVar(&newSecrets, "new-secrets", false, "allow a new secrets bundle where configs from another one exist (only when those nodes are being wiped); the talosconfig gets a new context, the old one is kept as talosconfig.replaced-TIME")
 	c.Flags().BoolVar(&showDiff, "diff", false, "show what changed in updated files (secrets redacted)")
 	addFactoryFlag(c, &fac)
 
 	return c
+}
+
+// warnChanges prints what a person must not miss about files gen wrote,
+// one loud block per file, on stderr.
+func warnChanges(w io.Writer, changes []config.Change) {
+	for _, ch := range changes {
+		if ch.Warning != "" {
+			fmt.Fprintf(w, "\nWARNING (%s): %s\n", ch.Path, ch.Warning)
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // mergeKubeconfig adds a cluster's entries to the default kubeconfig
@@ -25,7 +27,7 @@ func mergeKubeconfig(data []byte) (string, error) {
 
 	cur := clientcmdapi.NewConfig()
 
-	if old, err := os.ReadFile(path); err == nil {
+	if old, err := fileio.ReadFile(path, fileio.Kubeconfig); err == nil {
 		if cur, err = clientcmd.Load(old); err != nil {
 			return "", fmt.Errorf("%s is not a kubeconfig liftoff can read (%w); not merging — choose a separate file", path, err)
 		}

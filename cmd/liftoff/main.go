@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -22,7 +24,8 @@ func main() {
 
 	root := newRoot()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+		// The last guard: no error shows a secret it was handed.
+		fmt.Fprintln(os.Stderr, "error:", fileio.Redact(err.Error()))
 
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -66,8 +69,11 @@ The flow:
 	}
 
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
+		// A flag error quotes the value it could not parse.
+		return usageError{fmt.Errorf("%s (see `%s --help`)", fileio.Redact(err.Error()), c.CommandPath())}
 	})
+
+	root.PersistentPreRunE = checkInput
 
 	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newUpCmd(), newCheckCmd(), newPreflightCmd(), newSimCmd(), newReplayCmd(), newBundleCmd())
 

@@ -36,9 +36,10 @@ cluster's name, versions and network (pod and service CIDRs).`,
 
 func newPlanInitCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "init [FILE]",
-		Short: "Write an example plan to edit (never overwrites)",
-		Args:  cobra.MaximumNArgs(1),
+		Use:         "init [FILE]",
+		Annotations: map[string]string{pathArgs: "FILE"},
+		Short:       "Write an example plan to edit (never overwrites)",
+		Args:        cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			path := defaultPlan
 			if len(args) == 1 {
@@ -115,14 +116,19 @@ func loadValid(w io.Writer, path string) (*plan.Plan, error) {
 		return nil, err
 	}
 
+	return p, validate(w, path, p)
+}
+
+// validate prints a loaded plan's warnings and fails on its errors.
+func validate(w io.Writer, path string, p *plan.Plan) error {
 	problems := p.Validate()
 	for _, warn := range problems.Warnings() {
 		fmt.Fprintln(w, "warning:", warn)
 	}
 
 	if err := problems.Err(); err != nil {
-		return nil, err
+		return fmt.Errorf("%s: %w", path, err)
 	}
 
-	return p, nil
+	return nil
 }

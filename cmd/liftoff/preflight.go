@@ -13,6 +13,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/preflight"
+	"github.com/liftoff-lab/liftoff/probe"
 )
 
 func newPreflightCmd() *cobra.Command {
@@ -55,8 +56,8 @@ Exit code 1 when there are errors; warnings alone exit 0.`,
 
 			problems := p.Validate()
 			if problems.Err() == nil {
-				found := inspectBoards(c.Context(), p, port, timeout)
-				problems = append(problems, preflight.Check(p, found, preflight.MachineryVersion())...)
+				found, unanswered := inspectBoards(c.Context(), p, port, timeout)
+				problems = append(problems, preflight.Check(p, found, unanswered, preflight.MachineryVersion())...)
 
 				fctx, cancel := context.WithTimeout(c.Context(), 2*timeout)
 				problems = append(problems, preflight.Schematics(fctx, p)...)
@@ -88,12 +89,14 @@ Exit code 1 when there are errors; warnings alone exit 0.`,
 }
 
 // inspectBoards asks each board of the plan what it is, all at once; a
-// board that does not answer is left out (preflight says so).
-func inspectBoards(ctx context.Context, p *plan.Plan, port int, timeout time.Duration) map[string]discover.Board {
+// board that does not answer is left out, with the reason (preflight fails
+// on it).
+func inspectBoards(ctx context.Context, p *plan.Plan, port int, timeout time.Duration) (map[string]discover.Board, map[string]string) {
 	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		found = map[string]discover.Board{}
+		mu         sync.Mutex
+		wg         sync.WaitGroup
+		found      = map[string]discover.Board{}
+		unanswered = map[string]string{}
 	)
 
 	for _, b := range p.Boards {
@@ -102,12 +105,15 @@ func inspectBoards(ctx context.Context, p *plan.Plan, port int, timeout time.Dur
 			defer cancel()
 
 			d, err := discover.Inspect(ictx, net.JoinHostPort(b.Address, strconv.Itoa(port)))
-			if err != nil {
-				return
-			}
 
 			mu.Lock()
 			defer mu.Unlock()
+
+			if err != nil {
+				unanswered[b.Name] = probe.Explain(err).Words
+
+				return
+			}
 
 			found[b.Name] = d
 		})
@@ -115,5 +121,5 @@ func inspectBoards(ctx context.Context, p *plan.Plan, port int, timeout time.Dur
 
 	wg.Wait()
 
-	return found
+	return found, unanswered
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
 )
@@ -22,8 +22,9 @@ func newReplayCmd() *cobra.Command {
 	)
 
 	c := &cobra.Command{
-		Use:   "replay FILE",
-		Short: "Replay a recorded session on the dashboard",
+		Use:         "replay FILE",
+		Annotations: map[string]string{pathArgs: "FILE"},
+		Short:       "Replay a recorded session on the dashboard",
 		Long: `Plays back an event stream recorded with liftoff sim --record, on the same
 dashboard, at any speed: the demo that survives a dead venue network, and
 the bug report that carries the exact session.`,
@@ -36,7 +37,7 @@ the bug report that carries the exact session.`,
 				return usageError{err}
 			}
 
-			f, err := os.Open(args[0])
+			f, err := fileio.Open(args[0], fileio.Recording)
 			if err != nil {
 				return err
 			}

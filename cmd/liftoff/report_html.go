@@ -3,8 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"time"
 
 	"github.com/liftoff-lab/liftoff/probe"
@@ -99,57 +98,9 @@ func writeHTML(path string, results []check.Result, title string, pic picture) e
 		return err
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := fileio.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("--html %s: %w", path, err)
 	}
 
-	if _, err := tmp.Write(b.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-
-		return fmt.Errorf("--html %s: %w", path, err)
-	}
-
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-
-		return err
-	}
-
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-
-		return err
-	}
-
-	return os.Rename(tmp.Name(), path)
-}
-
-// writable says, before any work, why a report could not be written to
-// path: a missing directory, or a directory where the file should be.
-func writable(flag, path string) error {
-	if path == "" {
-		return nil
-	}
-
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("%s %s is a directory: name a file, e.g. %s", flag, path, filepath.Join(path, "report.html"))
-	}
-
-	dir := filepath.Dir(path)
-
-	st, err := os.Stat(dir)
-	if err != nil || !st.IsDir() {
-		return fmt.Errorf("%s %s: the directory %s does not exist: create it first", flag, path, dir)
-	}
-
-	try, err := os.CreateTemp(dir, ".liftoff-write-test-*")
-	if err != nil {
-		return fmt.Errorf("%s %s: cannot write in %s: %w", flag, path, dir, err)
-	}
-
-	try.Close()
-
-	return os.Remove(try.Name())
+	return nil
 }

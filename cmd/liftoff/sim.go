@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -50,8 +51,8 @@ make tools).
 Scenarios inject the failures people hit: ` + strings.Join(lab.Names(), ", ") + `.
 
 --headless runs the lab alone and prints each board's address, for
-scripts and the official talosctl (talosctl -n 127.0.0.11 --insecure
-version); --up also brings it up with liftoff's own gen/apply/bootstrap.
+scripts and the official talosctl (talosctl version -n 127.0.0.11 -e 127.0.0.11
+--insecure); --up also brings it up with liftoff's own gen/apply/bootstrap.
 --speed makes the boards faster than real Raspberry Pis (rehearse at 20,
 present at 5). --record writes the event stream for liftoff replay.`,
 		Example: `  liftoff sim
@@ -81,6 +82,17 @@ func runSim(c *cobra.Command, f simFlags) error {
 	theme, err := ui.ThemeByName(f.theme)
 	if err != nil {
 		return usageError{err}
+	}
+
+	// Before any work: where files go must take them.
+	if f.dir != "" {
+		if err := config.CheckDir(f.dir); err != nil {
+			return usageError{fmt.Errorf("--dir: %w", err)}
+		}
+	}
+
+	if err := checkOutputFile("--record", f.record, "", f.dir); err != nil {
+		return err
 	}
 
 	for _, tool := range []string{"kube", "etcd"} {
@@ -145,7 +157,11 @@ func runSim(c *cobra.Command, f simFlags) error {
 	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: l.Plan().Cluster.Name,
 		Target: strings.Join(targets, ","), Theme: theme, Context: ctx, Speed: f.speed, Factory: l.Factory().URL()}
 
-	// The wizard saves its plan as it is made: the same --dir resumes it.
+	// A new plan is on the lab's network (loopback, which plan validation
+	// allows only on a loopback LAN). The wizard saves its plan as it is
+	// made: the same --dir resumes it.
+	opts.Plan = &plan.Plan{Cluster: plan.Cluster{Name: opts.Cluster}, Network: l.Plan().Network}
+
 	if saved, err := plan.Load(filepath.Join(f.dir, wizardPlan)); err == nil && len(saved.Boards) > 0 {
 		opts.Plan, opts.Start = saved, ui.ScreenRoles
 	}
@@ -175,14 +191,14 @@ func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFl
 	}
 
 	fmt.Fprintf(w, "  factory  %s (the lab's Image Factory)\n", l.Factory().URL())
-	fmt.Fprintf(w, "try: talosctl -n %s -e %s --insecure version\n", l.Boards()[0].Spec().Address, l.Boards()[0].Spec().Address)
+	fmt.Fprintf(w, "try: talosctl version -n %s -e %s --insecure\n", l.Boards()[0].Spec().Address, l.Boards()[0].Spec().Address)
 
 	if f.up {
 		// Events print for as long as the lab runs (the hello-worlds keep
 		// answering), not just during the bring-up.
 		lw := &lockedWriter{w: w}
 		pctx, stop := context.WithCancel(ctx)
-		wait := printEvents(pctx, lw, be.events)
+		wait := printEvents(pctx, lw, be.events, nil)
 
 		defer wait()
 		defer stop()

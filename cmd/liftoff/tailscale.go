@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 
 	"tailscale.com/client/local"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
 )
@@ -47,7 +47,7 @@ func routeOptions(p *plan.Plan, apiKeyFile string) (probe.RouteOptions, error) {
 // readAPIKey reads a Tailscale API key from a file: keys never travel as
 // flag values, which end up in shell history and process lists.
 func readAPIKey(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileio.ReadFile(path, fileio.APIKey)
 	if err != nil {
 		return "", fmt.Errorf("--tailscale-api-key-file: %w", err)
 	}

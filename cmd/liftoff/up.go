@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
@@ -27,6 +28,7 @@ type upFlags struct {
 	keyFile, apiKeyFile string
 	theme, record       string
 	headless            bool
+	timeout             time.Duration
 }
 
 func newUpCmd() *cobra.Command {
@@ -58,7 +60,12 @@ whose installer pull is a 404 fails its install. A schematic the factory
 confirmed is remembered in --out, so a rerun without a network goes on.
 
 --headless applies, bootstraps and saves the kubeconfig from the plan
-without the dashboard, printing each event: for scripts and CI.`,
+without the dashboard, printing each event, then waits until the lab is
+healthy: every board Ready in Talos and Kubernetes, the gateway's
+tailscale up. A board that comes back in maintenance mode (power lost, a
+reset) gets its config again (up to 3 times). The last line says
+"healthy: …" or "NOT healthy: …" with each board's reason; the exit code
+is 1 unless healthy within --timeout. For scripts and CI.`,
 		Example: `  liftoff up --plan lab.yaml --out homelab --tailscale-authkey-file ~/.config/liftoff/tskey
   liftoff up --out homelab                        # resume the wizard's saved plan
   liftoff up --plan lab.yaml --headless --out homelab`,
@@ -73,7 +80,8 @@ without the dashboard, printing each event: for scripts and CI.`,
 	c.Flags().StringVar(&f.apiKeyFile, "tailscale-api-key-file", "", "a file holding a Tailscale API key (tskey-api-…), for route approval")
 	c.Flags().StringVar(&f.theme, "theme", "default", "dashboard theme: "+strings.Join(ui.Themes, ", "))
 	c.Flags().StringVar(&f.record, "record", "", "record the event stream to this file (JSON lines) for liftoff replay")
-	c.Flags().BoolVar(&f.headless, "headless", false, "no dashboard: apply, bootstrap and save the kubeconfig from the plan, printing events")
+	c.Flags().BoolVar(&f.headless, "headless", false, "no dashboard: apply, bootstrap and save the kubeconfig from the plan, printing events, until the lab is healthy")
+	c.Flags().DurationVar(&f.timeout, "timeout", 30*time.Minute, "with --headless: how long the bring-up may take to a healthy lab (every board Ready, the gateway's tailscale up)")
 	addFactoryFlag(c, &f.factory)
 
 	return c
@@ -97,9 +105,22 @@ func runUp(c *cobra.Command, f upFlags) error {
 		}
 	}
 
-	p, resumed, err := upPlan(f)
+	// Before any work: where files go must take them.
+	if err := config.CheckDir(f.out); err != nil {
+		return usageError{fmt.Errorf("--out: %w", err)}
+	}
+
+	if err := checkOutputFile("--record", f.record, f.plan, f.out); err != nil {
+		return err
+	}
+
+	p, resumed, err := upPlan(c.ErrOrStderr(), f, c.Flags().Changed("plan"))
 	if err != nil {
 		return err
+	}
+
+	if f.headless && f.timeout <= 0 {
+		return usageError{errors.New("--timeout must be more than 0: a headless bring-up always has a deadline")}
 	}
 
 	if p != nil {
@@ -128,7 +149,7 @@ func runUp(c *cobra.Command, f upFlags) error {
 	defer closeRecord() //nolint:errcheck
 
 	if f.headless {
-		return upHeadless(ctx, c.OutOrStdout(), be, p)
+		return upHeadless(ctx, c.OutOrStdout(), be, p, f.timeout)
 	}
 
 	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
@@ -161,9 +182,32 @@ func runUp(c *cobra.Command, f upFlags) error {
 }
 
 // upPlan is the wizard's saved plan in --out, else --plan if it exists,
-// else nil (the wizard starts from a scan).
-func upPlan(f upFlags) (p *plan.Plan, resumed bool, err error) {
-	if p, err := plan.Load(filepath.Join(f.out, wizardPlan)); err == nil {
+// else nil (the wizard starts from a scan). It says which one it uses: a
+// saved plan wins over --plan, which must not happen unnoticed. A saved
+// plan that cannot be read stops it, with the fix, rather than being
+// passed over for --plan.
+func upPlan(w io.Writer, f upFlags, planGiven bool) (p *plan.Plan, resumed bool, err error) {
+	saved := filepath.Join(f.out, wizardPlan)
+
+	if _, serr := os.Lstat(saved); serr == nil {
+		p, err := plan.Load(saved)
+		if err != nil {
+			return nil, false, fmt.Errorf("the wizard's saved plan cannot be read: %w — fix it, or move it away to start from --plan %s", err, f.plan)
+		}
+
+		if f.headless {
+			if err := validate(w, saved, p); err != nil {
+				return nil, false, err
+			}
+		}
+
+		note := ""
+		if planGiven && !same(saved, f.plan) {
+			note = fmt.Sprintf(" (not --plan %s: move %s away to start from it)", f.plan, saved)
+		}
+
+		fmt.Fprintf(w, "plan: %s, the wizard's saved plan%s\n", saved, note)
+
 		return p, true, nil
 	}
 
@@ -172,34 +216,24 @@ func upPlan(f upFlags) (p *plan.Plan, resumed bool, err error) {
 			return nil, false, usageError{fmt.Errorf("--plan %s: %w", f.plan, err)}
 		}
 
+		fmt.Fprintf(w, "plan: none (%s does not exist): the wizard starts from a scan\n", f.plan)
+
 		return nil, false, nil
 	}
 
-	p, err = loadValid(os.Stderr, f.plan)
+	p, err = loadValid(w, f.plan)
 	if err != nil {
 		return nil, false, err
 	}
 
+	fmt.Fprintf(w, "plan: %s\n", f.plan)
+
 	return p, false, nil
 }
 
-// upHeadless brings a lab up from its plan without the screen, printing
-// each event while it does.
-func upHeadless(ctx context.Context, out io.Writer, be *backend, p *plan.Plan) error {
-	w := &lockedWriter{w: out} // events and progress print from two goroutines
-
-	lctx, stop := context.WithCancel(ctx)
-	wait := printEvents(lctx, w, be.events)
-
-	defer wait()
-	defer stop()
-
-	return bringUp(ctx, w, be, p)
-}
-
-// printEvents prints each event as a line until ctx ends; wait returns
-// once it has stopped.
-func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event) (wait func()) {
+// printEvents prints each event as a line, and hands it to also when not
+// nil, until ctx ends; wait returns once it has stopped.
+func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event, also func(probe.Event)) (wait func()) {
 	done := make(chan struct{})
 
 	go func() {
@@ -211,6 +245,10 @@ func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event) (w
 				return
 			case e := <-events:
 				fmt.Fprintln(w, describe(e))
+
+				if also != nil {
+					also(e)
+				}
 			}
 		}
 	}()

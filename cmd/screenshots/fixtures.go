@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
@@ -256,7 +257,7 @@ func recordBringUp(ctx context.Context, liftoff, scenario, file, work string, sp
 		case <-t.C:
 		}
 
-		f, err := os.Open(file)
+		f, err := fileio.Open(file, fileio.Recording)
 		if err != nil {
 			continue
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,6 +16,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/internal/shot"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
@@ -55,7 +56,7 @@ type labBoard struct {
 func load(dir string) (*recordings, error) {
 	r := &recordings{}
 
-	lab, err := os.ReadFile(filepath.Join(dir, fixtureLab))
+	lab, err := fileio.ReadFile(filepath.Join(dir, fixtureLab), fileio.Own)
 	if err != nil {
 		return nil, fmt.Errorf("%w (record the fixtures with make screenshot-fixtures)", err)
 	}
@@ -76,7 +77,7 @@ func load(dir string) (*recordings, error) {
 	}
 
 	for file, into := range map[string]*[]probe.Event{fixtureDiscover: &r.discovered, fixtureHappy: &r.happy, fixtureTailscale: &r.tailscale} {
-		f, err := os.Open(filepath.Join(dir, file))
+		f, err := fileio.Open(filepath.Join(dir, file), fileio.Recording)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +94,7 @@ func load(dir string) (*recordings, error) {
 		}
 	}
 
-	data, err := os.ReadFile(filepath.Join(dir, fixtureCheck))
+	data, err := fileio.ReadFile(filepath.Join(dir, fixtureCheck), fileio.Own)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +204,9 @@ func (r *recordings) wizard() []frame {
 		addrs = append(addrs, b.addr)
 	}
 
-	d := newDriver(ui.Options{Backend: be, Target: strings.Join(addrs, ","), Cluster: "homelab"}, cols, rows, len(r.happy)+64, last(r.discovered))
+	// The simulated lab's plan is on its loopback LAN, as liftoff sim makes it.
+	start := &plan.Plan{Cluster: plan.Cluster{Name: "homelab"}, Network: plan.Network{LAN: "127.0.0.0/8"}}
+	d := newDriver(ui.Options{Backend: be, Target: strings.Join(addrs, ","), Cluster: "homelab", Plan: start}, cols, rows, len(r.happy)+64, last(r.discovered))
 	be.d = d
 
 	var out []frame
@@ -330,12 +333,12 @@ func Compare(dir string, shots []Shot) []string {
 }
 
 func same(dir string, s Shot) bool {
-	text, err := os.ReadFile(filepath.Join(dir, s.Name+".txt"))
+	text, err := fileio.ReadFile(filepath.Join(dir, s.Name+".txt"), fileio.Own)
 	if err != nil || string(text) != s.Text {
 		return false
 	}
 
-	committed, err := os.ReadFile(filepath.Join(dir, s.Name+".png"))
+	committed, err := fileio.ReadFile(filepath.Join(dir, s.Name+".png"), fileio.Own)
 	if err != nil {
 		return false
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 const module = "module github.com/liftoff-lab/liftoff"
@@ -68,7 +70,7 @@ func Root() (string, bool) {
 	}
 
 	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && isLiftoff(b) {
+		if b, err := fileio.ReadFile(filepath.Join(dir, "go.mod"), fileio.Own); err == nil && isLiftoff(b) {
 			return dir, true
 		}
 

@@ -139,6 +139,15 @@ func failNodes(env *Env, summary string, nodes []*probe.Node) Result {
 	return r
 }
 
+// plural is "1 node" or "3 nodes".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -161,6 +170,70 @@ func nodesWhere(env *Env, keep func(*probe.Node) bool) []*probe.Node {
 
 func ready(n *probe.Node) bool { return n.MachineReady && n.NodeReady }
 
+// unread tells a node whose Talos API was never read: it refused liftoff
+// or did not answer. A check can say nothing of it but that.
+func unread(n *probe.Node) bool { return n.Stage == "" }
+
+// judgeable tells a node whose running image was read: its extensions are
+// those of a booting or running system, not of maintenance mode, of an
+// install in progress, or of an image that never gets through its boot.
+func judgeable(n *probe.Node) bool {
+	return n.Stage == "running" || n.Stage == "booting" && !n.BootLooping()
+}
+
+// notReady is a failure summary that keeps apart the nodes seen not Ready
+// from those that could not be read at all.
+func notReady(what string, stuck []*probe.Node, total int) string {
+	var seen, blind []*probe.Node
+
+	for _, n := range stuck {
+		if unread(n) {
+			blind = append(blind, n)
+		} else {
+			seen = append(seen, n)
+		}
+	}
+
+	var parts []string
+
+	if len(seen) > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d %s not Ready: %s", len(seen), total, what, names(seen)))
+	}
+
+	if len(blind) > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d %s could not be read: %s", len(blind), total, what, names(blind)))
+	}
+
+	return strings.Join(parts, "; ")
+}
+
+// unjudged fails or skips a check that could not see all of its subject:
+// a fail when it saw none of it, a skip naming what it could not see
+// otherwise. Never a pass.
+func unjudged(env *Env, subject string, seen int, blind []*probe.Node) Result {
+	why := make([]string, 0, len(blind))
+
+	for _, n := range blind {
+		switch {
+		case !n.Reachable && n.Unreachable != "":
+			why = append(why, n.Name+": "+n.Unreachable)
+		case n.Stage == "":
+			why = append(why, n.Name+": never read")
+		default:
+			why = append(why, n.Name+": stage "+n.Stage)
+		}
+	}
+
+	if seen == 0 {
+		r := failNodes(env, "no node could be read, so "+subject+" is unknown: "+names(blind), blind)
+		r.Evidence = append(why, r.Evidence...)
+
+		return r
+	}
+
+	return Result{Status: Skip, Summary: fmt.Sprintf("%s could not be judged on %s (%s); the %d node(s) read are right", subject, names(blind), strings.Join(why, "; "), seen)}
+}
+
 func names(nodes []*probe.Node) string {
 	var s []string
 	for _, n := range nodes {
@@ -177,7 +250,7 @@ func computeOnly(_ context.Context, env *Env) Result {
 	}
 
 	if stuck := nodesWhere(env, func(n *probe.Node) bool { return n.Role == plan.Compute && !ready(n) }); len(stuck) > 0 {
-		return failNodes(env, fmt.Sprintf("%d of %d compute nodes not Ready: %s", len(stuck), len(compute), names(stuck)), stuck)
+		return failNodes(env, notReady("compute nodes", stuck, len(compute)), stuck)
 	}
 
 	return pass("%d compute nodes Ready in Talos and Kubernetes", len(compute))
@@ -190,7 +263,7 @@ func mixedRole(_ context.Context, env *Env) Result {
 	}
 
 	if stuck := nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" && !ready(n) }); len(stuck) > 0 {
-		return failNodes(env, fmt.Sprintf("%d of %d nodes not Ready: %s", len(stuck), len(env.Lab.Nodes), names(stuck)), stuck)
+		return failNodes(env, notReady("nodes", stuck, len(env.Lab.Nodes)), stuck)
 	}
 
 	return pass("%d nodes Ready, gateway %s among them", len(env.Lab.Nodes), gw[0].Name)
@@ -253,13 +326,23 @@ func readyTiming(_ context.Context, env *Env) Result {
 func extensionIsolation(_ context.Context, env *Env) Result {
 	var (
 		wrong    []*probe.Node
+		blind    []*probe.Node
+		seen     int
 		evidence []string
 	)
 
 	for _, n := range env.Lab.Nodes {
-		if len(n.Expect) == 0 || n.Stage != "running" {
+		if len(n.Expect) == 0 {
 			continue
 		}
+
+		if !judgeable(n) {
+			blind = append(blind, n)
+
+			continue
+		}
+
+		seen++
 
 		missing, unexpected := n.Missing(), n.Unexpected()
 		if len(missing)+len(unexpected) == 0 {
@@ -272,6 +355,10 @@ func extensionIsolation(_ context.Context, env *Env) Result {
 	}
 
 	if len(wrong) == 0 {
+		if len(blind) > 0 {
+			return unjudged(env, "whether each node runs exactly its role's extensions", seen, blind)
+		}
+
 		return pass("every node runs exactly its role's extensions")
 	}
 
@@ -332,11 +419,27 @@ func spinDeploy(ctx context.Context, env *Env) Result {
 	}
 
 	spin := spinNodes(env)
+
+	var blind []*probe.Node
+
 	for _, node := range res.Nodes {
-		if !slices.ContainsFunc(spin, func(n *probe.Node) bool { return n.Name == node }) {
+		n := env.Lab.Node(node)
+
+		switch {
+		case slices.Contains(spin, n):
+		case !judgeable(n):
+			blind = append(blind, n)
+		default:
 			return Result{Status: Fail, Summary: "a Spin pod ran on " + node + ", which has no spin extension",
 				Why: "the RuntimeClass does not keep Spin pods on spin nodes", Fix: "give the RuntimeClass a nodeSelector on extensions.liftoff.dev/spin=true"}
 		}
+	}
+
+	if len(blind) > 0 {
+		r := unjudged(env, "whether the Spin hello-world ran on spin nodes only", len(res.Nodes)-len(blind), blind)
+		r.Summary = fmt.Sprintf("the Spin hello-world answered %q, but %s", res.Body, r.Summary)
+
+		return r
 	}
 
 	return pass("%q from %s in %s (cold start)", res.Body, strings.Join(res.Nodes, ","), res.ColdStart.Round(time.Millisecond))
@@ -348,7 +451,7 @@ func helloFailure(env *Env, summary string, res probe.HelloResult) Result {
 	msg := res.Err.Error()
 
 	switch {
-	case strings.Contains(msg, "no runtime for") || strings.Contains(msg, "RuntimeClass") || len(spinNodes(env)) == 0:
+	case strings.Contains(msg, "no runtime for") || strings.Contains(msg, "RuntimeClass") || len(spinNodes(env)) == 0 && allJudged(env):
 		r.Why = "no node can run Spin: " + msg
 		r.Fix = "give the nodes an image with the spin extension (both roles have it by default; see liftoff images), and make sure the RuntimeClass handler is \"spin\""
 	default:
@@ -362,6 +465,11 @@ func helloFailure(env *Env, summary string, res probe.HelloResult) Result {
 	}
 
 	return r
+}
+
+// allJudged tells whether every planned node's running image was read.
+func allJudged(env *Env) bool {
+	return len(nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" && !judgeable(n) })) == 0
 }
 
 func multiArch(ctx context.Context, env *Env) Result {
@@ -465,14 +573,15 @@ func subnetRouter(_ context.Context, env *Env) Result {
 	}
 
 	n := env.Lab.Node(gw.Name)
-	if s, ok := n.Services["ext-tailscale"]; !ok || !s.Up {
-		return failNodes(env, "the gateway "+gw.Name+"'s tailscale is not running, so nothing advertises the cluster's routes", []*probe.Node{n})
-	}
-
 	want := strings.Join(config.Routes(env.Plan), ",")
 
-	if env.Tailscale == nil {
-		return pass("ext-tailscale runs on %s with routes %s (route approval unknown: %s)", gw.Name, want, orDash(env.NoTailscale))
+	switch s, ok := n.Services["ext-tailscale"]; {
+	case !judgeable(n):
+		return failNodes(env, "the gateway "+gw.Name+" could not be read, so whether its tailscale runs is unknown", []*probe.Node{n})
+	case !ok || !s.Up:
+		return failNodes(env, "the gateway "+gw.Name+"'s tailscale is not running, so nothing advertises the cluster's routes", []*probe.Node{n})
+	case env.Tailscale == nil:
+		return skip("ext-tailscale runs on %s, but whether it advertises %s, and whether they are approved, could not be seen: %s", gw.Name, want, orDash(env.NoTailscale))
 	}
 
 	v, host := env.Tailscale.Route, env.Plan.Tailscale.Hostname
@@ -480,7 +589,7 @@ func subnetRouter(_ context.Context, env *Env) Result {
 	switch {
 	case !v.GatewaySeen:
 		return Result{Status: Fail, Summary: "the gateway " + host + " is not on the tailnet", Why: v.Detail(),
-			Fix: "check the auth key in the gateway's tailscale config (liftoff gen --tailscale-authkey-file) and ext-tailscale's log: talosctl -n " + gw.Name + " logs ext-tailscale"}
+			Fix: "check the auth key in the gateway's tailscale config (liftoff gen --tailscale-authkey-file) and ext-tailscale's log: talosctl logs ext-tailscale -n " + gw.Name}
 	case v.FromAPI && !slices.Contains(v.Advertising, host):
 		return Result{Status: Fail, Summary: host + " is on the tailnet but does not advertise " + want, Why: v.Detail(),
 			Fix: "the gateway's tailscale config needs TS_ROUTES=" + want + " (liftoff gen writes it)"}
@@ -579,18 +688,36 @@ func trafficFlow(ctx context.Context, env *Env) Result {
 func singleGateway(_ context.Context, env *Env) Result {
 	present, _ := tailscaleNodes(env)
 
-	routers := names(present)
-	if env.Tailscale != nil && len(env.Tailscale.Route.Advertising) > 0 {
-		routers = strings.Join(env.Tailscale.Route.Advertising, ", ")
+	blind := nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" && !judgeable(n) })
+	seen := len(nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" })) - len(blind)
+
+	var advertising []string
+	if env.Tailscale != nil {
+		advertising = env.Tailscale.Route.Advertising
 	}
 
 	switch {
-	case len(present) > 1 || env.Tailscale != nil && len(env.Tailscale.Route.Advertising) > 1:
-		r := failNodes(env, "more than one node can route for the cluster: "+routers, present)
+	case len(present) > 1 || len(advertising) > 1:
+		// Images and tailnet devices are counted apart: nodes whose
+		// tailscale never logged in carry it without being devices.
+		var counts []string
+
+		if len(present) > 0 {
+			counts = append(counts, fmt.Sprintf("%s carry tailscale (%s)", plural(len(present), "node", "nodes"), names(present)))
+		}
+
+		if len(advertising) > 0 {
+			counts = append(counts, fmt.Sprintf("%s the cluster's routes on the tailnet (%s)",
+				plural(len(advertising), "device advertises", "devices advertise"), strings.Join(advertising, ", ")))
+		}
+
+		r := failNodes(env, "more than one node can route for the cluster: "+strings.Join(counts, "; "), present)
 		r.Why = "one subnet router per cluster: several routers fight over the same routes, and a node with tailscale but no config never becomes ready"
 		r.Fix = "keep the gateway image on one board and give every other board the compute image"
 
 		return r
+	case len(blind) > 0:
+		return unjudged(env, "how many nodes can route for the cluster", seen, blind)
 	case len(present) == 0 && !env.Plan.Tailscale.Disabled:
 		gw, _ := env.Plan.Gateway()
 		r := Result{Status: Fail, Summary: "no node has tailscale",

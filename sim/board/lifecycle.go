@@ -184,6 +184,27 @@ func (b *Board) startServicesLocked() {
 		b.serviceLocked(name).set("Running", true, "Health check successful")
 	}
 
+	// Talos v1.13.3 picks the kubelet's node IP, and etcd's addresses,
+	// among the routed host addresses outside the pod and service CIDRs
+	// (controllers/k8s/nodeip.go, controllers/etcd/spec.go). With none
+	// left, NodeIPController only warns, no KubeletSpec or etcd Spec is
+	// made, and kubelet (loaded by StartAllServices, started by
+	// KubeletServiceController) and etcd (waiting on "etcd spec") never
+	// start: the address-overlap diagnostic is the symptom.
+	if b.noNodeIPLocked() {
+		b.serviceLocked("kubelet").set("Initialized", false, "Service initialized")
+		b.logLocked("controller-runtime", "k8s.NodeIPController: no suitable node IP found, please make sure .machine.kubelet.nodeIP filters and pod/service subnets are set up correctly")
+
+		if b.isControlPlane() {
+			b.serviceLocked("etcd").set("Waiting", false, "Waiting for etcd spec")
+		}
+
+		b.startExtensionServicesLocked()
+		b.updateMachineStatusLocked()
+
+		return
+	}
+
 	b.serviceLocked("kubelet").set("Waiting", false, "Waiting for service \"cri\" to be \"up\"")
 
 	b.afterLocked(b.opts.Timing.Service, func() {
@@ -206,13 +227,16 @@ func (b *Board) startServicesLocked() {
 		}
 	}
 
+	b.startExtensionServicesLocked()
+	b.updateMachineStatusLocked()
+}
+
+func (b *Board) startExtensionServicesLocked() {
 	for _, ext := range b.image.Extensions {
 		if slices.Contains(extensionServices, ext) {
 			b.startExtensionLocked("ext-" + ext)
 		}
 	}
-
-	b.updateMachineStatusLocked()
 }
 
 func (b *Board) stopServicesLocked() {
@@ -365,6 +389,11 @@ func validAuthKey(key string) bool {
 func (b *Board) doBootstrapLocked() {
 	b.bootstrap = true
 	b.logLocked("etcd", "bootstrap requested: starting etcd with a new cluster")
+
+	if b.noNodeIPLocked() {
+		// etcd still waits for its spec: no control plane comes up.
+		return
+	}
 
 	s := b.serviceLocked("etcd")
 	b.afterLocked(b.opts.Timing.Service, func() {

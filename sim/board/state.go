@@ -189,19 +189,12 @@ func (b *Board) updateDiagnosticsLocked() {
 
 	md := runtime.NewDiagnostic(runtime.NamespaceName, id).Metadata()
 
-	var pods, services []string
-	if b.cfg != nil && b.cfg.Cluster() != nil {
-		pods, services = b.cfg.Cluster().Network().PodCIDRs(), b.cfg.Cluster().Network().ServiceCIDRs()
-	}
+	pods, services := b.clusterCIDRsLocked()
+	addr, _ := netip.ParseAddr(b.opts.Spec.Address)
 
-	addr, err := netip.ParseAddr(b.opts.Spec.Address)
-	overlap := err == nil && b.stage == "running" && slices.ContainsFunc(append(slices.Clone(pods), services...), func(c string) bool {
-		p, err := netip.ParsePrefix(c)
-
-		return err == nil && p.Contains(addr)
-	})
-
-	if !overlap {
+	// Talos's diagnostics run once the machine has its config and network,
+	// in every stage after install; the sim publishes in booting and running.
+	if !b.noNodeIPLocked() || b.stage != "running" && b.stage != "booting" {
 		_ = b.st.Destroy(context.Background(), md) //nolint:errcheck // absent is fine
 
 		return
@@ -215,6 +208,34 @@ func (b *Board) updateDiagnosticsLocked() {
 			fmt.Sprintf("Kubernetes pod CIDRs: %q", pods),
 			fmt.Sprintf("Kubernetes service CIDRs: %q", services),
 		}
+	})
+}
+
+func (b *Board) clusterCIDRsLocked() (pods, services []string) {
+	if b.cfg != nil && b.cfg.Cluster() != nil {
+		pods, services = b.cfg.Cluster().Network().PodCIDRs(), b.cfg.Cluster().Network().ServiceCIDRs()
+	}
+
+	return pods, services
+}
+
+// noNodeIPLocked tells a board whose every routed address (here its one
+// address) lies inside its config's pod or service CIDRs: Talos v1.13.3's
+// address-overlap check (controllers/runtime/internal/diagnostics/
+// address_overlap.go: the routed addresses minus the Kubernetes ones are
+// none), which also leaves kubelet and etcd without an address.
+func (b *Board) noNodeIPLocked() bool {
+	addr, err := netip.ParseAddr(b.opts.Spec.Address)
+	if err != nil || b.cfg == nil {
+		return false
+	}
+
+	pods, services := b.clusterCIDRsLocked()
+
+	return slices.ContainsFunc(append(slices.Clone(pods), services...), func(c string) bool {
+		p, err := netip.ParsePrefix(c)
+
+		return err == nil && p.Contains(addr)
 	})
 }
 

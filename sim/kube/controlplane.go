@@ -24,6 +24,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
+	"github.com/liftoff-lab/liftoff/internal/scratch"
 )
 
 // Options describe the control plane of one simulated cluster.
@@ -102,7 +105,12 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	cp := &ControlPlane{opts: opts, network: opts.Network}
 
 	if opts.WorkDir == "" {
-		cp.dir, err = os.MkdirTemp("", "liftoff-kube-")
+		// What a killed lab left (etcd data, ~120 MB each) goes first.
+		for _, d := range scratch.Sweep("", "liftoff-kube-") {
+			fmt.Fprintf(opts.Log, "kube: removed %s, left by a lab that was killed\n", d)
+		}
+
+		cp.dir, err = scratch.Dir("", "liftoff-kube-")
 		cp.tempDir = true
 	} else {
 		cp.dir, err = filepath.Abs(opts.WorkDir)
@@ -450,7 +458,7 @@ func lastLine(s string) string {
 }
 
 func (cp *ControlPlane) clientTLS(caFile, certBase string) (*tls.Config, error) {
-	caPEM, err := os.ReadFile(caFile)
+	caPEM, err := fileio.ReadFile(caFile, fileio.Own)
 	if err != nil {
 		return nil, err
 	}
@@ -458,7 +466,7 @@ func (cp *ControlPlane) clientTLS(caFile, certBase string) (*tls.Config, error) 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 
-	cert, err := tls.LoadX509KeyPair(certBase+".crt", certBase+".key")
+	cert, err := loadKeyPair(certBase)
 	if err != nil {
 		return nil, err
 	}
@@ -643,4 +651,19 @@ func freePort(addr string) (int, error) {
 	defer l.Close()
 
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// loadKeyPair reads base.crt and base.key, files the control plane wrote.
+func loadKeyPair(base string) (tls.Certificate, error) {
+	crt, err := fileio.ReadFile(base+".crt", fileio.Own)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+
+	key, err := fileio.ReadFile(base+".key", fileio.Own)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+
+	return tls.X509KeyPair(crt, key)
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // files are the paths the children read; certificate pairs are stored as
@@ -111,8 +113,8 @@ func (cp *ControlPlane) writeFiles(ports []int) (*files, error) {
 		}
 	}
 
-	adminCrt, _ := os.ReadFile(f.adminCert + ".crt")
-	adminKey, _ := os.ReadFile(f.adminCert + ".key")
+	adminCrt, _ := fileio.ReadFile(f.adminCert+".crt", fileio.Own)
+	adminKey, _ := fileio.ReadFile(f.adminCert+".key", fileio.Own)
 	cp.admin = kubeconfig(o.ClusterName, cp.endpoint, "admin", k8s.crtPEM, adminCrt, adminKey)
 
 	for path, cn := range map[string]string{f.controllerManager: "system:kube-controller-manager", f.scheduler: "system:kube-scheduler"} {

@@ -151,7 +151,8 @@ func (n *Network) Get(ctx context.Context, namespace, service, path string) (str
 	}
 	defer resp.Body.Close()
 
-	b, err := io.ReadAll(resp.Body)
+	// A hello-world answers a line; a Service that streams is cut off.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err == nil && resp.StatusCode/100 != 2 {
 		err = fmt.Errorf("%s/%s%s: HTTP %s", namespace, service, path, resp.Status)
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // child is one control-plane process. Its output goes to a log file so a
@@ -110,7 +112,7 @@ func (c *child) stop(grace time.Duration) {
 
 // tail is the last n lines of the child's log, indented for error messages.
 func (c *child) tail(n int) string {
-	b, err := os.ReadFile(c.logPath)
+	b, err := fileio.ReadFile(c.logPath, fileio.Own)
 	if err != nil {
 		return ""
 	}
@@ -128,7 +130,7 @@ func (c *child) tail(n int) string {
 
 // rss is the resident set size of a process in bytes, from /proc.
 func rss(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := fileio.ReadFile(fmt.Sprintf("/proc/%d/status", pid), fileio.Own)
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
 )
@@ -72,28 +73,49 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	bctx, stop := context.WithTimeout(ctx, opts.Timeout)
 	defer stop()
 
+	upCtx, cancelUp := context.WithCancel(bctx)
+	defer cancelUp()
+
 	bringUp := make(chan error, 1)
 	go func() {
-		if err := run.Apply(bctx); err != nil {
+		if err := run.Apply(upCtx); err != nil {
 			bringUp <- fmt.Errorf("apply: %w", err)
 
 			return
 		}
 
-		bringUp <- run.Bootstrap(bctx)
+		bringUp <- run.Bootstrap(upCtx)
 	}()
 
 	var upErr error
 
+	target, _ := apply.BootstrapTarget(run.Plan)
+	tick := time.NewTicker(opts.Settle / 4)
+
+	defer tick.Stop()
+
+	var blocked blockWatch
+
 	// Fold events while the bring-up runs; then until every node settles.
+	// A bootstrap waiting on a control plane that cannot come up (its
+	// diagnosis says waiting will not help) stops once that has held for
+	// Settle, with the reason, instead of waiting out the timeout.
 	for waiting := true; waiting; {
 		select {
 		case upErr = <-bringUp:
 			waiting = false
 		case e := <-events:
 			picture.Apply(e)
+		case <-tick.C:
 		case <-bctx.Done():
 			return nil, fmt.Errorf("the bring-up did not finish within %s", opts.Timeout)
+		}
+
+		if d, ok := blocked.held(picture.Node(target.Name), opts.Settle); waiting && ok {
+			cancelUp()
+			<-bringUp
+
+			upErr, waiting = fmt.Errorf("the bring-up cannot finish: %s: %s", d.Title, d.Why), false
 		}
 	}
 
@@ -126,6 +148,29 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	}
 
 	return results, nil
+}
+
+// blockWatch tells when a node's blocking diagnosis has held long enough.
+type blockWatch struct {
+	title string
+	since time.Time
+}
+
+func (b *blockWatch) held(n *probe.Node, stable time.Duration) (probe.Diagnosis, bool) {
+	now := time.Now()
+
+	d, ok := probe.Blocking(n, now)
+	if !ok {
+		b.title = ""
+
+		return d, false
+	}
+
+	if d.Title != b.title {
+		b.title, b.since = d.Title, now
+	}
+
+	return d, now.Sub(b.since) >= stable
 }
 
 func tee(ctx context.Context, in <-chan probe.Event, rec *probe.Recorder, done chan<- struct{}) <-chan probe.Event {

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/sim/board"
 	simfactory "github.com/liftoff-lab/liftoff/sim/factory"
 	"github.com/liftoff-lab/liftoff/sim/kube"
@@ -233,7 +233,7 @@ func (l *Lab) Factory() *simfactory.Factory { return l.factory }
 
 // LoadSpec reads a sim spec file (YAML, the fields of Spec).
 func LoadSpec(path string) (Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadFile(path, fileio.SimSpec)
 	if err != nil {
 		return Spec{}, err
 	}

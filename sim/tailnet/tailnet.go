@@ -48,6 +48,8 @@ import (
 	"tailscale.com/tstest/integration/testcontrol"
 	"tailscale.com/types/key"
 	"tailscale.com/types/logger"
+
+	"github.com/liftoff-lab/liftoff/internal/scratch"
 )
 
 // Options configure a Tailnet.
@@ -121,7 +123,11 @@ func Start(ctx context.Context, opts Options) (_ *Tailnet, err error) {
 		}
 	}()
 
-	if t.dir, err = os.MkdirTemp(opts.Dir, "tailnet-"); err != nil {
+	for _, d := range scratch.Sweep(opts.Dir, "tailnet-") {
+		t.logf("removed %s, left by a lab that was killed", d)
+	}
+
+	if t.dir, err = scratch.Dir(opts.Dir, "tailnet-"); err != nil {
 		return nil, err
 	}
 

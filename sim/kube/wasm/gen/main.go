@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 func main() {
@@ -42,7 +44,7 @@ func run(pkg, out string) error {
 		return fmt.Errorf("go build: %w", err)
 	}
 
-	raw, err := os.ReadFile(wasm)
+	raw, err := fileio.ReadFile(wasm, fileio.Own)
 	if err != nil {
 		return err
 	}
