@@ -12,6 +12,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // MemoryFile, in a lab's output directory, remembers which schematics a
@@ -128,7 +129,7 @@ func Confirmed(dir, url string) (map[string]time.Time, error) {
 func loadMemory(dir string) (memory, error) {
 	path := filepath.Join(dir, MemoryFile)
 
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadFile(path, fileio.Schematics)
 	if errors.Is(err, os.ErrNotExist) {
 		return memory{}, nil
 	}
@@ -157,22 +158,7 @@ func saveMemory(dir string, m memory) error {
 		return err
 	}
 
-	tmp, err := os.CreateTemp(dir, "."+MemoryFile+".*")
-	if err != nil {
-		return err
-	}
-
-	_, werr := tmp.Write(append(data, '\n'))
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-
-	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
-		os.Remove(tmp.Name()) //nolint:errcheck
-
-		return err
-	}
-
-	return os.Rename(tmp.Name(), filepath.Join(dir, MemoryFile))
+	return fileio.WriteFile(filepath.Join(dir, MemoryFile), append(data, '\n'), 0o644)
 }
 
 func short12(id string) string {

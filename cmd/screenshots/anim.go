@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"image"
 	"image/gif"
 	"os"
@@ -159,7 +160,7 @@ func writeAnim(dir string, a Anim) error {
 // compareAnim says whether the committed animation is the one the
 // fixtures give: byte for byte, as it is rendered deterministically.
 func compareAnim(dir string, a Anim) []string {
-	committed, err := os.ReadFile(filepath.Join(dir, a.Name+".gif"))
+	committed, err := fileio.ReadFile(filepath.Join(dir, a.Name+".gif"), fileio.Own)
 
 	switch {
 	case errors.Is(err, os.ErrNotExist):
