@@ -16,7 +16,7 @@ import (
 // (the key where its file belongs) is the mistake people make; it is
 // refused by fileio.CheckPath, which never repeats the value.
 var pathFlags = map[string]bool{
-	"plan": true, "out": true, "dir": true, "spec": true, "record": true, "junit": true, "events": true,
+	"plan": true, "out": true, "dir": true, "spec": true, "record": true, "junit": true, "html": true, "events": true, "lab": true,
 	"talosconfig": true, "kubeconfig": true, "tailscale-authkey-file": true, "tailscale-api-key-file": true,
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,9 +54,11 @@ func TestDashboardOnTheSimulatedLab(t *testing.T) {
 		return time.Now()
 	}
 
-	// As liftoff sim does: the wizard's plan names the lab's factory.
+	// As liftoff sim does: the wizard's plan names the lab's factory and
+	// starts on the lab's (loopback) LAN.
 	m := ui.New(ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: "teatest",
-		Target: "127.0.54.11,127.0.54.12,127.0.54.13", Clock: clock, Context: ctx, Factory: l.Factory().URL()})
+		Target: "127.0.54.11,127.0.54.12,127.0.54.13", Clock: clock, Context: ctx, Factory: l.Factory().URL(),
+		Plan: &plan.Plan{Cluster: plan.Cluster{Name: "teatest"}, Network: l.Plan().Network}})
 
 	hs := uitest.Start(t, m, 120, 36)
 	hs.Wait = 3 * time.Minute

@@ -688,7 +688,12 @@ func trafficFlow(ctx context.Context, env *Env) Result {
 func singleGateway(_ context.Context, env *Env) Result {
 	present, _ := tailscaleNodes(env)
 
-	blind := nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" && !judgeable(n) })
+	// A board answering in maintenance mode routes nothing: its extension
+	// services wait for cri, which Talos v1.13.3 starts only in the boot
+	// sequence's StartAllServices, after a config (v1alpha1_sequencer.go).
+	blind := nodesWhere(env, func(n *probe.Node) bool {
+		return n.Role != "" && !judgeable(n) && !(n.Reachable && n.Stage == "maintenance")
+	})
 	seen := len(nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" })) - len(blind)
 
 	var advertising []string
