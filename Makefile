@@ -2,7 +2,7 @@
 GO ?= go
 GOFILES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bin/*')
 
-.PHONY: build test vet fmt-check demo bench tools clean
+.PHONY: build test vet fmt-check tidy-check demo bench tools clean
 
 build: bin/liftoff
 
@@ -21,9 +21,14 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# go.mod says what the code imports: direct requirements not marked
+# indirect, nothing missing or unused (go mod tidy would change nothing).
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
 # The tests that drive talosctl or the control plane find them in bin/; CI
 # sets LIFTOFF_REQUIRE_TOOLS=1 so a missing tool fails instead of skipping.
-test: tools fmt-check vet
+test: tools fmt-check tidy-check vet
 	$(GO) test -count=1 ./...
 
 # Every benchmark, raw results in $(BENCH_OUT) (benchstat reads it; the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
 	"github.com/liftoff-lab/liftoff/sim/lab"
+	"golang.org/x/term"
 )
 
 // errChecksFailed makes the exit code 1 without printing more than the report.
@@ -321,7 +323,7 @@ func report(w io.Writer, results []check.Result, f checkFlags, pic picture) erro
 	if f.json {
 		err = check.WriteJSON(w, results)
 	} else {
-		err = check.WriteTable(w, results)
+		err = check.WriteTableWidth(w, results, columns(w))
 	}
 
 	if err != nil {
@@ -358,4 +360,20 @@ func report(w io.Writer, results []check.Result, f checkFlags, pic picture) erro
 	}
 
 	return nil
+}
+
+// columns is the width of the terminal w writes to: its size when it is
+// one, else $COLUMNS when set, else 0 (a file or a pipe: no wrapping).
+func columns(w io.Writer) int {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if width, _, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
+			return width
+		}
+	}
+
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+
+	return 0
 }

@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/charmbracelet/x/ansi"
 )
+
+// minSummary is the narrowest summary column worth wrapping into.
+const minSummary = 16
 
 // Status of one check.
 type Status string
@@ -65,17 +69,63 @@ func Counts(results []Result) (pass, fail, skip int) {
 
 var icon = map[Status]string{Pass: "✓ pass", Fail: "✗ FAIL", Skip: "- skip"}
 
-// WriteTable is the report for people: one line per check, then the
-// explanation of every failure.
-func WriteTable(w io.Writer, results []Result) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SUITE\tCHECK\tRESULT\tTIME\tSUMMARY")
+// WriteTable is the table for a reader with no width limit (a file, a
+// pipe): every summary on its row's one line.
+func WriteTable(w io.Writer, results []Result) error { return WriteTableWidth(w, results, 0) }
 
+// WriteTableWidth is the people's report, fitted to width columns: a
+// summary too long for its column wraps at word boundaries onto lines of
+// its own, indented to the column, never into the next row's columns. A
+// width of 0 (or one too narrow to leave a usable column) does not wrap.
+func WriteTableWidth(w io.Writer, results []Result, width int) error {
+	rows := [][]string{{"SUITE", "CHECK", "RESULT", "TIME", "SUMMARY"}}
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Suite, r.Name, icon[r.Status], r.Duration.Round(time.Millisecond), r.Summary)
+		rows = append(rows, []string{r.Suite, r.Name, icon[r.Status], r.Duration.Round(time.Millisecond).String(), r.Summary})
 	}
 
-	if err := tw.Flush(); err != nil {
+	const gap = 2
+
+	cols := make([]int, 4)
+	for _, row := range rows {
+		for i := range cols {
+			cols[i] = max(cols[i], ansi.StringWidth(row[i]))
+		}
+	}
+
+	indent := gap * len(cols)
+	for _, c := range cols {
+		indent += c
+	}
+
+	room := width - indent
+	if width <= 0 || room < minSummary {
+		room = 0
+	}
+
+	var b strings.Builder
+
+	for _, row := range rows {
+		for i, c := range cols {
+			b.WriteString(row[i])
+			b.WriteString(strings.Repeat(" ", c-ansi.StringWidth(row[i])+gap))
+		}
+
+		lines := []string{row[4]}
+		if room > 0 {
+			lines = strings.Split(ansi.Wrap(row[4], room, ""), "\n")
+		}
+
+		for i, l := range lines {
+			if i > 0 {
+				b.WriteString(strings.Repeat(" ", indent))
+			}
+
+			b.WriteString(strings.TrimRight(l, " "))
+			b.WriteByte('\n')
+		}
+	}
+
+	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
 
@@ -84,18 +134,18 @@ func WriteTable(w io.Writer, results []Result) error {
 			continue
 		}
 
-		fmt.Fprintf(w, "\n✗ %s/%s: %s\n", r.Suite, r.Name, r.Summary)
+		fmt.Fprintf(w, "\n%s", hanging("✗ "+r.Suite+"/"+r.Name+": "+r.Summary, "  ", width))
 
 		if r.Why != "" {
-			fmt.Fprintf(w, "  why: %s\n", r.Why)
+			fmt.Fprint(w, hanging("  why: "+r.Why, "    ", width))
 		}
 
 		for _, e := range r.Evidence {
-			fmt.Fprintf(w, "  evidence: %s\n", e)
+			fmt.Fprint(w, hanging("  evidence: "+e, "    ", width))
 		}
 
 		if r.Fix != "" {
-			fmt.Fprintf(w, "  fix: %s\n", r.Fix)
+			fmt.Fprint(w, hanging("  fix: "+r.Fix, "    ", width))
 		}
 	}
 
@@ -105,6 +155,26 @@ func WriteTable(w io.Writer, results []Result) error {
 	_, err := fmt.Fprintf(w, "\n%d of %d checks passed, %d failed, %d skipped\n", pass, len(results), fail, skip)
 
 	return err
+}
+
+// hanging wraps s at width (0: not at all) at word boundaries, later lines
+// indented, each line ended.
+func hanging(s, indent string, width int) string {
+	if width <= len(indent)+minSummary {
+		return s + "\n"
+	}
+
+	lines := strings.Split(ansi.Wrap(s, width, ""), "\n")
+	out := []string{strings.TrimRight(lines[0], " ")}
+
+	if len(lines) > 1 {
+		rest := ansi.Wrap(strings.Join(lines[1:], " "), width-len(indent), "")
+		for _, l := range strings.Split(rest, "\n") {
+			out = append(out, indent+strings.TrimRight(l, " "))
+		}
+	}
+
+	return strings.Join(out, "\n") + "\n"
 }
 
 // WriteJSON is the machine-readable report.

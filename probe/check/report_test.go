@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/charmbracelet/x/ansi"
 )
 
 var sample = []Result{
@@ -72,5 +74,54 @@ func TestJSON(t *testing.T) {
 
 	if !Failed(sample) || Failed(sample[:1]) {
 		t.Error("Failed")
+	}
+}
+
+// Issue 18 goal 7: at the terminal's width a long summary wraps at word
+// boundaries inside its own column; no line is wider than the terminal
+// and no word is cut.
+func TestTableFitsTheTerminal(t *testing.T) {
+	long := append([]Result{}, sample...)
+	long[0].Summary = "apply → Ready: pi-w-1 14s, edge 14s, pi-cp-1 14s, and the rest of a summary long enough to need three lines at eighty columns"
+	long[1].Why = strings.Repeat("every node with tailscale is a subnet router; ", 4)
+
+	var b bytes.Buffer
+	if err := WriteTableWidth(&b, long, 80); err != nil {
+		t.Fatal(err)
+	}
+
+	lines := strings.Split(b.String(), "\n")
+	col := ansi.StringWidth(lines[0][:strings.Index(lines[0], "SUMMARY")])
+
+	var summary []string
+
+	for i, l := range lines {
+		if w := ansi.StringWidth(l); w > 80 {
+			t.Errorf("line %d is %d wide:\n%s", i, w, b.String())
+		}
+
+		switch {
+		case strings.HasPrefix(l, "cluster-formation     compute-only-cluster"):
+			summary = append(summary, ansi.Cut(l, col, ansi.StringWidth(l)))
+		case len(summary) > 0 && strings.HasPrefix(l, strings.Repeat(" ", col)):
+			summary = append(summary, strings.TrimSpace(l))
+		case len(summary) > 0:
+			break
+		}
+
+		if len(summary) > 0 && !strings.HasPrefix(lines[i+1], strings.Repeat(" ", col)) {
+			break
+		}
+	}
+
+	if len(summary) < 2 || strings.Join(summary, " ") != long[0].Summary {
+		t.Errorf("the summary is not wrapped whole in its column: %q\n%s", summary, b.String())
+	}
+
+	// Without a width nothing wraps.
+	b.Reset()
+
+	if err := WriteTable(&b, long); err != nil || !strings.Contains(b.String(), long[0].Summary) {
+		t.Errorf("unwrapped: %v\n%s", err, b.String())
 	}
 }
