@@ -29,7 +29,7 @@ tidy-check:
 # The tests that drive talosctl or the control plane find them in bin/; CI
 # sets LIFTOFF_REQUIRE_TOOLS=1 so a missing tool fails instead of skipping.
 test: tools fmt-check tidy-check vet
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # Every benchmark, raw results in $(BENCH_OUT) (benchstat reads it; the
 # header lines are its configuration keys) — docs/perf.md explains them.
