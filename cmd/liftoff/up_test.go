@@ -365,6 +365,7 @@ func TestUpStopsWhenTheFactoryDoesNotAnswer(t *testing.T) {
 	out := filepath.Join(dir, "homelab")
 	planFile := writePlan(t, `
 cluster: {name: offline}
+network: {lan: 127.0.58.0/24}
 tailscale: {disabled: true}
 boards:
   - {name: cp, address: 127.0.58.11, model: rpi5, machine: controlplane, role: compute}
