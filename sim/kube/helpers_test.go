@@ -25,20 +25,33 @@ import (
 const spinImage = SpinHelloRepository + ":v0.15.1"
 
 // startTestKubelet runs a kubelet on the shared control plane and removes
-// its Node afterwards.
+// its Node afterwards. Its image has the extensions, and its config labels
+// them as liftoff's configs do.
 func startTestKubelet(t testing.TB, name string, extensions ...string) *Kubelet {
 	t.Helper()
 
-	nodeCfg, err := shared.NodeKubeconfig(name)
+	labels := map[string]string{}
+	for _, e := range extensions {
+		labels[config.ExtensionLabel(e)] = "true"
+	}
+
+	return startKubelet(t, KubeletOptions{NodeName: name, Role: "compute", Extensions: extensions, Labels: labels})
+}
+
+// startKubelet runs a kubelet with these options on the shared control
+// plane, and removes its Node afterwards.
+func startKubelet(t testing.TB, opts KubeletOptions) *Kubelet {
+	t.Helper()
+
+	nodeCfg, err := shared.NodeKubeconfig(opts.NodeName)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	k, err := StartKubelet(sharedCtx, KubeletOptions{
-		NodeName: name, Address: testAddress(), Role: "compute", Extensions: extensions,
-		Kubeconfig: nodeCfg, AdminKubeconfig: shared.Kubeconfig(), Network: shared.Network(),
-		HeartbeatInterval: time.Second, Log: testWriter{t},
-	})
+	opts.Address, opts.Kubeconfig, opts.AdminKubeconfig, opts.Network = testAddress(), nodeCfg, shared.Kubeconfig(), shared.Network()
+	opts.HeartbeatInterval, opts.Log = time.Second, testWriter{t}
+
+	k, err := StartKubelet(sharedCtx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +62,7 @@ func startTestKubelet(t testing.TB, name string, extensions ...string) *Kubelet 
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 
-		_ = sharedCS.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = sharedCS.CoreV1().Nodes().Delete(ctx, opts.NodeName, metav1.DeleteOptions{})
 	})
 
 	return k
