@@ -48,13 +48,23 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 	}
 
 	// A boot-looping board is unreachable half the time; that is the loop.
+	// One whose boot sequence timed out reboots for what it waited for:
+	// that comes first, the outage after it.
+	var outage []Diagnosis
+
 	if !n.Reachable && n.Unreachable != "" && !looping && !unbootable {
-		add(Diagnosis{
+		d := Diagnosis{
 			Title:    n.Name + " is not reachable",
 			Why:      n.Unreachable,
 			Fix:      "check power and network; a board that is rebooting comes back by itself — liftoff keeps watching",
 			Evidence: lastLines(n, "dmesg", 3),
-		})
+		}
+
+		if n.BootFailures > 0 {
+			outage = append(outage, d)
+		} else {
+			add(d)
+		}
 	}
 
 	if !n.AppliedAt.IsZero() && n.Stage == "maintenance" && n.StageSince.After(n.AppliedAt) {
@@ -73,6 +83,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 
 	out = append(out, roleDiagnoses(n)...)
 	out = append(out, moduleDiagnoses(n)...)
+	out = append(out, outage...)
 
 	if d, ok := duplicateHostname(n); ok {
 		add(d)
@@ -149,8 +160,8 @@ func roleDiagnoses(n *Node) []Diagnosis {
 	case n.Role == "gateway" && waitsConfig:
 		out = append(out, Diagnosis{
 			Title: "the gateway's ext-tailscale waits for its config",
-			Why: n.Name + "'s config has no ExtensionServiceConfig for tailscale, so ext-tailscale waits for one (depends: configuration " +
-				"in its manifest) and nothing advertises the cluster's routes. " + bootWaitWords(n),
+			Why: n.Name + "'s config has no ExtensionServiceConfig for tailscale (liftoff writes it only when it has the Tailscale auth key), " +
+				"so ext-tailscale waits for one (depends: configuration in its manifest) and nothing advertises the cluster's routes. " + bootWaitWords(n),
 			Fix: "give liftoff the auth key (liftoff gen --tailscale-authkey-file KEY, or export TS_AUTHKEY) so it writes the tailscale ExtensionServiceConfig, " +
 				"then apply the gateway's config again: talosctl apply-config -n ADDRESS -e ADDRESS --file " + n.Name + ".yaml — the service starts and the boot finishes, no reboot needed",
 			Evidence: waitEvidence(n, "ext-tailscale"),
@@ -189,9 +200,12 @@ func roleDiagnoses(n *Node) []Diagnosis {
 	return out
 }
 
-// booted: the node runs its installed image (its boot sequence started),
-// so its extension list is what that image has.
-func booted(n *Node) bool { return n.Stage == "running" || n.Stage == "booting" }
+// booted: the node runs its installed image (running, or booting with its
+// image's extensions published), so its extension list is what that image
+// has. A board that boot-loops before Talos starts publishes none.
+func booted(n *Node) bool {
+	return n.Stage == "running" || n.Stage == "booting" && len(n.Extensions) > 0
+}
 
 // waitsFor tells whether a service waits for a condition named like what:
 // its state (ServiceList's "Waiting for ...") says so.
