@@ -165,6 +165,8 @@ func talosState(n *probe.Node) state {
 		return state{"✗", "not ready", bad}
 	case n.Stage == "running":
 		return state{"…", "checking", busy}
+	case blocked(n) != "":
+		return state{"✗", "booting", bad}
 	}
 
 	return stPending
