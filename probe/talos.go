@@ -15,6 +15,7 @@ import (
 	"github.com/cosi-project/runtime/pkg/state"
 	cosiclient "github.com/cosi-project/runtime/pkg/state/protobuf/client"
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
+	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/siderolabs/talos/pkg/machinery/resources/hardware"
@@ -325,7 +326,44 @@ func Snapshot(ctx context.Context, t Target) ([]Event, error) {
 		}
 	}
 
+	// What no resource shows: services that do not run (a waiting one has
+	// no Service resource), and the console, where the boot sequence says
+	// what it waits for. Best effort: a board that refuses keeps the rest.
+	if resp, err := c.ServiceList(ctx); err == nil {
+		for _, m := range resp.GetMessages() {
+			for _, s := range m.GetServices() {
+				out = append(out, serviceEvent(t.Node, s))
+			}
+		}
+	}
+
+	if stream, err := c.Dmesg(ctx, false, false); err == nil {
+		for {
+			data, err := stream.Recv()
+			if err != nil {
+				break
+			}
+
+			for line := range strings.SplitSeq(strings.TrimRight(string(data.GetBytes()), "\n"), "\n") {
+				if line != "" {
+					out = append(out, Event{Time: time.Now(), Node: t.Node, Kind: Log, Name: "dmesg", Detail: line})
+				}
+			}
+		}
+	}
+
 	return out, nil
+}
+
+// serviceEvent is a service as ServiceList tells it: its state, up by
+// Talos's rule, its restarts (the restart runner's events) and its last
+// event, as `talosctl services` shows them.
+func serviceEvent(node string, s *machineapi.ServiceInfo) Event {
+	h := s.GetHealth()
+	up := s.GetState() == "Running" && (h.GetHealthy() || h.GetUnknown())
+
+	return Event{Time: time.Now(), Node: node, Kind: Service, Name: s.GetId(), State: s.GetState(), Ready: up,
+		Count: Restarts(s.GetEvents().GetEvents()), Detail: LastEvent(s)}
 }
 
 // watched are the resource kinds liftoff follows on every board.
@@ -548,10 +586,7 @@ func (f *follower) report(id string) {
 				continue
 			}
 
-			h := s.GetHealth()
-			up := s.GetState() == "Running" && (h.GetHealthy() || h.GetUnknown())
-			f.emit(Event{Time: time.Now(), Node: f.node, Kind: Service, Name: id, State: s.GetState(), Ready: up,
-				Count: Restarts(s.GetEvents().GetEvents()), Detail: LastEvent(s)})
+			f.emit(serviceEvent(f.node, s))
 		}
 	}
 }

@@ -339,6 +339,23 @@ func TestGatewayImageWithoutConfigWaits(t *testing.T) {
 	if strings.Contains(ev, "restart") {
 		t.Errorf("a waiting service has no restarts:\n%s", ev)
 	}
+
+	// liftoff check reads a lab once, without a watch: the same picture.
+	evs, err := probe.Snapshot(context.Background(), probe.Target{Node: "w2", Endpoint: apply.Endpoint(b, 0), Talosconfig: f.tc})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	once := probe.NewLab()
+	apply.Planned(f.plan, func(b plan.Board) []string { return image.Extensions(f.plan, b.Role) }, once.Apply)
+
+	for _, e := range evs {
+		once.Apply(e)
+	}
+
+	if ds := probe.Diagnose(once.Node("w2"), time.Now()); len(ds) == 0 || ds[0].Title != "ext-tailscale waits for its config on a compute node" {
+		t.Errorf("from a snapshot: %+v", ds)
+	}
 }
 
 func TestUnknownClientIsRefused(t *testing.T) {

@@ -54,9 +54,10 @@ func (b *Board) startAllLocked() {
 			s.running("Started task trustd (PID 2101) for container trustd")
 		}})
 
-		// etcd's pre state waits for a bootstrap on a new cluster
-		// (doBootstrapLocked lets it go on).
-		b.loadLocked(serviceSpec{id: "etcd", checked: true, wait: []condition{b.upCondition("cri"), network}, hold: func() bool { return !b.bootstrap }, run: func(s *service) {
+		// etcd's pre state waits for a bootstrap on a new cluster, and
+		// says so every 30 s (services/etcd.go buildInitialCluster);
+		// doBootstrapLocked lets it go on.
+		b.loadLocked(serviceSpec{id: "etcd", checked: true, wait: []condition{b.upCondition("cri"), network}, hold: b.etcdHoldLocked, run: func(s *service) {
 			s.running("Started task etcd (PID 2150) for container etcd")
 		}})
 	}
@@ -85,6 +86,33 @@ func (b *Board) startAllLocked() {
 	})
 
 	b.bootProgressLocked()
+}
+
+// etcdHoldLocked keeps etcd in its pre state until a bootstrap, nagging.
+func (b *Board) etcdHoldLocked() bool {
+	if b.bootstrap {
+		return false
+	}
+
+	s := b.services["etcd"]
+
+	var nag func()
+
+	nag = func() {
+		if b.bootstrap || b.services["etcd"] != s {
+			return
+		}
+
+		line := "etcd is waiting to join the cluster, if this node is the first node in the cluster, please run `talosctl bootstrap` against one of the following IPs:"
+		b.kmsg("[talos] %s", line)
+		b.kmsg("[talos] [%s]", b.address())
+		b.logLocked("etcd", line+" ["+b.address()+"]")
+		b.afterLocked(30*time.Second, nag)
+	}
+
+	nag()
+
+	return true
 }
 
 // bootTimeout is constants.BootTimeout unless the timing says otherwise.
