@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
 )
@@ -72,18 +73,33 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	bctx, stop := context.WithTimeout(ctx, opts.Timeout)
 	defer stop()
 
+	// The bring-up has its own context: a first control plane that will
+	// never come back (a Final diagnosis, stable for Settle) ends it, as
+	// waiting would only run into the timeout.
+	upCtx, stopUp := context.WithCancel(bctx)
+	defer stopUp()
+
 	bringUp := make(chan error, 1)
 	go func() {
-		if err := run.Apply(bctx); err != nil {
+		if err := run.Apply(upCtx); err != nil {
 			bringUp <- fmt.Errorf("apply: %w", err)
 
 			return
 		}
 
-		bringUp <- run.Bootstrap(bctx)
+		bringUp <- run.Bootstrap(upCtx)
 	}()
 
-	var upErr error
+	var (
+		upErr  error
+		gaveUp *probe.Diagnosis
+	)
+
+	first, _ := apply.BootstrapTarget(run.Plan)
+	hopeless := stableFinal(first.Name, opts.Settle)
+
+	tick := time.NewTicker(opts.Settle / 4)
+	defer tick.Stop()
 
 	// Fold events while the bring-up runs; then until every node settles.
 	for waiting := true; waiting; {
@@ -92,6 +108,12 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 			waiting = false
 		case e := <-events:
 			picture.Apply(e)
+		case <-tick.C:
+			if d, ok := hopeless(picture, time.Now()); ok {
+				stopUp()
+
+				upErr, gaveUp, waiting = fmt.Errorf("%s, the first control plane, will not come up: %s", first.Name, d.Title), &d, false
+			}
 		case <-bctx.Done():
 			return nil, fmt.Errorf("the bring-up did not finish within %s", opts.Timeout)
 		}
@@ -122,12 +144,45 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	stopRecording()
 
 	if upErr != nil {
-		results = append(results, check.Result{Suite: "bring-up", Name: "bootstrap", Status: check.Fail, Summary: upErr.Error()})
+		r := check.Result{Suite: "bring-up", Name: "bootstrap", Status: check.Fail, Summary: upErr.Error()}
+		if gaveUp != nil {
+			r.Why, r.Fix, r.Evidence = gaveUp.Why, gaveUp.Fix, gaveUp.Evidence
+		}
+
+		results = append(results, r)
 	}
 
 	return results, nil
 }
 
+// stableFinal reports a node's Final diagnosis once it has held, the same,
+// for stable.
+func stableFinal(node string, stable time.Duration) func(*probe.Lab, time.Time) (probe.Diagnosis, bool) {
+	var (
+		title string
+		since time.Time
+	)
+
+	return func(l *probe.Lab, now time.Time) (probe.Diagnosis, bool) {
+		for _, d := range probe.Diagnose(l.Node(node), now) {
+			if !d.Final {
+				continue
+			}
+
+			if d.Title != title {
+				title, since = d.Title, now
+			}
+
+			return d, now.Sub(since) >= stable
+		}
+
+		title = ""
+
+		return probe.Diagnosis{}, false
+	}
+}
+
+// tee records what passes; done closes when it stopped recording.
 func tee(ctx context.Context, in <-chan probe.Event, rec *probe.Recorder, done chan<- struct{}) <-chan probe.Event {
 	out := make(chan probe.Event, cap(in))
 
