@@ -3,10 +3,13 @@ package probe
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 // Diagnosis is why a node is stuck, in plain words, with the fix and the
@@ -16,10 +19,11 @@ type Diagnosis struct {
 	Why      string
 	Fix      string
 	Evidence []string
-	// Blocks says waiting will not make it go away: a bring-up waiting on
-	// this node can stop and say why (another cluster's talosconfig; no
-	// node IP outside the cluster's CIDRs).
-	Blocks bool
+	// Final: the board will not get further by itself; waiting helps
+	// nothing, and a bring-up waiting on it can stop and say why (another
+	// cluster's talosconfig; no node IP outside the cluster's CIDRs; a
+	// Pi 5 that cannot boot what was installed).
+	Final bool
 }
 
 // bootLoop is how many boots without reaching running mean a boot loop.
@@ -43,6 +47,11 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 	}
 
 	loop, looping := bootLoopDiagnosis(n)
+	pi5, unbootable := pi5Boot(n)
+
+	if unbootable {
+		add(pi5)
+	}
 
 	// A failed install reboots the board: the cause, not the outage, first.
 	pull, pullFailed := installerPullDiagnosis(n)
@@ -51,8 +60,18 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 	}
 
 	// A boot-looping board is unreachable half the time; that is the loop.
-	if !n.Reachable && n.Unreachable != "" && !looping && !pullFailed {
-		add(unreachableDiagnosis(n))
+	// One whose boot sequence timed out reboots for what it waited for:
+	// that comes first, the outage after it.
+	var outage []Diagnosis
+
+	if !n.Reachable && n.Unreachable != "" && !looping && !pullFailed && !unbootable {
+		d := unreachableDiagnosis(n)
+
+		if n.BootFailures > 0 {
+			outage = append(outage, d)
+		} else {
+			add(d)
+		}
 	}
 
 	if !n.AppliedAt.IsZero() && n.Stage == "maintenance" && n.StageSince.After(n.AppliedAt) && !pullFailed {
@@ -70,6 +89,8 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 	}
 
 	out = append(out, roleDiagnoses(n)...)
+	out = append(out, moduleDiagnoses(n)...)
+	out = append(out, outage...)
 
 	if d, ok := duplicateHostname(n); ok {
 		add(d)
@@ -137,7 +158,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 // Blocking is the first diagnosis of a node that waiting will not fix.
 func Blocking(n *Node, now time.Time) (Diagnosis, bool) {
 	for _, d := range Diagnose(n, now) {
-		if d.Blocks {
+		if d.Final {
 			return d, true
 		}
 	}
@@ -160,7 +181,7 @@ func unreachableDiagnosis(n *Node) Diagnosis {
 	case OutageOtherCluster:
 		d.Title = n.Name + " refuses this talosconfig: it belongs to another cluster"
 		d.Fix = OtherClusterFix
-		d.Blocks = true
+		d.Final = true
 	case OutageConfigured:
 		d.Title = n.Name + " runs a config and liftoff has no talosconfig for it"
 		d.Fix = configuredFix
@@ -195,49 +216,47 @@ func roleDiagnoses(n *Node) []Diagnosis {
 	var out []Diagnosis
 
 	ts, hasTS := n.Extensions["tailscale"]
+	hasTS = hasTS && ts.State == "present"
 	svc := n.Services["ext-tailscale"]
-	tsDown := hasTS && ts.State == "present" && (svc == nil || !svc.Up) && n.Stage == "running"
-
-	evidence := func() []string {
-		var ev []string
-
-		if svc != nil {
-			ev = append(ev, fmt.Sprintf("ext-tailscale: %s, %d restarts%s", svc.State, svc.Restarts, prefixed(": ", svc.Message)))
-		} else {
-			ev = append(ev, "ext-tailscale: not running")
-		}
-
-		ev = append(ev, unmetAbout(n, "tailscale")...)
-
-		return append(ev, lastLines(n, "ext-tailscale", 5)...)
-	}
+	waitsConfig := hasTS && waitsFor(n, "ext-tailscale", "extension service config")
+	tsDown := hasTS && (svc == nil || !svc.Up) && n.Stage == "running"
 
 	switch {
-	case n.Role == "compute" && hasTS && ts.State == "present":
+	case n.Role == "compute" && hasTS:
 		title, why := "tailscale on a compute node", n.Name+" has the compute role but its image carries the tailscale extension"
-		if tsDown {
-			title, why = "ext-tailscale is restarting", n.Name+" has the gateway image but no tailscale config — its role is compute"
+		if waitsConfig {
+			title, why = "ext-tailscale waits for its config on a compute node", n.Name+" has the gateway image but no tailscale config — its role is compute"
 		}
 
 		out = append(out, Diagnosis{
 			Title: title,
-			Why: why + ". Every node with tailscale wants to be a subnet router; without its own Tailscale config " +
-				"ext-tailscale restarts forever and the machine never reports ready",
+			Why: why + ". ext-tailscale waits for its own ExtensionServiceConfig (depends: configuration in its manifest), which a " +
+				"compute node's config does not have, so it stays Waiting. " + bootWaitWords(n) +
+				" Every node with tailscale wants to be a subnet router too",
 			Fix:      "give " + n.Name + " the compute image (liftoff gen, then talosctl upgrade -n " + n.Name + " --image <compute installer from liftoff images>), or make it the gateway if it is the only one",
-			Evidence: append([]string{"extensions: " + strings.Join(n.ExtensionNames(), " ")}, evidence()...),
+			Evidence: append([]string{"extensions: " + strings.Join(n.ExtensionNames(), " ")}, waitEvidence(n, "ext-tailscale")...),
+		})
+	case n.Role == "gateway" && waitsConfig:
+		out = append(out, Diagnosis{
+			Title: "the gateway's ext-tailscale waits for its config",
+			Why: n.Name + "'s config has no ExtensionServiceConfig for tailscale (liftoff writes it only when it has the Tailscale auth key), " +
+				"so ext-tailscale waits for one (depends: configuration in its manifest) and nothing advertises the cluster's routes. " + bootWaitWords(n),
+			Fix: "give liftoff the auth key (liftoff gen --tailscale-authkey-file KEY, or export TS_AUTHKEY) so it writes the tailscale ExtensionServiceConfig, " +
+				"then apply the gateway's config again: talosctl apply-config -n ADDRESS -e ADDRESS --file " + n.Name + ".yaml — the service starts and the boot finishes, no reboot needed",
+			Evidence: waitEvidence(n, "ext-tailscale"),
 		})
 	case n.Role == "gateway" && tsDown:
 		cause, fix := tailscaleCause(n, svc)
 		out = append(out, Diagnosis{
 			Title: "the gateway's ext-tailscale is not running",
-			Why: n.Name + " is the gateway but the tailscale service is not up, so the subnet route is missing and the machine is not ready. " +
+			Why: n.Name + " is the gateway but the tailscale service is not up, so the subnet route is missing. " +
 				cause,
 			Fix:      fix,
-			Evidence: evidence(),
+			Evidence: waitEvidence(n, "ext-tailscale"),
 		})
 	}
 
-	if missing := n.Missing(); len(missing) > 0 && n.Stage == "running" && n.Reachable {
+	if missing := n.Missing(); len(missing) > 0 && booted(n) && n.Reachable {
 		out = append(out, Diagnosis{
 			Title: "extensions missing: " + strings.Join(missing, " "),
 			Why: fmt.Sprintf("%s's role (%s) needs %s, but the running image has %s. The installed image is not the role's: "+
@@ -260,6 +279,165 @@ func roleDiagnoses(n *Node) []Diagnosis {
 	return out
 }
 
+// booted: the node runs its installed image (running, or booting with its
+// image's extensions published), so its extension list is what that image
+// has. A board that boot-loops before Talos starts publishes none.
+func booted(n *Node) bool {
+	return n.Stage == "running" || n.Stage == "booting" && len(n.Extensions) > 0
+}
+
+// waitsFor tells whether a service waits for a condition named like what:
+// its state (ServiceList's "Waiting for ...") says so.
+func waitsFor(n *Node, id, what string) bool {
+	s := n.Services[id]
+
+	return s != nil && s.State == "Waiting" && strings.Contains(s.Message, what)
+}
+
+// bootWaitWords says what a waiting service does to the machine, as Talos
+// does it: the boot sequence waits, the stage stays booting, the Node may
+// be Ready, and at BootTimeout the machine reboots.
+func bootWaitWords(n *Node) string {
+	s := "Talos's boot sequence waits for every service, extension services included, to be up, so " + n.Name +
+		" stays in stage booting and Talos does not count it ready (`talosctl services` shows the service Waiting; its Kubernetes Node can be Ready meanwhile). " +
+		"After 70 minutes (BootTimeout) the boot sequence fails and Talos reboots the machine, and it waits again."
+	if n.BootFailures > 0 {
+		s += fmt.Sprintf(" It has done so %d time(s) already.", n.BootFailures)
+	}
+
+	return s
+}
+
+// waitEvidence is what shows a service waiting: its state and last event,
+// the boot sequence's console line, the stage, and the Node.
+func waitEvidence(n *Node, id string) []string {
+	var ev []string
+
+	if s := n.Services[id]; s != nil {
+		line := id + ": " + s.State + prefixed(" — ", s.Message)
+		if s.Restarts > 0 {
+			line += fmt.Sprintf(" (%d restarts)", s.Restarts)
+		}
+
+		ev = append(ev, line)
+	} else {
+		ev = append(ev, id+": no state read yet (talosctl -n "+n.Name+" services)")
+	}
+
+	if n.BootWait != "" && strings.Contains(n.BootWait, `"`+id+`"`) {
+		ev = append(ev, "console: [talos] task startAllServices (1/1): "+n.BootWait)
+	}
+
+	if n.Stage == "booting" && !n.StageSince.IsZero() {
+		ev = append(ev, "stage booting since "+n.StageSince.Format("15:04:05"))
+	}
+
+	if n.BootFailures > 0 {
+		ev = append(ev, fmt.Sprintf("console: boot sequence failed %d time(s) at BootTimeout, then Talos rebooted", n.BootFailures))
+	}
+
+	if n.NodeReady {
+		ev = append(ev, "Kubernetes Node: Ready")
+	}
+
+	return append(ev, lastLines(n, id, 3)...)
+}
+
+// moduleDiagnoses: an extension service that waits for a device node its
+// kernel module creates, while the machine config does not load that
+// module (Talos loads no extension module by itself).
+func moduleDiagnoses(n *Node) []Diagnosis {
+	var out []Diagnosis
+
+	for _, name := range n.ExtensionNames() {
+		ext, ok := plan.Extensions[name]
+		if !ok || n.Extensions[name].State != "present" {
+			continue
+		}
+
+		for _, svc := range ext.Services {
+			for _, path := range svc.Paths {
+				if !waitsFor(n, svc.ID(), fmt.Sprintf("file %q to exist", path)) {
+					continue
+				}
+
+				var missing []string
+
+				for _, m := range ext.Modules {
+					if _, listed := n.KernelModules[m.Name]; !listed {
+						missing = append(missing, m.Name)
+					}
+				}
+
+				if len(missing) == 0 {
+					continue
+				}
+
+				mods := strings.Join(missing, ", ")
+				out = append(out, Diagnosis{
+					Title: mods + " module not loaded",
+					Why: fmt.Sprintf("%s waits for %s, which only the %s kernel module creates, and Talos loads no extension module by itself: "+
+						"the machine config must list it in machine.kernel.modules, and %s's does not. ", svc.ID(), path, mods, n.Name) + bootWaitWords(n),
+					Fix: "regenerate the configs with liftoff gen (it writes machine.kernel.modules for each role's extensions since this release) and apply " +
+						n.Name + "'s again (talosctl apply-config -n ADDRESS -e ADDRESS --file " + n.Name + ".yaml): the module loads, " + path +
+						" appears and the boot finishes, no reboot needed. A hand-written config needs machine.kernel.modules: [{name: " + missing[0] + "}]",
+					Evidence: append([]string{"kernel modules the config lists (talosctl get kernelmodulespecs): " + noneIfEmpty(slices.Sorted(maps.Keys(n.KernelModules)))},
+						waitEvidence(n, svc.ID())...),
+				})
+			}
+		}
+	}
+
+	return out
+}
+
+// pi5Boot: a Raspberry Pi 5 or CM5 that cannot boot what was installed.
+// Its bootloader finds no device tree for itself on an rpi_generic image
+// (that overlay's firmware has every bcm2712 one removed), and the rpi_5
+// overlay's U-Boot has no PCIe or RP1 driver, so it cannot boot from NVMe
+// or USB (siderolabs/sbc-raspberrypi v0.2.0; PR #79, issue #96). Either way
+// the board never answers again; only its screen says why.
+func pi5Boot(n *Node) (Diagnosis, bool) {
+	if n.Model != plan.RPi5 && n.Model != plan.CM5 || n.InstallDisk == "" || n.Reachable && booted(n) {
+		return Diagnosis{}, false
+	}
+
+	evidence := []string{
+		"console during install: installing Talos to disk " + n.InstallDisk + prefixed(", overlay installer ", n.Overlay),
+		"plan: " + n.Name + " is a " + n.Model + ", whose images need the " + orNoneStr(n.WantOverlay) + " overlay",
+	}
+	if !n.Reachable && n.Unreachable != "" {
+		evidence = append(evidence, "not reachable since its install reboot: "+n.Unreachable)
+	}
+
+	switch {
+	case n.Overlay != "" && n.Overlay != plan.OverlayRPi5:
+		return Diagnosis{
+			Title: n.Name + " (a Raspberry Pi 5) cannot boot an " + n.Overlay + " image",
+			Why: "its image was built with the " + n.Overlay + " overlay, for models before the Pi 5: that overlay's firmware files have no bcm2712 device tree, " +
+				"so the Pi 5's bootloader refuses the SD card (its screen says \"The installed operating system (OS) does not indicate support for Raspberry Pi 5\"), " +
+				"tries its other boot modes and starts over. Talos never starts, so its API never answers",
+			Fix: "give it the rpi_5 image: liftoff images --plan lab.yaml lists " + n.Name + "'s installer and SD-card image with the rpi_5 overlay; " +
+				"liftoff gen, flash that image to its SD card, and apply its config again",
+			Evidence: evidence,
+			Final:    true,
+		}, true
+	case !strings.HasPrefix(n.InstallDisk, "/dev/mmcblk"):
+		return Diagnosis{
+			Title: n.Name + " (a Raspberry Pi 5) cannot boot Talos from " + n.InstallDisk,
+			Why: "Talos was installed to " + n.InstallDisk + ", but the official Pi 5 overlay's U-Boot has no PCIe or RP1 (USB) driver: the Pi 5 loads it from that disk " +
+				"and it stops at its splash screen, with nothing more on the console and no network (sbc-raspberrypi PR #79 and issue #96: booting a Pi 5 from NVMe or USB is not possible yet)",
+			Fix: "install a Pi 5 (or CM5) to its SD card or eMMC: set installDisk: /dev/mmcblk0 for " + n.Name + " in lab.yaml (liftoff plan validate refuses NVMe and USB for it), " +
+				"liftoff gen, flash the rpi_5 image to the SD card and apply again; the NVMe is usable as a data disk once Talos runs " +
+				"(https://github.com/siderolabs/sbc-raspberrypi/pull/79)",
+			Evidence: evidence,
+			Final:    true,
+		}, true
+	}
+
+	return Diagnosis{}, false
+}
+
 // Causes of a gateway's ext-tailscale crash loop, told by what the service
 // and tailscaled last said. Matched lowercased, newest words first; an
 // empty key before a missing config, whose name its message carries.
@@ -274,7 +452,7 @@ var tailscaleCauses = []struct {
 	},
 	{
 		[]string{"extensionserviceconfig", "extension service config"},
-		"Its config has no ExtensionServiceConfig for tailscale, so the service waits for one and Talos restarts it forever",
+		"Its config has no ExtensionServiceConfig for tailscale, so the service waits for one (it is not restarted: it never ran)",
 		"give liftoff the auth key (liftoff gen --tailscale-authkey-file KEY, or export TS_AUTHKEY) so it writes the tailscale ExtensionServiceConfig, " +
 			"then apply the gateway's config again: talosctl apply-config -n ADDRESS -e ADDRESS --file %[1]s.yaml",
 	},
@@ -457,7 +635,10 @@ func shortSchematic(id string) string {
 // BootLooping tells a board that booted again and again since its config
 // was applied without ever getting ready.
 func (n *Node) BootLooping() bool {
-	return n.Boots >= bootLoop && n.MachineReadyAt.IsZero() && !(n.Stage == "running" && n.MachineReady)
+	// A machine whose boot sequence ran got past the kernel: its reboots
+	// are the boot sequence's (BootTimeout), not a loop.
+	return n.Boots >= bootLoop && n.MachineReadyAt.IsZero() && !(n.Stage == "running" && n.MachineReady) &&
+		n.BootWait == "" && n.BootFailures == 0
 }
 
 func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
@@ -489,10 +670,26 @@ func stuckStage(n *Node, now time.Time) (Diagnosis, bool) {
 		return Diagnosis{}, false
 	}
 
+	if n.Stage == "booting" && n.BootWait != "" {
+		ev := []string{"console: [talos] task startAllServices (1/1): " + n.BootWait}
+		for _, id := range n.BootWaitFor {
+			if s := n.Services[id]; s != nil {
+				ev = append(ev, id+": "+s.State+prefixed(" — ", s.Message))
+			}
+		}
+
+		return Diagnosis{
+			Title:    fmt.Sprintf("booting for %s: the boot sequence waits for %s", now.Sub(n.StageSince).Round(time.Second), strings.Join(n.BootWaitFor, ", ")),
+			Why:      "Talos's boot sequence waits for every service to be up; these are not. The machine stays in booting until they are, and reboots after 70 minutes (BootTimeout)",
+			Fix:      "look at what each one waits for (talosctl -n " + n.Name + " services) and at its log (talosctl -n " + n.Name + " logs SERVICE)",
+			Evidence: ev,
+		}, true
+	}
+
 	d := Diagnosis{
 		Title:    fmt.Sprintf("%s for %s", n.Stage, now.Sub(n.StageSince).Round(time.Second)),
 		Why:      fmt.Sprintf("%s usually takes well under %s", n.Stage, budget),
-		Fix:      "watch its console or dmesg; a slow or failing SD card is the usual cause on a Raspberry Pi — an NVMe or USB SSD as install disk is much faster",
+		Fix:      "watch its console or dmesg; a slow or failing SD card is the usual cause on a Raspberry Pi",
 		Evidence: lastLines(n, "dmesg", 5),
 	}
 
@@ -500,7 +697,7 @@ func stuckStage(n *Node, now time.Time) (Diagnosis, bool) {
 }
 
 func etcdWaiting(n *Node) (Diagnosis, bool) {
-	if n.Machine != "controlplane" || n.Stage != "running" || n.Bootstrapped {
+	if n.Machine != "controlplane" || !booted(n) || n.Bootstrapped {
 		return Diagnosis{}, false
 	}
 
@@ -587,6 +784,14 @@ func prefixed(p, s string) string {
 	}
 
 	return p + s
+}
+
+func noneIfEmpty(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+
+	return strings.Join(list, " ")
 }
 
 func orNone(list []string) string {

@@ -39,24 +39,46 @@ func titles(ds []Diagnosis) string {
 	return strings.Join(t, " | ")
 }
 
+// booting is a node whose boot sequence waits for services, as a real
+// board's console says it: the task's line every 15 s.
+func booting(node, role, expect, waits string, exts ...string) []Event {
+	evs := running(node, role, expect, exts...)
+	evs[2].State = "booting"
+
+	return append(evs, Event{Time: at(33), Node: node, Kind: Log, Name: "dmesg", Detail: "[  120.000] [talos] task startAllServices (1/1): " + waits})
+}
+
+// tailscale-everywhere as a real compute board shows it: stage booting,
+// ext-tailscale Waiting for its config (never restarted), the console's
+// boot-sequence line, Talos's readiness checks all met, the Node Ready.
 func TestDiagnoseTailscaleOnComputeNode(t *testing.T) {
-	evs := running("pi-1", "compute", "drbd spin zfs", "drbd", "spin", "tailscale", "zfs")
+	evs := booting("pi-1", "compute", "drbd spin zfs", `service "ext-tailscale" to be "up"`, "drbd", "spin", "tailscale", "zfs")
 	evs = append(evs,
-		Event{Time: at(33), Node: "pi-1", Kind: Service, Name: "ext-tailscale", State: "Waiting", Count: 7, Detail: "Waiting for extension service config"},
-		Event{Time: at(34), Node: "pi-1", Kind: MachineReady, Detail: "services: services not healthy: ext-tailscale"},
-		Event{Time: at(35), Node: "pi-1", Kind: Log, Name: "ext-tailscale", Detail: "waiting for ExtensionServiceConfig tailscale"},
+		Event{Time: at(34), Node: "pi-1", Kind: Service, Name: "ext-tailscale", State: "Waiting", Detail: "Waiting for extension service config"},
+		Event{Time: at(35), Node: "pi-1", Kind: MachineReady},
+		Event{Time: at(36), Node: "pi-1", Kind: NodeReady, Ready: true},
 	)
 
-	ds := Diagnose(fold(evs...).Node("pi-1"), at(60))
+	n := fold(evs...).Node("pi-1")
+
+	ds := Diagnose(n, at(60))
 	if len(ds) != 1 {
 		t.Fatalf("want exactly one diagnosis, got: %s", titles(ds))
 	}
 
 	d := ds[0]
-	for _, want := range []string{"gateway image but no tailscale config", "restarts forever"} {
+	if d.Title != "ext-tailscale waits for its config on a compute node" {
+		t.Errorf("title %q", d.Title)
+	}
+
+	for _, want := range []string{"gateway image but no tailscale config", "stays Waiting", "stays in stage booting", "Node can be Ready", "BootTimeout", "reboots"} {
 		if !strings.Contains(d.Why, want) {
 			t.Errorf("why lacks %q: %s", want, d.Why)
 		}
+	}
+
+	if strings.Contains(d.Why, "restart") {
+		t.Errorf("a waiting service is not restarted: %s", d.Why)
 	}
 
 	if !strings.Contains(d.Fix, "give pi-1 the compute image") || !strings.Contains(d.Fix, "or make it the gateway") {
@@ -64,16 +86,117 @@ func TestDiagnoseTailscaleOnComputeNode(t *testing.T) {
 	}
 
 	ev := strings.Join(d.Evidence, "\n")
-	for _, want := range []string{"ext-tailscale: Waiting, 7 restarts", "unmet: services: services not healthy: ext-tailscale", "ext-tailscale: waiting for ExtensionServiceConfig"} {
+	for _, want := range []string{"ext-tailscale: Waiting — Waiting for extension service config",
+		`console: [talos] task startAllServices (1/1): service "ext-tailscale" to be "up"`, "stage booting since", "Kubernetes Node: Ready"} {
 		if !strings.Contains(ev, want) {
 			t.Errorf("evidence lacks %q:\n%s", want, ev)
 		}
+	}
+
+	if id, what := n.Blocked(); id != "ext-tailscale" || what != "extension service config" {
+		t.Errorf("blocked: %s %s", id, what)
+	}
+}
+
+// no-authkey: the gateway's ext-tailscale waits for its config.
+func TestDiagnoseGatewayWaitsForItsConfig(t *testing.T) {
+	evs := booting("gw", "gateway", "drbd spin tailscale zfs", `service "ext-tailscale" to be "up"`, "drbd", "spin", "tailscale", "zfs")
+	evs = append(evs, Event{Time: at(34), Node: "gw", Kind: Service, Name: "ext-tailscale", State: "Waiting", Detail: "Waiting for extension service config"})
+
+	ds := Diagnose(fold(evs...).Node("gw"), at(60))
+	if len(ds) != 1 || ds[0].Title != "the gateway's ext-tailscale waits for its config" ||
+		!strings.Contains(ds[0].Why, "no ExtensionServiceConfig for tailscale") || !strings.Contains(ds[0].Why, "stays in stage booting") ||
+		!strings.Contains(ds[0].Fix, "--tailscale-authkey-file KEY") || !strings.Contains(ds[0].Fix, "--file gw.yaml") {
+		t.Errorf("%s\n%+v", titles(ds), ds)
+	}
+}
+
+// zfs-module-missing: ext-zfs-service waits for /dev/zfs, the config's
+// KernelModuleSpecs lack zfs.
+func TestDiagnoseZFSModuleNotLoaded(t *testing.T) {
+	evs := booting("pi-2", "compute", "drbd spin zfs", `service "ext-zfs-service" to be "up"`, "drbd", "spin", "zfs")
+	evs = append(evs,
+		Event{Time: at(34), Node: "pi-2", Kind: Service, Name: "ext-zfs-service", State: "Waiting", Detail: `Waiting for file "/dev/zfs" to exist`},
+		Event{Time: at(34), Node: "pi-2", Kind: KernelModule, Name: "drbd", Ready: true, Detail: "usermode_helper=disabled"},
+		Event{Time: at(34), Node: "pi-2", Kind: KernelModule, Name: "drbd_transport_tcp", Ready: true},
+		Event{Time: at(40), Node: "pi-2", Kind: Log, Name: "dmesg", Detail: "[ 4320.000] [talos] boot sequence: failed"},
+	)
+
+	ds := Diagnose(fold(evs...).Node("pi-2"), at(60))
+	if len(ds) != 1 {
+		t.Fatalf("want one diagnosis: %s", titles(ds))
+	}
+
+	d := ds[0]
+	if d.Title != "zfs module not loaded" || !strings.Contains(d.Why, "ext-zfs-service waits for /dev/zfs") ||
+		!strings.Contains(d.Why, "machine.kernel.modules") || !strings.Contains(d.Why, "stays in stage booting") {
+		t.Errorf("%+v", d)
+	}
+
+	if !strings.Contains(d.Fix, "liftoff gen") || !strings.Contains(d.Fix, "--file pi-2.yaml") || !strings.Contains(d.Fix, "{name: zfs}") {
+		t.Errorf("fix: %s", d.Fix)
+	}
+
+	ev := strings.Join(d.Evidence, "\n")
+	for _, want := range []string{"talosctl get kernelmodulespecs): drbd drbd_transport_tcp",
+		`ext-zfs-service: Waiting — Waiting for file "/dev/zfs" to exist`, `service "ext-zfs-service" to be "up"`, "boot sequence failed 1 time(s)"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("evidence lacks %q:\n%s", want, ev)
+		}
+	}
+
+	// Listed, the module is no longer the cause.
+	l := fold(append(evs, Event{Time: at(50), Node: "pi-2", Kind: KernelModule, Name: "zfs", Ready: true})...)
+	for _, d := range Diagnose(l.Node("pi-2"), at(60)) {
+		if strings.Contains(d.Title, "module") {
+			t.Errorf("zfs listed, still: %s", d.Title)
+		}
+	}
+}
+
+// A Pi 5 that never comes back after its install: the console said which
+// overlay the installer ran and which disk it went to.
+func TestDiagnosePi5CannotBoot(t *testing.T) {
+	for _, tc := range []struct {
+		name, overlay, disk, title, fix string
+	}{
+		{"rpi_generic", "rpi_generic", "/dev/mmcblk0", "pi-cp-1 (a Raspberry Pi 5) cannot boot an rpi_generic image", "rpi_5 overlay"},
+		{"nvme", "rpi_5", "/dev/nvme0n1", "pi-cp-1 (a Raspberry Pi 5) cannot boot Talos from /dev/nvme0n1", "installDisk: /dev/mmcblk0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := fold(
+				Event{Time: at(0), Node: "pi-cp-1", Kind: Planned, Name: "compute", State: "controlplane", Detail: "drbd spin zfs"},
+				Event{Time: at(0), Node: "pi-cp-1", Kind: Hardware, Name: "rpi5", State: "rpi_5"},
+				Event{Time: at(1), Node: "pi-cp-1", Kind: Applied, Detail: "factory.talos.dev/metal-installer/abc:v1.13.3"},
+				Event{Time: at(2), Node: "pi-cp-1", Kind: Stage, State: "installing"},
+				Event{Time: at(2), Node: "pi-cp-1", Kind: Log, Name: "dmesg", Detail: "[   10.000] [talos] task install (1/1): installing Talos to disk " + tc.disk},
+				Event{Time: at(2), Node: "pi-cp-1", Kind: Log, Name: "dmesg", Detail: `[   10.100] running overlay installer "` + tc.overlay + `"`},
+				Event{Time: at(3), Node: "pi-cp-1", Kind: Stage, State: "rebooting"},
+				Event{Time: at(4), Node: "pi-cp-1", Kind: Reachable, Detail: "not reachable yet: nothing answers on the Talos port (booting or rebooting)"},
+			)
+
+			ds := Diagnose(l.Node("pi-cp-1"), at(60))
+			if len(ds) != 1 || ds[0].Title != tc.title || !ds[0].Final || !strings.Contains(ds[0].Fix, tc.fix) {
+				t.Errorf("%s\n%+v", titles(ds), ds)
+			}
+		})
+	}
+
+	// A Pi 4 with the same image is fine.
+	l := fold(
+		Event{Time: at(0), Node: "pi-w-1", Kind: Hardware, Name: "rpi4", State: "rpi_generic"},
+		Event{Time: at(2), Node: "pi-w-1", Kind: Log, Name: "dmesg", Detail: "[talos] task install (1/1): installing Talos to disk /dev/mmcblk0"},
+		Event{Time: at(2), Node: "pi-w-1", Kind: Log, Name: "dmesg", Detail: `running overlay installer "rpi_generic"`},
+	)
+	if ds := Diagnose(l.Node("pi-w-1"), at(3)); len(ds) != 0 {
+		t.Errorf("a Pi 4: %s", titles(ds))
 	}
 }
 
 func TestDiagnoseGatewayWithoutWorkingTailscale(t *testing.T) {
 	evs := running("gw", "gateway", "drbd spin tailscale zfs", "drbd", "spin", "tailscale", "zfs")
-	evs = append(evs, Event{Time: at(33), Node: "gw", Kind: Service, Name: "ext-tailscale", State: "Failed", Count: 2, Detail: "invalid auth key"})
+	evs = append(evs, Event{Time: at(33), Node: "gw", Kind: Service, Name: "ext-tailscale", State: "Waiting", Count: 2,
+		Detail: `Error running Containerd(ext-tailscale), going to restart forever: task "ext-tailscale" failed: exit code 1 (last log "containerboot: tailscale up failed: invalid auth key")`})
 
 	ds := Diagnose(fold(evs...).Node("gw"), at(60))
 	if len(ds) != 1 || !strings.Contains(ds[0].Why, "auth key") || !strings.Contains(ds[0].Fix, "liftoff gen --tailscale-authkey-file") {
@@ -190,8 +313,9 @@ func TestClockShortensTalosTimestamps(t *testing.T) {
 	}
 }
 
-// The gateway's ext-tailscale crash loop, one case per cause: what the
-// service and tailscaled last said names it.
+// The gateway's ext-tailscale restarting (its restart policy, always, at
+// work after each failed run), one case per cause: what the service and
+// tailscaled last said names it.
 func TestDiagnoseGatewayTailscaleCauses(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -202,21 +326,14 @@ func TestDiagnoseGatewayTailscaleCauses(t *testing.T) {
 		fix     []string
 	}{
 		{
-			name:    "no ExtensionServiceConfig",
-			message: "Waiting for extension service config",
-			logs:    []string{"2026-11-22T12:00:40Z waiting for ExtensionServiceConfig tailscale (this node's config has none)"},
-			why:     []string{"no ExtensionServiceConfig for tailscale", "restarts it forever"},
-			fix:     []string{"--tailscale-authkey-file KEY", "--file gw.yaml"},
-		},
-		{
 			name:    "empty auth key",
-			message: "Condition failed: no auth key: TS_AUTHKEY is empty in the tailscale ExtensionServiceConfig",
+			message: `Error running Containerd(ext-tailscale), going to restart forever: task "ext-tailscale" failed: exit code 1 (last log "no auth key: TS_AUTHKEY is empty")`,
 			why:     []string{"TS_AUTHKEY is empty"},
 			fix:     []string{"mode 0600"},
 		},
 		{
 			name:    "invalid key",
-			message: "Condition failed: backend error: invalid key: API key does not exist",
+			message: `Error running Containerd(ext-tailscale), going to restart forever: task "ext-tailscale" failed: exit code 1 (last log "containerboot: tailscale up failed: backend error: invalid key: API key does not exist")`,
 			logs:    []string{"2026-11-22T12:00:41Z containerboot: tailscale up failed: backend error: invalid key: API key does not exist"},
 			why:     []string{"refuses its auth key", "one-off key already used"},
 			fix:     []string{"create a new auth key", "apply gw's config again"},

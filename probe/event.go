@@ -16,6 +16,9 @@ type Kind string
 const (
 	// Planned: what the plan wants of a board (State: machine type, Name: role, Detail: expected extensions, space-separated).
 	Planned Kind = "planned"
+	// Hardware: what the plan says a board is (Name: its model, rpi5 …; State: the Image Factory overlay
+	// its images need, "" for none).
+	Hardware Kind = "hardware"
 	// Discovered: a board answered in maintenance mode (Detail: model/arch).
 	Discovered Kind = "discovered"
 	// Applied: a config was applied to the board (Detail: installer image).
@@ -28,6 +31,9 @@ const (
 	Moved Kind = "moved"
 	// Extension: an extension is present in the running image (Name, State: present|missing|unexpected, Detail: version).
 	Extension Kind = "extension"
+	// KernelModule: a kernel module the machine config lists, as Talos publishes it (talosctl get
+	// kernelmodulespecs; Name: the module, Ready: listed (false: no longer), Detail: its parameters).
+	KernelModule Kind = "kernel-module"
 	// Service: a Talos service changed (Name, State: Talos's state, Ready: up by Talos's rule —
 	// running and healthy or without a health check —, Count: restarts, Detail: last message).
 	Service Kind = "service"

@@ -28,6 +28,10 @@ type Node struct {
 	Role    string   // compute | gateway (from the plan)
 	Expect  []string // extensions the role asks for
 	Info    string   // what discovery said (model, arch, disks)
+	// Model is the plan's board model (rpi5 …); WantOverlay the Image
+	// Factory overlay its images need ("" for none).
+	Model       string
+	WantOverlay string
 
 	Stage      string
 	StageSince time.Time
@@ -49,6 +53,26 @@ type Node struct {
 
 	Extensions map[string]*ExtensionInfo
 	Services   map[string]*ServiceInfo
+	// KernelModules are the modules the running config lists, as Talos
+	// publishes them (KernelModuleSpec): name → parameters.
+	KernelModules map[string]string
+
+	// BootWait is what the boot sequence still waits for, as its console
+	// says every 15 s (the aggregate condition: `service "ext-zfs-service"
+	// to be "up"`); BootWaitFor are those services and BootWaitSince when
+	// this boot first said so. Empty once the sequence is done.
+	BootWait      string
+	BootWaitFor   []string
+	BootWaitSince time.Time
+	// BootFailures counts boot sequences that failed since apply (at
+	// BootTimeout: Talos then reboots the machine).
+	BootFailures int
+	bootFailed   map[string]bool
+
+	// InstallDisk and Overlay are what the console said of the last
+	// install: the disk Talos went to and the overlay installer that ran.
+	InstallDisk string
+	Overlay     string
 
 	MachineReady   bool
 	MachineReadyAt time.Time
@@ -189,13 +213,15 @@ func (l *Lab) Apply(e Event) {
 	case Planned:
 		n.Machine, n.Role = e.State, e.Name
 		n.Expect = strings.Fields(e.Detail)
+	case Hardware:
+		n.Model, n.WantOverlay = e.Name, e.State
 	case Discovered:
 		n.Info = e.Detail
 		n.Reachable = true
 	case Applied:
 		n.AppliedAt, n.Installer = e.Time, e.Detail
 		n.mark(Mark{At: e.Time, Kind: Applied})
-		n.APIBackAt, n.Boots = time.Time{}, 0
+		n.APIBackAt, n.Boots, n.BootFailures = time.Time{}, 0, 0
 		// A new config may name the board anew.
 		l.setHostname(n, "", "")
 	case Stage:
@@ -205,6 +231,7 @@ func (l *Lab) Apply(e Event) {
 
 			if e.State == "booting" {
 				n.Boots++
+				n.BootWait, n.BootWaitFor, n.BootWaitSince = "", nil, time.Time{}
 			}
 		}
 	case Reachable:
@@ -243,7 +270,27 @@ func (l *Lab) Apply(e Event) {
 			s.Since = e.Time
 		}
 
-		s.State, s.Up, s.Restarts, s.Message = e.State, e.Ready, e.Count, e.Detail
+		switch {
+		case e.Count > 0 || e.Detail != "":
+			// ServiceList's account: state, restarts, last event.
+			s.Restarts, s.Message = e.Count, e.Detail
+		case s.State != e.State:
+			// A Service resource says only running or not: an older
+			// message no longer holds.
+			s.Message = ""
+		}
+
+		s.State, s.Up = e.State, e.Ready
+	case KernelModule:
+		if n.KernelModules == nil {
+			n.KernelModules = map[string]string{}
+		}
+
+		if e.Ready {
+			n.KernelModules[e.Name] = e.Detail
+		} else {
+			delete(n.KernelModules, e.Name)
+		}
 	case MachineReady:
 		if e.Ready && !n.MachineReady {
 			n.MachineReadyAt = e.Time
@@ -288,6 +335,10 @@ func (l *Lab) Apply(e Event) {
 			delete(n.Diagnostics, e.Name)
 		}
 	case Log:
+		if e.Name == "dmesg" {
+			n.console(e.Detail, e.Time)
+		}
+
 		lines := append(n.Logs[e.Name], e.Detail)
 		if len(lines) > logKeep {
 			lines = lines[len(lines)-logKeep:]
@@ -323,6 +374,43 @@ func (l *Lab) applyCluster(e Event) {
 		h.OK, h.Latency, h.Detail, h.At = e.Ready, e.Latency, e.Detail, e.Time
 		h.Count++
 		l.Hello[e.Name] = h
+	}
+}
+
+// console folds in what a console line says of the boot sequence and the
+// install. A reconnecting watch reads the whole kernel log again, so a
+// failure is counted once per line.
+func (n *Node) console(line string, at time.Time) {
+	if text, ids, ok := bootWait(line); ok {
+		if n.BootWaitSince.IsZero() {
+			n.BootWaitSince = at
+		}
+
+		n.BootWait, n.BootWaitFor = text, ids
+
+		return
+	}
+
+	switch {
+	case bootSequenceDone(line):
+		n.BootWait, n.BootWaitFor, n.BootWaitSince = "", nil, time.Time{}
+	case bootSequenceFailed(line):
+		if n.bootFailed == nil {
+			n.bootFailed = map[string]bool{}
+		}
+
+		if !n.bootFailed[line] {
+			n.bootFailed[line] = true
+			n.BootFailures++
+		}
+	}
+
+	if m := installDisk.FindStringSubmatch(line); m != nil {
+		n.InstallDisk, n.Overlay = m[1], ""
+	}
+
+	if m := overlayRun.FindStringSubmatch(line); m != nil {
+		n.Overlay = m[1]
 	}
 }
 
@@ -382,8 +470,8 @@ func (n *Node) updateActive(now time.Time) {
 
 // ReadyAfter is the Ready timing: from apply until the node is ready in
 // both Talos and Kubernetes. Either alone is not enough: with tailscale on
-// a compute node the kubelet runs and the Node reads Ready, while Talos
-// never reports the machine ready.
+// a compute node the kubelet runs and the Node reads Ready, while Talos's
+// boot sequence waits for ext-tailscale and the machine stays in booting.
 func (n *Node) ReadyAfter() (time.Duration, bool) {
 	if n.AppliedAt.IsZero() || n.NodeReadyAt.IsZero() || n.MachineReadyAt.IsZero() {
 		return 0, false
@@ -433,4 +521,24 @@ func (n *Node) Unexpected() []string {
 	}
 
 	return out
+}
+
+// Blocked names a service the boot sequence waits for that itself waits
+// for something time does not bring — its ExtensionServiceConfig, or a
+// file such as a device node a kernel module makes — and what that is.
+// Waits on other services pass by themselves and do not count.
+func (n *Node) Blocked() (id, what string) {
+	for _, id := range n.BootWaitFor {
+		s := n.Services[id]
+		if s == nil || s.State != "Waiting" {
+			continue
+		}
+
+		w, ok := strings.CutPrefix(s.Message, "Waiting for ")
+		if ok && !strings.Contains(w, `service "`) && (strings.Contains(w, "extension service config") || strings.Contains(w, "to exist")) {
+			return id, w
+		}
+	}
+
+	return "", ""
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cosi-project/runtime/pkg/state"
 	cosiclient "github.com/cosi-project/runtime/pkg/state/protobuf/client"
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
+	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/siderolabs/talos/pkg/machinery/resources/hardware"
@@ -212,6 +213,13 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 				return fmt.Errorf("%w: %v", errWasConnected, ev.Error)
 			case state.Bootstrapped, state.Noop:
 				continue // markers carry an empty resource
+			case state.Destroyed:
+				// A Service resource exists only while its service runs: an
+				// extension service that stops (a restart policy at work)
+				// is followed through ServiceList and its log.
+				if svc, ok := ev.Resource.(*v1alpha1.Service); ok && strings.HasPrefix(svc.Metadata().ID(), "ext-") {
+					follow.services([]string{svc.Metadata().ID()})
+				}
 			}
 
 			for _, e := range translate(t.Node, ev) {
@@ -330,7 +338,44 @@ func Snapshot(ctx context.Context, t Target) ([]Event, error) {
 		}
 	}
 
+	// What no resource shows: services that do not run (a waiting one has
+	// no Service resource), and the console, where the boot sequence says
+	// what it waits for. Best effort: a board that refuses keeps the rest.
+	if resp, err := c.ServiceList(ctx); err == nil {
+		for _, m := range resp.GetMessages() {
+			for _, s := range m.GetServices() {
+				out = append(out, serviceEvent(t.Node, s))
+			}
+		}
+	}
+
+	if stream, err := c.Dmesg(ctx, false, false); err == nil {
+		for {
+			data, err := stream.Recv()
+			if err != nil {
+				break
+			}
+
+			for line := range strings.SplitSeq(strings.TrimRight(string(data.GetBytes()), "\n"), "\n") {
+				if line != "" {
+					out = append(out, Event{Time: time.Now(), Node: t.Node, Kind: Log, Name: "dmesg", Detail: line})
+				}
+			}
+		}
+	}
+
 	return out, nil
+}
+
+// serviceEvent is a service as ServiceList tells it: its state, up by
+// Talos's rule, its restarts (the restart runner's events) and its last
+// event, as `talosctl services` shows them.
+func serviceEvent(node string, s *machineapi.ServiceInfo) Event {
+	h := s.GetHealth()
+	up := s.GetState() == "Running" && (h.GetHealthy() || h.GetUnknown())
+
+	return Event{Time: time.Now(), Node: node, Kind: Service, Name: s.GetId(), State: s.GetState(), Ready: up,
+		Count: Restarts(s.GetEvents().GetEvents()), Detail: LastEvent(s)}
 }
 
 // watched are the resource kinds liftoff follows on every board.
@@ -353,6 +398,7 @@ const Hostname Kind = "hostname"
 func optional() []resource.Metadata {
 	return []resource.Metadata{
 		resource.NewMetadata(k8s.NamespaceName, k8s.NodenameType, "", resource.VersionUndefined),
+		resource.NewMetadata(runtime.NamespaceName, runtime.KernelModuleSpecType, "", resource.VersionUndefined),
 	}
 }
 
@@ -396,6 +442,9 @@ func translate(node string, ev state.Event) []Event {
 		}
 
 		return []Event{{Time: now, Node: node, Kind: Hostname, Name: name, Detail: "Talos Nodename resource"}}
+	case *runtime.KernelModuleSpec:
+		return []Event{{Time: now, Node: node, Kind: KernelModule, Name: r.Metadata().ID(), Ready: ev.Type != state.Destroyed,
+			Detail: strings.Join(r.TypedSpec().Parameters, " ")}}
 	case *v1alpha1.Service:
 		s := r.TypedSpec()
 		st := "Running"
@@ -437,13 +486,16 @@ func unhealthy(ms *runtime.MachineStatus) []string {
 
 // follower streams the logs of failing services and, on each new line,
 // their state and restart count from ServiceList: the evidence the
-// troubleshoot view shows. A service without a running state has no COSI
-// Service resource, so this is the only way to see it.
+// troubleshoot view shows. A service that does not run has no COSI Service
+// resource, so this is the only way to see it. The services come from
+// MachineStatus's unmet conditions and from the boot sequence's console
+// lines, which name every service it still waits for.
 type follower struct {
 	ctx  context.Context
 	c    *client.Client
 	node string
 	emit func(Event)
+	mu   sync.Mutex
 	seen map[string]bool
 	wg   sync.WaitGroup
 }
@@ -455,6 +507,9 @@ func newFollower(ctx context.Context, c *client.Client, node string, emit func(E
 func (f *follower) wait() { f.wg.Wait() }
 
 func (f *follower) services(ids []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+
 	for _, id := range ids {
 		if f.seen[id] {
 			continue
@@ -473,41 +528,64 @@ func (f *follower) follow(id string) {
 		return
 	}
 
-	f.pump(stream.Recv, id, func() { f.report(id) })
+	f.pump(stream.Recv, id, func([]string) { f.report(id) })
 }
 
-// pump turns a log stream into Log events named source, calling after on
-// each chunk, until the stream ends.
-func (f *follower) pump(recv func() (*common.Data, error), source string, after func()) {
+// pump turns a log stream into Log events named source, calling after
+// with each chunk's lines, until the stream ends.
+func (f *follower) pump(recv func() (*common.Data, error), source string, after func([]string)) {
 	for {
 		data, err := recv()
 		if err != nil {
 			return
 		}
 
+		var lines []string
+
 		for line := range strings.SplitSeq(strings.TrimRight(string(data.GetBytes()), "\n"), "\n") {
 			if line != "" {
 				f.emit(Event{Time: time.Now(), Node: f.node, Kind: Log, Name: source, Detail: line})
+				lines = append(lines, line)
 			}
 		}
 
-		after()
+		after(lines)
 	}
 }
 
 // kernel streams the board's kernel log (the whole buffer, then new
-// messages): the evidence for boot loops, power and storage trouble.
+// messages): the evidence for boot loops, power and storage trouble, and
+// the boot sequence's own account of what it waits for. Each time it says
+// so, the services it names are followed and their state read again.
 func (f *follower) kernel() {
 	stream, err := f.c.Dmesg(f.ctx, true, false)
 	if err != nil {
 		return
 	}
 
-	f.pump(stream.Recv, "dmesg", func() {})
+	f.pump(stream.Recv, "dmesg", func(lines []string) {
+		var waits []string
+
+		for _, l := range lines {
+			if _, ids, ok := bootWait(l); ok {
+				waits = ids
+			}
+		}
+
+		if len(waits) == 0 {
+			return
+		}
+
+		f.services(waits)
+
+		for _, id := range waits {
+			f.report(id)
+		}
+	})
 }
 
-// report emits a service's state with its restarts (Talos's service
-// events record each one).
+// report emits a service's state, its restarts (the restart runner's
+// events) and its last event, as `talosctl services` shows them.
 func (f *follower) report(id string) {
 	resp, err := f.c.ServiceList(f.ctx)
 	if err != nil {
@@ -520,17 +598,7 @@ func (f *follower) report(id string) {
 				continue
 			}
 
-			restarts := 0
-
-			for _, e := range s.GetEvents().GetEvents() {
-				if e.GetState() == "Restarting" {
-					restarts++
-				}
-			}
-
-			h := s.GetHealth()
-			up := s.GetState() == "Running" && (h.GetHealthy() || h.GetUnknown())
-			f.emit(Event{Time: time.Now(), Node: f.node, Kind: Service, Name: id, State: s.GetState(), Ready: up, Count: restarts, Detail: h.GetLastMessage()})
+			f.emit(serviceEvent(f.node, s))
 		}
 	}
 }

@@ -45,7 +45,7 @@ func talosDiagnoses(n *Node) (causes, warnings []Diagnosis) {
 				"10.244.0.0/16 and 10.96.0.0/12), run liftoff gen and apply every board's config again — or, in a config edited by hand, " +
 				"fix cluster.network.podSubnets / serviceSubnets; " + doc
 			d.Evidence = append(d.Evidence, lastLines(n, "controller-runtime", 1)...)
-			d.Blocks = true
+			d.Final = true
 			causes = append(causes, d)
 
 			continue

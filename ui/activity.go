@@ -85,6 +85,10 @@ func describe(e probe.Event) (string, tone) {
 			return fmt.Sprintf("%s %s (%d restarts)", e.Name, e.State, e.Count), bad
 		}
 
+		if e.State == "Waiting" && e.Detail != "" {
+			return e.Name + ": " + e.Detail, busy
+		}
+
 		return e.Name + " " + e.State, busy
 	case probe.MachineReady:
 		if e.Ready {

@@ -50,11 +50,13 @@ func (m *Model) bootstrapped() bool {
 }
 
 // canBootstrap: etcd needs only the first control plane up with its
-// config; the other boards join whenever they are ready.
+// config; the other boards join whenever they are ready. A new cluster's
+// control plane stays booting until then: its boot sequence waits for
+// etcd, which waits for the bootstrap.
 func (m *Model) canBootstrap() bool {
 	cp := m.firstCP()
 
-	return cp != nil && !cp.AppliedAt.IsZero() && cp.Stage == "running" && cp.Reachable
+	return cp != nil && !cp.AppliedAt.IsZero() && (cp.Stage == "booting" || cp.Stage == "running") && cp.Reachable
 }
 
 func (m *Model) startBootstrap() tea.Cmd {
@@ -80,7 +82,7 @@ func (m *Model) applyKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		if !m.canBootstrap() {
-			m.say(warn, "not yet: bootstrap needs the first control plane running its config")
+			m.say(warn, "not yet: bootstrap needs the first control plane booted with its config")
 
 			return nil
 		}

@@ -66,7 +66,7 @@ func TestNoColor(t *testing.T) {
 	}
 
 	// Without colour, state is still written: icons and words.
-	for _, want := range []string{"restarting", "ready", "unexpected"} {
+	for _, want := range []string{"booting", "ready", "unexpected"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("NO_COLOR output lacks %q", want)
 		}

@@ -234,6 +234,10 @@ func (m *Model) boardLines(n *probe.Node, w int, maxD time.Duration) []string {
 		lines = append(lines, t.Bad.Render(fmt.Sprintf("✗ %s restarting ×%d", s, n.Services[s].Restarts)))
 	}
 
+	if id, what := n.Blocked(); id != "" && n.Stage == "booting" {
+		lines = append(lines, t.Bad.Render("✗ "+id+" waits for "+what))
+	}
+
 	return lines
 }
 

@@ -42,7 +42,7 @@ func TestDashboardFlagsTailscaleEverywhere(t *testing.T) {
 	hs := start(t, watch(true, ui.HighContrastTheme()), 120, 32)
 	f := hs.WaitFor("1/4 Ready", "■ ended")
 
-	for _, want := range []string{"✗ restarting", "! unexpected tailscale for the compute role", "✗ ext-tailscale restarting ×12", "! advertised"} {
+	for _, want := range []string{"✗ booting: ext-tailscale waits", "! unexpected tailscale for the compute role", "✗ ext-tailscale waits for extension service config", "! advertised"} {
 		if !strings.Contains(f, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}

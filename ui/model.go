@@ -315,6 +315,7 @@ func (m *Model) foldPlanned() {
 			Time: m.now, Node: b.Name, Kind: probe.Planned, State: b.Machine, Name: b.Role,
 			Detail: strings.Join(image.Extensions(m.plan, b.Role), " "),
 		})
+		m.lab.Apply(probe.Event{Time: m.now, Node: b.Name, Kind: probe.Hardware, Name: b.Model, State: plan.Overlay(b.Model)})
 	}
 }
 

@@ -34,6 +34,10 @@ func nodeState(n *probe.Node, now time.Time) state {
 		return state{"✓", "ready", good}
 	case restarting(n) != "":
 		return state{"✗", "restarting", bad}
+	case blocked(n) != "":
+		// Talos's boot sequence waits for a service that waits for ever:
+		// stage booting, while Kubernetes may call the Node Ready.
+		return state{"✗", "booting: " + blocked(n) + " waits", bad}
 	case n.NodeReady && n.Stage == "running" && len(n.Unmet) > 0:
 		// Kubernetes is happy, Talos is not: the founding failure looks like this.
 		return state{"✗", "not ready in Talos", bad}
@@ -63,7 +67,7 @@ func installedImage(n *probe.Node) bool {
 }
 
 // ready is ready in Talos and in Kubernetes: a node with tailscale and no
-// config reads Ready in Kubernetes while Talos never does.
+// config reads Ready in Kubernetes while Talos keeps it booting.
 func ready(n *probe.Node) bool { return n.NodeReady && n.MachineReady }
 
 // rebooting tells an expected outage (install, reboot) from a lost board:
@@ -77,8 +81,20 @@ func rebooting(n *probe.Node, now time.Time) bool {
 	return false
 }
 
-// restarting names a service that keeps restarting, if any: the usual face
-// of a node that never becomes ready.
+// blocked names the service a booting node's boot sequence waits for that
+// itself waits for something that will not come (its config, a module).
+func blocked(n *probe.Node) string {
+	if n.Stage != "booting" {
+		return ""
+	}
+
+	id, _ := n.Blocked()
+
+	return id
+}
+
+// restarting names a service that keeps restarting, if any: a restart
+// policy at work on a service that keeps failing.
 func restarting(n *probe.Node) string {
 	for _, name := range slices.Sorted(maps.Keys(n.Services)) {
 		s := n.Services[name]
@@ -120,6 +136,8 @@ func extState(n *probe.Node, name string) state {
 		return state{"✓", name + " +" + dur(x.ActiveAt.Sub(n.AppliedAt)), good}
 	case n.Services["ext-"+name] != nil && n.Services["ext-"+name].Restarts > 0:
 		return state{"✗", name + " restarting", bad}
+	case blocked(n) == "ext-"+name || strings.HasPrefix(blocked(n), "ext-"+name+"-"):
+		return state{"✗", name + " waiting", bad}
 	}
 
 	return state{"…", name, busy}
@@ -147,6 +165,8 @@ func talosState(n *probe.Node) state {
 		return state{"✗", "not ready", bad}
 	case n.Stage == "running":
 		return state{"…", "checking", busy}
+	case blocked(n) != "":
+		return state{"✗", "booting", bad}
 	}
 
 	return stPending

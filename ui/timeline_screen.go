@@ -108,12 +108,12 @@ func (m *Model) timelineSection(n *probe.Node, w int) []string {
 	t := m.theme
 	out := []string{t.Title.Render("Timeline") + t.Dim.Render(" — p shows every board"), "  " + bar}
 
-	return append(append(out, indent("  ", timelineWords(tn), w)...), "")
+	return append(append(out, indent("  ", timelineWords(tn, n), w)...), "")
 }
 
 // timelineWords says where a board's time went: each phase with its
 // expectation, reboots, outages, and where it is now.
-func timelineWords(tn probe.Timeline) string {
+func timelineWords(tn probe.Timeline, n *probe.Node) string {
 	var parts []string
 
 	seen := map[probe.Phase]bool{}
@@ -172,7 +172,13 @@ func timelineWords(tn probe.Timeline) string {
 		return words + " · ✓ ready " + dur(tn.End.Sub(tn.Start)) + " after apply"
 	}
 
-	return words + " · … " + doing(tn.Current()) + ", " + dur(tn.End.Sub(tn.Start)) + " since apply"
+	now := doing(tn.Current())
+	if tn.Current() == probe.PhaseBoot && len(n.BootWaitFor) > 0 {
+		// Talos's boot sequence names what it waits for (probe/console.go).
+		now += ": its boot sequence waits for " + strings.Join(n.BootWaitFor, ", ")
+	}
+
+	return words + " · … " + now + ", " + dur(tn.End.Sub(tn.Start)) + " since apply"
 }
 
 // doing is a phase in progress, in words.

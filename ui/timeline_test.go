@@ -93,7 +93,9 @@ func TestTimelineTailscaleEverywhere(t *testing.T) {
 	hs.Keys("p", "down")
 	f := hs.WaitFor("▸ pi-2", "4 boards, 1 ready")
 
-	for _, want := range []string{"✗ Node Ready 3m30s", "✓ Node Ready 1m05s"} {
+	// The compute boards with the gateway image boot on: their boot
+	// sequence waits for ext-tailscale (their Nodes are Ready meanwhile).
+	for _, want := range []string{"✗ boot 3m49s ×7.6", "✓ Node Ready 1m05s"} {
 		if !strings.Contains(f, want) {
 			t.Errorf("timeline lacks %q:\n%s", want, f)
 		}
@@ -102,7 +104,7 @@ func TestTimelineTailscaleEverywhere(t *testing.T) {
 	hs.Keys("enter")
 	f = hs.WaitFor("Why pi-2?", "Timeline — p shows every board")
 
-	if !strings.Contains(f, "… waiting for its Node") {
+	if !strings.Contains(f, "… booting: its boot sequence waits for ext-tailscale") {
 		t.Errorf("troubleshoot's timeline does not say what pi-2 waits for:\n%s", f)
 	}
 

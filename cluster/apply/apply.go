@@ -96,6 +96,7 @@ func Endpoint(b plan.Board, port int) string {
 func Planned(p *plan.Plan, expect func(plan.Board) []string, emit func(probe.Event)) {
 	for _, b := range p.Boards {
 		emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Planned, Name: b.Role, State: b.Machine, Detail: strings.Join(expect(b), " ")})
+		emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Hardware, Name: b.Model, State: plan.Overlay(b.Model)})
 	}
 }
 

@@ -29,7 +29,9 @@ func TestTmuxSmoke(t *testing.T) {
 		p := newPane(t, tools[0], bin, "127.0.51.11", "happy")
 
 		walkToApply(p)
-		p.waitFor("running 3/3", "enter: bootstrap etcd")
+		// The control plane boots until etcd runs: its boot sequence
+		// waits for etcd, and etcd for the bootstrap.
+		p.waitFor("running 2/3", "enter: bootstrap etcd")
 		p.keys("Enter")
 		p.waitFor("Where should the admin kubeconfig go?")
 		p.keys("s")
@@ -53,9 +55,9 @@ func TestTmuxSmoke(t *testing.T) {
 		p := newPane(t, tools[0], bin, "127.0.52.11", "tailscale-everywhere")
 
 		walkToApply(p)
-		p.waitFor("running 3/3")
+		p.waitFor("booting: ext-tailscale waits")
 		p.keys("t")
-		p.waitFor("ext-tailscale is restarting", "has the gateway image but no tailscale config", "give pi-1 the compute image")
+		p.waitFor("ext-tailscale waits for its config on a compute node", "has the gateway image but no tailscale config", "give pi-1 the compute image")
 		p.keys("q") // nothing in flight: quits without asking
 		p.waitFor("simulated lab stopped", "liftoff-exit=0")
 	})

@@ -298,12 +298,13 @@ func TestReviewDiffsAgainstTheRunningConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Wait for both boards to run their configs (the watch's own events).
+	// Wait for both boards to run their configs (the watch's own events);
+	// the control plane, not bootstrapped, boots until etcd runs.
 	running := map[string]bool{}
 	for len(running) < 2 {
 		select {
 		case e := <-be.events:
-			if e.Kind == probe.Stage && e.State == "running" {
+			if e.Kind == probe.Stage && (e.State == "booting" || e.State == "running") {
 				running[e.Node] = true
 			}
 		case <-ctx.Done():

@@ -325,7 +325,7 @@ func (g *gatherer) services(ctx context.Context, c *client.Client) error {
 	)
 
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tSTATE\tHEALTH\tRESTARTS\tLAST MESSAGE")
+	fmt.Fprintln(tw, "SERVICE\tSTATE\tHEALTH\tRESTARTS\tLAST EVENT")
 
 	var history strings.Builder
 
@@ -343,19 +343,13 @@ func (g *gatherer) services(ctx context.Context, c *client.Client) error {
 				health = "healthy"
 			}
 
-			restarts := 0
-
 			fmt.Fprintf(&history, "\n%s\n", s.GetId())
 
 			for _, e := range s.GetEvents().GetEvents() {
-				if e.GetState() == "Restarting" {
-					restarts++
-				}
-
 				fmt.Fprintf(&history, "  %s  %-10s %s\n", e.GetTs().AsTime().UTC().Format(time.RFC3339), e.GetState(), e.GetMsg())
 			}
 
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.GetId(), s.GetState(), health, restarts, h.GetLastMessage())
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.GetId(), s.GetState(), health, probe.Restarts(s.GetEvents().GetEvents()), probe.LastEvent(s))
 		}
 	}
 

@@ -336,7 +336,11 @@ func extensionIsolation(_ context.Context, env *Env) Result {
 			continue
 		}
 
-		if !judgeable(n) {
+		// A booting machine that published its extensions runs its
+		// installed image already (its boot sequence may wait for ever, for
+		// an extension that should not be there); one that has not yet
+		// cannot be judged.
+		if !judgeable(n) || n.Stage == "booting" && len(n.Extensions) == 0 {
 			blind = append(blind, n)
 
 			continue
@@ -459,7 +463,7 @@ func helloFailure(env *Env, summary string, res probe.HelloResult) Result {
 	}
 
 	for _, n := range env.Lab.Nodes {
-		if n.Role != "" && len(n.Expect) > 0 && !slices.Contains(n.ExtensionNames(), "spin") && n.Stage == "running" {
+		if n.Role != "" && len(n.Expect) > 0 && !slices.Contains(n.ExtensionNames(), "spin") && (n.Stage == "running" || n.Stage == "booting") {
 			r.Evidence = append(r.Evidence, n.Name+": no spin extension (has "+orDash(strings.Join(n.ExtensionNames(), " "))+")")
 		}
 	}
@@ -717,7 +721,7 @@ func singleGateway(_ context.Context, env *Env) Result {
 		}
 
 		r := failNodes(env, "more than one node can route for the cluster: "+strings.Join(counts, "; "), present)
-		r.Why = "one subnet router per cluster: several routers fight over the same routes, and a node with tailscale but no config never becomes ready"
+		r.Why = "one subnet router per cluster: several routers fight over the same routes, and on a node with tailscale but no config ext-tailscale waits for one, so its boot sequence never finishes"
 		r.Fix = "keep the gateway image on one board and give every other board the compute image"
 
 		return r

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,12 +51,17 @@ type Timing struct {
 	Boot    time.Duration
 	// Service is how long a service takes to come up.
 	Service time.Duration
-	// Restart is the wait between restarts of a failing service.
+	// Restart is the wait between restarts of a failing service (the
+	// restart runner's interval: 5 s in Talos v1.13.3).
 	Restart time.Duration
+	// BootTimeout is how long the boot sequence waits for its services
+	// before it fails and the machine reboots; 0 is Talos's own
+	// (constants.BootTimeout, 70 minutes).
+	BootTimeout time.Duration
 }
 
 // PiTiming is a Raspberry Pi 4 installing to a decent SD card.
-var PiTiming = Timing{Install: 90 * time.Second, Reboot: 40 * time.Second, Boot: 30 * time.Second, Service: 5 * time.Second, Restart: 10 * time.Second}
+var PiTiming = Timing{Install: 90 * time.Second, Reboot: 40 * time.Second, Boot: 30 * time.Second, Service: 5 * time.Second, Restart: 5 * time.Second}
 
 // Image is what an installer reference holds.
 type Image struct {
@@ -62,6 +69,9 @@ type Image struct {
 	Extensions  []string
 	SchematicID string
 	Version     string
+	// Overlay is the board overlay the image was built with (rpi_generic,
+	// rpi_5), "" for none or not known (a self-built image).
+	Overlay string
 }
 
 // Resolver identifies an installer reference (the simulated image factory).
@@ -159,6 +169,7 @@ type Board struct {
 	staged      coreconfig.Provider
 	stagedBytes []byte
 	image       Image
+	installDisk string // where the image was installed
 	installed   bool
 	booted      string // Talos version running
 	boots       int
@@ -170,9 +181,15 @@ type Board struct {
 	droppedOnce bool // DropAfterApply fired
 	stalls      int  // StallAPI faults fired
 	services    map[string]*service
-	logs        map[string][]string // by source: service id or "installer"
-	dmesg       []string
-	subs        map[chan string]string // log followers by service id
+	// evaluating and dirty guard the re-evaluation of what waits on
+	// services (servicesChangedLocked).
+	evaluating, dirty bool
+	seq               *bootSequence       // this boot's startAllServices task
+	modules           map[string]bool     // kernel modules loaded
+	paths             map[string]bool     // device nodes they created
+	logs              map[string][]string // by source: service id or "installer"
+	dmesg             []string
+	subs              map[chan string]string // log followers by service id
 
 	st     state.State
 	server *server
@@ -213,7 +230,8 @@ func Start(ctx context.Context, opts Options) (*Board, error) {
 		return nil, errors.New("board: a Resolver is required to know what an installer holds")
 	}
 
-	b := &Board{opts: opts, services: map[string]*service{}, logs: map[string][]string{}, subs: map[chan string]string{}}
+	b := &Board{opts: opts, services: map[string]*service{}, modules: map[string]bool{}, paths: map[string]bool{},
+		logs: map[string][]string{}, subs: map[chan string]string{}}
 	b.ctx, b.cancel = context.WithCancel(ctx)
 	b.booted = opts.Spec.Booted
 
@@ -300,6 +318,45 @@ func (b *Board) Extensions() []string {
 	defer b.mu.Unlock()
 
 	return append([]string(nil), b.image.Extensions...)
+}
+
+// Console is what the board's console shows: the kernel log with
+// machined's lines, and before Linux the bootloader's — what a person
+// reads on its screen when the API does not answer.
+func (b *Board) Console() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return slices.Clone(b.dmesg)
+}
+
+// WaitConsole waits until the console shows a line that contains s.
+func (b *Board) WaitConsole(ctx context.Context, s string) error {
+	lines, ch := b.subscribe("dmesg", -1)
+	defer b.unsubscribe(ch)
+
+	if slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, s) }) {
+		return nil
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the console never said %q: %w", s, ctx.Err())
+		case l := <-ch:
+			if strings.Contains(l, s) {
+				return nil
+			}
+		}
+	}
+}
+
+// Installed tells whether an image was installed (its install finished).
+func (b *Board) Installed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return b.installed
 }
 
 // State is the board's COSI state (read it in tests; the API serves it).

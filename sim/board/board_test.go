@@ -20,7 +20,6 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/config"
@@ -90,7 +89,12 @@ func (f *fixture) resolve(ref string) (board.Image, error) {
 		return board.Image{}, err
 	}
 
-	return board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}, nil
+	img := board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}
+	if r.Image.Schematic != nil {
+		img.Overlay = r.Image.Schematic.Overlay.Name
+	}
+
+	return img, nil
 }
 
 func (f *fixture) start(t *testing.T, name string, mutate func(*board.Options)) *board.Board {
@@ -277,12 +281,22 @@ func TestComputeBoardInstallsAndBecomesReady(t *testing.T) {
 	}
 }
 
-func TestGatewayImageWithoutConfigNeverReady(t *testing.T) {
+// longBoot keeps the boot sequence waiting for the whole test: Talos's own
+// BootTimeout would reboot a waiting board after 2 s at this speed.
+func longBoot(o *board.Options) {
+	o.Timing = board.PiTiming
+	o.Timing.BootTimeout = 1000 * time.Hour
+}
+
+// tailscale-everywhere, as a real board shows it: a compute board given the
+// gateway's image has no tailscale config, so ext-tailscale waits for one
+// (no restarts), the boot sequence waits for ext-tailscale and says so on
+// the console, the machine stays in booting — and liftoff says all that.
+func TestGatewayImageWithoutConfigWaits(t *testing.T) {
 	f := setup(t)
-	f.start(t, "w2", nil)
+	f.start(t, "w2", longBoot)
 	b, _ := f.plan.Board("w2")
 
-	// tailscale-everywhere: a compute board given the gateway's installer.
 	gw, _ := f.plan.Board("gw")
 	gwImage, _ := image.For(f.plan, gw)
 
@@ -295,72 +309,53 @@ func TestGatewayImageWithoutConfigNeverReady(t *testing.T) {
 
 	n := watch(t, f, "w2", func(n *probe.Node) bool {
 		s := n.Services["ext-tailscale"]
-		return n.Stage == "running" && s != nil && s.Restarts >= 2 && len(n.Logs["ext-tailscale"]) > 0 && n.Extensions["tailscale"] != nil
+
+		return n.Stage == "booting" && s != nil && s.State == "Waiting" && n.BootWait == `service "ext-tailscale" to be "up"` &&
+			n.Services["kubelet"] != nil && n.Services["kubelet"].Up && n.Extensions["tailscale"] != nil
 	})
 
-	if n.MachineReady || !strings.Contains(strings.Join(n.Unmet, ";"), "ext-tailscale") {
-		t.Errorf("ready %v unmet %v", n.MachineReady, n.Unmet)
+	s := n.Services["ext-tailscale"]
+	if s.Message != "Waiting for extension service config" || s.Restarts != 0 {
+		t.Errorf("ext-tailscale: %+v", s)
 	}
 
-	// It keeps restarting and says why; the machine stays not ready.
-	c, err := client.New(context.Background(), client.WithConfig(f.tc), client.WithEndpoints(apply.Endpoint(b, 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-
-	restarts := waitRestarts(t, c, 3)
-	if restarts < 3 {
-		t.Fatalf("restarts %d", restarts)
-	}
-
-	ms, err := safe.StateGetByID[*runtime.MachineStatus](context.Background(), c.COSI, runtime.MachineStatusID)
-	if err != nil || ms.TypedSpec().Status.Ready {
-		t.Errorf("machine ready after %d restarts: %v", restarts, err)
+	if n.MachineReady || strings.Contains(strings.Join(n.Unmet, ";"), "ext-tailscale") {
+		t.Errorf("ready %v, unmet %v: a waiting service is no unmet condition of Talos's", n.MachineReady, n.Unmet)
 	}
 
 	ds := probe.Diagnose(n, time.Now())
-	if len(ds) == 0 || !strings.Contains(ds[0].Why, "gateway image but no tailscale config") {
-		t.Errorf("diagnosis: %+v", ds)
+	if len(ds) == 0 || ds[0].Title != "ext-tailscale waits for its config on a compute node" ||
+		!strings.Contains(ds[0].Why, "stays in stage booting") || !strings.Contains(ds[0].Why, "gateway image but no tailscale config") {
+		t.Fatalf("diagnosis: %+v", ds)
 	}
-}
 
-// waitRestarts watches ServiceList through the service's own events stream
-// of restarts; it returns once ext-tailscale restarted n times.
-func waitRestarts(t *testing.T, c *client.Client, n int) int {
-	t.Helper()
+	ev := strings.Join(ds[0].Evidence, "\n")
+	for _, want := range []string{"ext-tailscale: Waiting — Waiting for extension service config", `console: [talos] task startAllServices (1/1): service "ext-tailscale" to be "up"`, "stage booting since"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("evidence lacks %q:\n%s", want, ev)
+		}
+	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	if strings.Contains(ev, "restart") {
+		t.Errorf("a waiting service has no restarts:\n%s", ev)
+	}
 
-	logs, err := c.Logs(ctx, "system", 0, "ext-tailscale", true, -1)
+	// liftoff check reads a lab once, without a watch: the same picture.
+	evs, err := probe.Snapshot(context.Background(), probe.Target{Node: "w2", Endpoint: apply.Endpoint(b, 0), Talosconfig: f.tc})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	seen := 0
+	once := probe.NewLab()
+	apply.Planned(f.plan, func(b plan.Board) []string { return image.Extensions(f.plan, b.Role) }, once.Apply)
 
-	for seen < n {
-		data, err := logs.Recv()
-		if err != nil {
-			t.Fatalf("log stream: %v (after %d restarts)", err, seen)
-		}
-
-		seen += strings.Count(string(data.GetBytes()), "service restarting")
+	for _, e := range evs {
+		once.Apply(e)
 	}
 
-	resp, err := c.MachineClient.ServiceList(ctx, &emptypb.Empty{})
-	if err != nil {
-		t.Fatal(err)
+	if ds := probe.Diagnose(once.Node("w2"), time.Now()); len(ds) == 0 || ds[0].Title != "ext-tailscale waits for its config on a compute node" {
+		t.Errorf("from a snapshot: %+v", ds)
 	}
-
-	for _, s := range resp.GetMessages()[0].GetServices() {
-		if s.GetId() == "ext-tailscale" && s.GetHealth().GetLastMessage() == "" {
-			t.Error("ext-tailscale has no last message")
-		}
-	}
-
-	return seen
 }
 
 func TestUnknownClientIsRefused(t *testing.T) {
@@ -391,6 +386,8 @@ func TestBootstrapOnControlPlane(t *testing.T) {
 
 	bootstrapped := make(chan struct{})
 	f.start(t, "cp", func(o *board.Options) {
+		longBoot(o)
+		o.Speed = 2000
 		o.Hooks.Bootstrap = func(context.Context, *board.Board) error { close(bootstrapped); return nil }
 	})
 
@@ -399,8 +396,11 @@ func TestBootstrapOnControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A new cluster's control plane boots until etcd runs: the boot
+	// sequence waits for it, and etcd waits for the bootstrap.
 	n := watch(t, f, "cp", func(n *probe.Node) bool {
-		return n.Stage == "running" && len(n.Unmet) > 0 && len(n.Extensions) == 3 && n.Services["kubelet"] != nil
+		return n.Stage == "booting" && len(n.Unmet) > 0 && len(n.Extensions) == 3 && n.Services["kubelet"] != nil &&
+			slices.Contains(n.BootWaitFor, "etcd")
 	})
 	if ds := probe.Diagnose(n, time.Now()); len(ds) == 0 || ds[0].Title != "etcd is waiting to be bootstrapped" {
 		t.Errorf("before bootstrap: %+v", ds)
@@ -416,7 +416,7 @@ func TestBootstrapOnControlPlane(t *testing.T) {
 
 	<-bootstrapped
 
-	watch(t, f, "cp", func(n *probe.Node) bool { return n.MachineReady })
+	watch(t, f, "cp", func(n *probe.Node) bool { return n.MachineReady && n.Stage == "running" })
 
 	// Again: already bootstrapped counts as done.
 	if err := apply.Bootstrap(ctx, f.plan, f.tc, apply.Options{}, func(probe.Event) {}); err != nil {

@@ -60,8 +60,8 @@ func (b *Board) containersOf(namespace string) []ctr {
 
 		for _, id := range ids {
 			sv := b.services[id]
-			if sv.state != "Running" || id == "machined" || id == "udevd" || id == "containerd" {
-				continue // machined, udevd and containerd run outside containerd
+			if sv.state != "Running" || id == "machined" || id == "udevd" || id == "containerd" || id == "cri" {
+				continue // machined, udevd and both containerds run outside containerd
 			}
 
 			image := ""

@@ -30,7 +30,12 @@ func (b *Board) installDiskErrLocked(cfg coreconfig.Provider) error {
 // retries (internal/app/machined/pkg/controllers/secrets/api.go), and the
 // console says why.
 func (b *Board) serveBootLocked(attempt int) {
-	err := b.serveLocked()
+	b.bootOnLocked(b.serveLocked(), attempt)
+}
+
+// bootOnLocked boots on if apid serves (err is its start's), or waits for
+// its certificate and tries again.
+func (b *Board) bootOnLocked(err error, attempt int) {
 	if err == nil {
 		b.x.stuck = ""
 		b.bootServedLocked()
@@ -119,5 +124,37 @@ func (b *Board) Report() StageReport {
 		allowed = t.Boot + 2*t.Service + t.Restart
 	}
 
-	return StageReport{Stage: b.stage, Since: b.x.stageSince, Allowed: b.scaled(allowed), Waiting: b.x.stuck}
+	return StageReport{Stage: b.stage, Since: b.x.stageSince, Allowed: b.scaled(allowed), Waiting: b.waitingLocked()}
+}
+
+// waitingLocked is the wait Talos itself is in, if any: one the board
+// recorded (apid without its certificate, a failed install's countdown, a
+// Pi 5's bootloader that never hands over), or a boot sequence that waits
+// for a service which waits on something other than a service (its
+// config, a device node, a restart interval) or for etcd's bootstrap:
+// startAllServices waits for those up to BootTimeout (boot.go).
+func (b *Board) waitingLocked() string {
+	if b.x.stuck != "" || b.stage != "booting" || b.seq == nil || b.seq.done {
+		return b.x.stuck
+	}
+
+	for _, id := range b.seq.waitFor {
+		s := b.services[id]
+
+		switch {
+		case s == nil || s.up():
+		case s.state == "Waiting" && s.wait == nil:
+			return "service " + id + " waits to restart"
+		case s.state == "Waiting":
+			for _, c := range s.wait {
+				if !c.met() && !strings.HasPrefix(c.desc, "service ") {
+					return "service " + id + " waits for " + c.desc
+				}
+			}
+		case s.held:
+			return "service " + id + " waits in its pre state"
+		}
+	}
+
+	return ""
 }

@@ -3,16 +3,17 @@ package board
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
+	extensionsconfig "github.com/siderolabs/talos/pkg/machinery/config/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
 )
 
-// bootLoopLimit bounds how long a wrong-arch board keeps trying in the
-// simulation (a real one loops forever; forever is not useful here).
+// bootLoopLimit bounds how long a board that cannot boot its image keeps
+// trying in the simulation (a real one loops forever; forever is not
+// useful here).
 const bootLoopLimit = 1000
 
 // acceptLocked takes an applied config in maintenance mode and starts the
@@ -58,9 +59,15 @@ func (b *Board) installLocked(cfg coreconfig.Provider, installer string) {
 		return
 	}
 
-	b.image = img
+	b.image, b.installDisk = img, cfg.Machine().Install().Disk()
 	b.logLocked("installer", fmt.Sprintf("pulling %s", installer))
-	b.kmsg("installer: installing %s to %s", installer, cfg.Machine().Install().Disk())
+	// What the console shows of an install (the install task, then the
+	// installer's own output: cmd/installer/pkg/install/install.go).
+	b.kmsg("[talos] task install (1/1): installing Talos to disk %s", b.installDisk)
+
+	if img.Overlay != "" {
+		b.kmsg("running overlay installer %q", img.Overlay)
+	}
 
 	install := b.opts.Timing.Install
 	if b.opts.Faults.SlowDisk > 1 {
@@ -87,6 +94,7 @@ func (b *Board) installLocked(cfg coreconfig.Provider, installer string) {
 		b.installed = true
 		b.booted = img.Version
 		b.logLocked("installer", "installation of "+installer+" complete")
+		b.kmsg("installation of %s complete", img.Version)
 
 		if to := b.opts.Faults.MoveAfterInstall; to != "" && b.moved.Load() == nil {
 			b.moved.Store(&to)
@@ -126,8 +134,18 @@ func (b *Board) bootLocked() {
 	if b.staged != nil && b.installed {
 		b.cfg, b.cfgBytes, b.staged, b.stagedBytes = b.staged, b.stagedBytes, nil, nil
 	}
+
+	// A Pi 5's bootloader may never hand over to Linux: then nothing
+	// answers, and only its own console tells why.
+	if !b.firmwareLocked() {
+		return
+	}
+
+	// apid listens before the stage says booting: clients read the stage
+	// through it.
+	err := b.serveLocked()
 	b.setStageLocked("booting")
-	b.serveBootLocked(0)
+	b.bootOnLocked(err, 0)
 }
 
 // bootServedLocked boots on once apid serves.
@@ -153,90 +171,43 @@ func (b *Board) bootServedLocked() {
 	}
 
 	b.kmsg("talos: booting %s, extensions: %s", b.booted, strings.Join(b.image.Extensions, " "))
+	b.kmsg("[talos] boot sequence: 9 phase(s)")
 	b.publishExtensionsLocked()
 	b.startServicesLocked()
 
-	b.afterLocked(b.opts.Timing.Boot, func() {
-		b.setStageLocked("running")
-		b.updateMachineStatusLocked()
-	})
+	// The earlier phases of the boot sequence, then startEverything.
+	b.afterLocked(b.opts.Timing.Boot, b.startAllLocked)
 }
 
 func (b *Board) isControlPlane() bool {
 	return b.cfg != nil && b.cfg.Machine().Type() != machine.TypeWorker
 }
 
-// extensionServices are the extensions that run a service; the others
-// (drbd, zfs, spin) only add files to the image.
-var extensionServices = []string{"tailscale"}
-
 // startMaintenanceServicesLocked runs what Talos runs while it waits for
 // a config: apid serves the maintenance API, no kubelet or containerd.
 func (b *Board) startMaintenanceServicesLocked() {
+	b.services = map[string]*service{}
+
 	for _, name := range []string{"apid", "machined", "udevd"} {
-		b.serviceLocked(name).set("Running", true, "Health check successful")
+		b.loadLocked(serviceSpec{id: name, checked: true, run: func(s *service) { s.running("Service started") }})
 	}
 }
 
-// startServicesLocked starts Talos's own services and the extensions'.
+// startServicesLocked is a configured boot until its last phase: machined,
+// apid, containerd and udevd run, the config's kernel modules load, and
+// the image's extension services are loaded and wait for what they need.
 func (b *Board) startServicesLocked() {
-	for _, name := range []string{"apid", "machined", "containerd", "trustd", "udevd"} {
-		b.serviceLocked(name).set("Running", true, "Health check successful")
+	b.services = map[string]*service{}
+	b.modules, b.paths = map[string]bool{}, map[string]bool{}
+	b.seq = nil
+
+	for _, name := range []string{"apid", "containerd", "machined", "udevd"} {
+		b.loadLocked(serviceSpec{id: name, checked: true, run: func(s *service) { s.running("Service started") }})
 	}
 
-	// Talos v1.13.3 picks the kubelet's node IP, and etcd's addresses,
-	// among the routed host addresses outside the pod and service CIDRs
-	// (controllers/k8s/nodeip.go, controllers/etcd/spec.go). With none
-	// left, NodeIPController only warns, no KubeletSpec or etcd Spec is
-	// made, and kubelet (loaded by StartAllServices, started by
-	// KubeletServiceController) and etcd (waiting on "etcd spec") never
-	// start: the address-overlap diagnostic is the symptom.
-	if b.noNodeIPLocked() {
-		b.serviceLocked("kubelet").set("Initialized", false, "Service initialized")
-		b.logLocked("controller-runtime", "k8s.NodeIPController: no suitable node IP found, please make sure .machine.kubelet.nodeIP filters and pod/service subnets are set up correctly")
-
-		if b.isControlPlane() {
-			b.serviceLocked("etcd").set("Waiting", false, "Waiting for etcd spec")
-		}
-
-		b.startExtensionServicesLocked()
-		b.updateMachineStatusLocked()
-
-		return
-	}
-
-	b.serviceLocked("kubelet").set("Waiting", false, "Waiting for service \"cri\" to be \"up\"")
-
-	b.afterLocked(b.opts.Timing.Service, func() {
-		b.serviceLocked("kubelet").set("Running", true, "Health check successful")
-		b.logLocked("kubelet", "kubelet started, registering node "+b.hostnameLocked())
-
-		if b.opts.Hooks.Kubelet != nil {
-			go b.opts.Hooks.Kubelet(b, true)
-		}
-
-		b.updateMachineStatusLocked()
-	})
-
-	if b.isControlPlane() {
-		if b.bootstrap {
-			b.serviceLocked("etcd").set("Running", true, "Health check successful")
-		} else {
-			b.serviceLocked("etcd").set("Preparing", false, "Running pre state")
-			b.logLocked("etcd", "waiting for bootstrap: etcd has no data yet; call Bootstrap on this node")
-		}
-	}
-
-	b.startExtensionServicesLocked()
-	b.updateMachineStatusLocked()
-}
-
-func (b *Board) startExtensionServicesLocked() {
-	for _, ext := range b.image.Extensions {
-		if slices.Contains(extensionServices, ext) {
-			b.startExtensionLocked("ext-" + ext)
-		}
-	}
+	b.loadModulesLocked()
+	b.loadExtensionsLocked()
+	b.servicesChangedLocked()
 }
 
 func (b *Board) stopServicesLocked() {
@@ -244,45 +215,23 @@ func (b *Board) stopServicesLocked() {
 		go b.opts.Hooks.TailscaleDown(b)
 	}
 
+	b.seq = nil
+
 	for _, s := range b.services {
-		s.set("Finished", false, "Service finished successfully")
+		s.wait = nil
+		s.stopped("Finished", "Service finished successfully")
 	}
 
 	b.publishServicesLocked()
 }
 
-// startExtensionLocked runs an extension service. tailscale is the one
-// that matters: it needs its ExtensionServiceConfig and a good auth key,
-// and without them it never becomes healthy — Talos waits and restarts it.
-func (b *Board) startExtensionLocked(id string) {
-	s := b.serviceLocked(id)
-
-	key, cfgFound := b.tailscaleKeyLocked()
-
-	switch {
-	case !cfgFound:
-		s.set("Waiting", false, "Waiting for extension service config")
-		b.logLocked(id, "waiting for ExtensionServiceConfig tailscale (this node's config has none)")
-		b.afterLocked(b.opts.Timing.Restart, func() {
-			s.restarts++
-			s.event("Restarting", "Restarting service after its condition was not met")
-			b.logLocked(id, fmt.Sprintf("service restarting (attempt %d): still no ExtensionServiceConfig tailscale", s.restarts))
-			b.startExtensionLocked(id)
-		})
-	default:
-		s.set("Waiting", false, "Waiting for tailscaled")
-		b.logLocked(id, "tailscaled: starting")
-		b.loginLocked(s, key)
-	}
-
-	b.updateMachineStatusLocked()
-}
-
 // loginLocked logs tailscaled in — through the Tailscale hook (the lab's
-// tailnet) when there is one — and runs or fails the service by its answer.
-// The login runs unlocked: it talks to a control server.
-func (b *Board) loginLocked(s *service, key string) {
+// tailnet) when there is one — while its container runs. A refused login
+// ends the container (containerboot exits), and the restart policy takes
+// over. The login runs unlocked: it talks to a control server.
+func (b *Board) loginLocked(s *service) {
 	epoch, env, hook := b.epoch, b.tailscaleEnvLocked(), b.opts.Hooks.Tailscale
+	key := envValue(env, "TS_AUTHKEY")
 
 	b.wg.Go(func() {
 		t := time.NewTimer(b.scaled(b.opts.Timing.Service))
@@ -306,77 +255,74 @@ func (b *Board) loginLocked(s *service, key string) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 
-		if b.epoch != epoch || b.ctx.Err() != nil {
+		if b.epoch != epoch || b.ctx.Err() != nil || b.services[s.id] != s || s.state != "Running" {
 			return
 		}
 
 		if err != nil {
-			s.set("Failed", false, "Condition failed: "+err.Error())
-			b.logLocked(s.id, "containerboot: tailscale up failed: "+err.Error())
-			s.restarts++
-			b.afterLocked(b.opts.Timing.Restart, func() {
-				s.event("Restarting", "Restarting service after failure")
-				b.startExtensionLocked(s.id)
-			})
-			b.updateMachineStatusLocked()
+			last := "containerboot: tailscale up failed: " + err.Error()
+			b.logLocked(s.id, last)
+			b.exitedLocked(s, fmt.Errorf("task %q failed: exit code 1 (last log %q)", s.id, last))
 
 			return
 		}
 
-		s.setUnknown("Running", "Started task ext-tailscale")
-		b.logLocked(s.id, "tailscaled: logged in; advertising routes "+b.tailscaleRoutesLocked())
+		b.logLocked(s.id, "tailscaled: logged in; advertising routes "+orNone(envValue(env, "TS_ROUTES")))
 		b.kmsg("tailscale0: link becomes ready")
-		b.updateMachineStatusLocked()
 	})
 }
 
 // tailscaleEnvLocked is the tailscale ExtensionServiceConfig's environment.
 func (b *Board) tailscaleEnvLocked() []string {
+	if e := b.extensionConfigLocked("tailscale"); e != nil {
+		return e.Environment()
+	}
+
+	return nil
+}
+
+// extensionConfigLocked is the config's ExtensionServiceConfig document for
+// an extension service (by its manifest name), nil without one.
+func (b *Board) extensionConfigLocked(name string) extensionsconfig.ExtensionServiceConfig {
 	if b.cfg == nil {
 		return nil
 	}
 
 	for _, e := range b.cfg.ExtensionServiceConfigs() {
-		if e.Name() == "tailscale" {
-			return e.Environment()
+		if e.Name() == name {
+			return e
 		}
 	}
 
 	return nil
 }
 
-func (b *Board) tailscaleKeyLocked() (string, bool) {
-	if b.cfg == nil {
-		return "", false
+// configModules are the config's machine.kernel.modules.
+func (b *Board) configModules() []extensionsconfig.KernelModule {
+	if b.cfg == nil || b.cfg.Machine() == nil {
+		return nil
 	}
 
-	for _, e := range b.cfg.ExtensionServiceConfigs() {
-		if e.Name() != "tailscale" {
-			continue
-		}
-
-		for _, kv := range e.Environment() {
-			if v, ok := strings.CutPrefix(kv, "TS_AUTHKEY="); ok {
-				return v, true
-			}
-		}
-
-		return "", true
-	}
-
-	return "", false
+	return b.cfg.Machine().Kernel().Modules()
 }
 
-func (b *Board) tailscaleRoutesLocked() string {
-	for _, e := range b.cfg.ExtensionServiceConfigs() {
-		for _, kv := range e.Environment() {
-			if v, ok := strings.CutPrefix(kv, "TS_ROUTES="); ok {
-				return v
-			}
+// envValue is one variable of an environment.
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
 		}
 	}
 
-	return "(none)"
+	return ""
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+
+	return s
 }
 
 // validAuthKey is the simulated control server's judgement: a key of the
@@ -390,16 +336,10 @@ func (b *Board) doBootstrapLocked() {
 	b.bootstrap = true
 	b.logLocked("etcd", "bootstrap requested: starting etcd with a new cluster")
 
-	if b.noNodeIPLocked() {
-		// etcd still waits for its spec: no control plane comes up.
-		return
+	// etcd's pre state ends: its runner starts.
+	if s := b.services["etcd"]; s != nil && s.state == "Preparing" && s.wait == nil {
+		b.afterLocked(b.opts.Timing.Service, s.resume)
 	}
-
-	s := b.serviceLocked("etcd")
-	b.afterLocked(b.opts.Timing.Service, func() {
-		s.set("Running", true, "Health check successful")
-		b.updateMachineStatusLocked()
-	})
 
 	if b.opts.Hooks.Bootstrap != nil {
 		b.wg.Go(func() {

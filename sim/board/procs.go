@@ -114,7 +114,6 @@ func (b *Board) procsLocked(pods []kube.RunningPod) []proc {
 	}
 
 	system := add(1, "containerd", "/bin/containerd", "/bin/containerd --address /system/run/containerd/containerd.sock --state /system/run/containerd --root /system/var/lib/containerd", started("containerd"))
-	cri := add(1, "containerd", "/bin/containerd", "/bin/containerd --address /run/containerd/containerd.sock --config /etc/cri/containerd.toml", started("containerd"))
 
 	if running("etcd") {
 		add(system, "etcd", "/usr/local/bin/etcd", "/usr/local/bin/etcd --name="+b.hostnameLocked()+" --data-dir=/var/lib/etcd --listen-client-urls=https://0.0.0.0:2379", started("etcd"))
@@ -127,6 +126,14 @@ func (b *Board) procsLocked(pods []kube.RunningPod) []proc {
 	if running("ext-tailscale") {
 		add(system, "tailscaled", "/usr/local/bin/tailscaled", "/usr/local/bin/tailscaled --statedir=/var/lib/tailscale", started("ext-tailscale"))
 	}
+
+	// The cri service is the second containerd, the one the kubelet's pods
+	// run under.
+	if !running("cri") {
+		return out
+	}
+
+	cri := add(1, "containerd", "/bin/containerd", "/bin/containerd --address /run/containerd/containerd.sock --config /etc/cri/containerd.toml", started("cri"))
 
 	// The kubelet's pods, the static pods' mirrors among them.
 	for _, p := range pods {

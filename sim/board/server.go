@@ -266,13 +266,8 @@ func (m *machineService) take(cfg coreconfig.Provider, data []byte, mode machine
 		b.kmsg("apply configuration: rebooting to apply it")
 		b.afterLocked(0, func() { b.rebootLocked(b.opts.Timing.Reboot) })
 	default:
-		// Running: extension service changes apply live.
-		b.cfg, b.cfgBytes = cfg, data
-		if _, ok := b.services["ext-tailscale"]; ok {
-			b.startExtensionLocked("ext-tailscale")
-		}
-
-		b.updateMachineStatusLocked()
+		// Booting or running: the changes apply live.
+		b.liveApplyLocked(cfg, data)
 	}
 
 	return applied(warnings, mode, details), false, nil
@@ -426,12 +421,10 @@ func (m *machineService) ServiceList(ctx context.Context, _ *emptypb.Empty) (*ma
 		info := &machineapi.ServiceInfo{Id: id, State: s.state, Events: &machineapi.ServiceEvents{},
 			Health: &machineapi.ServiceHealth{Healthy: s.healthy, Unknown: s.unknown}}
 
+		// Health's last message is the health check's (none without one);
+		// what talosctl shows as LAST EVENT is the newest event.
 		for _, e := range s.events {
 			info.Events.Events = append(info.Events.Events, &machineapi.ServiceEvent{Msg: e.msg, State: e.state, Ts: timestamppb.New(e.at)})
-		}
-
-		if n := len(s.events); n > 0 {
-			info.Health.LastMessage = s.events[n-1].msg
 		}
 
 		out.Services = append(out.Services, info)

@@ -32,6 +32,7 @@ var firstLines = map[string]string{
 	"apid":       "apid: serving the Talos API on [::]:50000 (mutual TLS; maintenance mode serves TLS without client certificates)",
 	"trustd":     "trustd: serving on [::]:50001",
 	"containerd": `level=info msg="containerd successfully booted in 0.052s"`,
+	"cri":        `level=info msg="containerd successfully booted in 0.061s"`, // the CRI's own containerd
 	"udevd":      "udevd: starting version 257.9",
 	"machined":   "[talos] machined: started",
 	"etcd":       `{"level":"info","msg":"serving client traffic securely","address":"[::]:2379"}`,

@@ -3,6 +3,7 @@ package board
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -64,6 +65,7 @@ func newState(ctx context.Context, spec Spec) (state.State, error) {
 		&runtime.MachineStatus{},
 		&runtime.ExtensionStatus{},
 		&runtime.Diagnostic{},
+		&runtime.KernelModuleSpec{},
 		&k8s.Nodename{},
 		&talosconfig.MachineConfig{},
 		&v1alpha1.Service{},
@@ -139,17 +141,60 @@ func (b *Board) modify(r resource.Resource, set func(resource.Resource)) {
 
 	next := cur.DeepCopy()
 	set(next)
+
+	// Talos's controllers write only what changed.
+	if resource.Equal(cur, next) {
+		return
+	}
+
 	_ = b.st.Update(ctx, next) //nolint:errcheck // in-memory
 }
 
 func (b *Board) setStageLocked(stage string) {
 	b.stage = stage
 	b.kmsg("machined: stage %s", stage)
+	b.configResourcesLocked()
+	b.stageChangedLocked()
+}
+
+// configResourcesLocked republishes what follows the stage and the config.
+func (b *Board) configResourcesLocked() {
 	b.updateMachineStatusLocked()
 	b.updateDiagnosticsLocked()
 	b.updateNodenameLocked()
 	b.updateMachineConfigLocked()
-	b.stageChangedLocked()
+	b.updateKernelModulesLocked()
+}
+
+// updateKernelModulesLocked publishes the config's machine.kernel.modules
+// as KernelModuleSpec resources, as KernelModuleConfigController does from
+// the active config (controllers/runtime/kernel_module_config.go): one per
+// module, by name, with its parameters.
+func (b *Board) updateKernelModulesLocked() {
+	ctx := context.Background()
+	want := map[string]bool{}
+
+	if b.cfg != nil && b.installed && (b.stage == "running" || b.stage == "booting") {
+		for _, m := range b.configModules() {
+			want[m.Name()] = true
+
+			b.modify(runtime.NewKernelModuleSpec(runtime.NamespaceName, m.Name()), func(r resource.Resource) {
+				spec := r.(*runtime.KernelModuleSpec).TypedSpec() //nolint:forcetypeassert
+				spec.Name, spec.Parameters = m.Name(), slices.Clone(m.Parameters())
+			})
+		}
+	}
+
+	list, err := b.st.List(ctx, runtime.NewKernelModuleSpec(runtime.NamespaceName, "").Metadata())
+	if err != nil {
+		return
+	}
+
+	for _, r := range list.Items {
+		if !want[r.Metadata().ID()] {
+			_ = b.st.Destroy(ctx, r.Metadata()) //nolint:errcheck // absent is fine
+		}
+	}
 }
 
 // updateMachineConfigLocked publishes the config the board runs (Talos's
@@ -240,9 +285,12 @@ func (b *Board) noNodeIPLocked() bool {
 }
 
 // updateMachineStatusLocked recomputes MachineStatus as Talos v1.13's
-// controller does: readiness is checked only while booting or running
-// (other stages read ready with no conditions), and the services condition
-// lists "<id> not running" / "<id> not healthy".
+// controller does (controllers/runtime/machine_status.go): the stage is
+// the boot sequence's (booting until startAllServices is done), and the
+// readiness checks run only while booting or running (other stages read
+// ready with no conditions). So a machine whose boot sequence still waits
+// can read ready in booting: its waiting services have no Service
+// resource, and the services check sees only those.
 func (b *Board) updateMachineStatusLocked() {
 	st, err := runtime.MachineStageString(b.stage)
 	if err != nil {
@@ -276,26 +324,16 @@ func (b *Board) updateMachineStatusLocked() {
 	})
 }
 
-// serviceProblemsLocked is Talos's services check over the Service
-// resources the board publishes, then the services a machine requires.
+// serviceProblemsLocked is Talos's services check: over the Service
+// resources (running services only), "not healthy" for a running service
+// whose health check fails; then "not running" for each service a machine
+// requires (apid, machined, kubelet; etcd and trustd on a control plane)
+// that is not running.
 func (b *Board) serviceProblemsLocked() []string {
 	var problems []string
 
-	ids := make([]string, 0, len(b.services))
-	for id := range b.services {
-		ids = append(ids, id)
-	}
-
-	slices.Sort(ids)
-
-	for _, id := range ids {
-		s := b.services[id]
-
-		switch {
-		case !s.published():
-		case s.state != "Running":
-			problems = append(problems, id+" not running")
-		case !s.healthy && !s.unknown:
+	for _, id := range slices.Sorted(maps.Keys(b.services)) {
+		if s := b.services[id]; s.state == "Running" && !s.unknown && !s.healthy {
 			problems = append(problems, id+" not healthy")
 		}
 	}
@@ -307,9 +345,7 @@ func (b *Board) serviceProblemsLocked() []string {
 
 	for _, id := range required {
 		if s := b.services[id]; s == nil || s.state != "Running" {
-			if !slices.Contains(problems, id+" not running") {
-				problems = append(problems, id+" not running")
-			}
+			problems = append(problems, id+" not running")
 		}
 	}
 
@@ -317,20 +353,28 @@ func (b *Board) serviceProblemsLocked() []string {
 }
 
 // publishServicesLocked mirrors services into Service resources, which
-// exist while a service runs.
+// exist only while a service runs (controllers/v1alpha1/service.go
+// destroys the resource on any other state).
 func (b *Board) publishServicesLocked() {
 	ctx := context.Background()
 
-	for id, s := range b.services {
-		if !s.published() {
-			_ = b.st.Destroy(ctx, v1alpha1.NewService(id).Metadata()) //nolint:errcheck // absent is fine
+	list, err := b.st.List(ctx, v1alpha1.NewService("").Metadata())
+	if err == nil {
+		for _, r := range list.Items {
+			if s := b.services[r.Metadata().ID()]; s == nil || s.state != "Running" {
+				_ = b.st.Destroy(ctx, r.Metadata()) //nolint:errcheck // absent is fine
+			}
+		}
+	}
 
+	for id, s := range b.services {
+		if s.state != "Running" {
 			continue
 		}
 
 		b.modify(v1alpha1.NewService(id), func(r resource.Resource) {
 			spec := r.(*v1alpha1.Service).TypedSpec() //nolint:forcetypeassert
-			spec.Running, spec.Healthy, spec.Unknown = s.state == "Running", s.healthy, s.unknown
+			spec.Running, spec.Healthy, spec.Unknown = true, s.healthy, s.unknown
 		})
 	}
 }

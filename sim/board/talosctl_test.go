@@ -9,32 +9,40 @@ import (
 	"time"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/internal/toolpath/toolpathtest"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
-// The official talosctl, unmodified, against a simulated board: the same
-// commands a person types.
-func TestOfficialTalosctl(t *testing.T) {
-	talosctl := toolpathtest.Need(t, "talosctl")[0]
+// talosctl runs the official talosctl and returns its output.
+func talosctl(t *testing.T) func(args ...string) string {
+	t.Helper()
 
-	f := setup(t)
-	bd := f.start(t, "w1", nil)
-	addr := strings.Split(bd.Endpoint(), ":")[0]
+	bin := toolpathtest.Need(t, "talosctl")[0]
 
-	run := func(args ...string) string {
+	return func(args ...string) string {
 		t.Helper()
 
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 
-		out, err := exec.CommandContext(ctx, talosctl, args...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("talosctl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 
 		return string(out)
 	}
+}
+
+// The official talosctl, unmodified, against a simulated board: the same
+// commands a person types.
+func TestOfficialTalosctl(t *testing.T) {
+	run := talosctl(t)
+
+	f := setup(t)
+	bd := f.start(t, "w1", nil)
+	addr := strings.Split(bd.Endpoint(), ":")[0]
 
 	if out := run("version", "-n", addr, "-e", addr, "--insecure"); !strings.Contains(out, "Tag:         v1.13.3") {
 		t.Errorf("version in maintenance mode:\n%s", out)
@@ -69,5 +77,61 @@ func TestOfficialTalosctl(t *testing.T) {
 
 	if out := run("services", "--talosconfig", tc, "-n", addr, "-e", addr); !strings.Contains(out, "kubelet") {
 		t.Errorf("services:\n%s", out)
+	}
+
+	// The modules its config lists, as Talos publishes them.
+	mods := run("get", "kernelmodulespecs", "--talosconfig", tc, "-n", addr, "-e", addr)
+	for _, want := range []string{"KernelModuleSpec", "drbd", "drbd_transport_tcp", "zfs"} {
+		if !strings.Contains(mods, want) {
+			t.Errorf("get kernelmodulespecs lacks %s:\n%s", want, mods)
+		}
+	}
+}
+
+// What a person sees with talosctl on a compute board given the gateway's
+// image (tailscale-everywhere): the machine booting, ext-tailscale Waiting
+// for its config, and the boot sequence saying what it waits for.
+func TestOfficialTalosctlShowsTheWait(t *testing.T) {
+	run := talosctl(t)
+
+	f := setup(t)
+	bd := f.start(t, "w2", longBoot)
+	addr := strings.Split(bd.Endpoint(), ":")[0]
+
+	gw, _ := f.plan.Board("gw")
+	gwImage, _ := image.For(f.plan, gw)
+	path := filepath.Join(f.dir, "w2-gateway-image.yaml")
+	writeWithInstaller(t, filepath.Join(f.dir, "w2.yaml"), path, gwImage.Installer)
+
+	run("apply-config", "-n", addr, "-e", addr, "--insecure", "--file", path)
+	watch(t, f, "w2", func(n *probe.Node) bool { return n.BootWait == `service "ext-tailscale" to be "up"` })
+
+	tc := filepath.Join(f.dir, config.TalosconfigFile)
+	at := []string{"--talosconfig", tc, "-n", addr, "-e", addr}
+
+	svcs := run(append([]string{"services"}, at...)...)
+
+	var line string
+
+	for l := range strings.SplitSeq(svcs, "\n") {
+		if strings.Contains(l, "ext-tailscale") {
+			line = l
+		}
+	}
+
+	if !strings.Contains(line, "Waiting") || !strings.Contains(line, "Waiting for extension service config") {
+		t.Errorf("services shows ext-tailscale as %q:\n%s", line, svcs)
+	}
+
+	if out := run(append([]string{"get", "machinestatus"}, at...)...); !strings.Contains(out, "booting") {
+		t.Errorf("get machinestatus:\n%s", out)
+	}
+
+	if out := run(append([]string{"dmesg"}, at...)...); !strings.Contains(out, `[talos] task startAllServices (1/1): service "ext-tailscale" to be "up"`) {
+		t.Errorf("dmesg does not show what the boot sequence waits for:\n%s", out)
+	}
+
+	if out := run(append([]string{"get", "services"}, at...)...); strings.Contains(out, "ext-tailscale") {
+		t.Errorf("a Service resource for a service that does not run:\n%s", out)
 	}
 }

@@ -25,11 +25,17 @@ import (
 const spinImage = SpinHelloRepository + ":v0.15.1"
 
 // startTestKubelet runs a kubelet on the shared control plane and removes
-// its Node afterwards.
+// its Node afterwards. Its image has the extensions, and its config labels
+// them as liftoff's configs do.
 func startTestKubelet(t testing.TB, name string, extensions ...string) *Kubelet {
 	t.Helper()
 
-	return startKubeletWith(t, KubeletOptions{NodeName: name, Role: "compute", Extensions: extensions})
+	labels := map[string]string{}
+	for _, e := range extensions {
+		labels[config.ExtensionLabel(e)] = "true"
+	}
+
+	return startKubeletWith(t, KubeletOptions{NodeName: name, Role: "compute", Extensions: extensions, Labels: labels})
 }
 
 // startKubeletWith runs a kubelet with these options (identity, network and
@@ -38,9 +44,7 @@ func startTestKubelet(t testing.TB, name string, extensions ...string) *Kubelet 
 func startKubeletWith(t testing.TB, opts KubeletOptions) *Kubelet {
 	t.Helper()
 
-	name := opts.NodeName
-
-	nodeCfg, err := shared.NodeKubeconfig(name)
+	nodeCfg, err := shared.NodeKubeconfig(opts.NodeName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +63,7 @@ func startKubeletWith(t testing.TB, opts KubeletOptions) *Kubelet {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 
-		_ = sharedCS.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = sharedCS.CoreV1().Nodes().Delete(ctx, opts.NodeName, metav1.DeleteOptions{})
 	})
 
 	return k

@@ -248,6 +248,54 @@ func TestContainerHello(t *testing.T) {
 	})
 }
 
+// TestLabelsComeFromTheConfig: Talos applies machine.nodeLabels whatever
+// the image holds. A board whose config labels it spin-capable while its
+// image lacks spin keeps the label; the scheduler places a Spin pod there,
+// and containerd refuses it.
+func TestLabelsComeFromTheConfig(t *testing.T) {
+	needControlPlane(t)
+
+	startKubeletWith(t, KubeletOptions{NodeName: "nospin-1", Role: "compute", Extensions: []string{"drbd", "zfs"},
+		Labels: map[string]string{config.ExtensionLabel("spin"): "true", config.ExtensionLabel("zfs"): "true"}})
+
+	// Ready and untainted: the node controller lifts the not-ready taint a
+	// new node starts with only after it reads the node Ready.
+	n := until(t, 30*time.Second, nodeLW("nospin-1"), func(n *corev1.Node) bool {
+		return readyCondition(n).Status == corev1.ConditionTrue && len(n.Spec.Taints) == 0 && n.Labels[config.ExtensionLabel("spin")] == "true"
+	})
+
+	if _, ok := n.Labels[config.ExtensionLabel("drbd")]; ok {
+		t.Errorf("a label the config does not give, from the image: %v", n.Labels)
+	}
+
+	if len(n.Status.RuntimeHandlers) != 1 {
+		t.Errorf("runtime handlers %v: the image has no spin", n.Status.RuntimeHandlers)
+	}
+
+	ns := namespace(t, "t-nospin")
+	spinRuntimeClass(t, "wasmtime-spin-v2", true)
+
+	rc := "wasmtime-spin-v2"
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "spin-here", Namespace: ns},
+		Spec: corev1.PodSpec{
+			RuntimeClassName: &rc, NodeSelector: map[string]string{"kubernetes.io/hostname": "nospin-1"},
+			Containers: []corev1.Container{{Name: "hello", Image: spinImage, Command: []string{"/"}}},
+		},
+	}
+
+	if _, err := sharedCS.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	ev := until(t, 30*time.Second, cache.NewListWatchFromClient(sharedCS.CoreV1().RESTClient(), "events", ns, fields.OneTermEqualSelector("involvedObject.name", "spin-here")),
+		func(e *corev1.Event) bool { return e.Type == corev1.EventTypeWarning })
+
+	if ev.Reason != "FailedCreatePodSandBox" || !strings.Contains(ev.Message, `no runtime for "spin" is configured`) {
+		t.Errorf("event %s: %s", ev.Reason, ev.Message)
+	}
+}
+
 // TestSpinRefusedWithoutRuntime: a Spin pod that lands on a node without
 // the extension fails the way containerd does, with evidence in events.
 func TestSpinRefusedWithoutRuntime(t *testing.T) {

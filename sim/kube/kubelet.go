@@ -52,12 +52,13 @@ type KubeletOptions struct {
 	ControlPlane bool
 	// Role is liftoff.dev/role: compute or gateway.
 	Role string
-	// Extensions in the board's image each get extensions.liftoff.dev/<name>=true;
-	// "spin" also gives the node the spin runtime handler.
+	// Extensions in the board's image give the node their containerd
+	// runtimes: "spin" adds the spin runtime handler. They label nothing.
 	Extensions []string
-	// Labels and Taints are further ones Talos applies (machine.nodeLabels,
-	// machine.nodeTaints; ControlPlaneTaint unless scheduling on control
-	// planes is allowed).
+	// Labels and Taints are the ones Talos applies from the machine config
+	// (machine.nodeLabels, machine.nodeTaints; ControlPlaneTaint unless
+	// scheduling on control planes is allowed): whatever the image holds,
+	// a node keeps the labels its config gives it.
 	Labels map[string]string
 	Taints []corev1.Taint
 	// Kubeconfig is the node's identity (ControlPlane.NodeKubeconfig).
@@ -487,10 +488,6 @@ func (s *session) applyTalosLabels() error {
 
 	if k.opts.Role != "" {
 		labels[config.RoleLabel] = k.opts.Role
-	}
-
-	for _, e := range k.opts.Extensions {
-		labels[config.ExtensionLabel(e)] = "true"
 	}
 
 	if len(labels) == 0 && len(k.opts.Taints) == 0 {

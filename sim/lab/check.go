@@ -73,8 +73,11 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	bctx, stop := context.WithTimeout(ctx, opts.Timeout)
 	defer stop()
 
-	upCtx, cancelUp := context.WithCancel(bctx)
-	defer cancelUp()
+	// The bring-up has its own context: a first control plane that will
+	// never come up (a Final diagnosis, stable for Settle) ends it, as
+	// waiting would only run into the timeout.
+	upCtx, stopUp := context.WithCancel(bctx)
+	defer stopUp()
 
 	bringUp := make(chan error, 1)
 	go func() {
@@ -87,9 +90,12 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 		bringUp <- run.Bootstrap(upCtx)
 	}()
 
-	var upErr error
+	var (
+		upErr  error
+		gaveUp *probe.Diagnosis
+	)
 
-	target, _ := apply.BootstrapTarget(run.Plan)
+	first, _ := apply.BootstrapTarget(run.Plan)
 	tick := time.NewTicker(opts.Settle / 4)
 
 	defer tick.Stop()
@@ -111,11 +117,11 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 			return nil, fmt.Errorf("the bring-up did not finish within %s", opts.Timeout)
 		}
 
-		if d, ok := blocked.held(picture.Node(target.Name), opts.Settle); waiting && ok {
-			cancelUp()
+		if d, ok := blocked.held(picture.Node(first.Name), opts.Settle); waiting && ok {
+			stopUp()
 			<-bringUp
 
-			upErr, waiting = fmt.Errorf("the bring-up cannot finish: %s: %s", d.Title, d.Why), false
+			upErr, gaveUp, waiting = fmt.Errorf("the bring-up cannot finish: %s, the first control plane, will not come up: %s: %s", first.Name, d.Title, d.Why), &d, false
 		}
 	}
 
@@ -144,7 +150,12 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	stopRecording()
 
 	if upErr != nil {
-		results = append(results, check.Result{Suite: "bring-up", Name: "bootstrap", Status: check.Fail, Summary: upErr.Error()})
+		r := check.Result{Suite: "bring-up", Name: "bootstrap", Status: check.Fail, Summary: upErr.Error()}
+		if gaveUp != nil {
+			r.Why, r.Fix, r.Evidence = gaveUp.Why, gaveUp.Fix, gaveUp.Evidence
+		}
+
+		results = append(results, r)
 	}
 
 	return results, nil
@@ -173,6 +184,7 @@ func (b *blockWatch) held(n *probe.Node, stable time.Duration) (probe.Diagnosis,
 	return d, now.Sub(b.since) >= stable
 }
 
+// tee records what passes; done closes when it stopped recording.
 func tee(ctx context.Context, in <-chan probe.Event, rec *probe.Recorder, done chan<- struct{}) <-chan probe.Event {
 	out := make(chan probe.Event, cap(in))
 

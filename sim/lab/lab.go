@@ -66,7 +66,12 @@ type Options struct {
 	Spec     Spec
 	Scenario string  // default "happy"
 	Speed    float64 // divides board timings; 1 is real Raspberry Pi time
-	Log      io.Writer
+	// BootTimeout is how long a board's boot sequence waits for its
+	// services before Talos reboots it; 0 is Talos's 70 minutes (divided
+	// by Speed like every timing). Tests that judge a waiting board at
+	// leisure make it longer.
+	BootTimeout time.Duration
+	Log         io.Writer
 	// Kube are extra control plane options (tests shorten the grace period).
 	Kube kube.Options
 	// Faults, when set, replace the scenario's faults (tests inject lab
@@ -178,6 +183,7 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 		bd, err := board.Start(l.ctx, board.Options{
 			Spec:    hardware(i, b),
 			Speed:   opts.Speed,
+			Timing:  timing(opts.BootTimeout),
 			Resolve: l.resolve,
 			Faults:  faults,
 			Trustd:  l.trustd,
@@ -286,7 +292,17 @@ func (s Spec) Plan() (*plan.Plan, error) {
 	return p, nil
 }
 
-// hardware makes a board's identity from its plan entry.
+// timing is a Raspberry Pi's, with the boot sequence's timeout.
+func timing(bootTimeout time.Duration) board.Timing {
+	t := board.PiTiming
+	t.BootTimeout = bootTimeout
+
+	return t
+}
+
+// hardware makes a board's identity from its plan entry. Pis boot from an
+// SD card (eMMC on a compute module); a Pi 4 has a USB SSD beside it, a Pi 5
+// or CM5 an NVMe drive on its PCIe connector (an M.2 HAT, or the carrier).
 func hardware(i int, b plan.Board) board.Spec {
 	product := map[string]string{
 		plan.RPi4: "Raspberry Pi 4 Model B Rev 1.4", plan.RPi5: "Raspberry Pi 5 Model B Rev 1.0",
@@ -294,8 +310,18 @@ func hardware(i int, b plan.Board) board.Spec {
 		plan.ARM64: "Generic ARM64 board", plan.AMD64: "Intel NUC 11",
 	}[b.Model]
 
-	disks := []board.Disk{{Path: "/dev/mmcblk0", Size: 32e9, Model: "SD32G", Transport: "mmc"}, {Path: "/dev/sda", Size: 256e9, Model: "USB SSD", Transport: "usb"}}
-	if !plan.IsRaspberryPi(b.Model) {
+	var disks []board.Disk
+
+	switch b.Model {
+	case plan.RPi4:
+		disks = []board.Disk{{Path: "/dev/mmcblk0", Size: 32e9, Model: "SD32G", Transport: "mmc"}, {Path: "/dev/sda", Size: 256e9, Model: "USB SSD", Transport: "usb"}}
+	case plan.RPi5:
+		disks = []board.Disk{{Path: "/dev/mmcblk0", Size: 32e9, Model: "SD32G", Transport: "mmc"}, {Path: "/dev/nvme0n1", Size: 256e9, Model: "NVMe SSD", Transport: "nvme"}}
+	case plan.CM4:
+		disks = []board.Disk{{Path: "/dev/mmcblk0", Size: 32e9, Model: "eMMC 32G", Transport: "mmc"}, {Path: "/dev/sda", Size: 256e9, Model: "USB SSD", Transport: "usb"}}
+	case plan.CM5:
+		disks = []board.Disk{{Path: "/dev/mmcblk0", Size: 32e9, Model: "eMMC 32G", Transport: "mmc"}, {Path: "/dev/nvme0n1", Size: 256e9, Model: "NVMe SSD", Transport: "nvme"}}
+	default:
 		disks = []board.Disk{{Path: "/dev/sda", Size: 512e9, Model: "SATA SSD", Transport: "sata"}}
 	}
 
@@ -363,7 +389,12 @@ func (l *Lab) resolve(ref string) (board.Image, error) {
 		return board.Image{}, err
 	}
 
-	return board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}, nil
+	img := board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}
+	if r.Image.Schematic != nil {
+		img.Overlay = r.Image.Schematic.Overlay.Name
+	}
+
+	return img, nil
 }
 
 // applied remembers the OS CA of every control plane config: what trustd

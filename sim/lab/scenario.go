@@ -224,6 +224,58 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name: "zfs-module-missing",
+		Description: "the configs were edited to drop the zfs kernel module, as an older liftoff or a hand-written config has it: " +
+			"ext-zfs-service waits for /dev/zfs and every board stays booting",
+		Fails: []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing"},
+		Edit:  withoutModule("zfs"),
+	},
+	{
+		Name:        "pi5-generic-overlay",
+		Description: "the first Raspberry Pi 5 (or CM5) gets the rpi_generic image of its role: its bootloader finds no device tree for itself and it never boots",
+		Fails:       []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing", "bootstrap"},
+		Images: func(p *plan.Plan) []image.Image {
+			if im, err := genericImage(p); err == nil {
+				return []image.Image{im}
+			}
+
+			return nil
+		},
+		Edit: func(p *plan.Plan, dir string) error {
+			b, err := firstPi5(p)
+			if err != nil {
+				return err
+			}
+
+			im, err := genericImage(p)
+			if err != nil {
+				return err
+			}
+
+			return setInstaller(filepath.Join(dir, b.Name+".yaml"), im.Installer)
+		},
+	},
+	{
+		Name: "pi5-nvme-install",
+		Description: "the first Raspberry Pi 5 (or CM5) installs to /dev/nvme0n1, edited into its config past plan validation: " +
+			"its U-Boot cannot read NVMe and it never boots",
+		Fails: []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing", "bootstrap"},
+		Edit: func(p *plan.Plan, dir string) error {
+			b, err := firstPi5(p)
+			if err != nil {
+				return err
+			}
+
+			return editConfig(filepath.Join(dir, b.Name+".yaml"), func(c coreconfig.Provider) (coreconfig.Provider, error) {
+				return c.PatchV1Alpha1(func(v *v1alpha1.Config) error {
+					v.MachineConfig.MachineInstall.InstallDisk = "/dev/nvme0n1"
+
+					return nil
+				})
+			})
+		},
+	},
+	{
 		Name:             "route-not-approved",
 		Description:      "the gateway advertises the cluster routes but nobody approved them in the Tailscale admin console",
 		Fails:            []string{"subnet-router-config", "traffic-flow"},
@@ -262,6 +314,54 @@ func nth(p *plan.Plan, i int) (plan.Board, error) {
 	}
 
 	return p.Boards[i], nil
+}
+
+// firstPi5 is the plan's first Raspberry Pi 5 or CM5: the board the Pi 5
+// scenarios are about, whatever its place.
+func firstPi5(p *plan.Plan) (plan.Board, error) {
+	for _, b := range p.Boards {
+		if b.Model == plan.RPi5 || b.Model == plan.CM5 {
+			return b, nil
+		}
+	}
+
+	return plan.Board{}, fmt.Errorf("this scenario needs a Raspberry Pi 5 or CM5 board (model rpi5 or cm5) in the plan")
+}
+
+// genericImage is the first Pi 5's role image built for a Pi 4: the
+// rpi_generic overlay.
+func genericImage(p *plan.Plan) (image.Image, error) {
+	b, err := firstPi5(p)
+	if err != nil {
+		return image.Image{}, err
+	}
+
+	b.Model = plan.RPi4
+
+	return image.For(p, b)
+}
+
+// withoutModule drops a kernel module from every config, as a config
+// written before liftoff loaded modules, or by hand, lacks it.
+func withoutModule(name string) func(*plan.Plan, string) error {
+	return func(p *plan.Plan, dir string) error {
+		for _, b := range p.Boards {
+			err := editConfig(filepath.Join(dir, b.Name+".yaml"), func(c coreconfig.Provider) (coreconfig.Provider, error) {
+				return c.PatchV1Alpha1(func(v *v1alpha1.Config) error {
+					if k := v.MachineConfig.MachineKernel; k != nil {
+						k.KernelModules = slices.DeleteFunc(k.KernelModules, func(m *v1alpha1.KernelModuleConfig) bool { return m.ModuleName == name })
+					}
+
+					return nil
+				})
+			})
+			if err != nil {
+				return err
+			}
+		}
+
+		return nil
+	}
 }
 
 // Lookup finds a scenario by name.

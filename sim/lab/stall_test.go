@@ -222,8 +222,9 @@ func TestABoardOfAnotherClusterIsNamedAndTheLabMovesOn(t *testing.T) {
 		t.Error("pi-w-1 does not run liftoff's config")
 	}
 
+	// Nobody bootstrapped it: its boot sequence waits for etcd.
 	cpCfg := l.Boards()[0].Config()
-	if cpCfg == nil || cpCfg.Cluster().Name() != "homelab" || l.Boards()[0].Stage() != "running" {
+	if cpCfg == nil || cpCfg.Cluster().Name() != "homelab" || l.Boards()[0].Stage() != "booting" {
 		t.Fatalf("the control plane should run the other cluster's config: stage %s", l.Boards()[0].Stage())
 	}
 
@@ -279,6 +280,11 @@ func TestABoardOfAnotherClusterIsNamedAndTheLabMovesOn(t *testing.T) {
 
 	if err := run.Apply(ctx); err != nil {
 		t.Fatalf("apply after the reset: %v", err)
+	}
+
+	// The control plane's boot sequence waits for etcd until its bootstrap.
+	if err := run.Bootstrap(ctx); err != nil {
+		t.Fatalf("bootstrap after the reset: %v", err)
 	}
 
 	for _, b := range l.Boards() {
