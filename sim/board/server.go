@@ -267,11 +267,17 @@ func (m *machineService) take(cfg coreconfig.Provider, data []byte, mode machine
 		b.afterLocked(0, func() { b.rebootLocked(b.opts.Timing.Reboot) })
 	default:
 		// Running: extension service changes apply live.
+		was := b.hostnameLocked()
 		b.cfg, b.cfgBytes = cfg, data
 		if _, ok := b.services["ext-tailscale"]; ok {
 			b.startExtensionLocked("ext-tailscale")
 		}
 
+		if b.hostnameLocked() != was {
+			b.renamedLocked(was)
+		}
+
+		b.updateMachineConfigLocked()
 		b.updateMachineStatusLocked()
 	}
 
