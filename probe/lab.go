@@ -215,6 +215,11 @@ func (l *Lab) Apply(e Event) {
 		n.APIBackAt, n.Boots = time.Time{}, 0
 		// A new config may name the board anew.
 		l.setHostname(n, "", "")
+		// A new installer (an upgrade) brings its own extensions and their
+		// services: the running image's are reported afresh once it runs
+		// (every new watch sends them whole).
+		clear(n.Extensions)
+		clear(n.Services)
 	case Stage:
 		if n.Stage != e.State {
 			n.Stage, n.StageSince = e.State, e.Time

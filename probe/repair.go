@@ -136,16 +136,20 @@ func approveRepair(n *Node, cidrs string) *Repair {
 	}
 }
 
-// DiagnoseIn is Diagnose with what only the whole lab knows about a board:
-// the gateway's routes advertised but not approved.
+// DiagnoseIn is Diagnose with what only the whole lab knows about a board
+// (TailnetDiagnoses).
 func DiagnoseIn(l *Lab, n *Node, now time.Time) []Diagnosis {
-	out := Diagnose(n, now)
+	return append(Diagnose(n, now), TailnetDiagnoses(l, n)...)
+}
 
+// TailnetDiagnoses are what the tailnet lacks for a board that is itself
+// fine: the gateway's routes advertised but not approved.
+func TailnetDiagnoses(l *Lab, n *Node) []Diagnosis {
 	if d, ok := routeDiagnosis(l, n); ok {
-		out = append(out, d)
+		return []Diagnosis{d}
 	}
 
-	return out
+	return nil
 }
 
 // FirstRepair is the first of a board's diagnoses that carries a repair.

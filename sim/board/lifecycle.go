@@ -264,6 +264,10 @@ func (b *Board) startExtensionLocked(id string) {
 		s.set("Waiting", false, "Waiting for extension service config")
 		b.logLocked(id, "waiting for ExtensionServiceConfig tailscale (this node's config has none)")
 		b.afterLocked(b.opts.Timing.Restart, func() {
+			if _, found := b.tailscaleKeyLocked(); found {
+				return // a config applied live since started it: one tailscaled, one login
+			}
+
 			s.restarts++
 			s.event("Restarting", "Restarting service after its condition was not met")
 			b.logLocked(id, fmt.Sprintf("service restarting (attempt %d): still no ExtensionServiceConfig tailscale", s.restarts))
