@@ -457,7 +457,7 @@ func (j *Job) follow(ctx context.Context, env Env, step func(string, string)) er
 			}
 		}
 
-		if !left && (slices.Contains([]string{"installing", "rebooting", "booting", "resetting", "maintenance"}, n.Stage) || !n.Reachable && n.Unreachable != "") {
+		if !left && (slices.Contains([]string{"upgrading", "installing", "rebooting", "booting", "resetting", "maintenance"}, n.Stage) || !n.Reachable && n.Unreachable != "") {
 			left = true
 
 			step("rebooting", name+" is rebooting ("+cmpOr(n.Stage, "its API went away")+"); cancelling now only stops the watching")
@@ -491,6 +491,18 @@ func (j *Job) arrived(n *probe.Node) bool {
 // can see the route.
 func (j *Job) followRoute(ctx context.Context, env Env, step func(string, string)) error {
 	if env.Route == nil {
+		// No view of the route from here: the tailnet's own word.
+		got, err := env.Tailnet.Devices().SubnetRoutes(ctx, j.device)
+		if err != nil {
+			return fmt.Errorf("reading back the approval: %w", err)
+		}
+
+		for _, r := range j.routes {
+			if !slices.Contains(got.Enabled, r) {
+				return fmt.Errorf("the tailnet does not list %s as approved after the approval (enabled: %s)", r, strings.Join(got.Enabled, ", "))
+			}
+		}
+
 		step("done", "approved "+strings.Join(j.routes, ", "))
 
 		return nil
