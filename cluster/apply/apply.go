@@ -376,7 +376,7 @@ func foreign(ctx context.Context, b plan.Board, endpoint string, tc *clientconfi
 
 	return &foreignError{fmt.Sprintf("%s belongs to another cluster: %s. It runs a config from other secrets (someone else's plan, or an old install), "+
 		"so liftoff will not touch it. Reset it to maintenance mode with the talosconfig of the cluster it belongs to "+
-		"(talosctl -n %s -e %s --talosconfig THEIRS reset --graceful=false --reboot --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL) "+
+		"(talosctl reset -n %s -e %s --talosconfig THEIRS --graceful=false --reboot --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL) "+
 		"or re-flash it, then apply again — or leave it out of the plan", b.Name, detail, b.Address, b.Address)}
 }
 

@@ -189,7 +189,7 @@ func TestABoardOfAnotherClusterIsNamedAndTheLabMovesOn(t *testing.T) {
 		t.Fatalf("apply: %v; want the control plane named as another cluster's", err)
 	}
 
-	for _, want := range []string{"pi-cp-1 belongs to another cluster", "is not this cluster's", "reset --graceful=false --reboot", "leave it out of the plan"} {
+	for _, want := range []string{"pi-cp-1 belongs to another cluster", "is not this cluster's", "talosctl reset -n", "--graceful=false --reboot", "leave it out of the plan"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error lacks %q:\n%v", want, err)
 		}
