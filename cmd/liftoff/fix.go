@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
@@ -169,23 +170,37 @@ func runFix(c *cobra.Command, node string, f fixFlags) error {
 	return err
 }
 
-// fixPicture reads the one board (and, for the gateway, the route) the way
-// liftoff check reads a lab: one snapshot, folded.
+// fixPicture reads the lab (and, for the gateway, the route) the way
+// liftoff check does: one snapshot of each board, folded. Every board, in
+// parallel: some diagnoses (a shared hostname) need the others.
 func fixPicture(ctx context.Context, p *plan.Plan, b plan.Board, tc *clientconfig.Config, apiKeyFile string, env *repair.Env) *probe.Lab {
 	l := probe.NewLab()
 	apply.Planned(p, expected(p), l.Apply)
 
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	evs, err := probe.Snapshot(sctx, probe.Target{Node: b.Name, Endpoint: apply.Endpoint(b, 0), Talosconfig: tc})
+	snaps := make([][]probe.Event, len(p.Boards))
 
-	cancel()
+	var wg sync.WaitGroup
 
-	for _, e := range evs {
-		l.Apply(e)
+	for i, pb := range p.Boards {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+
+			evs, err := probe.Snapshot(sctx, probe.Target{Node: pb.Name, Endpoint: apply.Endpoint(pb, 0), Talosconfig: tc})
+			if err != nil {
+				evs = append(evs, probe.Event{Time: time.Now(), Node: pb.Name, Kind: probe.Error, Detail: err.Error()})
+			}
+
+			snaps[i] = evs
+		})
 	}
 
-	if err != nil {
-		l.Apply(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Error, Detail: err.Error()})
+	wg.Wait()
+
+	for _, evs := range snaps {
+		for _, e := range evs {
+			l.Apply(e)
+		}
 	}
 
 	if b.Role != plan.Gateway {
