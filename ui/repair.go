@@ -162,7 +162,15 @@ func (m *Model) fixPreview(w int) []string {
 	out = append(out, indent("  Reboots  ", reboots, w)...)
 
 	if d := r.Takes(); d > 0 {
-		out = append(out, indent("  Takes    ", "about "+dur(d)+" (install, reboot, boot: the usual stage times)", w)...)
+		var parts []string
+
+		for _, st := range r.Stages {
+			if b, ok := probe.StageBudget(st); ok {
+				parts = append(parts, st+" "+dur(b.Typical))
+			}
+		}
+
+		out = append(out, indent("  Takes    ", "about "+dur(d)+" (usually "+strings.Join(parts, ", ")+")", w)...)
 	}
 
 	for i, s := range j.Manual {
