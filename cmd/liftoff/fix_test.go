@@ -80,6 +80,7 @@ func TestFixReappliesAMisnamedBoard(t *testing.T) {
 	}
 }
 
+// runIn runs liftoff with args, input on its standard input.
 func runIn(ctx context.Context, input string, args ...string) (string, error) {
 	var out strings.Builder
 
