@@ -24,6 +24,8 @@ type Diagnosis struct {
 	// cluster's talosconfig; no node IP outside the cluster's CIDRs; a
 	// Pi 5 that cannot boot what was installed).
 	Final bool
+	// Repair is the safe remedy liftoff can run for it, nil without one.
+	Repair *Repair
 }
 
 // bootLoop is how many boots without reaching running mean a boot loop.
@@ -81,6 +83,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 			Fix: "apply its config again (the wizard's apply, or talosctl apply-config --insecure -n ADDRESS -e ADDRESS --file " + n.Name + ".yaml); " +
 				"if it happens again, check the power supply (a Raspberry Pi 4 needs 5V/3A, a Pi 5 5V/5A)",
 			Evidence: append([]string{"config applied at " + n.AppliedAt.Format("15:04:05")}, lastLines(n, "dmesg", 3)...),
+			Repair:   installRepair(n),
 		})
 	}
 
@@ -235,6 +238,7 @@ func roleDiagnoses(n *Node) []Diagnosis {
 				" Every node with tailscale wants to be a subnet router too",
 			Fix:      "give " + n.Name + " the compute image (liftoff gen, then talosctl upgrade -n " + n.Name + " --image <compute installer from liftoff images>), or make it the gateway if it is the only one",
 			Evidence: append([]string{"extensions: " + strings.Join(n.ExtensionNames(), " ")}, waitEvidence(n, "ext-tailscale")...),
+			Repair:   upgradeRepair(n, "the compute image has no tailscale"),
 		})
 	case n.Role == "gateway" && waitsConfig:
 		out = append(out, Diagnosis{
@@ -244,15 +248,23 @@ func roleDiagnoses(n *Node) []Diagnosis {
 			Fix: "give liftoff the auth key (liftoff gen --tailscale-authkey-file KEY, or export TS_AUTHKEY) so it writes the tailscale ExtensionServiceConfig, " +
 				"then apply the gateway's config again: talosctl apply-config -n ADDRESS -e ADDRESS --file " + n.Name + ".yaml — the service starts and the boot finishes, no reboot needed",
 			Evidence: waitEvidence(n, "ext-tailscale"),
+			Repair:   reapplyRepair(n, "the regenerated config carries the tailscale ExtensionServiceConfig with the auth key, which Talos applies without a reboot"),
 		})
 	case n.Role == "gateway" && tsDown:
-		cause, fix := tailscaleCause(n, svc)
+		cause, fix, regen := tailscaleCause(n, svc)
+
+		var repair *Repair
+		if regen {
+			repair = reapplyRepair(n, "the regenerated config carries the tailscale ExtensionServiceConfig with the auth key, which Talos applies without a reboot")
+		}
+
 		out = append(out, Diagnosis{
 			Title: "the gateway's ext-tailscale is not running",
 			Why: n.Name + " is the gateway but the tailscale service is not up, so the subnet route is missing. " +
 				cause,
 			Fix:      fix,
 			Evidence: waitEvidence(n, "ext-tailscale"),
+			Repair:   repair,
 		})
 	}
 
@@ -264,6 +276,7 @@ func roleDiagnoses(n *Node) []Diagnosis {
 				n.Name, n.Role, strings.Join(n.Expect, " "), orNone(n.ExtensionNames())),
 			Fix:      "upgrade to the role's installer: talosctl upgrade -n " + n.Name + " --image <installer from liftoff images>" + plainHint(n.Installer),
 			Evidence: nonEmpty("installer applied: "+n.Installer, "running schematic: "+orNoneStr(n.Schematic)),
+			Repair:   upgradeRepair(n, "its image lacks "+strings.Join(missing, " ")),
 		})
 	}
 
@@ -273,6 +286,7 @@ func roleDiagnoses(n *Node) []Diagnosis {
 			Why:      n.Name + "'s image has extensions its role (" + n.Role + ") does not ask for",
 			Fix:      "install the role's image, or add them to images.extensions." + n.Role + " in the plan if you want them",
 			Evidence: []string{"extensions: " + strings.Join(n.ExtensionNames(), " ")},
+			Repair:   upgradeRepair(n, "its image has "+strings.Join(unexpected, " ")),
 		})
 	}
 
@@ -444,35 +458,41 @@ func pi5Boot(n *Node) (Diagnosis, bool) {
 var tailscaleCauses = []struct {
 	words    []string
 	why, fix string
+	// regen: liftoff's regenerated config fixes it (it has the key).
+	regen bool
 }{
 	{
 		[]string{"ts_authkey is empty", "no auth key"},
 		"Its tailscale ExtensionServiceConfig has no auth key (TS_AUTHKEY is empty), so tailscaled cannot log in",
 		"save an auth key with mode 0600, run liftoff gen --tailscale-authkey-file KEY and apply %[1]s's config again",
+		true,
 	},
 	{
 		[]string{"extensionserviceconfig", "extension service config"},
 		"Its config has no ExtensionServiceConfig for tailscale, so the service waits for one (it is not restarted: it never ran)",
 		"give liftoff the auth key (liftoff gen --tailscale-authkey-file KEY, or export TS_AUTHKEY) so it writes the tailscale ExtensionServiceConfig, " +
 			"then apply the gateway's config again: talosctl apply-config -n ADDRESS -e ADDRESS --file %[1]s.yaml",
+		true,
 	},
 	{
 		[]string{"invalid key", "invalid auth key", "expired", "not found", "does not exist", "already used"},
 		"The Tailscale control server refuses its auth key: wrong, expired, revoked, or a one-off key already used (a re-install logs in anew)",
 		"create a new auth key in the Tailscale admin console (Settings → Keys; pre-approved if your tailnet requires approval), " +
 			"run liftoff gen --tailscale-authkey-file KEY and apply %[1]s's config again",
+		false,
 	},
 	{
 		[]string{"overlap"},
 		"The routes it advertises (the pod and service CIDRs) overlap the LAN or the gateway's own address, so they cannot be routed through it",
 		"pick pod and service CIDRs clear of the LAN and of every board's address (set network.lan and liftoff plan validate checks it), " +
 			"then liftoff gen and apply every board's config again",
+		false,
 	},
 }
 
 // tailscaleCause names why the gateway's ext-tailscale is down: its state
 // message first, then its log from the newest line back.
-func tailscaleCause(n *Node, svc *ServiceInfo) (why, fix string) {
+func tailscaleCause(n *Node, svc *ServiceInfo) (why, fix string, regen bool) {
 	said := []string{}
 	if svc != nil {
 		said = append(said, svc.Message)
@@ -489,7 +509,7 @@ func tailscaleCause(n *Node, svc *ServiceInfo) (why, fix string) {
 		for _, c := range tailscaleCauses {
 			for _, w := range c.words {
 				if strings.Contains(s, w) {
-					return c.why, fmt.Sprintf(c.fix, n.Name)
+					return c.why, fmt.Sprintf(c.fix, n.Name), c.regen
 				}
 			}
 		}
@@ -499,11 +519,12 @@ func tailscaleCause(n *Node, svc *ServiceInfo) (why, fix string) {
 	if _, ok := n.Diagnostics["address-overlap"]; ok {
 		c := tailscaleCauses[len(tailscaleCauses)-1]
 
-		return c.why + " (Talos's address-overlap diagnostic)", fmt.Sprintf(c.fix, n.Name)
+		return c.why + " (Talos's address-overlap diagnostic)", fmt.Sprintf(c.fix, n.Name), false
 	}
 
 	return "Likely: no ExtensionServiceConfig for tailscale, or an auth key that is wrong, expired or already used",
-		"create a new auth key (reusable off; pre-approved if your tailnet requires approval), run liftoff gen --tailscale-authkey-file KEY and apply the gateway's config again"
+		"create a new auth key (reusable off; pre-approved if your tailnet requires approval), run liftoff gen --tailscale-authkey-file KEY and apply the gateway's config again",
+		false
 }
 
 // duplicateHostname: two boards going by one Kubernetes Node name. Both
@@ -538,6 +559,13 @@ func duplicateHostname(n *Node) (Diagnosis, bool) {
 		ev = append(ev, "no Kubernetes Node "+n.Name+" has been seen")
 	}
 
+	// Only the misnamed board's own diagnosis carries the repair: it
+	// touches that board alone.
+	var repair *Repair
+	if culprit == n.Name {
+		repair = reapplyRepair(n, "it names the board "+n.Name+" again, a change Talos applies without a reboot: the kubelet restarts and registers as "+n.Name)
+	}
+
 	return Diagnosis{
 		Title: names + " share the Node name " + n.Hostname,
 		Why:   why,
@@ -545,6 +573,7 @@ func duplicateHostname(n *Node) (Diagnosis, bool) {
 			culprit + "'s config again (talosctl apply-config -n ADDRESS -e ADDRESS --file " + file + "); then delete the stale Node " +
 			"(kubectl delete node " + n.Hostname + ") so the right kubelet registers it afresh",
 		Evidence: ev,
+		Repair:   repair,
 	}, true
 }
 
@@ -715,6 +744,7 @@ func etcdWaiting(n *Node) (Diagnosis, bool) {
 		Why:      "a new cluster's first control plane waits for one Bootstrap call before etcd starts; the Kubernetes API and any VIP come up only after that",
 		Fix:      "run the bootstrap step (liftoff sends it to this control plane's own address — never to the VIP, which does not exist before etcd runs)",
 		Evidence: append(unmetAbout(n, "etcd"), lastLines(n, "etcd", 3)...),
+		Repair:   bootstrapRepair(n),
 	}, true
 }
 

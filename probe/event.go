@@ -60,6 +60,10 @@ const (
 	Log Kind = "log"
 	// Error: the probe itself failed (Detail: what and why); the stream goes on.
 	Error Kind = "error"
+	// RepairStep: a repair liftoff runs on the board (Name: its kind — upgrade, re-apply, approve, bootstrap,
+	// reset; State: started|step|rebooting|done|failed|cancelled; Ready: the board is Ready again (done);
+	// Detail: what is happening, or why it failed).
+	RepairStep Kind = "repair"
 	// LabFault: the simulated lab reports a fault of its own — a board that
 	// stayed in one stage far longer than its timing allows (State: the
 	// stage; Detail: what and for how long). Never seen on real boards.

@@ -106,6 +106,9 @@ type Node struct {
 	MarksDropped int
 	extActive    bool // every expected extension active, as last marked
 
+	// Repair is the latest repair liftoff ran on the board, as it went.
+	Repair RepairState
+
 	// LabFault is the simulated lab's own fault report on this board
 	// (a stalled simulation), "" without one.
 	LabFault string
@@ -139,6 +142,20 @@ type RouteState struct {
 	Routers int    // devices advertising the cluster CIDRs
 	Ready   bool   // usable from the probing machine
 	Since   time.Time
+}
+
+// RepairState is a repair's progress on one board (RepairStep events).
+type RepairState struct {
+	Kind    string // upgrade, re-apply …; "" when none ran
+	State   string // started, step, rebooting, done, failed, cancelled
+	Detail  string
+	Since   time.Time // when State last changed
+	Started time.Time
+}
+
+// Running tells a repair still under way.
+func (r RepairState) Running() bool {
+	return r.Kind != "" && r.State != "done" && r.State != "failed" && r.State != "cancelled"
 }
 
 // TrafficState is the last request through the Tailscale route.
@@ -224,6 +241,11 @@ func (l *Lab) Apply(e Event) {
 		n.APIBackAt, n.Boots, n.BootFailures = time.Time{}, 0, 0
 		// A new config may name the board anew.
 		l.setHostname(n, "", "")
+		// A new installer (an upgrade) brings its own extensions and their
+		// services: the running image's are reported afresh once it runs
+		// (every new watch sends them whole).
+		clear(n.Extensions)
+		clear(n.Services)
 	case Stage:
 		if n.Stage != e.State {
 			n.Stage, n.StageSince = e.State, e.Time
@@ -345,6 +367,17 @@ func (l *Lab) Apply(e Event) {
 		}
 
 		n.Logs[e.Name] = lines
+	case RepairStep:
+		if n.Repair.Kind != e.Name || n.Repair.State != e.State {
+			n.Repair.Since = e.Time
+		}
+
+		started := n.Repair.Started
+		if e.State == "started" {
+			started = e.Time
+		}
+
+		n.Repair = RepairState{Kind: e.Name, State: e.State, Detail: e.Detail, Since: n.Repair.Since, Started: started}
 	case LabFault:
 		n.LabFault = e.Detail
 	case Error:

@@ -143,6 +143,8 @@ func describe(e probe.Event) (string, tone) {
 		return e.Name + " hello-world fails: " + e.Detail, bad
 	case probe.Error:
 		return "probe error: " + e.Detail, bad
+	case probe.RepairStep:
+		return repairLine(e)
 	case probe.LabFault:
 		return "lab fault: " + e.Detail, bad
 	}
@@ -192,4 +194,19 @@ func (m *Model) activity(w, h int) string {
 	}
 
 	return m.box(t.Title.Render("Activity"), lines, w, h, false)
+}
+
+func repairLine(e probe.Event) (string, tone) {
+	text := "repair (" + e.Name + "): " + orDash(e.Detail)
+
+	switch e.State {
+	case "done":
+		return text, good
+	case "failed":
+		return text, bad
+	case "cancelled", "rebooting":
+		return text, warn
+	}
+
+	return text, busy
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
@@ -46,6 +47,14 @@ type Backend interface {
 	// ~/.kube/config or writes a file of its own; it returns where it went.
 	// It runs in a command and may wait for the API server to come up.
 	SaveKubeconfig(merge bool) (string, error)
+	// PrepareRepair resolves a diagnosis's repair for its preview: the
+	// exact command, the regenerated config's diff. It runs in a command
+	// and changes nothing.
+	PrepareRepair(ctx context.Context, r probe.Repair) (*repair.Job, error)
+	// Repair runs a prepared repair on its one board: its steps are
+	// probe.RepairStep events, its end Progress{Op: OpRepair, Node,
+	// Finished, Err}. Cancelling ctx stops it (until the board reboots).
+	Repair(ctx context.Context, job *repair.Job)
 }
 
 // Op names a long backend operation.
@@ -57,6 +66,7 @@ const (
 	OpApply     Op = "apply"
 	OpBootstrap Op = "bootstrap"
 	OpRegister  Op = "register"
+	OpRepair    Op = "repair"
 )
 
 // Progress reports on a long backend operation. Send it on the Progress
@@ -86,6 +96,10 @@ type (
 	kubeconfigMsg struct {
 		path string
 		err  error
+	}
+	repairPreparedMsg struct {
+		job *repair.Job
+		err error
 	}
 )
 

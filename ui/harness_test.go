@@ -12,6 +12,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
 	"github.com/liftoff-lab/liftoff/ui/uitest"
@@ -27,6 +28,8 @@ type fake struct {
 	refuse   bool // Register: the factory does not answer (under mu)
 
 	applyCtx context.Context
+	// resume lets a repair go on from its reboot to Ready.
+	resume chan struct{}
 
 	mu    sync.Mutex
 	plans []*plan.Plan
@@ -34,7 +37,7 @@ type fake struct {
 }
 
 func newFake(tailscaleEverywhere bool) *fake {
-	return &fake{events: make(chan probe.Event, 4096), progress: make(chan ui.Progress, 64), tsAll: tailscaleEverywhere}
+	return &fake{events: make(chan probe.Event, 4096), progress: make(chan ui.Progress, 64), tsAll: tailscaleEverywhere, resume: make(chan struct{})}
 }
 
 func (f *fake) Discover(_ context.Context, target string) {
@@ -150,6 +153,56 @@ func (f *fake) SaveKubeconfig(merge bool) (string, error) {
 	}
 
 	return "homelab/kubeconfig", nil
+}
+
+// PrepareRepair fills the repair in for the scripted lab's addresses.
+func (f *fake) PrepareRepair(_ context.Context, r probe.Repair) (*repair.Job, error) {
+	var b plan.Board
+
+	for _, l := range lab {
+		if l.name == r.Node {
+			b = plan.Board{Name: l.name, Address: l.addr, Model: l.model, Machine: l.machine, Role: l.role}
+		}
+	}
+
+	installer := "factory.talos.dev/metal-installer/" + strings.Repeat("c0", 32) + ":v1.13.3"
+	cmd := strings.NewReplacer("ADDRESS", b.Address, "<installer>", installer).Replace(r.Command)
+
+	return &repair.Job{Repair: r, Board: b, Command: cmd, Installer: installer}, nil
+}
+
+// Repair: the upgrade is sent, the board reboots; on resume it comes back
+// with the compute image and is Ready.
+func (f *fake) Repair(_ context.Context, job *repair.Job) {
+	n := job.Board.Name
+	ev := func(s float64, e probe.Event) { e.Time, e.Node = at(s), n; f.events <- e }
+	step := func(s float64, state, detail string) {
+		ev(s, probe.Event{Kind: probe.RepairStep, Name: string(job.Repair.Kind), State: state, Detail: detail, Ready: state == "done"})
+	}
+
+	step(301, "started", job.Repair.Title)
+	step(301, "step", "asking "+n+" to upgrade to "+job.Installer)
+	ev(302, probe.Event{Kind: probe.Applied, Detail: job.Installer})
+	ev(303, probe.Event{Kind: probe.Stage, State: "upgrading"})
+	ev(340, probe.Event{Kind: probe.Stage, State: "rebooting"})
+	step(340, "rebooting", n+" is rebooting (rebooting); cancelling now only stops the watching")
+	ev(341, probe.Event{Kind: probe.Reachable, Detail: "connection refused"})
+
+	<-f.resume
+
+	ev(360, probe.Event{Kind: probe.Stage, State: "booting"})
+	ev(361, probe.Event{Kind: probe.Reachable, Ready: true, Detail: "mutual TLS"})
+	ev(370, probe.Event{Kind: probe.Stage, State: "running"})
+
+	for _, x := range expect(plan.Compute) {
+		ev(371, probe.Event{Kind: probe.Extension, Name: x, State: "present", Detail: "v1.13.3"})
+	}
+
+	ev(380, probe.Event{Kind: probe.NodeReady, Ready: true, Detail: "KubeletReady"})
+	ev(381, probe.Event{Kind: probe.MachineReady, Ready: true})
+	step(381, "done", n+" is Ready")
+
+	f.progress <- ui.Progress{Op: ui.OpRepair, Node: n, Finished: true}
 }
 
 func (f *fake) lastPlan() *plan.Plan {

@@ -14,6 +14,8 @@ type keyMap struct {
 	Edit, Add, Rename, Machine, Role, Gateway key.Binding
 	Model, Disk, Diff                         key.Binding
 	Merge, Separate, Yes, No, Retry           key.Binding
+	// troubleshoot
+	Fix, CancelFix key.Binding
 }
 
 func newKeys() keyMap {
@@ -50,6 +52,8 @@ func newKeys() keyMap {
 		Yes:          b("y", "yes", "y"),
 		No:           b("n", "no", "n", "esc"),
 		Retry:        b("r", "retry", "r"),
+		Fix:          b("f", "repair", "f"),
+		CancelFix:    b("x", "cancel repair", "x"),
 	}
 }
 
@@ -106,6 +110,13 @@ func (m *Model) screenKeys() helpKeys {
 	case ScreenTroubleshoot:
 		short = []key.Binding{with(k.Up, "board"), with(k.Tab, "details"), k.Filter, with(k.Back, "dashboard"), k.Help}
 		extra = []key.Binding{k.Down, k.Timeline, k.Dashboard, k.Quit}
+
+		switch {
+		case m.fix != nil && m.fix.running:
+			short = append([]key.Binding{k.CancelFix}, short...)
+		case m.focusedRepair():
+			short = append([]key.Binding{k.Fix}, short...)
+		}
 	case ScreenTimeline:
 		short = []key.Binding{with(k.Up, "board"), with(k.Enter, "why?"), k.Filter, with(k.Back, "back"), k.Help}
 		extra = []key.Binding{k.Down, with(k.Timeline, "dashboard"), k.Quit}

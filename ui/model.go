@@ -137,11 +137,14 @@ type Model struct {
 	tsDetail    bool
 	tsScroll    int
 	timeline    timeline // the timeline screen's own state
+	fix         *fixView // troubleshoot's repair: previewed, confirmed, running
+	cancelFix   context.CancelFunc
 }
 
 type confirm struct {
 	question string
 	yes      func() tea.Cmd
+	no       func() // nil: nothing to undo
 }
 
 // New builds the model; run it with tea.NewProgram(ui.New(opts)).
@@ -267,6 +270,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case kubeconfigMsg:
 		m.onKubeconfig(msg)
+	case repairPreparedMsg:
+		m.onRepairPrepared(msg)
 	case previewMsg:
 		m.previews, m.previewErr, m.previewing, m.preflight = msg.previews, msg.err, false, msg.checks
 	case tea.KeyPressMsg:
@@ -362,6 +367,8 @@ func (m *Model) onProgress(p Progress) {
 		case p.Step != "":
 			m.registered = append(m.registered, p.Step)
 		}
+	case OpRepair:
+		m.onRepairProgress(p)
 	case OpBootstrap:
 		if p.Err != nil {
 			m.bootstrapping = false
@@ -375,11 +382,15 @@ func (m *Model) onProgress(p Progress) {
 
 func (m *Model) say(t tone, s string) { m.notice, m.noticeTone = s, t }
 
-func (m *Model) busy() bool { return m.applying || m.bootstrapping }
+func (m *Model) busy() bool { return m.applying || m.bootstrapping || m.fix != nil && m.fix.running }
 
 func (m *Model) quit() tea.Cmd {
 	if m.cancelApply != nil {
 		m.cancelApply()
+	}
+
+	if m.cancelFix != nil {
+		m.cancelFix()
 	}
 
 	return tea.Quit
@@ -411,6 +422,10 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 			return c.yes()
 		case "n", "N", "esc":
 			m.confirm = nil
+
+			if c.no != nil {
+				c.no()
+			}
 		}
 
 		return nil
@@ -461,8 +476,12 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) askQuit() {
 	what := "applying configs"
-	if m.bootstrapping {
+
+	switch {
+	case m.bootstrapping:
 		what = "bootstrapping"
+	case m.fix != nil && m.fix.running:
+		what = "repairing " + m.fix.repair.Node
 	}
 
 	m.ask("Quit while "+what+"? The boards carry on; start liftoff again with the same --dir to resume from the saved plan.", m.quit)

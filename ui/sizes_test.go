@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
@@ -76,6 +78,10 @@ func (nopBackend) Preview(context.Context, *plan.Plan) ([]config.Preview, error)
 }
 func (nopBackend) Preflight(context.Context, *plan.Plan) plan.Problems { return nil }
 func (nopBackend) Register(context.Context, *plan.Plan)                {}
+func (nopBackend) PrepareRepair(context.Context, probe.Repair) (*repair.Job, error) {
+	return nil, errors.New("no backend")
+}
+func (nopBackend) Repair(context.Context, *repair.Job) {}
 
 // Boards answer a scan in any order; the list stays in address order, and
 // a board added by hand lands where it belongs.

@@ -26,6 +26,10 @@ var (
 // nodeState sums a board up in one word, the one its panel leads with.
 func nodeState(n *probe.Node, now time.Time) state {
 	switch {
+	case n.Repair.Running() && n.Repair.State == "rebooting" && !ready(n):
+		return state{"⚒", "repair: rebooting", busy}
+	case n.Repair.Running():
+		return state{"⚒", "repairing", busy}
 	case !n.Reachable && n.Unreachable != "" && rebooting(n, now):
 		return state{"…", "rebooting", busy}
 	case !n.Reachable && n.Unreachable != "":

@@ -42,12 +42,20 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 
 	switch k.String() {
 	case "up", "k":
+		if m.fix != nil && !m.fix.running {
+			m.fix = nil // another board: the preview was this one's
+		}
+
 		if m.tsDetail {
 			m.tsScroll = max(0, m.tsScroll-1)
 		} else {
 			m.focus, m.tsScroll = max(0, m.focus-1), 0
 		}
 	case "down", "j":
+		if m.fix != nil && !m.fix.running {
+			m.fix = nil
+		}
+
 		if m.tsDetail {
 			m.tsScroll++
 		} else {
@@ -61,7 +69,19 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 		m.tsDetail = !m.tsDetail
 	case "/":
 		m.filterInput()
+	case "f":
+		if len(nodes) > 0 {
+			return m.startFix(nodes[min(m.focus, len(nodes)-1)])
+		}
+	case "x":
+		m.cancelRepair()
 	case "esc":
+		if m.fix != nil && !m.fix.running {
+			m.fix = nil
+
+			return nil
+		}
+
 		if m.clearFilter() {
 			return nil
 		}
@@ -85,17 +105,22 @@ func (m *Model) troubleshootView(w, h int) string {
 	m.focus = min(m.focus, len(nodes)-1)
 	n := nodes[m.focus]
 
+	lines, title := m.detailLines, "Why "+n.Name+"?"
+	if m.fix != nil && !m.fix.running && m.fix.repair.Node == n.Name {
+		lines, title = func(_ *probe.Node, w int) []string { return m.fixPreview(w) }, "Repair "+n.Name+"?"
+	}
+
 	if w < 70 {
 		// Narrow: the list collapses to one line above the details.
 		sel := fmt.Sprintf("‹ %s ›  board %d of %d — ↑/↓ picks", n.Name, m.focus+1, len(nodes))
-		body := m.scrolled(m.detailLines(n, w), h-2, &m.tsScroll)
+		body := m.scrolled(lines(n, w), h-2, &m.tsScroll)
 
 		return m.theme.Title.Render(sel) + "\n\n" + body
 	}
 
 	list := m.box(m.theme.Title.Render("Boards"), m.listLines(nodes, listW-4), listW, h, !m.tsDetail)
-	inner := m.scrolled(m.detailLines(n, w-listW-4), h-2, &m.tsScroll)
-	detail := m.box(m.theme.Title.Render("Why "+n.Name+"?"), strings.Split(inner, "\n"), w-listW, h, m.tsDetail)
+	inner := m.scrolled(lines(n, w-listW-4), h-2, &m.tsScroll)
+	detail := m.box(m.theme.Title.Render(title), strings.Split(inner, "\n"), w-listW, h, m.tsDetail)
 
 	return hjoin(0, []int{listW, w - listW}, list, detail)
 }
@@ -158,6 +183,13 @@ func (m *Model) detailLines(n *probe.Node, w int) []string {
 		"",
 	}
 
+	if r := n.Repair; r.Kind != "" {
+		line, tn := repairLine(probe.Event{Name: r.Kind, State: r.State, Detail: r.Detail})
+		out = append(out, indent("⚒ ", line+" ("+dur(m.now.Sub(r.Started))+" since it started)", w)...)
+		out[len(out)-1] = t.tone(tn).Render(out[len(out)-1])
+		out = append(out, "")
+	}
+
 	diags := probe.Diagnose(n, m.now)
 
 	switch {
@@ -169,7 +201,9 @@ func (m *Model) detailLines(n *probe.Node, w int) []string {
 		out = append(out, "")
 	}
 
-	for _, d := range diags {
+	// What the tailnet lacks comes after the board's own state: the board
+	// may be fine while its routes wait for the admin.
+	for _, d := range append(diags, probe.TailnetDiagnoses(m.lab, n)...) {
 		out = append(out, t.Bad.Render("✗ "+d.Title))
 		out = append(out, indent("  Why  ", d.Why, w)...)
 
@@ -185,6 +219,10 @@ func (m *Model) detailLines(n *probe.Node, w int) []string {
 			for _, e := range d.Evidence {
 				out = append(out, indent("   │ ", e, w)...)
 			}
+		}
+
+		if d.Repair != nil {
+			out = append(out, m.repairLines(*d.Repair, w)...)
 		}
 
 		out = append(out, "")
@@ -272,4 +310,38 @@ func sortedNames[V any](m map[string]V) []string {
 	slices.Sort(out)
 
 	return out
+}
+
+// repairLines: a diagnosis's repair under it — what, on which board, the
+// equivalent command, the cost — and the key that previews it.
+func (m *Model) repairLines(r probe.Repair, w int) []string {
+	t := m.theme
+	cost := "no reboot"
+
+	if r.Reboots {
+		cost = "reboots"
+	}
+
+	if d := r.Takes(); d > 0 {
+		cost += ", about " + dur(d)
+	}
+
+	out := indent("  Repair ", r.Title+" ("+cost+") — f previews it", w)
+	for i := range out {
+		out[i] = t.Accent.Render(out[i])
+	}
+
+	return append(out, indent("   $ ", r.Command, w)...)
+}
+
+// focusedRepair tells that the troubleshoot view's board has a repair.
+func (m *Model) focusedRepair() bool {
+	nodes := m.boards()
+	if len(nodes) == 0 {
+		return false
+	}
+
+	_, ok := probe.FirstRepair(m.lab, nodes[min(m.focus, len(nodes)-1)], m.now)
+
+	return ok
 }

@@ -457,7 +457,7 @@ func Bootstrap(ctx context.Context, p *plan.Plan, tc *clientconfig.Config, opts 
 		return err
 	}
 
-	return waitSecure(ctx, b, tc, opts, "bootstrap", emit, func(cctx context.Context, c *client.Client) error {
+	return Secure(ctx, b, tc, opts, "bootstrap", emit, func(cctx context.Context, c *client.Client) error {
 		err := c.Bootstrap(cctx, &machineapi.BootstrapRequest{})
 		if s, ok := status.FromError(err); ok && s.Code() == codes.AlreadyExists {
 			err = nil
@@ -503,7 +503,7 @@ func fetchKubeconfig(ctx context.Context, p *plan.Plan, tc *clientconfig.Config,
 
 	var out []byte
 
-	err = waitSecure(ctx, b, tc, opts, "kubeconfig", emit, func(cctx context.Context, c *client.Client) error {
+	err = Secure(ctx, b, tc, opts, "kubeconfig", emit, func(cctx context.Context, c *client.Client) error {
 		data, err := c.Kubeconfig(cctx)
 		out = data
 
@@ -516,11 +516,12 @@ func fetchKubeconfig(ctx context.Context, p *plan.Plan, tc *clientconfig.Config,
 // errMaintenance: the board answers, but without its config yet.
 var errMaintenance = errors.New("still in maintenance mode (config not applied, or still installing)")
 
-// waitSecure retries f on the first control plane over mutual TLS until it
+// Secure retries f on a board over mutual TLS until it
 // succeeds or ctx ends: after apply the board installs and reboots before
 // it can serve, and a slow SD card makes that long. Each wait is an event;
 // one more says when it takes longer than opts.SlowAfter.
-func waitSecure(ctx context.Context, b plan.Board, tc *clientconfig.Config, opts Options, step string, emit func(probe.Event), f func(context.Context, *client.Client) error) error {
+func Secure(ctx context.Context, b plan.Board, tc *clientconfig.Config, opts Options, step string, emit func(probe.Event), f func(context.Context, *client.Client) error) error {
+	opts = opts.withDefaults()
 	target := probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: tc}
 	bo := backoff{next: opts.Backoff, most: opts.MaxBackoff}
 	start := time.Now()

@@ -9,7 +9,6 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/generate"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
-	"github.com/siderolabs/talos/pkg/machinery/textdiff"
 
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
@@ -69,13 +68,12 @@ func Previews(dir string, p *plan.Plan, authKey string, running map[string][]byt
 			}
 		}
 
-		diff, err := textdiff.Diff(Redact(string(old)), Redact(string(next)))
+		diff, plus, minus, err := Diff(old, next)
 		if err != nil {
 			return nil, err
 		}
 
-		plus, minus := countDiff(diff)
-		out = append(out, Preview{Board: b.Board.Name, Against: against, Diff: strings.TrimRight(diff, "\n"), Plus: plus, Minus: minus})
+		out = append(out, Preview{Board: b.Board.Name, Against: against, Diff: diff, Plus: plus, Minus: minus})
 	}
 
 	return out, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/factory"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/preflight"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
@@ -59,6 +60,9 @@ type side interface {
 	Through(ctx context.Context) (func(ctx context.Context, network, addr string) (net.Conn, error), error)
 	// AuthKey is the gateway's key for previews ("" when unknown yet).
 	AuthKey() string
+	// Route is where the route probe looks for the plan's lab, with the
+	// Tailscale API when there is a key for it (repairs approve with it).
+	Route(p *plan.Plan) func(ctx context.Context) (probe.RouteOptions, error)
 }
 
 // recordTo records the event stream to path (liftoff replay's format);
@@ -388,4 +392,50 @@ func (s *backend) SaveKubeconfig(merge bool) (string, error) {
 	path := filepath.Join(s.dir, plan.KubeconfigFile)
 
 	return path, fileio.WriteFile(path, run.Kubeconfig, 0o600)
+}
+
+// repairEnv is what a repair needs from this session's bring-up: its plan,
+// files and talosconfig, the gateway's key, the tailnet's API, and the
+// session's own bootstrap step (which also starts the Node watch).
+func (s *backend) repairEnv(ctx context.Context) (repair.Env, error) {
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
+
+	if run == nil {
+		return repair.Env{}, errors.New("nothing has been applied in this session: the dashboard repairs the boards it brought up — for a lab brought up before, use liftoff fix NODE")
+	}
+
+	env := repair.Env{Plan: run.Plan, Dir: s.dir, Talosconfig: run.Talosconfig, AuthKey: s.side.AuthKey(),
+		Bootstrap: func(ctx context.Context) error { return s.bootstrap(ctx, run.Plan) }}
+
+	if _, ok := run.Plan.Gateway(); ok {
+		env.Route = s.side.Route(run.Plan)
+
+		if ro, err := env.Route(ctx); err == nil {
+			env.Tailnet = ro.API
+		}
+	}
+
+	return env, nil
+}
+
+func (s *backend) PrepareRepair(ctx context.Context, r probe.Repair) (*repair.Job, error) {
+	env, err := s.repairEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	return repair.Prepare(ctx, env, r)
+}
+
+func (s *backend) Repair(ctx context.Context, job *repair.Job) {
+	go func() {
+		env, err := s.repairEnv(ctx)
+		if err == nil {
+			err = job.Run(ctx, env, s.emit)
+		}
+
+		s.report(ui.Progress{Op: ui.OpRepair, Node: job.Board.Name, Finished: true, Err: err})
+	}()
 }

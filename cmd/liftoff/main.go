@@ -60,6 +60,8 @@ The flow:
   liftoff images                     see the image each role/board gets
   liftoff up --out ./homelab         the wizard and dashboard on your boards
   liftoff check                      the acceptance tests, for people and CI
+  liftoff fix NODE                   diagnose one board, run its repair, wait
+                                     until it is Ready
 
   liftoff gen --out ./homelab        only the files (configs, secrets,
                                      talosconfig) for talosctl by hand`,
@@ -75,7 +77,7 @@ The flow:
 
 	root.PersistentPreRunE = checkInput
 
-	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newUpCmd(), newCheckCmd(), newPreflightCmd(), newSimCmd(), newReplayCmd(), newBundleCmd())
+	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newUpCmd(), newCheckCmd(), newPreflightCmd(), newSimCmd(), newReplayCmd(), newBundleCmd(), newFixCmd())
 
 	return root
 }

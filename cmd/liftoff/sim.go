@@ -246,6 +246,10 @@ func (s simSide) Start(ctx context.Context, dir string, p *plan.Plan) (*bringup.
 	return run.Run, nil
 }
 
+func (s simSide) Route(*plan.Plan) func(context.Context) (probe.RouteOptions, error) {
+	return s.lab.RouteOptions
+}
+
 func (s simSide) Fetcher(ctx context.Context, _ *bringup.Run) (probe.Fetcher, error) {
 	cp, err := s.lab.ControlPlane(ctx)
 	if err != nil {

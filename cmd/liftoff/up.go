@@ -311,8 +311,12 @@ func (r *realSide) Start(ctx context.Context, dir string, p *plan.Plan) (*bringu
 
 	return bringup.Start(ctx, dir, p, bringup.Options{
 		AuthKey: key,
-		Route:   func(context.Context) (probe.RouteOptions, error) { return routeOptions(p, r.apiKeyFile) },
+		Route:   r.Route(p),
 	})
+}
+
+func (r *realSide) Route(p *plan.Plan) func(context.Context) (probe.RouteOptions, error) {
+	return func(context.Context) (probe.RouteOptions, error) { return routeOptions(p, r.apiKeyFile) }
 }
 
 func (r *realSide) Fetcher(_ context.Context, run *bringup.Run) (probe.Fetcher, error) {

@@ -267,16 +267,7 @@ func TestUpResumesTheWizardsPlan(t *testing.T) {
 func runCtx(ctx context.Context, t *testing.T, args ...string) (string, error) {
 	t.Helper()
 
-	var out strings.Builder
-
-	root := newRoot()
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&out)
-
-	err := root.ExecuteContext(ctx)
-
-	return out.String(), err
+	return runIn(ctx, "", args...)
 }
 
 // Re-applying to boards that run a config reviews the diff against what

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"reflect"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/sim/lab"
 	"github.com/liftoff-lab/liftoff/ui"
@@ -191,6 +193,8 @@ type labBackend struct {
 	d          *driver
 	discovered []probe.Event
 	applied    []probe.Event
+	plan       *plan.Plan    // the recorded lab's, for a repair's preview
+	repaired   []probe.Event // what the lab sent while a repair ran
 }
 
 func (b *labBackend) Discover(_ context.Context, target string) {
@@ -235,4 +239,21 @@ func (b *labBackend) Preflight(context.Context, *plan.Plan) plan.Problems { retu
 // real review shows.
 func (b *labBackend) Preview(_ context.Context, p *plan.Plan) ([]config.Preview, error) {
 	return config.Previews(os.TempDir()+"/liftoff-screenshots-no-secrets-here", p, lab.SimAuthKey, nil)
+}
+
+// PrepareRepair resolves a repair against the recorded lab's plan with
+// liftoff's own code; nothing reads a board (an upgrade needs none).
+func (b *labBackend) PrepareRepair(ctx context.Context, r probe.Repair) (*repair.Job, error) {
+	if b.plan == nil {
+		return nil, errors.New("the wizard's screenshots run no repairs")
+	}
+
+	return repair.Prepare(ctx, repair.Env{Plan: b.plan}, r)
+}
+
+// Repair plays the recorded repair's events, as the lab sent them.
+func (b *labBackend) Repair(context.Context, *repair.Job) {
+	for _, e := range b.repaired {
+		b.d.events <- e
+	}
 }

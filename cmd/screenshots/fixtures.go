@@ -18,6 +18,8 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
+	"github.com/liftoff-lab/liftoff/probe/check"
+	"github.com/liftoff-lab/liftoff/sim/lab"
 )
 
 // Fixture files under <out>/fixtures: what the simulated lab said, recorded
@@ -28,6 +30,9 @@ const (
 	fixtureHappy     = "happy.jsonl"
 	fixtureTailscale = "tailscale-everywhere.jsonl"
 	fixtureCheck     = "check-happy.json" // liftoff check --sim happy --json
+	// The duplicate-hostname lab, its misnamed board repaired: the
+	// bring-up, the repair's steps and the board back to Ready.
+	fixtureRepair = "repair-duplicate-hostname.jsonl"
 )
 
 // recordFixtures runs the simulated lab through bin/liftoff (it needs
@@ -63,6 +68,10 @@ func recordFixtures(ctx context.Context, liftoff, dir string, speed float64, log
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.scenario, err)
 		}
+	}
+
+	if err := recordRepair(ctx, dir, speed, log); err != nil {
+		return err
 	}
 
 	fmt.Fprintln(log, "running liftoff check --sim happy…")
@@ -296,4 +305,47 @@ func stuckLongEnough() func([]probe.Event) bool {
 
 		return !since.IsZero() && time.Since(since) > 5*time.Second
 	}
+}
+
+// recordRepair records the duplicate-hostname lab while its misnamed
+// board's repair runs, with liftoff's own code in process (lab.Check: the
+// bring-up, cluster/repair, then the cluster-formation checks), on a block
+// of its own.
+func recordRepair(ctx context.Context, dir string, speed float64, log io.Writer) error {
+	fmt.Fprintln(log, "recording the duplicate-hostname lab and pi-w-2's repair…")
+
+	spec, err := lab.DefaultSpec().InBlock(100)
+	if err != nil {
+		return err
+	}
+
+	work, err := os.MkdirTemp("", "liftoff-screenshots-repair-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work) //nolint:errcheck
+
+	var rec bytes.Buffer
+
+	results, err := lab.Check(ctx, lab.CheckOptions{
+		Lab: lab.Options{Spec: spec, Scenario: "duplicate-hostname", Speed: speed}, Dir: work, Record: &rec, Notes: log,
+		Only: []string{"cluster-formation"},
+		Repair: func(l *probe.Lab) (probe.Repair, error) {
+			d, ok := probe.FirstRepair(l, l.Node("pi-w-2"), time.Now())
+			if !ok {
+				return probe.Repair{}, errors.New("pi-w-2 has no repair to record")
+			}
+
+			return *d.Repair, nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	if check.Failed(results) {
+		return errors.New("the repaired lab still fails a check: not worth a screenshot")
+	}
+
+	return os.WriteFile(filepath.Join(dir, fixtureRepair), rec.Bytes(), 0o644)
 }

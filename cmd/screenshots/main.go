@@ -6,6 +6,7 @@
 //	screenshots -out screenshots          # what make screenshots runs
 //	screenshots -out screenshots -check   # fail if a committed one is stale
 //	screenshots -out screenshots -fixtures -liftoff bin/liftoff   # re-record the lab (make screenshot-fixtures)
+//	screenshots -out screenshots -fixtures -only repair           # re-record only the repair
 package main
 
 import (
@@ -24,10 +25,20 @@ func main() {
 	fixtures := flag.Bool("fixtures", false, "re-record the fixtures from the simulated lab (needs make tools) instead of rendering")
 	liftoff := flag.String("liftoff", "bin/liftoff", "with -fixtures: the liftoff binary to record with")
 	speed := flag.Float64("speed", 20, "with -fixtures: how much faster than real boards the simulated lab runs")
+	only := flag.String("only", "", "with -fixtures: re-record only this one (repair)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+
+	if *fixtures && *only == "repair" {
+		if err := recordRepair(ctx, filepath.Join(*out, "fixtures"), *speed, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "screenshots:", err)
+			os.Exit(1)
+		}
+
+		return
+	}
 
 	if err := run(ctx, *out, *check, *fixtures, *liftoff, *speed); err != nil {
 		fmt.Fprintln(os.Stderr, "screenshots:", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/liftoff-lab/liftoff/internal/shot"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
+	"github.com/liftoff-lab/liftoff/sim/lab"
 	"github.com/liftoff-lab/liftoff/ui"
 )
 
@@ -43,7 +44,8 @@ type recordings struct {
 	happy      []probe.Event
 	tailscale  []probe.Event
 	check      []check.Result
-	speed      float64 // the recorded lab's --speed: the timeline's expectations shrink by it
+	repaired   []probe.Event // the duplicate-hostname lab, its misnamed board repaired
+	speed      float64       // the recorded lab's --speed: the timeline's expectations shrink by it
 }
 
 var labSpeed = regexp.MustCompile(`speed ×([0-9.]+)`)
@@ -76,7 +78,7 @@ func load(dir string) (*recordings, error) {
 		}
 	}
 
-	for file, into := range map[string]*[]probe.Event{fixtureDiscover: &r.discovered, fixtureHappy: &r.happy, fixtureTailscale: &r.tailscale} {
+	for file, into := range map[string]*[]probe.Event{fixtureDiscover: &r.discovered, fixtureHappy: &r.happy, fixtureTailscale: &r.tailscale, fixtureRepair: &r.repaired} {
 		f, err := fileio.Open(filepath.Join(dir, file), fileio.Recording)
 		if err != nil {
 			return nil, err
@@ -161,6 +163,13 @@ func Render(dir string) ([]Shot, error) {
 
 	frames := r.wizard()
 	frames = append(frames, r.watch()...)
+
+	repairs, err := r.repair()
+	if err != nil {
+		return nil, err
+	}
+
+	frames = append(frames, repairs...)
 	frames = append(frames, r.checkTable())
 
 	out := make([]Shot, 0, len(frames))
@@ -295,6 +304,40 @@ func (r *recordings) watch() []frame {
 	watch("timeline-tailscale-everywhere", r.tailscale, cols, rows, ui.HighContrastTheme(), "p")
 
 	return out
+}
+
+// repair is the troubleshoot view's repair: its preview on the
+// tailscale-everywhere lab (prepared by liftoff's own code against the
+// recorded lab's plan: the exact installer), and a misnamed board
+// recovering, from the recorded repair.
+func (r *recordings) repair() ([]frame, error) {
+	spec := lab.DefaultSpec()
+
+	p, err := spec.Plan()
+	if err != nil {
+		return nil, err
+	}
+
+	be := &labBackend{plan: p}
+	d := newDriver(ui.Options{Backend: be, Plan: p, Start: ui.ScreenDashboard, Theme: ui.DefaultTheme(), Cluster: "homelab", Speed: r.speed}, cols, rows, len(r.tailscale)+1, last(r.tailscale))
+	be.d = d
+	d.feed(r.tailscale...)
+	d.keys("t", "f")
+
+	out := []frame{{name: "repair-preview", cols: cols, rows: rows, view: d.frame()}}
+
+	// Recovering: the re-applied config taken live, the kubelet restarted
+	// under the board's own name, its Node not Ready yet.
+	started := false
+	recovering := upTo(r.repaired, func(e probe.Event) bool {
+		started = started || e.Kind == probe.RepairStep
+		return started && e.Node == "pi-w-2" && e.Kind == probe.NodeReady && e.Ready
+	})
+
+	d = newDriver(ui.Options{Theme: ui.DefaultTheme(), Cluster: "homelab", Speed: r.speed}, cols, rows, len(recovering)+1, last(recovering))
+	d.feed(recovering...)
+
+	return append(out, frame{name: "dashboard-repair-recovering", cols: cols, rows: rows, view: d.frame()}), nil
 }
 
 // checkTable is liftoff check's report for people, as a terminal shows it.

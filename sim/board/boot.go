@@ -410,8 +410,13 @@ func (b *Board) liveApplyLocked(cfg coreconfig.Provider, data []byte) {
 		}
 	}
 
+	was := b.hostnameLocked()
 	b.cfg, b.cfgBytes = cfg, data
 	b.configResourcesLocked()
+
+	if b.hostnameLocked() != was {
+		b.renamedLocked(was)
+	}
 
 	if b.seq != nil || b.stage == "running" {
 		b.loadModulesLocked()

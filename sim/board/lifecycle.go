@@ -364,3 +364,22 @@ func (b *Board) resetLocked() {
 	b.setStageLocked("resetting")
 	b.rebootLocked(b.opts.Timing.Reboot)
 }
+
+// renamedLocked follows a hostname changed live, as Talos v1.13.3 does: the
+// Nodename changes, so the KubeletSpec's --hostname-override does, and the
+// kubelet service controller stops the kubelet, drops client certificates
+// issued to the old name and starts it again, registering the new Node
+// (internal/app/machined/pkg/controllers/k8s/kubelet_service.go).
+func (b *Board) renamedLocked(was string) {
+	name := b.hostnameLocked()
+
+	b.publishNetworkLocked()
+	b.publishMachineLocked()
+	b.updateNodenameLocked()
+	b.logLocked("kubelet", "kubelet client certificate does not match expected nodename "+name+" (was "+was+"), removing; restarting kubelet")
+	b.nodeSeen, b.nodeReady = false, false
+
+	if b.opts.Hooks.Kubelet != nil {
+		go b.opts.Hooks.Kubelet(b, true)
+	}
+}

@@ -184,6 +184,9 @@ func (k *Kubelet) SetHealthy(healthy bool) {
 	k.session = k.boot()
 }
 
+// NodeName is the Node the kubelet registers as.
+func (k *Kubelet) NodeName() string { return k.opts.NodeName }
+
 // Healthy says whether the kubelet is running.
 func (k *Kubelet) Healthy() bool {
 	k.mu.Lock()

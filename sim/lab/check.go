@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/liftoff-lab/liftoff/cluster/apply"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
 )
@@ -22,6 +23,13 @@ type CheckOptions struct {
 	Record  io.Writer // events as JSON lines, if set
 	// Notes hears where the lab went when its block was taken.
 	Notes io.Writer
+	// NoBootstrap leaves the bootstrap step out of the bring-up, as an
+	// operator who never ran it would.
+	NoBootstrap bool
+	// Repair, when set, picks a repair from the settled picture; Check
+	// runs it with cluster/repair, as the troubleshoot view does, then
+	// lets the lab settle again before the checks.
+	Repair func(picture *probe.Lab) (probe.Repair, error)
 }
 
 // Check brings a simulated lab up with liftoff's own code and runs the
@@ -87,6 +95,12 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 			return
 		}
 
+		if opts.NoBootstrap {
+			bringUp <- nil
+
+			return
+		}
+
 		bringUp <- run.Bootstrap(upCtx)
 	}()
 
@@ -127,6 +141,12 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 
 	Settle(bctx, events, picture, opts.Settle)
 
+	if opts.Repair != nil {
+		if err := repairThenSettle(bctx, opts, run, events, picture); err != nil {
+			return nil, err
+		}
+	}
+
 	env := opts.Env
 	env.Plan, env.Lab, env.Now = run.Plan, picture, time.Now()
 
@@ -159,6 +179,46 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	}
 
 	return results, nil
+}
+
+// repairThenSettle prepares and runs the picked repair while folding the
+// stream (the repair's own events among it), then lets the lab settle.
+func repairThenSettle(ctx context.Context, opts CheckOptions, run *Run, events <-chan probe.Event, picture *probe.Lab) error {
+	r, err := opts.Repair(picture)
+	if err != nil {
+		return err
+	}
+
+	env, err := run.RepairEnv(ctx)
+	if err != nil {
+		return err
+	}
+
+	job, err := repair.Prepare(ctx, env, r)
+	if err != nil {
+		return fmt.Errorf("preparing the repair: %w", err)
+	}
+
+	done := make(chan error, 1)
+
+	go func() { done <- job.Run(ctx, env, run.Stream.Emit) }()
+
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("the repair: %w", err)
+			}
+
+			Settle(ctx, events, picture, opts.Settle)
+
+			return nil
+		case e := <-events:
+			picture.Apply(e)
+		case <-ctx.Done():
+			return fmt.Errorf("the repair did not finish within %s", opts.Timeout)
+		}
+	}
 }
 
 // blockWatch tells when a node's blocking diagnosis has held long enough.

@@ -542,9 +542,15 @@ func (l *Lab) kubelet(b *board.Board, running bool) {
 	}
 
 	if kl, ok := l.kubelets[addr]; ok {
-		kl.SetHealthy(true)
+		if kl.NodeName() == name {
+			kl.SetHealthy(true)
 
-		return
+			return
+		}
+
+		// Renamed: the kubelet starts again under its new Node name.
+		kl.Stop()
+		delete(l.kubelets, addr)
 	}
 
 	nodeCfg, err := l.cp.NodeKubeconfig(name)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
 )
@@ -176,4 +177,17 @@ func Settle(ctx context.Context, events <-chan probe.Event, lab *probe.Lab, stab
 			return false
 		}
 	}
+}
+
+// RepairEnv is what a repair on the simulated lab uses: the bring-up's
+// plan, files and talosconfig, the gateway's key, and the simulated
+// tailnet's API (its admin) and route view.
+func (r *Run) RepairEnv(ctx context.Context) (repair.Env, error) {
+	ro, err := r.Lab.RouteOptions(ctx)
+	if err != nil {
+		return repair.Env{}, err
+	}
+
+	return repair.Env{Plan: r.Plan, Dir: r.Dir, Talosconfig: r.Talosconfig, AuthKey: SimAuthKey,
+		Tailnet: ro.API, Route: r.Lab.RouteOptions, Bootstrap: r.Bootstrap}, nil
 }
