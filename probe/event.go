@@ -54,6 +54,10 @@ const (
 	Log Kind = "log"
 	// Error: the probe itself failed (Detail: what and why); the stream goes on.
 	Error Kind = "error"
+	// AwaitsCNI: the plan leaves the pod network to a platform installed
+	// after Talos (Name: the platform, e.g. CozyStack; Detail: the command
+	// that installs it), so the Node is NotReady until then by design.
+	AwaitsCNI Kind = "awaits-cni"
 	// LabFault: the simulated lab reports a fault of its own — a board that
 	// stayed in one stage far longer than its timing allows (State: the
 	// stage; Detail: what and for how long). Never seen on real boards.

@@ -68,6 +68,10 @@ type Node struct {
 	// SameHostname are the other boards going by the same Node name.
 	SameHostname []string
 
+	// CNIBy is the platform the plan leaves the pod network to (AwaitsCNI),
+	// CNIInstall the command that installs it.
+	CNIBy, CNIInstall string
+
 	// Diagnostics are Talos's own warnings, by ID: message; details.
 	Diagnostics map[string]string
 
@@ -189,6 +193,8 @@ func (l *Lab) Apply(e Event) {
 	case Planned:
 		n.Machine, n.Role = e.State, e.Name
 		n.Expect = strings.Fields(e.Detail)
+	case AwaitsCNI:
+		n.CNIBy, n.CNIInstall = e.Name, e.Detail
 	case Discovered:
 		n.Info = e.Detail
 		n.Reachable = true

@@ -225,16 +225,33 @@ func tailscaleConfig(p *plan.Plan, authKey string) *extensions.ServiceConfigV1Al
 		"TS_HOSTNAME=" + p.Tailscale.Hostname,
 	}
 
-	if p.Tailscale.ExtraArgs != "" {
-		ts.ServiceEnvironment = append(ts.ServiceEnvironment, "TS_EXTRA_ARGS="+p.Tailscale.ExtraArgs)
+	if args := ExtraArgs(p); args != "" {
+		ts.ServiceEnvironment = append(ts.ServiceEnvironment, "TS_EXTRA_ARGS="+args)
 	}
 
 	return ts
 }
 
-// Routes are the CIDRs the gateway advertises.
+// Routes are the CIDRs the gateway advertises: the cluster's, then the
+// plan's extra ones.
 func Routes(p *plan.Plan) []string {
-	return []string{p.Network.PodCIDR, p.Network.ServiceCIDR}
+	out := []string{p.Network.PodCIDR, p.Network.ServiceCIDR}
+	for _, r := range p.Tailscale.Routes {
+		out = append(out, strings.TrimSpace(r))
+	}
+
+	return out
+}
+
+// ExtraArgs is TS_EXTRA_ARGS: the plan's flags, and --advertise-exit-node
+// when the plan asks for an exit node.
+func ExtraArgs(p *plan.Plan) string {
+	args := strings.Fields(p.Tailscale.ExtraArgs)
+	if p.Tailscale.ExitNode && !slices.Contains(args, "--advertise-exit-node") {
+		args = append(args, "--advertise-exit-node")
+	}
+
+	return strings.Join(args, " ")
 }
 
 func controlPlaneAddresses(p *plan.Plan) []string {

@@ -119,6 +119,11 @@ type Tailscale struct {
 	Hostname string `yaml:"hostname,omitempty"`
 	// ExtraArgs are passed as TS_EXTRA_ARGS (e.g. "--advertise-tags=tag:k8s").
 	ExtraArgs string `yaml:"extraArgs,omitempty"`
+	// Routes are advertised besides the pod and service CIDRs: the boards'
+	// LAN, a load-balancer pool.
+	Routes []string `yaml:"routes,omitempty"`
+	// ExitNode makes the gateway an exit node too: only on purpose.
+	ExitNode bool `yaml:"exitNode,omitempty"`
 }
 
 // Images overrides the image matrix.

@@ -583,9 +583,76 @@ func (v *validator) tailscale() {
 			"tailscale.extraArgs holds a line break or control character: it becomes TS_EXTRA_ARGS in the tailscale extension's environment, where a line break starts another variable")
 	}
 
+	v.tailscaleExtras()
+
 	if ts.AuthKeyFile != "" {
 		if err := fileio.CheckPath("tailscale.authKeyFile", ts.AuthKeyFile); err != nil {
 			v.errf("", "tailscale.authKeyFile", "point it at a file holding the key (mode 0600), e.g. ~/.config/liftoff/tskey", "%s", err)
+		}
+	}
+}
+
+// tailscaleExtras checks what the gateway advertises besides the cluster's
+// CIDRs, and the flags added to `tailscale up`. containerboot (tailscale
+// v1.102.5 cmd/containerboot/tailscaled.go) passes TS_ROUTES as
+// --advertise-routes and appends TS_EXTRA_ARGS after it, so a second
+// --advertise-routes there would silently replace the cluster's routes.
+func (v *validator) tailscaleExtras() {
+	ts := v.plan.Tailscale
+	seen := map[netip.Prefix]bool{}
+
+	for i, r := range ts.Routes {
+		field := fmt.Sprintf("tailscale.routes[%d]", i)
+
+		pfx, err := netip.ParsePrefix(strings.TrimSpace(r))
+
+		switch {
+		case err != nil:
+			v.errf("", field, "write a CIDR such as 192.168.1.0/24", "route %q is not a CIDR", r)
+
+			continue
+		case pfx != pfx.Masked():
+			v.errf("", field, "write the network address: "+pfx.Masked().String(), "route %s has host bits set", pfx)
+
+			continue
+		case pfx.Bits() == 0:
+			v.errf("", field, "an exit node is a choice of its own: set tailscale.exitNode: true if you mean it, and drop this route",
+				"route %s is a default route: advertising it makes the gateway an exit node for the whole tailnet", pfx)
+
+			continue
+		case pfx.Overlaps(tailscaleV4) || pfx.Overlaps(tailscaleV6):
+			v.errf("", field, "advertise only ranges outside 100.64.0.0/10 and fd7a:115c:a1e0::/48",
+				"route %s overlaps Tailscale's own addresses: the tailnet would shadow it", pfx)
+
+			continue
+		case seen[pfx]:
+			v.errf("", field, "list each route once", "route %s is listed twice", pfx)
+
+			continue
+		}
+
+		seen[pfx] = true
+
+		for _, c := range []struct{ field, cidr string }{{"network.podCIDR", v.plan.Network.PodCIDR}, {"network.serviceCIDR", v.plan.Network.ServiceCIDR}} {
+			if cp, err := netip.ParsePrefix(c.cidr); err == nil && cp.Overlaps(pfx) {
+				v.errf("", field, "drop it: the gateway advertises "+c.field+" already",
+					"route %s overlaps %s %s, which the gateway advertises itself", pfx, c.field, cp)
+			}
+		}
+	}
+
+	for _, arg := range strings.Fields(ts.ExtraArgs) {
+		name, _, _ := strings.Cut(arg, "=")
+
+		switch name {
+		case "--advertise-routes":
+			v.errf("", "tailscale.extraArgs", "list extra routes in tailscale.routes; liftoff adds them to the cluster's",
+				"tailscale.extraArgs sets --advertise-routes, which replaces the pod and service CIDRs the gateway must advertise")
+		case "--advertise-exit-node":
+			if !ts.ExitNode {
+				v.errf("", "tailscale.extraArgs", "drop it, or set tailscale.exitNode: true if the gateway is meant to be an exit node",
+					"tailscale.extraArgs makes the gateway an exit node (--advertise-exit-node): every tailnet device could send its internet traffic through the lab")
+			}
 		}
 	}
 }

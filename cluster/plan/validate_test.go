@@ -120,6 +120,16 @@ func TestValidationRules(t *testing.T) {
 		{"template does not parse", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version\"}\ntailscale:"), "", "does not parse", "Go template"},
 		{"template without role", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}\"}\ntailscale:"), "", "same image", "{{.Role}}"},
 
+		// Issue 15: gateway extras, validated.
+		{"extra route not a cidr", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [192.168.1.0]"), "", "not a CIDR", "192.168.1.0/24"},
+		{"extra route in tailnet v4", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [100.100.0.0/16]"), "", "Tailscale's own addresses", "100.64.0.0/10"},
+		{"extra route in tailnet v6", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: ['fd7a:115c:a1e0:1::/64']"), "", "Tailscale's own addresses", "fd7a:115c:a1e0::/48"},
+		{"extra route is a default route", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [0.0.0.0/0]"), "", "exit node", "tailscale.exitNode: true"},
+		{"extra route overlaps pods", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [10.244.1.0/24]"), "", "overlaps network.podCIDR", "advertises network.podCIDR already"},
+		{"extra route host bits", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [192.168.1.7/24]"), "", "host bits", "192.168.1.0/24"},
+		{"exit node by accident", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  extraArgs: --advertise-tags=tag:k8s --advertise-exit-node"), "", "exit node", "tailscale.exitNode: true"},
+		{"routes in extra args", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  extraArgs: --advertise-routes=192.168.1.0/24"), "", "replaces the pod and service CIDRs", "tailscale.routes"},
+
 		// Issue 21 item 12: the class of values that parse but cannot be right.
 		{"unspecified address", edit("192.168.1.13", "0.0.0.0"), "pi-3", "unspecified address", "LAN address"},
 		{"unspecified v6 address", edit("192.168.1.13", "'::'"), "pi-3", "unspecified address", "LAN address"},
@@ -365,5 +375,16 @@ func TestUnknownExtensionWarnsWithCustomImages(t *testing.T) {
 
 	if len(ps.Warnings()) != 1 || !strings.Contains(ps.Warnings()[0].Message, "my-ext") {
 		t.Errorf("warnings: %v", ps.Warnings())
+	}
+}
+
+// The gateway extras people ask for: the LAN and a load-balancer pool
+// advertised besides the cluster's CIDRs, tags, and an exit node only
+// when asked for by name.
+func TestGatewayExtrasAreAccepted(t *testing.T) {
+	p := mustParse(t, edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [192.168.1.0/24, 192.168.50.0/28]\n  extraArgs: --advertise-tags=tag:k8s --advertise-exit-node\n  exitNode: true"))
+
+	if ps := p.Validate(); len(ps) != 0 {
+		t.Fatalf("problems: %v", ps)
 	}
 }

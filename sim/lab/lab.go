@@ -130,6 +130,14 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, err
 	}
 
+	if sc.Plan != nil {
+		sc.Plan(p)
+
+		if err := p.Validate().Err(); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+	}
+
 	l := &Lab{opts: opts, scenario: sc, plan: p,
 		cpReady: make(chan struct{}), cas: map[string]*x509.PEMEncodedCertificateAndKey{}, kubelets: map[string]*kube.Kubelet{}, want: map[string]*board.Board{},
 		routers: map[string]*tailnet.Node{}}

@@ -33,7 +33,8 @@ func runScenario(t *testing.T, name string, subnet int) []check.Result {
 		Lab:    Options{Spec: spec, Scenario: name, Speed: 100},
 		Dir:    t.TempDir(),
 		Settle: 2 * time.Second,
-		Env:    check.Env{ReadyBudget: 2 * time.Minute, Hello: probe.HelloOptions{Requests: 5, Timeout: time.Minute}},
+		Env: check.Env{ReadyBudget: 2 * time.Minute, Hello: probe.HelloOptions{Requests: 5, Timeout: time.Minute},
+			Include: []string{"cluster-dns"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -393,6 +394,13 @@ func TestCoreDNSPendingWithoutACNI(t *testing.T) {
 	t.Parallel()
 
 	sc, _ := Lookup("no-cni")
+	ranDNS := false
+
+	defer func() {
+		if !ranDNS {
+			t.Error("cluster-dns did not run: it is opt-in, and runScenario includes it")
+		}
+	}()
 
 	for _, r := range runScenario(t, "no-cni", 37) {
 		want := slices.Contains(sc.Fails, r.Name)
@@ -408,11 +416,36 @@ func TestCoreDNSPendingWithoutACNI(t *testing.T) {
 			continue
 		}
 
+		ranDNS = true
+
 		evidence := strings.Join(r.Evidence, "\n")
 		if !strings.Contains(r.Summary, "0/2 pods Ready") || !strings.Contains(r.Why, "FailedScheduling") || !strings.Contains(r.Why, "untolerated taint") ||
 			!strings.Contains(evidence, "taint node.kubernetes.io/not-ready:NoSchedule") ||
 			!strings.Contains(evidence, "cni plugin not initialized") || !strings.Contains(r.Fix, "cni: none") {
 			t.Errorf("cluster-dns should say CoreDNS is Pending for want of a CNI:\n%s\nwhy: %s\nevidence:\n%s\nfix: %s", r.Summary, r.Why, evidence, r.Fix)
 		}
+	}
+}
+
+// The test plan's compute-only-cluster: a lab with no gateway at all
+// (tailscale.disabled: true) forms; the network checks skip and say why.
+func TestComputeOnlyFormsWithoutAGateway(t *testing.T) {
+	t.Parallel()
+
+	results := runScenario(t, "compute-only", 43)
+
+	for _, r := range results {
+		switch {
+		case r.Status == check.Fail:
+			t.Errorf("%s fails: %s %s", r.Name, r.Summary, r.Why)
+		case r.Suite == check.NetworkArchitecture && (r.Status != check.Skip || !strings.Contains(r.Summary, "tailscale disabled")):
+			t.Errorf("%s should skip for want of a gateway: %s %s", r.Name, r.Status, r.Summary)
+		case slices.Contains([]string{"compute-only-cluster", "node-ready-timing", "extension-isolation", "cluster-dns"}, r.Name) && r.Status != check.Pass:
+			t.Errorf("%s should pass: %s %s", r.Name, r.Status, r.Summary)
+		}
+	}
+
+	if len(results) != 11 {
+		t.Errorf("%d results, want the ten and cluster-dns", len(results))
 	}
 }
