@@ -41,7 +41,7 @@ type Env struct {
 	SpinBudget  time.Duration
 	// Include names opt-in checks (Optional) to run too.
 	Include []string
-	Hello       probe.HelloOptions
+	Hello   probe.HelloOptions
 	// Tailscale is nil when the route probe could not look (no tailscaled
 	// on this machine); NoTailscale says why, and the checks that need it
 	// skip with that reason.
