@@ -121,7 +121,7 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 		return nil, im, err
 	}
 
-	var docs []config.Document
+	var docs, profileDocs []config.Document
 
 	for _, d := range generated.Documents() {
 		// The generator asks for an automatic hostname; the plan names the
@@ -139,10 +139,16 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 
 			maps.Copy(v1.MachineConfig.MachineNodeLabels, NodeLabels(b, im))
 			v1.MachineConfig.MachineKernel = kernelModules(im.Extensions)
+
+			if p.Cluster.Profile == plan.ProfileCozyStack {
+				profileDocs = cozyStack(v1, p, b, im.Extensions)
+			}
 		}
 
 		docs = append(docs, d)
 	}
+
+	docs = append(docs, profileDocs...)
 
 	hostname := network.NewHostnameConfigV1Alpha1()
 	hostname.ConfigHostname = b.Name

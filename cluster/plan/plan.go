@@ -97,6 +97,9 @@ type Cluster struct {
 	VIP string `yaml:"vip,omitempty"`
 	// AllowSchedulingOnControlPlanes lets small labs run pods on control planes.
 	AllowSchedulingOnControlPlanes bool `yaml:"allowSchedulingOnControlPlanes,omitempty"`
+	// Profile is what the cluster is made ready for: "" plain Talos, or
+	// "cozystack" (see CozyStack).
+	Profile string `yaml:"profile,omitempty"`
 }
 
 // Network is the cluster's address plan.
@@ -231,6 +234,14 @@ func (p *Plan) Default() {
 
 	if p.Network.ServiceCIDR == "" {
 		p.Network.ServiceCIDR = DefaultServiceCIDR
+		if p.Cluster.Profile == ProfileCozyStack {
+			p.Network.ServiceCIDR = CozyStack.ServiceCIDR
+		}
+	}
+
+	if p.Cluster.Profile == ProfileCozyStack {
+		// CozyStack runs workloads on its control planes (talm's preset).
+		p.Cluster.AllowSchedulingOnControlPlanes = true
 	}
 
 	if p.Images.Factory == "" {

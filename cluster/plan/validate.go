@@ -127,6 +127,7 @@ func (p *Plan) Validate() Problems {
 	v := &validator{plan: p}
 
 	v.cluster()
+	v.profile()
 	v.boards()
 	v.roles()
 	v.network()

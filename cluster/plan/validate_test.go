@@ -120,6 +120,10 @@ func TestValidationRules(t *testing.T) {
 		{"template does not parse", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version\"}\ntailscale:"), "", "does not parse", "Go template"},
 		{"template without role", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}\"}\ntailscale:"), "", "same image", "{{.Role}}"},
 
+		// Issue 15: profiles explain their conflicts.
+		{"unknown profile", edit("name: homelab", "name: homelab\n  profile: openstack"), "", "not a profile liftoff knows", "cozystack"},
+		{"cozystack without drbd", edit("name: homelab", "name: homelab\n  profile: cozystack\nimages: {extensions: {compute: [zfs, spin]}}"), "", "lacks the drbd extension", "add drbd to images.extensions.compute"},
+
 		// Issue 15: gateway extras, validated.
 		{"extra route not a cidr", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [192.168.1.0]"), "", "not a CIDR", "192.168.1.0/24"},
 		{"extra route in tailnet v4", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [100.100.0.0/16]"), "", "Tailscale's own addresses", "100.64.0.0/10"},
@@ -386,5 +390,22 @@ func TestGatewayExtrasAreAccepted(t *testing.T) {
 
 	if ps := p.Validate(); len(ps) != 0 {
 		t.Fatalf("problems: %v", ps)
+	}
+}
+
+// The cozystack profile takes CozyStack's service CIDR and schedules on
+// control planes; a plan that sets another service CIDR is told what that
+// means, as a warning.
+func TestCozyStackProfileDefaultsAndWarnings(t *testing.T) {
+	p := mustParse(t, edit("name: homelab", "name: homelab\n  profile: cozystack"))
+	if ps := p.Validate(); len(ps) != 0 || p.Network.ServiceCIDR != "10.96.0.0/16" || !p.Cluster.AllowSchedulingOnControlPlanes {
+		t.Fatalf("problems %v, service CIDR %s, scheduling on control planes %v", ps, p.Network.ServiceCIDR, p.Cluster.AllowSchedulingOnControlPlanes)
+	}
+
+	p = mustParse(t, strings.Replace(edit("lan: 192.168.1.0/24", "lan: 192.168.1.0/24\n  serviceCIDR: 10.96.0.0/12"), "name: homelab", "name: homelab\n  profile: cozystack", 1))
+
+	ws := p.Validate().Warnings()
+	if len(ws) != 1 || !strings.Contains(ws[0].Message, "expects the service CIDR 10.96.0.0/16") || !strings.Contains(ws[0].Fix, "platform Package") {
+		t.Errorf("warnings: %v", ws)
 	}
 }
