@@ -227,6 +227,16 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name: "cozystack",
+		Description: "the plan says cluster.profile: cozystack: Talos comes up, and every Node stays NotReady " +
+			"(NetworkPluginNotReady) until CozyStack installs its CNI — the expected next step, not a failure",
+		Plan: func(p *plan.Plan) {
+			p.Cluster.Profile = plan.ProfileCozyStack
+			p.Network.ServiceCIDR = ""
+			p.Default()
+		},
+	},
+	{
 		Name: "compute-only",
 		Description: "the plan says tailscale.disabled: true: no gateway at all, every board gets the compute image; " +
 			"the cluster forms and the network checks skip with their reason",
