@@ -43,7 +43,7 @@ type BoardSpec struct {
 type Spec struct {
 	Cluster string      `yaml:"cluster"`
 	Profile string      `yaml:"profile,omitempty"` // cluster.profile of the plan
-	First   string      `yaml:"first"` // first board address; the rest follow
+	First   string      `yaml:"first"`             // first board address; the rest follow
 	Boards  []BoardSpec `yaml:"boards"`
 }
 
