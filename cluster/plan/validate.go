@@ -779,6 +779,56 @@ func (v *validator) custom(text string) {
 			return
 		}
 	}
+
+	// An image known to be built for one architecture boot-loops a board
+	// of the other (the wrong-arch-image scenario).
+	for _, b := range v.plan.Boards {
+		if !slices.Contains(Models, b.Model) {
+			continue
+		}
+
+		ref, err := render(b.Role, b.Model)
+		if err != nil {
+			continue
+		}
+
+		if arch, why := SingleArch(ref); arch != "" && arch != Arch(b.Model) {
+			v.warnf(b.Name, "images.custom", "build the image for "+Arch(b.Model)+" too (a multi-arch manifest), or name the arch in the template: {{.Arch}}",
+				"images.custom gives %s (%s, %s) %s, which %s: it cannot boot there", b.Name, b.Model, Arch(b.Model), ref, why)
+		}
+	}
+}
+
+// archWords are how image references name an architecture.
+var archWords = map[string]string{"amd64": "amd64", "x86_64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
+
+// SingleArch tells when an image reference is known to hold one
+// architecture: CozyStack's own Talos image (amd64 only: cozystack/cozystack
+// v1.6.2 packages/core/talos/images/talos/profiles/installer.yaml has
+// arch: amd64 and hack/gen-profiles.sh writes no other), or a reference
+// that names an architecture in its path or tag.
+func SingleArch(ref string) (arch, why string) {
+	repo, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+
+	if repo == CozyStack.Image {
+		return "amd64", "is CozyStack's own Talos image, built for amd64 only"
+	}
+
+	for _, word := range strings.FieldsFunc(ref, func(r rune) bool { return strings.ContainsRune("/:@-_.", r) }) {
+		if a, ok := archWords[strings.ToLower(word)]; ok {
+			return a, "names " + word + " as its architecture"
+		}
+	}
+
+	// x86-64 is split by '-' above.
+	if strings.Contains(strings.ToLower(ref), "x86-64") {
+		return "amd64", "names x86-64 as its architecture"
+	}
+
+	return "", ""
 }
 
 // ShortExtension turns "siderolabs/tailscale" into "tailscale": plans may use

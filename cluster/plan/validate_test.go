@@ -409,3 +409,35 @@ func TestCozyStackProfileDefaultsAndWarnings(t *testing.T) {
 		t.Errorf("warnings: %v", ws)
 	}
 }
+
+// A custom image known to hold one architecture warns for each board of
+// the other: CozyStack's own Talos image is amd64 only, and a reference
+// that names an arch means it.
+func TestCustomImageOfTheOtherArchWarns(t *testing.T) {
+	for _, tc := range []struct{ custom, board, why string }{
+		{"ghcr.io/cozystack/cozystack/talos:{{.Version}}{{if eq .Role \"gateway\"}}-gw{{end}}", "pi-1", "CozyStack's own Talos image, built for amd64 only"},
+		{"ghcr.io/me/talos:{{.Version}}-{{.Role}}-amd64", "pi-2", "names amd64"},
+	} {
+		p := mustParse(t, edit("tailscale:", "images: {custom: '"+tc.custom+"'}\ntailscale:"))
+		ws := p.Validate().Warnings()
+
+		var got []string
+		for _, w := range ws {
+			if w.Field == "images.custom" {
+				got = append(got, w.Board+": "+w.Message)
+			}
+		}
+
+		if len(got) != 3 || !strings.Contains(strings.Join(got, "\n"), tc.board+": images.custom gives "+tc.board+" (") || !strings.Contains(got[0], tc.why) {
+			t.Errorf("%s: %v", tc.custom, got)
+		}
+	}
+
+	// Multi-arch by name ({{.Arch}} per board) is fine.
+	p := mustParse(t, edit("tailscale:", "images: {custom: 'ghcr.io/me/talos:{{.Version}}-{{.Role}}-{{.Arch}}'}\ntailscale:"))
+	for _, w := range p.Validate().Warnings() {
+		if w.Field == "images.custom" {
+			t.Errorf("per-arch template warns: %v", w)
+		}
+	}
+}

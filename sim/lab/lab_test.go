@@ -449,3 +449,32 @@ func TestComputeOnlyFormsWithoutAGateway(t *testing.T) {
 		t.Errorf("%d results, want the ten and cluster-dns", len(results))
 	}
 }
+
+// cluster.profile: cozystack in the simulated lab: Talos comes up, every
+// kubelet reports NetworkPluginNotReady as a real one without a CNI does,
+// and the checks that need Ready Nodes wait for CozyStack, naming the
+// install command; none fails.
+func TestCozyStackProfileWaitsForItsCNI(t *testing.T) {
+	t.Parallel()
+
+	results, picture := checkAndPicture(t, "cozystack", 44)
+
+	waits := []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing", "spin-runtime-deploy",
+		"multi-arch-confidence", "performance-baseline", "traffic-flow"}
+
+	for _, r := range results {
+		switch {
+		case r.Status == check.Fail:
+			t.Errorf("%s fails: %s %s", r.Name, r.Summary, r.Why)
+		case slices.Contains(waits, r.Name) && (r.Status != check.Skip || !strings.HasPrefix(r.Summary, "waiting for CozyStack") ||
+			!strings.Contains(r.Summary, "helm upgrade --install cozystack oci://ghcr.io/cozystack/cozystack/cozy-installer")):
+			t.Errorf("%s should wait for CozyStack: %s %s", r.Name, r.Status, r.Summary)
+		}
+	}
+
+	for _, n := range picture.Nodes {
+		if !probe.AwaitingCNI(n) || !strings.Contains(n.NodeReason, "NetworkPluginNotReady") {
+			t.Errorf("%s: stage %s, unmet %v, Node %q: not waiting for the CNI", n.Name, n.Stage, n.Unmet, n.NodeReason)
+		}
+	}
+}
