@@ -41,6 +41,9 @@ var CozyStack = struct {
 	KubeletExtraConfig map[string]any
 	// ServiceCIDR and DNSDomain (T values.yaml, W).
 	ServiceCIDR, DNSDomain string
+	// JoinCIDR is Kube-OVN's join network in the v1.6 Platform Package
+	// example (website content/en/docs/v1.6/install/cozystack/platform.md).
+	JoinCIDR string
 	// EtcdQuotaBackendBytes (T values.yaml etcd.quotaBackendBytes).
 	EtcdQuotaBackendBytes string
 	// RegistryMirror is docker.io's mirror (T, W).
@@ -79,6 +82,7 @@ var CozyStack = struct {
 	KubeletExtraConfig:    map[string]any{"cpuManagerPolicy": "static", "maxPods": 512},
 	ServiceCIDR:           "10.96.0.0/16",
 	DNSDomain:             "cozy.local",
+	JoinCIDR:              "100.64.0.0/16",
 	EtcdQuotaBackendBytes: "8589934592",
 	RegistryMirror:        "https://mirror.gcr.io",
 	Files: []ProfileFile{
@@ -157,8 +161,17 @@ func (v *validator) profile() {
 		}
 	}
 
+	// CozyStack's platform Package example gives Kube-OVN's join network
+	// 100.64.0.0/16 (cozystack/website content/en/docs/v1.6/install/
+	// cozystack/platform.md): inside Tailscale's 100.64.0.0/10, where the
+	// gateway's own tailnet address lives.
+	if !p.Tailscale.Disabled {
+		v.warnf("", "cluster.profile", "when you install CozyStack, set the Platform Package's networking.joinCIDR outside 100.64.0.0/10 (e.g. 172.30.0.0/16)",
+			"CozyStack's example Platform Package puts Kube-OVN's join network at %s, inside Tailscale's 100.64.0.0/10: on the gateway it would collide with its tailnet address", CozyStack.JoinCIDR)
+	}
+
 	if p.Network.ServiceCIDR != CozyStack.ServiceCIDR {
 		v.warnf("", "network.serviceCIDR", "leave network.serviceCIDR out to take CozyStack's, or give CozyStack's platform Package the same range when you install it",
-			"cluster.profile cozystack expects the service CIDR %s (talm's cozystack preset); the plan sets %s", CozyStack.ServiceCIDR, p.Network.ServiceCIDR)
+			"cluster.profile cozystack expects the service CIDR %s (talm's cozystack preset; the Platform Package's networking.serviceCIDR); the plan sets %s", CozyStack.ServiceCIDR, p.Network.ServiceCIDR)
 	}
 }

@@ -397,7 +397,9 @@ func TestGatewayExtrasAreAccepted(t *testing.T) {
 // control planes; a plan that sets another service CIDR is told what that
 // means, as a warning.
 func TestCozyStackProfileDefaultsAndWarnings(t *testing.T) {
-	p := mustParse(t, edit("name: homelab", "name: homelab\n  profile: cozystack"))
+	p := mustParse(t, strings.Replace(edit("name: homelab", "name: homelab\n  profile: cozystack"), "authKeyFile: /secret/tskey", "disabled: true", 1))
+	p.Boards[1].Role = Compute
+
 	if ps := p.Validate(); len(ps) != 0 || p.Network.ServiceCIDR != "10.96.0.0/16" || !p.Cluster.AllowSchedulingOnControlPlanes {
 		t.Fatalf("problems %v, service CIDR %s, scheduling on control planes %v", ps, p.Network.ServiceCIDR, p.Cluster.AllowSchedulingOnControlPlanes)
 	}
@@ -405,7 +407,8 @@ func TestCozyStackProfileDefaultsAndWarnings(t *testing.T) {
 	p = mustParse(t, strings.Replace(edit("lan: 192.168.1.0/24", "lan: 192.168.1.0/24\n  serviceCIDR: 10.96.0.0/12"), "name: homelab", "name: homelab\n  profile: cozystack", 1))
 
 	ws := p.Validate().Warnings()
-	if len(ws) != 1 || !strings.Contains(ws[0].Message, "expects the service CIDR 10.96.0.0/16") || !strings.Contains(ws[0].Fix, "platform Package") {
+	if len(ws) != 2 || !strings.Contains(ws[0].Message, "100.64.0.0/16, inside Tailscale's 100.64.0.0/10") || !strings.Contains(ws[0].Fix, "networking.joinCIDR") ||
+		!strings.Contains(ws[1].Message, "expects the service CIDR 10.96.0.0/16") || !strings.Contains(ws[1].Fix, "platform Package") {
 		t.Errorf("warnings: %v", ws)
 	}
 }
