@@ -113,6 +113,12 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		add(d)
 	}
 
+	if AwaitingCNI(n) {
+		add(awaitingCNI(n))
+
+		return append(out, warnings...)
+	}
+
 	if noNetwork(n) && !Transitional(n, now) {
 		add(Diagnosis{
 			Title: n.Name + " has no pod network (CNI): its Node stays NotReady and CoreDNS stays Pending",
@@ -204,6 +210,35 @@ const cniGrace = 30 * time.Second
 
 func noNetwork(n *Node) bool {
 	return !n.NodeReady && strings.Contains(n.NodeReason, "NetworkPluginNotReady")
+}
+
+// AwaitingCNI tells a node where its plan says it should be before its
+// platform is installed: running, Talos ready but for its Node (the only
+// unmet condition is nodeReady, Talos v1.13.3 controllers/runtime/
+// machine_status.go), and the Node NotReady for want of the pod network
+// that platform brings.
+func AwaitingCNI(n *Node) bool {
+	if n.CNIBy == "" || !noNetwork(n) || n.Stage != "running" {
+		return false
+	}
+
+	for _, u := range n.Unmet {
+		if !strings.HasPrefix(u, "nodeReady") {
+			return false
+		}
+	}
+
+	return true
+}
+
+func awaitingCNI(n *Node) Diagnosis {
+	return Diagnosis{
+		Title: n.Name + " is waiting for " + n.CNIBy + ": its Node stays NotReady until " + n.CNIBy + " installs its CNI (expected)",
+		Why: "the plan's profile leaves the pod network to " + n.CNIBy + " (cluster.network.cni.name: none, no kube-proxy): Talos is up, " +
+			"and the kubelet reports NetworkPluginNotReady until " + n.CNIBy + "'s CNI runs. Nothing is wrong; this is the next step",
+		Fix:      "install " + n.CNIBy + ": " + n.CNIInstall,
+		Evidence: append([]string{"Node Ready: " + n.NodeReason}, unmetAbout(n, "nodeReady")...),
+	}
 }
 
 // Transitional tells a node in a state it normally passes through: its

@@ -64,6 +64,10 @@ const (
 	// reset; State: started|step|rebooting|done|failed|cancelled; Ready: the board is Ready again (done);
 	// Detail: what is happening, or why it failed).
 	RepairStep Kind = "repair"
+	// AwaitsCNI: the plan leaves the pod network to a platform installed
+	// after Talos (Name: the platform, e.g. CozyStack; Detail: the command
+	// that installs it), so the Node is NotReady until then by design.
+	AwaitsCNI Kind = "awaits-cni"
 	// LabFault: the simulated lab reports a fault of its own — a board that
 	// stayed in one stage far longer than its timing allows (State: the
 	// stage; Detail: what and for how long). Never seen on real boards.

@@ -92,6 +92,10 @@ type Node struct {
 	// SameHostname are the other boards going by the same Node name.
 	SameHostname []string
 
+	// CNIBy is the platform the plan leaves the pod network to (AwaitsCNI),
+	// CNIInstall the command that installs it.
+	CNIBy, CNIInstall string
+
 	// Diagnostics are Talos's own warnings, by ID: message; details.
 	Diagnostics map[string]string
 
@@ -232,6 +236,8 @@ func (l *Lab) Apply(e Event) {
 		n.Expect = strings.Fields(e.Detail)
 	case Hardware:
 		n.Model, n.WantOverlay = e.Name, e.State
+	case AwaitsCNI:
+		n.CNIBy, n.CNIInstall = e.Name, e.Detail
 	case Discovered:
 		n.Info = e.Detail
 		n.Reachable = true

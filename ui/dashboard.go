@@ -215,7 +215,7 @@ func (m *Model) boardLines(n *probe.Node, w int, maxD time.Duration) []string {
 	ts := talosState(n)
 	tl := "Talos " + t.tone(ts.tone).Render(ts.String())
 
-	if !n.MachineReady && len(n.Unmet) > 0 {
+	if !n.MachineReady && len(n.Unmet) > 0 && !probe.AwaitingCNI(n) {
 		tl += t.Dim.Render(": " + strings.Join(n.Unmet, "; "))
 	}
 
@@ -408,6 +408,14 @@ func (m *Model) routeLines(w int) []string {
 func (m *Model) helloLines(w int) []string {
 	t := m.theme
 
+	// Nothing can answer before the platform brings the pod network: say
+	// what the lab waits for and the command that ends the wait.
+	if n := m.awaitingCNI(); n != nil && !m.lab.Hello["wasm"].OK {
+		lines := wrapStyled(t.tone(busy), "… waiting for "+n.CNIBy+"'s CNI (expected; t explains)", w)
+
+		return append(lines, wrapStyled(t.Dim, "next: "+n.CNIInstall, w)...)
+	}
+
 	line := func(flavour string) string {
 		h, ok := m.lab.Hello[flavour]
 		name := fmt.Sprintf("%-9s ", flavour)
@@ -482,4 +490,16 @@ func nonBlank(ss ...string) []string {
 	}
 
 	return out
+}
+
+// awaitingCNI is a board waiting, as planned, for the platform that brings
+// the pod network; nil when none is.
+func (m *Model) awaitingCNI() *probe.Node {
+	for _, n := range m.boards() {
+		if probe.AwaitingCNI(n) {
+			return n
+		}
+	}
+
+	return nil
 }

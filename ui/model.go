@@ -315,12 +315,18 @@ func (m *Model) fold(evs []probe.Event) {
 // foldPlanned tells the Lab what the plan wants of each board, so role
 // rules (tailscale only on the gateway) work before the backend says so.
 func (m *Model) foldPlanned() {
+	by, install := m.plan.AwaitsCNI()
+
 	for _, b := range m.plan.Boards {
 		m.lab.Apply(probe.Event{
 			Time: m.now, Node: b.Name, Kind: probe.Planned, State: b.Machine, Name: b.Role,
 			Detail: strings.Join(image.Extensions(m.plan, b.Role), " "),
 		})
 		m.lab.Apply(probe.Event{Time: m.now, Node: b.Name, Kind: probe.Hardware, Name: b.Model, State: plan.Overlay(b.Model)})
+
+		if by != "" {
+			m.lab.Apply(probe.Event{Time: m.now, Node: b.Name, Kind: probe.AwaitsCNI, Name: by, Detail: install})
+		}
 	}
 }
 

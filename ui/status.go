@@ -36,6 +36,9 @@ func nodeState(n *probe.Node, now time.Time) state {
 		return state{"✗", "unreachable", bad}
 	case ready(n):
 		return state{"✓", "ready", good}
+	case probe.AwaitingCNI(n):
+		// The plan leaves the pod network to a platform installed next.
+		return state{"…", "waiting for " + n.CNIBy, busy}
 	case restarting(n) != "":
 		return state{"✗", "restarting", bad}
 	case blocked(n) != "":
@@ -165,6 +168,8 @@ func talosState(n *probe.Node) state {
 	switch {
 	case n.MachineReady:
 		return state{"✓", "ready", good}
+	case probe.AwaitingCNI(n):
+		return state{"✓", "up; only its Node waits", good}
 	case n.Stage == "running" && len(n.Unmet) > 0:
 		return state{"✗", "not ready", bad}
 	case n.Stage == "running":
@@ -180,6 +185,8 @@ func kubeState(n *probe.Node) state {
 	switch {
 	case n.NodeReady:
 		return state{"✓", "Ready", good}
+	case probe.AwaitingCNI(n):
+		return state{"…", "NotReady until " + n.CNIBy + "'s CNI", busy}
 	case n.NodeReason != "":
 		return state{"✗", "NotReady", bad}
 	case n.MachineReady:

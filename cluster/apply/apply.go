@@ -94,9 +94,15 @@ func Endpoint(b plan.Board, port int) string {
 // Planned emits what the plan wants of each board, so a recorded stream
 // carries its own expectations.
 func Planned(p *plan.Plan, expect func(plan.Board) []string, emit func(probe.Event)) {
+	by, install := p.AwaitsCNI()
+
 	for _, b := range p.Boards {
 		emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Planned, Name: b.Role, State: b.Machine, Detail: strings.Join(expect(b), " ")})
 		emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Hardware, Name: b.Model, State: plan.Overlay(b.Model)})
+
+		if by != "" {
+			emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.AwaitsCNI, Name: by, Detail: install})
+		}
 	}
 }
 

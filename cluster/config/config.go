@@ -121,7 +121,7 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 		return nil, im, err
 	}
 
-	var docs []config.Document
+	var docs, profileDocs []config.Document
 
 	for _, d := range generated.Documents() {
 		// The generator asks for an automatic hostname; the plan names the
@@ -139,10 +139,16 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 
 			maps.Copy(v1.MachineConfig.MachineNodeLabels, NodeLabels(b, im))
 			v1.MachineConfig.MachineKernel = kernelModules(im.Extensions)
+
+			if p.Cluster.Profile == plan.ProfileCozyStack {
+				profileDocs = cozyStack(v1, p, b, im.Extensions)
+			}
 		}
 
 		docs = append(docs, d)
 	}
+
+	docs = append(docs, profileDocs...)
 
 	hostname := network.NewHostnameConfigV1Alpha1()
 	hostname.ConfigHostname = b.Name
@@ -225,16 +231,33 @@ func tailscaleConfig(p *plan.Plan, authKey string) *extensions.ServiceConfigV1Al
 		"TS_HOSTNAME=" + p.Tailscale.Hostname,
 	}
 
-	if p.Tailscale.ExtraArgs != "" {
-		ts.ServiceEnvironment = append(ts.ServiceEnvironment, "TS_EXTRA_ARGS="+p.Tailscale.ExtraArgs)
+	if args := ExtraArgs(p); args != "" {
+		ts.ServiceEnvironment = append(ts.ServiceEnvironment, "TS_EXTRA_ARGS="+args)
 	}
 
 	return ts
 }
 
-// Routes are the CIDRs the gateway advertises.
+// Routes are the CIDRs the gateway advertises: the cluster's, then the
+// plan's extra ones.
 func Routes(p *plan.Plan) []string {
-	return []string{p.Network.PodCIDR, p.Network.ServiceCIDR}
+	out := []string{p.Network.PodCIDR, p.Network.ServiceCIDR}
+	for _, r := range p.Tailscale.Routes {
+		out = append(out, strings.TrimSpace(r))
+	}
+
+	return out
+}
+
+// ExtraArgs is TS_EXTRA_ARGS: the plan's flags, and --advertise-exit-node
+// when the plan asks for an exit node.
+func ExtraArgs(p *plan.Plan) string {
+	args := strings.Fields(p.Tailscale.ExtraArgs)
+	if p.Tailscale.ExitNode && !slices.Contains(args, "--advertise-exit-node") {
+		args = append(args, "--advertise-exit-node")
+	}
+
+	return strings.Join(args, " ")
 }
 
 func controlPlaneAddresses(p *plan.Plan) []string {

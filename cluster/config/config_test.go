@@ -302,3 +302,28 @@ func TestKernelModulesFollowTheExtensionSet(t *testing.T) {
 		}
 	}
 }
+
+// Extra routes join the cluster's in TS_ROUTES; an exit node asked for
+// by name becomes --advertise-exit-node in TS_EXTRA_ARGS, after the
+// plan's own flags.
+func TestGatewayExtrasReachTheTailscaleConfig(t *testing.T) {
+	p := parsePlan(t, strings.Replace(testPlan, "boards:", "tailscale: {routes: [192.168.1.0/24, 192.168.50.0/28], extraArgs: --advertise-tags=tag:k8s, exitNode: true}\nboards:", 1))
+
+	boards, err := Generate(p, fixedBundle(t), testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, b := range boards {
+		if b.Board.Role != plan.Gateway {
+			continue
+		}
+
+		env := b.Config.ExtensionServiceConfigs()[0].Environment()
+		for _, want := range []string{"TS_ROUTES=10.244.0.0/16,10.96.0.0/12,192.168.1.0/24,192.168.50.0/28", "TS_EXTRA_ARGS=--advertise-tags=tag:k8s --advertise-exit-node"} {
+			if !slices.Contains(env, want) {
+				t.Errorf("gateway environment lacks %q: %v", want, env[1:])
+			}
+		}
+	}
+}

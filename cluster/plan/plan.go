@@ -97,6 +97,9 @@ type Cluster struct {
 	VIP string `yaml:"vip,omitempty"`
 	// AllowSchedulingOnControlPlanes lets small labs run pods on control planes.
 	AllowSchedulingOnControlPlanes bool `yaml:"allowSchedulingOnControlPlanes,omitempty"`
+	// Profile is what the cluster is made ready for: "" plain Talos, or
+	// "cozystack" (see CozyStack).
+	Profile string `yaml:"profile,omitempty"`
 }
 
 // Network is the cluster's address plan.
@@ -119,6 +122,11 @@ type Tailscale struct {
 	Hostname string `yaml:"hostname,omitempty"`
 	// ExtraArgs are passed as TS_EXTRA_ARGS (e.g. "--advertise-tags=tag:k8s").
 	ExtraArgs string `yaml:"extraArgs,omitempty"`
+	// Routes are advertised besides the pod and service CIDRs: the boards'
+	// LAN, a load-balancer pool.
+	Routes []string `yaml:"routes,omitempty"`
+	// ExitNode makes the gateway an exit node too: only on purpose.
+	ExitNode bool `yaml:"exitNode,omitempty"`
 }
 
 // Images overrides the image matrix.
@@ -226,6 +234,14 @@ func (p *Plan) Default() {
 
 	if p.Network.ServiceCIDR == "" {
 		p.Network.ServiceCIDR = DefaultServiceCIDR
+		if p.Cluster.Profile == ProfileCozyStack {
+			p.Network.ServiceCIDR = CozyStack.ServiceCIDR
+		}
+	}
+
+	if p.Cluster.Profile == ProfileCozyStack {
+		// CozyStack runs workloads on its control planes (talm's preset).
+		p.Cluster.AllowSchedulingOnControlPlanes = true
 	}
 
 	if p.Images.Factory == "" {

@@ -127,6 +127,7 @@ func (p *Plan) Validate() Problems {
 	v := &validator{plan: p}
 
 	v.cluster()
+	v.profile()
 	v.boards()
 	v.roles()
 	v.network()
@@ -583,9 +584,76 @@ func (v *validator) tailscale() {
 			"tailscale.extraArgs holds a line break or control character: it becomes TS_EXTRA_ARGS in the tailscale extension's environment, where a line break starts another variable")
 	}
 
+	v.tailscaleExtras()
+
 	if ts.AuthKeyFile != "" {
 		if err := fileio.CheckPath("tailscale.authKeyFile", ts.AuthKeyFile); err != nil {
 			v.errf("", "tailscale.authKeyFile", "point it at a file holding the key (mode 0600), e.g. ~/.config/liftoff/tskey", "%s", err)
+		}
+	}
+}
+
+// tailscaleExtras checks what the gateway advertises besides the cluster's
+// CIDRs, and the flags added to `tailscale up`. containerboot (tailscale
+// v1.102.5 cmd/containerboot/tailscaled.go) passes TS_ROUTES as
+// --advertise-routes and appends TS_EXTRA_ARGS after it, so a second
+// --advertise-routes there would silently replace the cluster's routes.
+func (v *validator) tailscaleExtras() {
+	ts := v.plan.Tailscale
+	seen := map[netip.Prefix]bool{}
+
+	for i, r := range ts.Routes {
+		field := fmt.Sprintf("tailscale.routes[%d]", i)
+
+		pfx, err := netip.ParsePrefix(strings.TrimSpace(r))
+
+		switch {
+		case err != nil:
+			v.errf("", field, "write a CIDR such as 192.168.1.0/24", "route %q is not a CIDR", r)
+
+			continue
+		case pfx != pfx.Masked():
+			v.errf("", field, "write the network address: "+pfx.Masked().String(), "route %s has host bits set", pfx)
+
+			continue
+		case pfx.Bits() == 0:
+			v.errf("", field, "an exit node is a choice of its own: set tailscale.exitNode: true if you mean it, and drop this route",
+				"route %s is a default route: advertising it makes the gateway an exit node for the whole tailnet", pfx)
+
+			continue
+		case pfx.Overlaps(tailscaleV4) || pfx.Overlaps(tailscaleV6):
+			v.errf("", field, "advertise only ranges outside 100.64.0.0/10 and fd7a:115c:a1e0::/48",
+				"route %s overlaps Tailscale's own addresses: the tailnet would shadow it", pfx)
+
+			continue
+		case seen[pfx]:
+			v.errf("", field, "list each route once", "route %s is listed twice", pfx)
+
+			continue
+		}
+
+		seen[pfx] = true
+
+		for _, c := range []struct{ field, cidr string }{{"network.podCIDR", v.plan.Network.PodCIDR}, {"network.serviceCIDR", v.plan.Network.ServiceCIDR}} {
+			if cp, err := netip.ParsePrefix(c.cidr); err == nil && cp.Overlaps(pfx) {
+				v.errf("", field, "drop it: the gateway advertises "+c.field+" already",
+					"route %s overlaps %s %s, which the gateway advertises itself", pfx, c.field, cp)
+			}
+		}
+	}
+
+	for _, arg := range strings.Fields(ts.ExtraArgs) {
+		name, _, _ := strings.Cut(arg, "=")
+
+		switch name {
+		case "--advertise-routes":
+			v.errf("", "tailscale.extraArgs", "list extra routes in tailscale.routes; liftoff adds them to the cluster's",
+				"tailscale.extraArgs sets --advertise-routes, which replaces the pod and service CIDRs the gateway must advertise")
+		case "--advertise-exit-node":
+			if !ts.ExitNode {
+				v.errf("", "tailscale.extraArgs", "drop it, or set tailscale.exitNode: true if the gateway is meant to be an exit node",
+					"tailscale.extraArgs makes the gateway an exit node (--advertise-exit-node): every tailnet device could send its internet traffic through the lab")
+			}
 		}
 	}
 }
@@ -711,6 +779,56 @@ func (v *validator) custom(text string) {
 			return
 		}
 	}
+
+	// An image known to be built for one architecture boot-loops a board
+	// of the other (the wrong-arch-image scenario).
+	for _, b := range v.plan.Boards {
+		if !slices.Contains(Models, b.Model) {
+			continue
+		}
+
+		ref, err := render(b.Role, b.Model)
+		if err != nil {
+			continue
+		}
+
+		if arch, why := SingleArch(ref); arch != "" && arch != Arch(b.Model) {
+			v.warnf(b.Name, "images.custom", "build the image for "+Arch(b.Model)+" too (a multi-arch manifest), or name the arch in the template: {{.Arch}}",
+				"images.custom gives %s (%s, %s) %s, which %s: it cannot boot there", b.Name, b.Model, Arch(b.Model), ref, why)
+		}
+	}
+}
+
+// archWords are how image references name an architecture.
+var archWords = map[string]string{"amd64": "amd64", "x86_64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
+
+// SingleArch tells when an image reference is known to hold one
+// architecture: CozyStack's own Talos image (amd64 only: cozystack/cozystack
+// v1.6.2 packages/core/talos/images/talos/profiles/installer.yaml has
+// arch: amd64 and hack/gen-profiles.sh writes no other), or a reference
+// that names an architecture in its path or tag.
+func SingleArch(ref string) (arch, why string) {
+	repo, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+
+	if repo == CozyStack.Image {
+		return "amd64", "is CozyStack's own Talos image, built for amd64 only"
+	}
+
+	for _, word := range strings.FieldsFunc(ref, func(r rune) bool { return strings.ContainsRune("/:@-_.", r) }) {
+		if a, ok := archWords[strings.ToLower(word)]; ok {
+			return a, "names " + word + " as its architecture"
+		}
+	}
+
+	// x86-64 is split by '-' above.
+	if strings.Contains(strings.ToLower(ref), "x86-64") {
+		return "amd64", "names x86-64 as its architecture"
+	}
+
+	return "", ""
 }
 
 // ShortExtension turns "siderolabs/tailscale" into "tailscale": plans may use

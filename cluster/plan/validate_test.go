@@ -120,6 +120,20 @@ func TestValidationRules(t *testing.T) {
 		{"template does not parse", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version\"}\ntailscale:"), "", "does not parse", "Go template"},
 		{"template without role", edit("tailscale:", "images: {custom: \"ghcr.io/me/talos:{{.Version}}\"}\ntailscale:"), "", "same image", "{{.Role}}"},
 
+		// Issue 15: profiles explain their conflicts.
+		{"unknown profile", edit("name: homelab", "name: homelab\n  profile: openstack"), "", "not a profile liftoff knows", "cozystack"},
+		{"cozystack without drbd", edit("name: homelab", "name: homelab\n  profile: cozystack\nimages: {extensions: {compute: [zfs, spin]}}"), "", "lacks the drbd extension", "add drbd to images.extensions.compute"},
+
+		// Issue 15: gateway extras, validated.
+		{"extra route not a cidr", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [192.168.1.0]"), "", "not a CIDR", "192.168.1.0/24"},
+		{"extra route in tailnet v4", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [100.100.0.0/16]"), "", "Tailscale's own addresses", "100.64.0.0/10"},
+		{"extra route in tailnet v6", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: ['fd7a:115c:a1e0:1::/64']"), "", "Tailscale's own addresses", "fd7a:115c:a1e0::/48"},
+		{"extra route is a default route", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [0.0.0.0/0]"), "", "exit node", "tailscale.exitNode: true"},
+		{"extra route overlaps pods", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [10.244.1.0/24]"), "", "overlaps network.podCIDR", "advertises network.podCIDR already"},
+		{"extra route host bits", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [192.168.1.7/24]"), "", "host bits", "192.168.1.0/24"},
+		{"exit node by accident", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  extraArgs: --advertise-tags=tag:k8s --advertise-exit-node"), "", "exit node", "tailscale.exitNode: true"},
+		{"routes in extra args", edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  extraArgs: --advertise-routes=192.168.1.0/24"), "", "replaces the pod and service CIDRs", "tailscale.routes"},
+
 		// Issue 21 item 12: the class of values that parse but cannot be right.
 		{"unspecified address", edit("192.168.1.13", "0.0.0.0"), "pi-3", "unspecified address", "LAN address"},
 		{"unspecified v6 address", edit("192.168.1.13", "'::'"), "pi-3", "unspecified address", "LAN address"},
@@ -365,5 +379,68 @@ func TestUnknownExtensionWarnsWithCustomImages(t *testing.T) {
 
 	if len(ps.Warnings()) != 1 || !strings.Contains(ps.Warnings()[0].Message, "my-ext") {
 		t.Errorf("warnings: %v", ps.Warnings())
+	}
+}
+
+// The gateway extras people ask for: the LAN and a load-balancer pool
+// advertised besides the cluster's CIDRs, tags, and an exit node only
+// when asked for by name.
+func TestGatewayExtrasAreAccepted(t *testing.T) {
+	p := mustParse(t, edit("authKeyFile: /secret/tskey", "authKeyFile: /secret/tskey\n  routes: [192.168.1.0/24, 192.168.50.0/28]\n  extraArgs: --advertise-tags=tag:k8s --advertise-exit-node\n  exitNode: true"))
+
+	if ps := p.Validate(); len(ps) != 0 {
+		t.Fatalf("problems: %v", ps)
+	}
+}
+
+// The cozystack profile takes CozyStack's service CIDR and schedules on
+// control planes; a plan that sets another service CIDR is told what that
+// means, as a warning.
+func TestCozyStackProfileDefaultsAndWarnings(t *testing.T) {
+	p := mustParse(t, strings.Replace(edit("name: homelab", "name: homelab\n  profile: cozystack"), "authKeyFile: /secret/tskey", "disabled: true", 1))
+	p.Boards[1].Role = Compute
+
+	if ps := p.Validate(); len(ps) != 0 || p.Network.ServiceCIDR != "10.96.0.0/16" || !p.Cluster.AllowSchedulingOnControlPlanes {
+		t.Fatalf("problems %v, service CIDR %s, scheduling on control planes %v", ps, p.Network.ServiceCIDR, p.Cluster.AllowSchedulingOnControlPlanes)
+	}
+
+	p = mustParse(t, strings.Replace(edit("lan: 192.168.1.0/24", "lan: 192.168.1.0/24\n  serviceCIDR: 10.96.0.0/12"), "name: homelab", "name: homelab\n  profile: cozystack", 1))
+
+	ws := p.Validate().Warnings()
+	if len(ws) != 2 || !strings.Contains(ws[0].Message, "100.64.0.0/16, inside Tailscale's 100.64.0.0/10") || !strings.Contains(ws[0].Fix, "networking.joinCIDR") ||
+		!strings.Contains(ws[1].Message, "expects the service CIDR 10.96.0.0/16") || !strings.Contains(ws[1].Fix, "platform Package") {
+		t.Errorf("warnings: %v", ws)
+	}
+}
+
+// A custom image known to hold one architecture warns for each board of
+// the other: CozyStack's own Talos image is amd64 only, and a reference
+// that names an arch means it.
+func TestCustomImageOfTheOtherArchWarns(t *testing.T) {
+	for _, tc := range []struct{ custom, board, why string }{
+		{"ghcr.io/cozystack/cozystack/talos:{{.Version}}{{if eq .Role \"gateway\"}}-gw{{end}}", "pi-1", "CozyStack's own Talos image, built for amd64 only"},
+		{"ghcr.io/me/talos:{{.Version}}-{{.Role}}-amd64", "pi-2", "names amd64"},
+	} {
+		p := mustParse(t, edit("tailscale:", "images: {custom: '"+tc.custom+"'}\ntailscale:"))
+		ws := p.Validate().Warnings()
+
+		var got []string
+		for _, w := range ws {
+			if w.Field == "images.custom" {
+				got = append(got, w.Board+": "+w.Message)
+			}
+		}
+
+		if len(got) != 3 || !strings.Contains(strings.Join(got, "\n"), tc.board+": images.custom gives "+tc.board+" (") || !strings.Contains(got[0], tc.why) {
+			t.Errorf("%s: %v", tc.custom, got)
+		}
+	}
+
+	// Multi-arch by name ({{.Arch}} per board) is fine.
+	p := mustParse(t, edit("tailscale:", "images: {custom: 'ghcr.io/me/talos:{{.Version}}-{{.Role}}-{{.Arch}}'}\ntailscale:"))
+	for _, w := range p.Validate().Warnings() {
+		if w.Field == "images.custom" {
+			t.Errorf("per-arch template warns: %v", w)
+		}
 	}
 }

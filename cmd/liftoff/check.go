@@ -43,7 +43,8 @@ type checkFlags struct {
 	spec        string  // with --sim: the lab's boards
 	only        []string
 	tsAPIKey    string
-	readyBudget time.Duration
+	readyBudget string
+	include     []string
 	helloWait   time.Duration
 	requests    int
 }
@@ -57,7 +58,7 @@ func newCheckCmd() *cobra.Command {
 		Long: `Runs the founding test plan against a lab:
 
   cluster-formation     compute-only-cluster, mixed-role-cluster,
-                        node-ready-timing, extension-isolation, cluster-dns
+                        node-ready-timing, extension-isolation
   wasm-integration      spin-runtime-deploy, multi-arch-confidence,
                         performance-baseline
   network-architecture  subnet-router-config, traffic-flow,
@@ -70,6 +71,13 @@ The network checks ask this machine's tailscaled for the route and reach
 the hello-world's ClusterIP through it; with --tailscale-api-key-file they
 also tell advertised from approved routes and count every router.
 node-ready-timing needs a bring-up watched by liftoff and skips otherwise.
+The budgets are the founding plan's: every node Ready within 5 minutes of
+its apply, the Spin pod answering within 2 (--ready-budget nodes=5m,spin=2m).
+Opt-in checks run only with --include NAME (or --only NAME): cluster-dns.
+
+A lab whose plan leaves the pod network to a platform installed after Talos
+(cluster.profile: cozystack) reports the checks that need Ready Nodes as
+"waiting for CozyStack", skipped with the command that installs it.
 
 With --sim SCENARIO, liftoff starts a simulated lab (needs make tools),
 brings it up with its own gen/apply/bootstrap while watching, and runs the
@@ -90,6 +98,16 @@ bring-up --sim watched, or from a recording (--events).`,
 				if !knownCheck(name) {
 					return usageError{fmt.Errorf("--only %s: no such check or suite (see liftoff check --help)", name)}
 				}
+			}
+
+			for _, name := range f.include {
+				if !check.IsOptional(name) {
+					return usageError{fmt.Errorf("--include %s: not an opt-in check; opt-in checks: %s", name, optionalNames())}
+				}
+			}
+
+			if _, _, err := check.ParseBudgets(f.readyBudget); err != nil {
+				return usageError{err}
 			}
 
 			if f.tsAPIKey != "" {
@@ -163,7 +181,8 @@ func addReportFlags(c *cobra.Command, f *checkFlags) {
 	c.Flags().BoolVar(&f.json, "json", false, "print the report as JSON instead of a table")
 	c.Flags().StringVar(&f.html, "html", "", "also write a self-contained HTML report (checks, failures, bring-up timeline) to this file")
 	c.Flags().StringSliceVar(&f.only, "only", nil, "run only these checks or suites (comma-separated)")
-	c.Flags().DurationVar(&f.readyBudget, "ready-budget", 15*time.Minute, "longest apply → Node Ready a board may take")
+	c.Flags().StringSliceVar(&f.include, "include", nil, "also run these opt-in checks (comma-separated): "+optionalNames())
+	c.Flags().StringVar(&f.readyBudget, "ready-budget", check.DefaultBudgetFlag, "budgets: nodes= apply → Node Ready, spin= the Spin pod answering (the founding plan's by default; a bare duration is the nodes')")
 	c.Flags().DurationVar(&f.helloWait, "hello-timeout", 3*time.Minute, "how long a hello-world may take to deploy and answer")
 	c.Flags().IntVar(&f.requests, "requests", 20, "requests per hello-world for the latency percentiles")
 }
@@ -210,8 +229,7 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 		Dir:    dir,
 		Only:   f.only,
 		Record: &watched,
-		Env: check.Env{ReadyBudget: f.readyBudget,
-			Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}},
+		Env:    budgets(f),
 	})
 	if err != nil {
 		return err
@@ -229,14 +247,24 @@ func checkSim(c *cobra.Command, f checkFlags) error {
 	return report(c.OutOrStdout(), results, f, pic)
 }
 
-func knownCheck(name string) bool {
-	for _, c := range check.All {
-		if c.Name == name || c.Suite == name {
-			return true
-		}
+func knownCheck(name string) bool { return check.Known(name) }
+
+func optionalNames() string {
+	var names []string
+	for _, c := range check.Optional {
+		names = append(names, c.Name)
 	}
 
-	return false
+	return strings.Join(names, ", ")
+}
+
+// budgets is the Env's budgets, hello options and opt-in checks from the
+// flags (already validated).
+func budgets(f checkFlags) check.Env {
+	nodes, spin, _ := check.ParseBudgets(f.readyBudget)
+
+	return check.Env{ReadyBudget: nodes, SpinBudget: spin, Include: f.include,
+		Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}}
 }
 
 // expected is each board's extension set, for Planned events.
@@ -280,8 +308,9 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 		}
 	}
 
-	env := &check.Env{Plan: p, Lab: lab, ReadyBudget: f.readyBudget,
-		Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}}
+	env := new(check.Env)
+	*env = budgets(f)
+	env.Plan, env.Lab = p, lab
 
 	if _, ok := p.Gateway(); ok {
 		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
@@ -25,6 +26,7 @@ import (
 type simFlags struct {
 	spec     string
 	scenario string
+	profile  string
 	speed    float64
 	headless bool
 	up       bool
@@ -64,6 +66,7 @@ present at 5). --record writes the event stream for liftoff replay.`,
 
 	c.Flags().StringVar(&f.spec, "spec", "", "a sim spec (YAML: cluster, first address, boards with name/model/machine/role) instead of the default four boards")
 	c.Flags().StringVar(&f.scenario, "scenario", "happy", "what goes right or wrong: "+strings.Join(lab.Names(), ", "))
+	c.Flags().StringVar(&f.profile, "profile", "", "the plan's cluster.profile: "+strings.Join(plan.Profiles, ", ")+" (default plain Talos)")
 	c.Flags().Float64Var(&f.speed, "speed", 10, "how much faster than real Raspberry Pis the boards are")
 	c.Flags().BoolVar(&f.headless, "headless", false, "no dashboard: run the lab and print its boards")
 	c.Flags().BoolVar(&f.up, "up", false, "with --headless: gen, apply and bootstrap, then keep running")
@@ -77,6 +80,10 @@ present at 5). --record writes the event stream for liftoff replay.`,
 func runSim(c *cobra.Command, f simFlags) error {
 	if _, err := lab.Lookup(f.scenario); err != nil {
 		return usageError{err}
+	}
+
+	if f.profile != "" && !slices.Contains(plan.Profiles, f.profile) {
+		return usageError{fmt.Errorf("--profile %s: profiles: %s (leave it out for plain Talos)", f.profile, strings.Join(plan.Profiles, ", "))}
 	}
 
 	theme, err := ui.ThemeByName(f.theme)
@@ -123,6 +130,10 @@ func runSim(c *cobra.Command, f simFlags) error {
 		if spec, err = lab.LoadSpec(f.spec); err != nil {
 			return err
 		}
+	}
+
+	if f.profile != "" {
+		spec.Profile = f.profile
 	}
 
 	// Another lab may hold these addresses: the next free block, said so.

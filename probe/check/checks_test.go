@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,7 +109,7 @@ func TestHappyLabPassesLabChecks(t *testing.T) {
 		}
 	}
 
-	if got := rs["node-ready-timing"].Summary; got != "apply → Ready: cp 1m9s, w1 1m19s, gw 1m29s" {
+	if got := rs["node-ready-timing"].Summary; got != "apply → Ready: cp 1m9s, w1 1m19s, gw 1m29s; no node waits on an unconfigured extension (budget 10m0s)" {
 		t.Errorf("timing summary: %s", got)
 	}
 }
@@ -194,21 +195,127 @@ func TestOnlySelectsBySuiteOrName(t *testing.T) {
 	}
 }
 
-func TestReadyTimingSkipsWithoutAWatchedApply(t *testing.T) {
+// The founding plan's ten checks are the default; cluster-dns runs only
+// when asked for, in its suite's place.
+func TestOptionalChecksRunOnlyWhenIncluded(t *testing.T) {
+	env := bringUp(t, map[string]string{}, nil)
+
+	if len(All) != 10 {
+		t.Errorf("%d default checks, want the test plan's ten", len(All))
+	}
+
+	names := func(rs []Result) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Name)
+		}
+
+		return out
+	}
+
+	if got := names(Run(context.Background(), env, nil)); len(got) != 10 || slices.Contains(got, "cluster-dns") {
+		t.Errorf("default run: %v", got)
+	}
+
+	env.Include = []string{"cluster-dns"}
+
+	got := names(Run(context.Background(), env, nil))
+	if len(got) != 11 || got[4] != "cluster-dns" {
+		t.Errorf("--include cluster-dns: %v, want it after the other cluster-formation checks", got)
+	}
+
+	if got := names(Run(context.Background(), env, []string{"wasm-integration"})); slices.Contains(got, "cluster-dns") {
+		t.Errorf("--include with --only of another suite: %v", got)
+	}
+
+	env.Include = nil
+	if got := names(Run(context.Background(), env, []string{"cluster-dns"})); !slices.Equal(got, []string{"cluster-dns"}) {
+		t.Errorf("--only cluster-dns: %v", got)
+	}
+}
+
+func TestParseBudgets(t *testing.T) {
+	for _, tc := range []struct {
+		in         string
+		nodes, pod time.Duration
+		err        string
+	}{
+		{DefaultBudgetFlag, 5 * time.Minute, 2 * time.Minute, ""},
+		{"10m", 10 * time.Minute, 2 * time.Minute, ""},
+		{"spin=30s", 5 * time.Minute, 30 * time.Second, ""},
+		{"nodes=7m,spin=90s", 7 * time.Minute, 90 * time.Second, ""},
+		{"pods=1m", 0, 0, "no budget \"pods\""},
+		{"nodes=soon", 0, 0, "want nodes=DURATION"},
+		{"nodes=-1m", 0, 0, "must be positive"},
+	} {
+		n, sp, err := ParseBudgets(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+		case tc.err == "" && (err != nil || n != tc.nodes || sp != tc.pod):
+			t.Errorf("%q: %s %s %v", tc.in, n, sp, err)
+		}
+	}
+}
+
+// The test plan's "nodes don't hang waiting for unconfigured extensions":
+// a node whose MachineStatus waits on an extension service held for its
+// config fails node-ready-timing by name, with the service's own words.
+func TestReadyTimingNamesAnExtensionWaitingForItsConfig(t *testing.T) {
+	all := "drbd spin tailscale zfs"
+	env := bringUp(t, map[string]string{"cp": all, "w1": "drbd spin zfs", "gw": all}, map[string]bool{"gw": true})
+	env.Lab.Apply(probe.Event{Time: at(90), Node: "cp", Kind: probe.Service, Name: "ext-tailscale", State: "Waiting", Detail: "Waiting for extension service config"})
+
+	r := results(env)["node-ready-timing"]
+	if r.Status != Fail || !strings.Contains(r.Summary, "waits on an extension service that has no config: cp") ||
+		!slices.Contains(r.Evidence, "cp waits on ext-tailscale: Waiting for extension service config") {
+		t.Errorf("%+v", r)
+	}
+}
+
+// A plan that leaves the pod network to CozyStack: Talos up, Nodes
+// NotReady for want of the CNI. The checks that need Ready Nodes wait,
+// and say for what and the next command; nothing fails.
+func TestChecksWaitForCozyStack(t *testing.T) {
 	p, err := plan.Parse([]byte(labPlan))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	lab := probe.NewLab()
+
 	for _, b := range p.Boards {
-		lab.Apply(probe.Event{Time: at(0), Node: b.Name, Kind: probe.Planned, Name: b.Role, State: b.Machine})
-		lab.Apply(probe.Event{Time: at(1), Node: b.Name, Kind: probe.MachineReady, Ready: true})
-		lab.Apply(probe.Event{Time: at(1), Node: b.Name, Kind: probe.NodeReady, Ready: true})
+		for _, e := range []probe.Event{
+			{Time: at(0), Node: b.Name, Kind: probe.Planned, Name: b.Role, State: b.Machine},
+			{Time: at(0), Node: b.Name, Kind: probe.AwaitsCNI, Name: "CozyStack", Detail: "helm upgrade --install cozystack …"},
+			{Time: at(1), Node: b.Name, Kind: probe.Applied},
+			{Time: at(60), Node: b.Name, Kind: probe.Stage, State: "running"},
+			{Time: at(61), Node: b.Name, Kind: probe.Reachable, Ready: true},
+			{Time: at(100), Node: b.Name, Kind: probe.NodeReady, Detail: "KubeletNotReady: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady"},
+			{Time: at(100), Node: b.Name, Kind: probe.MachineReady, Detail: "nodeReady: node \"" + b.Name + "\" is not ready"},
+		} {
+			lab.Apply(e)
+		}
 	}
 
-	rs := Run(context.Background(), &Env{Plan: p, Lab: lab, Now: at(2)}, []string{"node-ready-timing"})
-	if len(rs) != 1 || rs[0].Status != Skip || !strings.Contains(rs[0].Summary, "no node was applied") {
-		t.Errorf("%+v", rs)
+	env := &Env{Plan: p, Lab: lab, Now: at(300), ReadyBudget: 10 * time.Minute}
+
+	rs := results(env)
+	for _, name := range []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing"} {
+		r := rs[name]
+		if r.Status != Skip || !strings.HasPrefix(r.Summary, "waiting for CozyStack") || !strings.Contains(r.Summary, "helm upgrade --install cozystack") {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+
+	if d := probe.Diagnose(lab.Node("w1"), at(300)); len(d) != 1 || !strings.Contains(d[0].Title, "waiting for CozyStack") || !strings.Contains(d[0].Fix, "helm upgrade --install cozystack") {
+		t.Errorf("troubleshoot: %+v", d)
+	}
+
+	// Another unmet condition is a fault, not the planned wait.
+	lab.Apply(probe.Event{Time: at(101), Node: "w1", Kind: probe.MachineReady, Detail: "services: ext-zfs-service not running; nodeReady: node \"w1\" is not ready"})
+
+	if r := results(env)["compute-only-cluster"]; r.Status != Fail {
+		t.Errorf("a node with a down service is not just waiting: %+v", r)
 	}
 }

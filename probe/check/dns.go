@@ -22,6 +22,14 @@ func clusterDNS(ctx context.Context, env *Env) Result {
 		return skip("no Kubernetes API answered")
 	}
 
+	// CoreDNS waits, Pending, for the pod network a platform installed
+	// next brings (cluster.profile: cozystack): so does this check.
+	if len(nodesWhere(env, func(n *probe.Node) bool { return n.NodeReady })) == 0 {
+		if r, ok := waiting(nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" })); ok {
+			return r
+		}
+	}
+
 	deps, err := env.Kube.AppsV1().Deployments(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
 	if err != nil {
 		return Result{Status: Fail, Summary: "cannot list kube-system's Deployments", Why: err.Error()}

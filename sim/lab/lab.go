@@ -42,7 +42,8 @@ type BoardSpec struct {
 // Spec describes a simulated lab.
 type Spec struct {
 	Cluster string      `yaml:"cluster"`
-	First   string      `yaml:"first"` // first board address; the rest follow
+	Profile string      `yaml:"profile,omitempty"` // cluster.profile of the plan
+	First   string      `yaml:"first"`             // first board address; the rest follow
 	Boards  []BoardSpec `yaml:"boards"`
 }
 
@@ -133,6 +134,14 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	p, err := opts.Spec.Plan()
 	if err != nil {
 		return nil, err
+	}
+
+	if sc.Plan != nil {
+		sc.Plan(p)
+
+		if err := p.Validate().Err(); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
 	}
 
 	l := &Lab{opts: opts, scenario: sc, plan: p,
@@ -249,7 +258,7 @@ func LoadSpec(path string) (Spec, error) {
 
 	var s Spec
 	if err := dec.Decode(&s); err != nil {
-		return Spec{}, fmt.Errorf("%s: %w (fields: cluster, first, boards: [{name, model, machine, role}])", path, err)
+		return Spec{}, fmt.Errorf("%s: %w (fields: cluster, profile, first, boards: [{name, model, machine, role}])", path, err)
 	}
 
 	if s.First == "" {
@@ -272,7 +281,7 @@ func (s Spec) Plan() (*plan.Plan, error) {
 
 	var b strings.Builder
 
-	fmt.Fprintf(&b, "cluster: {name: %s}\nnetwork: {lan: 127.0.0.0/8}\nboards:\n", s.Cluster)
+	fmt.Fprintf(&b, "cluster: {name: %s, profile: %q}\nnetwork: {lan: 127.0.0.0/8}\nboards:\n", s.Cluster, s.Profile)
 
 	addr := first
 	for _, bs := range s.Boards {

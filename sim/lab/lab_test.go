@@ -23,7 +23,8 @@ import (
 func runScenario(t *testing.T, name string, subnet int) ([]check.Result, *probe.Lab) {
 	t.Helper()
 
-	return checkScenario(t, name, subnet, check.Env{ReadyBudget: 2 * time.Minute, Hello: probe.HelloOptions{Requests: 5, Timeout: time.Minute}})
+	return checkScenario(t, name, subnet, check.Env{ReadyBudget: 2 * time.Minute, Hello: probe.HelloOptions{Requests: 5, Timeout: time.Minute},
+		Include: []string{"cluster-dns"}})
 }
 
 // checkAndPicture runs some of a scenario's checks on its own subnet.
@@ -483,6 +484,13 @@ func TestCoreDNSPendingWithoutACNI(t *testing.T) {
 	t.Parallel()
 
 	sc, _ := Lookup("no-cni")
+	ranDNS := false
+
+	defer func() {
+		if !ranDNS {
+			t.Error("cluster-dns did not run: it is opt-in, and runScenario includes it")
+		}
+	}()
 
 	results, _ := runScenario(t, "no-cni", 37)
 
@@ -500,11 +508,65 @@ func TestCoreDNSPendingWithoutACNI(t *testing.T) {
 			continue
 		}
 
+		ranDNS = true
+
 		evidence := strings.Join(r.Evidence, "\n")
 		if !strings.Contains(r.Summary, "0/2 pods Ready") || !strings.Contains(r.Why, "FailedScheduling") || !strings.Contains(r.Why, "untolerated taint") ||
 			!strings.Contains(evidence, "taint node.kubernetes.io/not-ready:NoSchedule") ||
 			!strings.Contains(evidence, "cni plugin not initialized") || !strings.Contains(r.Fix, "cni: none") {
 			t.Errorf("cluster-dns should say CoreDNS is Pending for want of a CNI:\n%s\nwhy: %s\nevidence:\n%s\nfix: %s", r.Summary, r.Why, evidence, r.Fix)
+		}
+	}
+}
+
+// The test plan's compute-only-cluster: a lab with no gateway at all
+// (tailscale.disabled: true) forms; the network checks skip and say why.
+func TestComputeOnlyFormsWithoutAGateway(t *testing.T) {
+	t.Parallel()
+
+	results, _ := runScenario(t, "compute-only", 45)
+
+	for _, r := range results {
+		switch {
+		case r.Status == check.Fail:
+			t.Errorf("%s fails: %s %s", r.Name, r.Summary, r.Why)
+		case r.Suite == check.NetworkArchitecture && (r.Status != check.Skip || !strings.Contains(r.Summary, "tailscale disabled")):
+			t.Errorf("%s should skip for want of a gateway: %s %s", r.Name, r.Status, r.Summary)
+		case slices.Contains([]string{"compute-only-cluster", "node-ready-timing", "extension-isolation", "cluster-dns"}, r.Name) && r.Status != check.Pass:
+			t.Errorf("%s should pass: %s %s", r.Name, r.Status, r.Summary)
+		}
+	}
+
+	if len(results) != 11 {
+		t.Errorf("%d results, want the ten and cluster-dns", len(results))
+	}
+}
+
+// cluster.profile: cozystack in the simulated lab: Talos comes up, every
+// kubelet reports NetworkPluginNotReady as a real one without a CNI does,
+// and the checks that need Ready Nodes wait for CozyStack, naming the
+// install command; none fails.
+func TestCozyStackProfileWaitsForItsCNI(t *testing.T) {
+	t.Parallel()
+
+	results, picture := checkAndPicture(t, "cozystack", 46)
+
+	waits := []string{"compute-only-cluster", "mixed-role-cluster", "node-ready-timing", "spin-runtime-deploy",
+		"multi-arch-confidence", "performance-baseline", "traffic-flow"}
+
+	for _, r := range results {
+		switch {
+		case r.Status == check.Fail:
+			t.Errorf("%s fails: %s %s", r.Name, r.Summary, r.Why)
+		case slices.Contains(waits, r.Name) && (r.Status != check.Skip || !strings.HasPrefix(r.Summary, "waiting for CozyStack") ||
+			!strings.Contains(r.Summary, "helm upgrade --install cozystack oci://ghcr.io/cozystack/cozystack/cozy-installer")):
+			t.Errorf("%s should wait for CozyStack: %s %s", r.Name, r.Status, r.Summary)
+		}
+	}
+
+	for _, n := range picture.Nodes {
+		if !probe.AwaitingCNI(n) || !strings.Contains(n.NodeReason, "NetworkPluginNotReady") {
+			t.Errorf("%s: stage %s, unmet %v, Node %q: not waiting for the CNI", n.Name, n.Stage, n.Unmet, n.NodeReason)
 		}
 	}
 }

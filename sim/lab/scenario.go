@@ -33,6 +33,9 @@ type Scenario struct {
 	// tailnet's admin console.
 	RoutesUnapproved bool
 
+	// Plan changes the plan the spec makes before anything is generated:
+	// the choices a person writes in lab.yaml.
+	Plan   func(p *plan.Plan)
 	Faults func(i int, b plan.Board) board.Faults
 	Images func(p *plan.Plan) []image.Image
 	Edit   func(p *plan.Plan, dir string) error
@@ -273,6 +276,28 @@ var Scenarios = []Scenario{
 					return nil
 				})
 			})
+		},
+	},
+	{
+		Name: "cozystack",
+		Description: "the plan says cluster.profile: cozystack: Talos comes up, and every Node stays NotReady " +
+			"(NetworkPluginNotReady) until CozyStack installs its CNI — the expected next step, not a failure",
+		Plan: func(p *plan.Plan) {
+			p.Cluster.Profile = plan.ProfileCozyStack
+			p.Network.ServiceCIDR = ""
+			p.Default()
+		},
+	},
+	{
+		Name: "compute-only",
+		Description: "the plan says tailscale.disabled: true: no gateway at all, every board gets the compute image; " +
+			"the cluster forms and the network checks skip with their reason",
+		Plan: func(p *plan.Plan) {
+			p.Tailscale.Disabled = true
+
+			for i := range p.Boards {
+				p.Boards[i].Role = plan.Compute
+			}
 		},
 	},
 	{
