@@ -57,6 +57,9 @@ type Device struct {
 	Refusal string
 	// dev is sysfs's major:minor, checked against the /dev node.
 	dev string
+	// node is the /dev entry as Lookup found it: Open writes only to
+	// that same node.
+	node fs.FileInfo
 }
 
 // Partition is a partition of a device, with where it is mounted.
@@ -178,7 +181,47 @@ func (h Host) Lookup(name string) (Device, error) {
 		d.Refusal = h.checkNode(d)
 	}
 
+	d.node, _ = os.Lstat(d.Path)
+
 	return d, nil
+}
+
+// Open opens a device Lookup offered, for writing, after checking it
+// again: still offered (nothing mounted it since), the same /dev node
+// (not replaced, not a symlink now: O_NOFOLLOW), the same size and
+// major:minor. O_EXCL makes the kernel refuse a block device that is
+// mounted or held open exclusively (open(2)).
+func (h Host) Open(d Device) (*os.File, error) {
+	if !d.Offered() {
+		return nil, fmt.Errorf("%s: %s", d.Path, d.Refusal)
+	}
+
+	again, err := h.Lookup(d.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%s changed since it was shown: %w — nothing was written", d.Path, err)
+	}
+
+	if !again.Offered() {
+		return nil, fmt.Errorf("%s changed since it was shown: %s — nothing was written", d.Path, again.Refusal)
+	}
+
+	f, err := os.OpenFile(d.Path, os.O_RDWR|syscall.O_EXCL|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.EBUSY) {
+			return nil, fmt.Errorf("%s is busy (mounted or opened by another program since it was shown) — nothing was written", d.Path)
+		}
+
+		return nil, fmt.Errorf("opening %s: %w — nothing was written (writing a device needs root: sudo)", d.Path, unwrap(err))
+	}
+
+	fi, err := f.Stat()
+	if err != nil || d.node == nil || !os.SameFile(fi, d.node) || again.Size != d.Size || again.dev != d.dev {
+		f.Close() //nolint:errcheck
+
+		return nil, fmt.Errorf("%s is no longer the device that was shown (%s) — nothing was written; run it again", d.Path, d.Describe())
+	}
+
+	return f, nil
 }
 
 // checkNode makes sure the /dev entry is the device sysfs describes: a

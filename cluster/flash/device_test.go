@@ -232,3 +232,54 @@ func TestLookupResolvesOnceAndRefusesPartitions(t *testing.T) {
 		t.Errorf("a regular file as /dev/sdb: refusal %q", d.Refusal)
 	}
 }
+
+func TestOpenChecksTheDeviceAgain(t *testing.T) {
+	f := newFakeHost(t)
+	f.write(f.h.MountInfo, "")
+	devs := f.add(disk{name: "sdb", bus: "usb1/1-1/host2", model: "Reader", removable: true, sectors: 1 << 20, parts: []string{"sdb1"}})
+	path := filepath.Join(f.h.Dev, "sdb")
+
+	d, err := f.h.Lookup(path)
+	if err != nil || !d.Offered() {
+		t.Fatalf("%+v, %v", d, err)
+	}
+
+	file, err := f.h.Open(d)
+	if err != nil {
+		t.Fatalf("an offered device did not open: %v", err)
+	}
+
+	file.Close() //nolint:errcheck
+
+	// Another node put in its place after it was shown: a symlink to
+	// another disk.
+	other := filepath.Join(f.h.Dev, "sdz")
+	f.write(other, "")
+
+	if err := os.Rename(path, path+".old"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Symlink(other, path); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := f.h.Open(d); err == nil || !strings.Contains(err.Error(), "nothing was written") {
+		t.Errorf("a switched node opened: %v", err)
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Rename(path+".old", path); err != nil {
+		t.Fatal(err)
+	}
+
+	// Mounted since it was shown.
+	f.mount(devs["sdb1"], "/media/me/boot")
+
+	if _, err := f.h.Open(d); err == nil || !strings.Contains(err.Error(), "mounted: sdb1") {
+		t.Errorf("a device mounted since opened: %v", err)
+	}
+}
