@@ -150,6 +150,17 @@ func Write(ctx context.Context, img *Open, dst Target, report func(Progress)) (R
 		report = func(Progress) {}
 	}
 
+	res, err := write(ctx, img, dst, report)
+	if err != nil {
+		return res, err
+	}
+
+	return res, Verify(ctx, dst, res, report)
+}
+
+// write is Write up to the read-back.
+func write(ctx context.Context, img *Open, dst Target, report func(Progress)) (Result, error) {
+
 	src, err := img.reader()
 	if err != nil {
 		return Result{}, err
@@ -223,13 +234,7 @@ func Write(ctx context.Context, img *Open, dst Target, report func(Progress)) (R
 
 	m.done(off)
 
-	res := Result{Written: off, SHA256: hex.EncodeToString(sum.Sum(nil))}
-
-	if err := Verify(ctx, dst, res, report); err != nil {
-		return res, err
-	}
-
-	return res, nil
+	return Result{Written: off, SHA256: hex.EncodeToString(sum.Sum(nil))}, nil
 }
 
 // VerifyError is a read-back that did not match what was written.
