@@ -14,6 +14,7 @@ type keyMap struct {
 	Edit, Add, Rename, Machine, Role, Gateway key.Binding
 	Model, Disk, Diff                         key.Binding
 	Merge, Separate, Yes, No, Retry           key.Binding
+	Media, Device, Again                      key.Binding
 }
 
 func newKeys() keyMap {
@@ -50,6 +51,9 @@ func newKeys() keyMap {
 		Yes:          b("y", "yes", "y"),
 		No:           b("n", "no", "n", "esc"),
 		Retry:        b("r", "retry", "r"),
+		Media:        b("b", "prepare boot media", "b"),
+		Device:       b("tab", "next device", "tab", "right", "l"),
+		Again:        b("r", "look again", "r"),
 	}
 }
 
@@ -86,7 +90,7 @@ func (m *Model) screenKeys() helpKeys {
 	switch m.screen {
 	case ScreenDiscover:
 		short = []key.Binding{with(k.Enter, "scan / continue"), k.Edit, k.Add, k.Help, k.Quit}
-		extra = []key.Binding{k.Up, k.Down}
+		extra = []key.Binding{k.Up, k.Down, k.Media}
 	case ScreenRoles:
 		short = []key.Binding{k.Machine, k.Role, k.Gateway, with(k.Enter, "review"), k.Help}
 		extra = []key.Binding{k.Rename, k.Model, k.Disk, k.Up, k.Down, k.Back}
@@ -109,6 +113,9 @@ func (m *Model) screenKeys() helpKeys {
 	case ScreenTimeline:
 		short = []key.Binding{with(k.Up, "board"), with(k.Enter, "why?"), k.Filter, with(k.Back, "back"), k.Help}
 		extra = []key.Binding{k.Down, with(k.Timeline, "dashboard"), k.Quit}
+	case ScreenMedia:
+		short = []key.Binding{with(k.Enter, "write"), k.Device, with(k.Up, "board"), with(k.Back, "back / cancel"), k.Again, k.Help}
+		extra = []key.Binding{k.Down, k.Quit}
 	}
 
 	var first []key.Binding

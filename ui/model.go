@@ -35,6 +35,9 @@ const (
 	ScreenDashboard
 	ScreenTroubleshoot
 	ScreenTimeline
+	// ScreenMedia is "prepare boot media", offered by the discover step
+	// for the plan's boards (key b): before they first boot.
+	ScreenMedia
 )
 
 var stepNames = []string{"discover", "roles", "review", "apply", "bootstrap", "kubeconfig"}
@@ -137,6 +140,7 @@ type Model struct {
 	tsDetail    bool
 	tsScroll    int
 	timeline    timeline // the timeline screen's own state
+	media       mediaState
 }
 
 type confirm struct {
@@ -267,6 +271,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case kubeconfigMsg:
 		m.onKubeconfig(msg)
+	case mediaMsg:
+		m.onMedia(msg)
 	case previewMsg:
 		m.previews, m.previewErr, m.previewing, m.preflight = msg.previews, msg.err, false, msg.checks
 	case tea.KeyPressMsg:
@@ -361,6 +367,8 @@ func (m *Model) onProgress(p Progress) {
 		case p.Step != "":
 			m.registered = append(m.registered, p.Step)
 		}
+	case OpFlash:
+		m.onFlash(p)
 	case OpBootstrap:
 		if p.Err != nil {
 			m.bootstrapping = false
@@ -374,11 +382,15 @@ func (m *Model) onProgress(p Progress) {
 
 func (m *Model) say(t tone, s string) { m.notice, m.noticeTone = s, t }
 
-func (m *Model) busy() bool { return m.applying || m.bootstrapping }
+func (m *Model) busy() bool { return m.applying || m.bootstrapping || m.media.flashing }
 
 func (m *Model) quit() tea.Cmd {
 	if m.cancelApply != nil {
 		m.cancelApply()
+	}
+
+	if m.media.cancel != nil {
+		m.media.cancel() // a write stopped leaves the card's first MiB zeroed
 	}
 
 	return tea.Quit
@@ -453,6 +465,8 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.troubleshootKey(k)
 	case ScreenTimeline:
 		return m.timelineKey(k)
+	case ScreenMedia:
+		return m.mediaKey(k)
 	}
 
 	return nil
@@ -460,8 +474,12 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) askQuit() {
 	what := "applying configs"
-	if m.bootstrapping {
+
+	switch {
+	case m.bootstrapping:
 		what = "bootstrapping"
+	case m.media.flashing:
+		what = "writing a boot medium (it is left unbootable)"
 	}
 
 	m.ask("Quit while "+what+"? The boards carry on; start liftoff again with the same --dir to resume from the saved plan.", m.quit)
@@ -522,6 +540,8 @@ func (m *Model) body(w, h int) string {
 		return m.troubleshootView(w, h)
 	case ScreenTimeline:
 		return m.timelineView(w, h)
+	case ScreenMedia:
+		return m.mediaView(w, h)
 	}
 
 	return m.dashboardView(w, h)
@@ -534,7 +554,7 @@ func (m *Model) header(w int) string {
 
 	var mid string
 
-	if m.screen <= ScreenKubeconfig {
+	if m.screen <= ScreenKubeconfig || m.screen == ScreenMedia {
 		mid = m.stepper(w - lipWidth(left) - 2)
 	} else {
 		mid = m.summary()
@@ -566,10 +586,14 @@ func (m *Model) header(w int) string {
 
 // stepper shows the wizard's steps, the current one marked ▸ and bold.
 func (m *Model) stepper(w int) string {
-	cur := int(m.screen)
+	names, cur := stepNames, int(m.screen)
+	if m.screen == ScreenMedia {
+		names, cur = append([]string{"boot media"}, stepNames...), 0
+	}
+
 	full := ""
 
-	for i, s := range stepNames {
+	for i, s := range names {
 		if i > 0 {
 			full += " › "
 		}
@@ -582,12 +606,12 @@ func (m *Model) stepper(w int) string {
 	}
 
 	if lipWidth(full) > w {
-		return m.theme.Title.Render("▸ step " + itoa(cur+1) + "/" + itoa(len(stepNames)) + " " + stepNames[cur])
+		return m.theme.Title.Render("▸ step " + itoa(cur+1) + "/" + itoa(len(names)) + " " + names[cur])
 	}
 
 	var parts []string
 
-	for i, s := range stepNames {
+	for i, s := range names {
 		switch {
 		case i == cur:
 			parts = append(parts, m.theme.Accent.Render("▸"+s))

@@ -126,6 +126,8 @@ func (m *Model) discoverKey(k tea.KeyPressMsg) tea.Cmd {
 		m.editTarget()
 	case "a":
 		m.addByHand()
+	case "b":
+		return m.toMedia()
 	case "up", "k":
 		m.sel = max(0, m.sel-1)
 	case "down", "j":
@@ -193,6 +195,10 @@ func (m *Model) discoverView(w, h int) string {
 
 	if len(m.found) > 0 {
 		lines = append(lines, "", t.Dim.Render("enter: give them roles · a: add a board the scan missed · x: leave one out"))
+	}
+
+	if _, ok := m.mediaBackend(); ok && len(m.plan.Boards) > 0 {
+		lines = append(lines, "", t.Dim.Render("Boards not booted yet? b: prepare boot media — write each one's role image to its SD card"))
 	}
 
 	return strings.Join(lines, "\n")

@@ -16,6 +16,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	simfactory "github.com/liftoff-lab/liftoff/sim/factory"
+	"github.com/liftoff-lab/liftoff/ui"
 )
 
 // The factory stand-in serves the gateway's disk image; flash --to writes
@@ -144,4 +145,111 @@ func fetchRaw(t *testing.T, url string) []byte {
 	}
 
 	return raw
+}
+
+// The wizard's boot-media step on liftoff up's backend: the factory's
+// image written to a card reader of a fake sysfs//dev tree, recorded, and
+// the system disk refused.
+func TestWizardMediaBackendWritesTheCard(t *testing.T) {
+	sf, err := simfactory.Start(context.Background(), "127.0.62.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close() //nolint:errcheck
+
+	root := t.TempDir()
+	host := flash.Host{Sys: filepath.Join(root, "sys"), Dev: filepath.Join(root, "dev"), MountInfo: filepath.Join(root, "mountinfo"), Swaps: filepath.Join(root, "swaps")}
+
+	files := map[string]string{
+		"mountinfo":                  "1 0 8:0 / / rw - ext4 /dev/sda rw\n",
+		"sys/block/sda/dev":          "8:0",
+		"sys/block/sda/size":         "500000000",
+		"sys/block/sda/removable":    "0",
+		"sys/block/sdb/dev":          "8:16",
+		"sys/block/sdb/size":         "62333952",
+		"sys/block/sdb/removable":    "1",
+		"sys/block/sdb/device/model": "SD/MMC Reader",
+		"dev/sda":                    "",
+		"dev/sdb":                    "",
+	}
+
+	for name, data := range files {
+		path := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p, err := plan.Load("../../examples/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p.Images.Factory = sf.URL()
+	lab := t.TempDir()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	be := &mediaBackend{backend: newBackend(ctx, nil, lab), host: host, cache: t.TempDir()}
+
+	m, err := be.Media(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	refused := map[string]string{}
+	for _, d := range m.Devices {
+		refused[d.Name] = d.Refusal
+	}
+
+	if refused["sdb"] != "" || !strings.Contains(refused["sda"], "the system disk") {
+		t.Fatalf("devices: %q", refused)
+	}
+
+	if f := strings.Join(m.Boards["pi-w-1"].Facts, "\n"); !strings.Contains(f, "overlay: rpi_generic") || !strings.Contains(f, "role: compute") {
+		t.Errorf("pi-w-1's facts:\n%s", f)
+	}
+
+	be.Flash(ctx, p, "pi-w-1", filepath.Join(host.Dev, "sdb"))
+
+	var last ui.Progress
+
+	for pr := range be.progress {
+		if pr.Op == ui.OpFlash {
+			last = pr
+		}
+
+		if pr.Finished {
+			break
+		}
+	}
+
+	if last.Err != nil || !strings.HasPrefix(last.Step, "compute image (") {
+		t.Fatalf("flash ended with %+v", last)
+	}
+
+	var pw plan.Board
+
+	for _, b := range p.Boards {
+		if b.Name == "pi-w-1" {
+			pw = b
+		}
+	}
+
+	im, _ := image.For(p, pw)
+	want := fetchRaw(t, im.DiskImage)
+
+	got, err := os.ReadFile(filepath.Join(host.Dev, "sdb"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the card holds %d bytes, not the image's %d (%v)", len(got), len(want), err)
+	}
+
+	if m, _ := be.Media(p); m.Boards["pi-w-1"].Carries == "" {
+		t.Error("the written medium is not recorded for the wizard")
+	}
 }

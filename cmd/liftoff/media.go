@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/liftoff-lab/liftoff/cluster/flash"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/ui"
+)
+
+// mediaBackend is liftoff up's backend with the wizard's "prepare boot
+// media" step: liftoff flash's code, on this machine's devices. liftoff
+// sim has no such step (its boards boot no media).
+type mediaBackend struct {
+	*backend
+	host  flash.Host
+	cache string // "" is flash.DefaultCacheDir
+}
+
+// Media lists this machine's devices and each plan board's image and
+// recorded medium.
+func (s *mediaBackend) Media(p *plan.Plan) (ui.Media, error) {
+	if runtime.GOOS != "linux" {
+		return ui.Media{}, errors.New("writing devices is Linux only for now: liftoff flash BOARD --to FILE prints the manual steps")
+	}
+
+	devs, err := s.host.Devices()
+	if err != nil {
+		return ui.Media{}, err
+	}
+
+	cards, err := flash.Cards(s.dir)
+	if err != nil {
+		return ui.Media{}, err
+	}
+
+	m := ui.Media{Boards: map[string]ui.BoardMedium{}}
+
+	for _, d := range devs {
+		m.Devices = append(m.Devices, ui.MediaDevice{Path: d.Path, Name: d.Name, Line: d.Describe(), Refusal: d.Refusal})
+	}
+
+	for _, b := range p.Boards {
+		job, err := flash.NewJob(p, b.Name, "", s.dir, nil)
+		if err != nil {
+			m.Boards[b.Name] = ui.BoardMedium{Facts: []string{err.Error()}}
+
+			continue
+		}
+
+		bm := ui.BoardMedium{Facts: flash.Facts(b, job.Image, job.Version()), FirstBoot: flash.FirstBoot(b)}
+		if c, ok := cards[b.Name]; ok {
+			bm.Carries = carries(c)
+		}
+
+		m.Boards[b.Name] = bm
+	}
+
+	return m, nil
+}
+
+func carries(c flash.Card) string {
+	return fmt.Sprintf("%s image (%s), written %s", c.Role, shortID(c.SchematicID), c.Written.Format("2006-01-02"))
+}
+
+// Flash writes board's image to device in the background, as liftoff
+// flash does after its confirmation (the wizard asked for the name).
+func (s *mediaBackend) Flash(ctx context.Context, p *plan.Plan, board, device string) {
+	go func() {
+		var phase string
+
+		card, err := s.flash(ctx, p, board, device, func(pr flash.Progress) {
+			phase = pr.Phase
+			s.report(ui.Progress{Op: ui.OpFlash, Node: board, Step: pr.Phase, Done: int(pr.Done), Total: int(pr.Total), Rate: pr.Rate, ETA: pr.ETA})
+		})
+
+		done := ui.Progress{Op: ui.OpFlash, Node: board, Step: phase, Finished: true, Err: err}
+		if err == nil {
+			done.Step = carries(card)
+		}
+
+		s.report(done)
+	}()
+}
+
+func (s *mediaBackend) flash(ctx context.Context, p *plan.Plan, board, device string, report func(flash.Progress)) (flash.Card, error) {
+	dir := s.cache
+	if dir == "" {
+		var err error
+		if dir, err = flash.DefaultCacheDir(); err != nil {
+			return flash.Card{}, err
+		}
+	}
+
+	job, err := flash.NewJob(p, board, "", s.dir, &flash.Cache{Dir: dir})
+	if err != nil {
+		return flash.Card{}, err
+	}
+
+	dev, err := s.host.Lookup(device)
+	if err != nil {
+		return flash.Card{}, err
+	}
+
+	file, err := job.Fetch(ctx, report, nil)
+	if err != nil {
+		return flash.Card{}, err
+	}
+
+	src, err := flash.OpenImage(file)
+	if err != nil {
+		return flash.Card{}, err
+	}
+	defer src.Close() //nolint:errcheck
+
+	if dev.Size < src.Size {
+		return flash.Card{}, fmt.Errorf("%s holds %s, the image is %s: use a larger card — nothing was written", dev.Path, flash.Bytes(dev.Size), flash.Bytes(src.Size))
+	}
+
+	f, err := s.host.Open(dev)
+	if err != nil {
+		return flash.Card{}, err
+	}
+
+	res, err := flash.Write(ctx, src, f, report)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+
+	if err != nil {
+		return flash.Card{}, err
+	}
+
+	card := flash.CardFor(job.Board, job.Image, job.Version(), job.Origin(), res)
+
+	return card, flash.SaveCard(s.dir, card)
+}
