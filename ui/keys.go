@@ -114,8 +114,12 @@ func (m *Model) screenKeys() helpKeys {
 		short = []key.Binding{with(k.Up, "board"), with(k.Enter, "why?"), k.Filter, with(k.Back, "back"), k.Help}
 		extra = []key.Binding{k.Down, with(k.Timeline, "dashboard"), k.Quit}
 	case ScreenMedia:
-		short = []key.Binding{with(k.Enter, "write"), k.Device, with(k.Up, "board"), with(k.Back, "back / cancel"), k.Again, k.Help}
+		short = []key.Binding{with(k.Enter, "write"), k.Device, with(k.Up, "board"), k.Back, k.Again, k.Help}
 		extra = []key.Binding{k.Down, k.Quit}
+
+		if m.media.flashing {
+			short, extra = []key.Binding{with(k.Back, "cancel the write"), k.Help}, nil
+		}
 	}
 
 	var first []key.Binding

@@ -297,7 +297,8 @@ func (m *Model) deviceLines(w int) []string {
 	for _, d := range m.media.info.Devices {
 		switch {
 		case d.Refusal != "":
-			lines = append(lines, truncate(t.Dim.Render("  ✗ "+d.Line+" — "+d.Refusal), w))
+			lines = append(lines, truncate(t.Dim.Render("  ✗ "+d.Line), w))
+			lines = append(lines, indent("      ", t.Warn.Render(d.Refusal), w)...)
 		case d.Path == cur:
 			lines = append(lines, truncate(t.Selected.Render("▸ "+d.Line), w))
 		default:

@@ -160,6 +160,7 @@ func Render(dir string) ([]Shot, error) {
 	}
 
 	frames := r.wizard()
+	frames = append(frames, r.media()...)
 	frames = append(frames, r.watch()...)
 	frames = append(frames, r.checkTable())
 
