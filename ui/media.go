@@ -28,6 +28,11 @@ type MediaBackend interface {
 	Flash(ctx context.Context, p *plan.Plan, board, device string)
 }
 
+// Written is a boot medium liftoff wrote, as the lab records it.
+type Written struct {
+	Board, Address, Model, Machine, Role string
+}
+
 // OpFlash is a boot medium being written.
 const OpFlash Op = "flash"
 

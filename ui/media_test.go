@@ -118,3 +118,28 @@ func TestPrepareBootMediaCancel(t *testing.T) {
 
 	hs.Golden("media-cancelled", fr)
 }
+
+// A board whose card liftoff wrote is recognised when the scan finds it
+// at its address: the name, model and role its card was written for.
+func TestWrittenCardsNameAndRoleTheBoards(t *testing.T) {
+	f := newFake(false)
+	m := ui.New(ui.Options{Backend: f, Events: f.events, Progress: f.progress, Cluster: "homelab", Target: "192.168.1.0/24", Clock: now,
+		Context: context.Background(), Written: []ui.Written{{Board: "garage-gw", Address: "192.168.1.14", Model: plan.RPi4, Machine: plan.Worker, Role: plan.Gateway}}})
+	hs := start(t, m, 100, 30)
+
+	hs.WaitFor("scan (CIDR or addresses)")
+	hs.Keys("enter")
+	hs.WaitFor("Boards (4)", "scan done")
+	hs.Keys("enter")
+	hs.WaitFor("What does each board become?", "garage-gw  192.168.1.14", "◆ gateway")
+
+	p := f.lastPlan()
+	if p == nil {
+		t.Fatal("no plan saved")
+	}
+
+	b, ok := p.Board("garage-gw")
+	if !ok || b.Address != "192.168.1.14" || b.Role != plan.Gateway || b.Model != plan.RPi4 {
+		t.Errorf("the recorded board became %+v (found %v)", b, ok)
+	}
+}

@@ -73,6 +73,10 @@ type Options struct {
 	// Factory is the plan's Image Factory (images.factory) when set: a
 	// --factory flag, or the simulated lab's own.
 	Factory string
+	// Written are the boards whose boot media liftoff wrote (liftoff
+	// flash's record in the lab directory): a board found at one of their
+	// addresses takes its name, model and role.
+	Written []Written
 }
 
 // ClockTick moves the model's clock to Options.Clock's time, as its own

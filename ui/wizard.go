@@ -254,9 +254,22 @@ func (m *Model) toRoles() tea.Cmd {
 			machine = plan.ControlPlane
 		}
 
-		m.plan.Boards = append(m.plan.Boards, plan.Board{
-			Name: m.newName(f), Address: f.addr, Model: f.model, Machine: machine, Role: plan.Compute,
-		})
+		b := plan.Board{Name: m.newName(f), Address: f.addr, Model: f.model, Machine: machine, Role: plan.Compute}
+
+		// Its card was written for a board of a plan: that board it is.
+		if i := slices.IndexFunc(m.o.Written, func(w Written) bool { return w.Address == f.addr }); i >= 0 && f.name == "" {
+			w := m.o.Written[i]
+			if _, taken := m.plan.Board(w.Board); !taken {
+				b.Name = w.Board
+			}
+
+			b.Model, b.Role = w.Model, w.Role
+			if w.Machine != "" {
+				b.Machine = w.Machine
+			}
+		}
+
+		m.plan.Boards = append(m.plan.Boards, b)
 	}
 
 	m.plan.Default()

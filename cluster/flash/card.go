@@ -23,6 +23,7 @@ type Card struct {
 	Board        string    `json:"board"`
 	Address      string    `json:"address"`
 	Model        string    `json:"model"`
+	Machine      string    `json:"machine"`
 	Role         string    `json:"role"`
 	Overlay      string    `json:"overlay,omitempty"`
 	Arch         string    `json:"arch"`
@@ -40,7 +41,7 @@ type cards struct {
 
 // CardFor is the record of board's image.
 func CardFor(b plan.Board, im image.Image, version, source string, res Result) Card {
-	c := Card{Board: b.Name, Address: b.Address, Model: b.Model, Role: b.Role, Arch: im.Arch, TalosVersion: version,
+	c := Card{Board: b.Name, Address: b.Address, Model: b.Model, Machine: b.Machine, Role: b.Role, Arch: im.Arch, TalosVersion: version,
 		Extensions: im.Extensions, SchematicID: im.SchematicID, Image: source, SHA256: res.SHA256,
 		Written: time.Now().UTC().Truncate(time.Second)}
 	if im.Schematic != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/liftoff-lab/liftoff/cluster/flash"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
@@ -60,6 +62,23 @@ func (s *mediaBackend) Media(p *plan.Plan) (ui.Media, error) {
 	}
 
 	return m, nil
+}
+
+// written is the lab's record of written media, for the wizard.
+func written(dir string) ([]ui.Written, error) {
+	cards, err := flash.Cards(dir)
+	if err != nil {
+		return nil, err
+	}
+
+	out := make([]ui.Written, 0, len(cards))
+	for _, c := range cards {
+		out = append(out, ui.Written{Board: c.Board, Address: c.Address, Model: c.Model, Machine: c.Machine, Role: c.Role})
+	}
+
+	slices.SortFunc(out, func(a, b ui.Written) int { return strings.Compare(a.Board, b.Board) })
+
+	return out, nil
 }
 
 func carries(c flash.Card) string {

@@ -156,6 +156,10 @@ func runUp(c *cobra.Command, f upFlags) error {
 	// The wizard on real boards also prepares their boot media (liftoff flash's code).
 	opts := ui.Options{Backend: &mediaBackend{backend: be, host: flash.Linux()}, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
 
+	if opts.Written, err = written(f.out); err != nil {
+		return err
+	}
+
 	if p != nil {
 		opts.Plan, opts.Cluster = p, p.Cluster.Name
 
