@@ -131,28 +131,19 @@ func (c *Cache) check(ctx context.Context, path, u string, report func(Progress)
 		return Record{}, fmt.Errorf("its record is for %s", rec.URL)
 	}
 
-	f, err := os.Open(path)
-	if err != nil {
+	if fi, err := os.Stat(path); err != nil {
 		return Record{}, err
-	}
-	defer f.Close() //nolint:errcheck
-
-	fi, err := f.Stat()
-	if err != nil {
-		return Record{}, err
-	}
-
-	if fi.Size() != rec.Size {
+	} else if fi.Size() != rec.Size {
 		return Record{}, fmt.Errorf("size %d, recorded %d", fi.Size(), rec.Size)
 	}
 
-	sum := sha256.New()
-	if err := copyProgress(ctx, sum, f, newMeter(PhaseCheck, rec.Size, report)); err != nil {
+	_, sum, err := hashFile(ctx, path, report)
+	if err != nil {
 		return Record{}, err
 	}
 
-	if got := hex.EncodeToString(sum.Sum(nil)); got != rec.SHA256 {
-		return Record{}, fmt.Errorf("sha256 %s, recorded %s", got[:12], rec.SHA256[:12])
+	if sum != rec.SHA256 {
+		return Record{}, fmt.Errorf("sha256 %s, recorded %s", sum[:12], rec.SHA256[:12])
 	}
 
 	return rec, nil
@@ -281,23 +272,33 @@ func (c *Cache) download(ctx context.Context, u, path string, report func(Progre
 // record hashes the finished download: the digest later reuse is checked
 // against. Image Factory publishes no checksum of its own.
 func (c *Cache) record(ctx context.Context, path, u, etag string, report func(Progress)) (Record, error) {
-	f, err := os.Open(path)
+	size, sum, err := hashFile(ctx, path, report)
 	if err != nil {
 		return Record{}, err
+	}
+
+	return Record{URL: u, Size: size, SHA256: sum, ETag: etag, Downloaded: time.Now().UTC().Truncate(time.Second)}, nil
+}
+
+// hashFile is a file's size and SHA-256, read with progress (PhaseCheck).
+func hashFile(ctx context.Context, path string, report func(Progress)) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
 	}
 	defer f.Close() //nolint:errcheck
 
 	fi, err := f.Stat()
 	if err != nil {
-		return Record{}, err
+		return 0, "", err
 	}
 
-	sum := sha256.New()
-	if err := copyProgress(ctx, sum, f, newMeter(PhaseCheck, fi.Size(), report)); err != nil {
-		return Record{}, err
+	h := sha256.New()
+	if err := copyProgress(ctx, h, f, newMeter(PhaseCheck, fi.Size(), report)); err != nil {
+		return 0, "", err
 	}
 
-	return Record{URL: u, Size: fi.Size(), SHA256: hex.EncodeToString(sum.Sum(nil)), ETag: etag, Downloaded: time.Now().UTC().Truncate(time.Second)}, nil
+	return fi.Size(), hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (c *Cache) note(s string) {

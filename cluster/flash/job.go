@@ -97,3 +97,50 @@ func (j *Job) Fetch(ctx context.Context, report func(Progress), note func(string
 
 	return path, err
 }
+
+// Medium is what Flash writes to: an opened device or file.
+type Medium interface {
+	Target
+	Close() error
+}
+
+// Flash writes the fetched image file to the medium open returns — open
+// gets the image's raw size first, to refuse a medium too small or ask
+// the operator — verifies it, and records it in the lab directory.
+func (j *Job) Flash(ctx context.Context, file string, open func(size int64) (Medium, error), report func(Progress)) (Card, error) {
+	src, err := OpenImage(file)
+	if err != nil {
+		return Card{}, err
+	}
+	defer src.Close() //nolint:errcheck
+
+	dst, err := open(src.Size)
+	if err != nil {
+		return Card{}, err
+	}
+
+	res, err := Write(ctx, src, dst, report)
+	if cerr := dst.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing the medium: %w", cerr)
+	}
+
+	if err != nil {
+		return Card{}, err
+	}
+
+	card := CardFor(j.Board, j.Image, j.Version(), j.Origin(), res)
+	if err := SaveCard(j.LabDir, card); err != nil {
+		return card, fmt.Errorf("the medium is written and verified, but recording it failed: %w", err)
+	}
+
+	return card, nil
+}
+
+// Fits refuses a device smaller than the image.
+func (d Device) Fits(size int64) error {
+	if d.Size < size {
+		return fmt.Errorf("%s holds %s, the image is %s: use a larger card — nothing was written", d.Path, Bytes(d.Size), Bytes(size))
+	}
+
+	return nil
+}

@@ -65,6 +65,20 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 	return path
 }
 
+// openXZ compresses raw into dir and opens it as an image.
+func openXZ(t *testing.T, dir string, raw []byte) *Open {
+	t.Helper()
+
+	img, err := OpenImage(writeFile(t, dir, "img.raw.xz", compress(t, raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() { img.Close() }) //nolint:errcheck
+
+	return img
+}
+
 func TestXZSize(t *testing.T) {
 	raw := testImage(3<<20 + 123)
 	xzData := compress(t, raw)
@@ -104,11 +118,7 @@ func TestWriteToFileVerifies(t *testing.T) {
 	dir := t.TempDir()
 	raw := testImage(9<<20 + 512)
 
-	img, err := OpenImage(writeFile(t, dir, "img.raw.xz", compress(t, raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer img.Close() //nolint:errcheck
+	img := openXZ(t, dir, raw)
 
 	if !img.XZ || img.Size != int64(len(raw)) {
 		t.Fatalf("opened as xz=%v size=%d", img.XZ, img.Size)
@@ -175,11 +185,7 @@ func TestFailedWriteLeavesNoBootableHead(t *testing.T) {
 	dir := t.TempDir()
 	raw := testImage(12 << 20)
 
-	img, err := OpenImage(writeFile(t, dir, "img.raw.xz", compress(t, raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer img.Close() //nolint:errcheck
+	img := openXZ(t, dir, raw)
 
 	// The card held an old image: its first MiB was not zeros.
 	old := bytes.Repeat([]byte{0xAA}, 16<<20)
@@ -216,11 +222,7 @@ func TestCancelledWriteIsReportedAsSuch(t *testing.T) {
 	dir := t.TempDir()
 	raw := testImage(16 << 20)
 
-	img, err := OpenImage(writeFile(t, dir, "img.raw.xz", compress(t, raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer img.Close() //nolint:errcheck
+	img := openXZ(t, dir, raw)
 
 	f, err := os.Create(filepath.Join(dir, "card"))
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-lab/liftoff/cluster/flash"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 func newFlashCmd() *cobra.Command {
@@ -53,7 +53,7 @@ checked again, by its /dev node, just before writing.
 
 --to FILE writes the raw image to a file instead (for another flashing tool,
 or tests). --image FILE|URL writes a self-built image (required with
-images.custom). The board's record in --lab (` + "flashed-media.json" + `) says
+images.custom). The board's record in --lab (` + plan.FlashedFile + `) says
 which role and schematic its medium carries: liftoff up's wizard reads it.
 
 Devices are Linux only (sysfs, /dev). On macOS use --to and the dd steps
@@ -126,25 +126,18 @@ flash prints.`,
 				return err
 			}
 
-			src, err := flash.OpenImage(file)
-			if err != nil {
-				return err
-			}
-			defer src.Close() //nolint:errcheck
+			card, err := job.Flash(c.Context(), file, func(size int64) (flash.Medium, error) {
+				fmt.Fprintf(out, "image: %s (%s raw)\n", file, flash.Bytes(size))
 
-			fmt.Fprintf(out, "image: %s (%s raw)\n", file, flash.Bytes(src.Size))
-
-			var target interface {
-				flash.Target
-				Close() error
-			}
-
-			if device != "" {
-				if dev.Size < src.Size {
-					return fmt.Errorf("%s holds %s, the image is %s: use a larger card — nothing was written", dev.Path, flash.Bytes(dev.Size), flash.Bytes(src.Size))
+				if device == "" {
+					return os.OpenFile(to, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 				}
 
-				fmt.Fprintf(out, "\nabout to write %s — everything on it is lost:\n  %s\n", job.Board.Name+"'s "+job.Board.Role+" image", dev.Describe())
+				if err := dev.Fits(size); err != nil {
+					return nil, err
+				}
+
+				fmt.Fprintf(out, "\nabout to write %s's %s image — everything on it is lost:\n  %s\n", job.Board.Name, job.Board.Role, dev.Describe())
 
 				if device != dev.Path {
 					fmt.Fprintf(out, "  (%s is %s)\n", device, dev.Path)
@@ -152,41 +145,18 @@ flash prints.`,
 
 				if !yes {
 					if err := confirmDevice(c.InOrStdin(), out, dev); err != nil {
-						return err
+						return nil, err
 					}
 				}
 
-				f, err := host.Open(dev)
-				if err != nil {
-					return err
-				}
-
-				target = f
-			} else {
-				f, err := os.OpenFile(to, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-				if err != nil {
-					return err
-				}
-
-				target = f
-			}
-
-			res, err := flash.Write(c.Context(), src, target, lines(out))
-			if cerr := target.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("closing %s: %w", cmp.Or(to, dev.Path), cerr)
-			}
-
+				return host.Open(dev)
+			}, lines(out))
 			if err != nil {
 				return err
 			}
 
-			fmt.Fprintf(out, "written and verified: %s, sha256 %s\n", flash.Bytes(res.Written), res.SHA256[:12])
-
-			if err := flash.SaveCard(lab, flash.CardFor(job.Board, job.Image, job.Version(), job.Origin(), res)); err != nil {
-				return fmt.Errorf("the medium is written, but recording it failed: %w", err)
-			}
-
-			fmt.Fprintf(out, "recorded in %s: %s's medium carries the %s image\n", filepath.Join(lab, "flashed-media.json"), job.Board.Name, job.Board.Role)
+			fmt.Fprintf(out, "written and verified: sha256 %s (of the raw image, read back from the medium)\n", card.SHA256[:12])
+			fmt.Fprintf(out, "recorded in %s: %s's medium carries the %s image\n", filepath.Join(lab, plan.FlashedFile), job.Board.Name, job.Board.Role)
 
 			if to != "" {
 				fmt.Fprintf(out, "\n%s is the raw image: write it with your flashing tool, then:\n", to)

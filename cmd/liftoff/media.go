@@ -129,31 +129,11 @@ func (s *mediaBackend) flash(ctx context.Context, p *plan.Plan, board, device st
 		return flash.Card{}, err
 	}
 
-	src, err := flash.OpenImage(file)
-	if err != nil {
-		return flash.Card{}, err
-	}
-	defer src.Close() //nolint:errcheck
+	return job.Flash(ctx, file, func(size int64) (flash.Medium, error) {
+		if err := dev.Fits(size); err != nil {
+			return nil, err
+		}
 
-	if dev.Size < src.Size {
-		return flash.Card{}, fmt.Errorf("%s holds %s, the image is %s: use a larger card — nothing was written", dev.Path, flash.Bytes(dev.Size), flash.Bytes(src.Size))
-	}
-
-	f, err := s.host.Open(dev)
-	if err != nil {
-		return flash.Card{}, err
-	}
-
-	res, err := flash.Write(ctx, src, f, report)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-
-	if err != nil {
-		return flash.Card{}, err
-	}
-
-	card := flash.CardFor(job.Board, job.Image, job.Version(), job.Origin(), res)
-
-	return card, flash.SaveCard(s.dir, card)
+		return s.host.Open(dev)
+	}, report)
 }
