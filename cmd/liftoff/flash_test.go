@@ -253,3 +253,31 @@ func TestWizardMediaBackendWritesTheCard(t *testing.T) {
 		t.Error("the written medium is not recorded for the wizard")
 	}
 }
+
+// --image writes a self-built image, raw here, without asking any factory:
+// the plan names an unreachable one.
+func TestFlashOwnImageToFile(t *testing.T) {
+	dir := t.TempDir()
+	raw := bytes.Repeat([]byte("my own talos "), 200_000)
+	own := filepath.Join(dir, "mine.raw")
+
+	if err := os.WriteFile(own, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	to := filepath.Join(dir, "card.raw")
+
+	text, err := run(t, "flash", "pi-w-1", "--plan", "../../examples/lab.yaml", "--factory", "http://127.0.0.1:1", "--image", own,
+		"--to", to, "--lab", t.TempDir(), "--cache", t.TempDir())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+
+	if got, _ := os.ReadFile(to); !bytes.Equal(got, raw) {
+		t.Errorf("wrote %d bytes, not the %d of the image", len(got), len(raw))
+	}
+
+	if !strings.Contains(text, "from: "+own) || !strings.Contains(text, "bootloader EEPROM") || strings.Contains(text, "registered") {
+		t.Errorf("output:\n%s", text)
+	}
+}
