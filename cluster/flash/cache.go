@@ -157,7 +157,7 @@ func (c *Cache) download(ctx context.Context, u, path string, report func(Progre
 	part := path + ".part"
 
 	var prev partial
-	if data, err := os.ReadFile(part + ".json"); err == nil {
+	if data, err := fileio.ReadFile(part+".json", fileio.Own); err == nil {
 		json.Unmarshal(data, &prev) //nolint:errcheck // an unreadable one resumes nothing
 	}
 
@@ -193,7 +193,7 @@ func (c *Cache) download(ctx context.Context, u, path string, report func(Progre
 	}
 	defer resp.Body.Close() //nolint:errcheck
 
-	flags := os.O_WRONLY | os.O_CREATE
+	flags := os.O_CREATE
 
 	var total int64
 
@@ -221,7 +221,7 @@ func (c *Cache) download(ctx context.Context, u, path string, report func(Progre
 		os.WriteFile(part+".json", data, 0o644) //nolint:errcheck,gosec // only a resume hint
 	}
 
-	f, err := os.OpenFile(part, flags, 0o644)
+	f, err := os.OpenFile(part, os.O_WRONLY|flags, 0o644)
 	if err != nil {
 		return Record{}, err
 	}
@@ -282,7 +282,7 @@ func (c *Cache) record(ctx context.Context, path, u, etag string, report func(Pr
 
 // hashFile is a file's size and SHA-256, read with progress (PhaseCheck).
 func hashFile(ctx context.Context, path string, report func(Progress)) (int64, string, error) {
-	f, err := os.Open(path)
+	f, err := fileio.Open(path, fileio.DiskImage)
 	if err != nil {
 		return 0, "", err
 	}

@@ -25,6 +25,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // Host is where devices are looked up: a sysfs root, a /dev root and the
@@ -295,7 +297,7 @@ func (h Host) state() (state, error) {
 // readMounts maps mountinfo's major:minor (field 3) to mount points
 // (field 5), per proc(5).
 func (h Host) readMounts(st state) error {
-	f, err := os.Open(h.MountInfo)
+	f, err := fileio.Open(h.MountInfo, fileio.System)
 	if err != nil {
 		return fmt.Errorf("reading the mount table: %w", err)
 	}
@@ -320,7 +322,7 @@ func (h Host) readMounts(st state) error {
 
 // readSwaps marks /proc/swaps' devices (first column, a /dev path).
 func (h Host) readSwaps(st state) {
-	data, err := os.ReadFile(h.Swaps)
+	data, err := fileio.ReadFile(h.Swaps, fileio.System)
 	if err != nil {
 		return
 	}
@@ -494,7 +496,7 @@ func names(dir string) []string {
 }
 
 func readLine(path string) string {
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadFile(path, fileio.System)
 	if err != nil {
 		return ""
 	}

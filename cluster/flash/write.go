@@ -8,10 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/ulikunitz/xz"
+
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 )
 
 // Target is what an image is written to: a device or a file.
@@ -84,7 +85,7 @@ func (e *WriteError) Unwrap() error { return e.Err }
 
 // Open is a source image: xz-compressed or raw, with its raw size.
 type Open struct {
-	f    *os.File
+	f    *fileio.File
 	XZ   bool
 	Size int64 // raw bytes
 }
@@ -92,7 +93,8 @@ type Open struct {
 // OpenImage opens an image file (metal-arm64.raw.xz, or a raw image) and
 // finds its raw size.
 func OpenImage(path string) (*Open, error) {
-	f, err := os.Open(path)
+	// A regular file only, bounded: fileio refuses a FIFO or a device.
+	f, err := fileio.Open(path, fileio.DiskImage)
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +104,6 @@ func OpenImage(path string) (*Open, error) {
 		f.Close() //nolint:errcheck
 
 		return nil, err
-	}
-
-	if !fi.Mode().IsRegular() {
-		f.Close() //nolint:errcheck
-
-		return nil, fmt.Errorf("image %s is not a regular file", path)
 	}
 
 	head := make([]byte, len(xzMagic))
@@ -128,11 +124,8 @@ func OpenImage(path string) (*Open, error) {
 // Close closes the image.
 func (o *Open) Close() error { return o.f.Close() }
 
+// reader reads the image once, from its start (ReadAt above moved nothing).
 func (o *Open) reader() (io.Reader, error) {
-	if _, err := o.f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-
 	if !o.XZ {
 		return o.f, nil
 	}
