@@ -79,6 +79,9 @@ type Progress struct {
 	Total    int
 	Finished bool  // the operation is over; Err says whether it failed
 	Err      error // why it failed
+	// Rate (bytes per second) and ETA: a flash's write.
+	Rate float64
+	ETA  time.Duration
 }
 
 type (

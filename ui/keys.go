@@ -15,7 +15,8 @@ type keyMap struct {
 	Model, Disk, Diff                         key.Binding
 	Merge, Separate, Yes, No, Retry           key.Binding
 	// troubleshoot
-	Fix, CancelFix key.Binding
+	Fix, CancelFix       key.Binding
+	Media, Device, Again key.Binding
 }
 
 func newKeys() keyMap {
@@ -54,6 +55,9 @@ func newKeys() keyMap {
 		Retry:        b("r", "retry", "r"),
 		Fix:          b("f", "repair", "f"),
 		CancelFix:    b("x", "cancel repair", "x"),
+		Media:        b("b", "prepare boot media", "b"),
+		Device:       b("tab", "next device", "tab", "right", "l"),
+		Again:        b("r", "look again", "r"),
 	}
 }
 
@@ -90,7 +94,7 @@ func (m *Model) screenKeys() helpKeys {
 	switch m.screen {
 	case ScreenDiscover:
 		short = []key.Binding{with(k.Enter, "scan / continue"), k.Edit, k.Add, k.Help, k.Quit}
-		extra = []key.Binding{k.Up, k.Down}
+		extra = []key.Binding{k.Up, k.Down, k.Media}
 	case ScreenRoles:
 		short = []key.Binding{k.Machine, k.Role, k.Gateway, with(k.Enter, "review"), k.Help}
 		extra = []key.Binding{k.Rename, k.Model, k.Disk, k.Up, k.Down, k.Back}
@@ -120,6 +124,13 @@ func (m *Model) screenKeys() helpKeys {
 	case ScreenTimeline:
 		short = []key.Binding{with(k.Up, "board"), with(k.Enter, "why?"), k.Filter, with(k.Back, "back"), k.Help}
 		extra = []key.Binding{k.Down, with(k.Timeline, "dashboard"), k.Quit}
+	case ScreenMedia:
+		short = []key.Binding{with(k.Enter, "write"), k.Device, with(k.Up, "board"), k.Back, k.Again, k.Help}
+		extra = []key.Binding{k.Down, k.Quit}
+
+		if m.media.flashing {
+			short, extra = []key.Binding{with(k.Back, "cancel the write"), k.Help}, nil
+		}
 	}
 
 	var first []key.Binding

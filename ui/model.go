@@ -35,6 +35,9 @@ const (
 	ScreenDashboard
 	ScreenTroubleshoot
 	ScreenTimeline
+	// ScreenMedia is "prepare boot media", offered by the discover step
+	// for the plan's boards (key b): before they first boot.
+	ScreenMedia
 )
 
 var stepNames = []string{"discover", "roles", "review", "apply", "bootstrap", "kubeconfig"}
@@ -70,6 +73,10 @@ type Options struct {
 	// Factory is the plan's Image Factory (images.factory) when set: a
 	// --factory flag, or the simulated lab's own.
 	Factory string
+	// Written are the boards whose boot media liftoff wrote (liftoff
+	// flash's record in the lab directory): a board found at one of their
+	// addresses takes its name, model and role.
+	Written []Written
 }
 
 // ClockTick moves the model's clock to Options.Clock's time, as its own
@@ -139,6 +146,7 @@ type Model struct {
 	timeline    timeline // the timeline screen's own state
 	fix         *fixView // troubleshoot's repair: previewed, confirmed, running
 	cancelFix   context.CancelFunc
+	media       mediaState
 }
 
 type confirm struct {
@@ -272,6 +280,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.onKubeconfig(msg)
 	case repairPreparedMsg:
 		m.onRepairPrepared(msg)
+	case mediaMsg:
+		m.onMedia(msg)
 	case previewMsg:
 		m.previews, m.previewErr, m.previewing, m.preflight = msg.previews, msg.err, false, msg.checks
 	case tea.KeyPressMsg:
@@ -375,6 +385,8 @@ func (m *Model) onProgress(p Progress) {
 		}
 	case OpRepair:
 		m.onRepairProgress(p)
+	case OpFlash:
+		m.onFlash(p)
 	case OpBootstrap:
 		if p.Err != nil {
 			m.bootstrapping = false
@@ -388,7 +400,9 @@ func (m *Model) onProgress(p Progress) {
 
 func (m *Model) say(t tone, s string) { m.notice, m.noticeTone = s, t }
 
-func (m *Model) busy() bool { return m.applying || m.bootstrapping || m.fix != nil && m.fix.running }
+func (m *Model) busy() bool {
+	return m.applying || m.bootstrapping || m.fix != nil && m.fix.running || m.media.flashing
+}
 
 func (m *Model) quit() tea.Cmd {
 	if m.cancelApply != nil {
@@ -397,6 +411,10 @@ func (m *Model) quit() tea.Cmd {
 
 	if m.cancelFix != nil {
 		m.cancelFix()
+	}
+
+	if m.media.cancel != nil {
+		m.media.cancel() // a write stopped leaves the card's first MiB zeroed
 	}
 
 	return tea.Quit
@@ -475,6 +493,8 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.troubleshootKey(k)
 	case ScreenTimeline:
 		return m.timelineKey(k)
+	case ScreenMedia:
+		return m.mediaKey(k)
 	}
 
 	return nil
@@ -488,6 +508,8 @@ func (m *Model) askQuit() {
 		what = "bootstrapping"
 	case m.fix != nil && m.fix.running:
 		what = "repairing " + m.fix.repair.Node
+	case m.media.flashing:
+		what = "writing a boot medium (it is left unbootable)"
 	}
 
 	m.ask("Quit while "+what+"? The boards carry on; start liftoff again with the same --dir to resume from the saved plan.", m.quit)
@@ -548,6 +570,8 @@ func (m *Model) body(w, h int) string {
 		return m.troubleshootView(w, h)
 	case ScreenTimeline:
 		return m.timelineView(w, h)
+	case ScreenMedia:
+		return m.mediaView(w, h)
 	}
 
 	return m.dashboardView(w, h)
@@ -560,7 +584,7 @@ func (m *Model) header(w int) string {
 
 	var mid string
 
-	if m.screen <= ScreenKubeconfig {
+	if m.screen <= ScreenKubeconfig || m.screen == ScreenMedia {
 		mid = m.stepper(w - lipWidth(left) - 2)
 	} else {
 		mid = m.summary()
@@ -592,10 +616,14 @@ func (m *Model) header(w int) string {
 
 // stepper shows the wizard's steps, the current one marked ▸ and bold.
 func (m *Model) stepper(w int) string {
-	cur := int(m.screen)
+	names, cur := stepNames, int(m.screen)
+	if m.screen == ScreenMedia {
+		names, cur = append([]string{"boot media"}, stepNames...), 0
+	}
+
 	full := ""
 
-	for i, s := range stepNames {
+	for i, s := range names {
 		if i > 0 {
 			full += " › "
 		}
@@ -608,12 +636,12 @@ func (m *Model) stepper(w int) string {
 	}
 
 	if lipWidth(full) > w {
-		return m.theme.Title.Render("▸ step " + itoa(cur+1) + "/" + itoa(len(stepNames)) + " " + stepNames[cur])
+		return m.theme.Title.Render("▸ step " + itoa(cur+1) + "/" + itoa(len(names)) + " " + names[cur])
 	}
 
 	var parts []string
 
-	for i, s := range stepNames {
+	for i, s := range names {
 		switch {
 		case i == cur:
 			parts = append(parts, m.theme.Accent.Render("▸"+s))

@@ -126,6 +126,8 @@ func (m *Model) discoverKey(k tea.KeyPressMsg) tea.Cmd {
 		m.editTarget()
 	case "a":
 		m.addByHand()
+	case "b":
+		return m.toMedia()
 	case "up", "k":
 		m.sel = max(0, m.sel-1)
 	case "down", "j":
@@ -195,6 +197,10 @@ func (m *Model) discoverView(w, h int) string {
 		lines = append(lines, "", t.Dim.Render("enter: give them roles · a: add a board the scan missed · x: leave one out"))
 	}
 
+	if _, ok := m.mediaBackend(); ok && len(m.plan.Boards) > 0 {
+		lines = append(lines, "", t.Dim.Render("Boards not booted yet? b: prepare boot media — write each one's role image to its SD card"))
+	}
+
 	return strings.Join(lines, "\n")
 }
 
@@ -248,9 +254,22 @@ func (m *Model) toRoles() tea.Cmd {
 			machine = plan.ControlPlane
 		}
 
-		m.plan.Boards = append(m.plan.Boards, plan.Board{
-			Name: m.newName(f), Address: f.addr, Model: f.model, Machine: machine, Role: plan.Compute,
-		})
+		b := plan.Board{Name: m.newName(f), Address: f.addr, Model: f.model, Machine: machine, Role: plan.Compute}
+
+		// Its card was written for a board of a plan: that board it is.
+		if i := slices.IndexFunc(m.o.Written, func(w Written) bool { return w.Address == f.addr }); i >= 0 && f.name == "" {
+			w := m.o.Written[i]
+			if _, taken := m.plan.Board(w.Board); !taken {
+				b.Name = w.Board
+			}
+
+			b.Model, b.Role = w.Model, w.Role
+			if w.Machine != "" {
+				b.Machine = w.Machine
+			}
+		}
+
+		m.plan.Boards = append(m.plan.Boards, b)
 	}
 
 	m.plan.Default()

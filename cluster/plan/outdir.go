@@ -13,6 +13,7 @@ const (
 	KubeconfigFile  = "kubeconfig"                 // the admin kubeconfig, after bootstrap
 	SchematicsFile  = "registered-schematics.json" // schematics Image Factory confirmed
 	SimLogFile      = "sim.log"                    // the simulated lab's own log
+	FlashedFile     = "flashed-media.json"         // which role's image each board's boot medium carries
 	// ReplacedTalosconfigPrefix starts the name of a talosconfig gen moved
 	// aside because it belonged to other secrets (it still reaches the
 	// boards of that cluster).
@@ -20,7 +21,7 @@ const (
 )
 
 // OwnedFiles are the fixed names liftoff writes in an output directory.
-var OwnedFiles = []string{SecretsFile, TalosconfigFile, PlanCopyFile, WizardPlanFile, KubeconfigFile, SchematicsFile, SimLogFile}
+var OwnedFiles = []string{SecretsFile, TalosconfigFile, PlanCopyFile, WizardPlanFile, KubeconfigFile, SchematicsFile, SimLogFile, FlashedFile}
 
 // ConfigFile is the name of a board's machine config in an output directory.
 func ConfigFile(board string) string { return board + ".yaml" }

@@ -18,6 +18,7 @@ import (
 var pathFlags = map[string]bool{
 	"plan": true, "out": true, "dir": true, "spec": true, "record": true, "junit": true, "html": true, "events": true, "lab": true,
 	"talosconfig": true, "kubeconfig": true, "tailscale-authkey-file": true, "tailscale-api-key-file": true,
+	"to": true, "device": true, "cache": true,
 }
 
 // pathArgs annotates a command whose positional arguments are paths.

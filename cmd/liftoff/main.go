@@ -58,6 +58,8 @@ The flow:
   liftoff plan init lab.yaml         write an example plan to edit
   liftoff plan validate              check it (one clear error per mistake)
   liftoff images                     see the image each role/board gets
+  liftoff flash BOARD --device /dev/sdX
+                                     write a board's role image to its SD card
   liftoff up --out ./homelab         the wizard and dashboard on your boards
   liftoff check                      the acceptance tests, for people and CI
   liftoff fix NODE                   diagnose one board, run its repair, wait
@@ -77,7 +79,7 @@ The flow:
 
 	root.PersistentPreRunE = checkInput
 
-	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newUpCmd(), newCheckCmd(), newPreflightCmd(), newSimCmd(), newReplayCmd(), newBundleCmd(), newFixCmd())
+	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newUpCmd(), newCheckCmd(), newPreflightCmd(), newSimCmd(), newReplayCmd(), newBundleCmd(), newFixCmd(), newFlashCmd())
 
 	return root
 }

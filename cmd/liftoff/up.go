@@ -17,6 +17,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/flash"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/ui"
@@ -152,7 +153,12 @@ func runUp(c *cobra.Command, f upFlags) error {
 		return upHeadless(ctx, c.OutOrStdout(), be, p, f.timeout)
 	}
 
-	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
+	// The wizard on real boards also prepares their boot media (liftoff flash's code).
+	opts := ui.Options{Backend: &mediaBackend{backend: be, host: flash.Linux()}, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
+
+	if opts.Written, err = written(f.out); err != nil {
+		return err
+	}
 
 	if p != nil {
 		opts.Plan, opts.Cluster = p, p.Cluster.Name

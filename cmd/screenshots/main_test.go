@@ -109,6 +109,7 @@ func TestEveryScreenIsShot(t *testing.T) {
 		"wizard-roles":                      "one subnet router per cluster",
 		"wizard-review":                     "schematic",
 		"wizard-apply":                      "config 4/4",
+		"wizard-media":                      "write",
 		"dashboard-bringup":                 "0/4 Ready",
 		"dashboard-bringup-80x24":           "0/4 Ready",
 		"dashboard-green":                   "Hello world from Spin!",

@@ -162,6 +162,7 @@ func Render(dir string) ([]Shot, error) {
 	}
 
 	frames := r.wizard()
+	frames = append(frames, r.media()...)
 	frames = append(frames, r.watch()...)
 
 	repairs, err := r.repair()

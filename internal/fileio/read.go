@@ -33,6 +33,11 @@ var (
 	MachineConfig = Kind{"machine config", 4 << 20}
 	Recording     = Kind{"recording", 256 << 20}
 	Schematics    = Kind{"schematic record", 1 << 20}
+	// DiskImage is a boot medium's image (liftoff flash): streamed, never
+	// read whole; the cap is far above any Talos disk image.
+	DiskImage = Kind{"disk image", 64 << 30}
+	// System is a kernel table: a sysfs attribute, /proc/self/mountinfo.
+	System = Kind{"system table", 1 << 20}
 	// Own is what liftoff itself wrote and reads back (PEM files, logs,
 	// go.mod, fixtures): still bounded, still regular files.
 	Own = Kind{"file", 64 << 20}
@@ -121,6 +126,15 @@ func (r *File) Read(p []byte) (int, error) {
 	}
 
 	return n, err
+}
+
+// ReadAt reads at an offset within the cap (an index at a file's end).
+func (r *File) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > r.k.Max {
+		return 0, tooLarge(r.path, r.k)
+	}
+
+	return r.f.ReadAt(p, off)
 }
 
 // Close closes the file.
