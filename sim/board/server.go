@@ -492,12 +492,3 @@ func (m *machineService) Reboot(ctx context.Context, _ *machineapi.RebootRequest
 
 	return &machineapi.RebootResponse{Messages: []*machineapi.Reboot{{}}}, nil
 }
-
-func (m *machineService) Reset(ctx context.Context, _ *machineapi.ResetRequest) (*machineapi.ResetResponse, error) {
-	m.b.mu.Lock()
-	m.b.kmsg("reset requested through the API: wiping the config")
-	m.b.afterLocked(0, m.b.resetLocked)
-	m.b.mu.Unlock()
-
-	return &machineapi.ResetResponse{Messages: []*machineapi.Reset{{}}}, nil
-}
