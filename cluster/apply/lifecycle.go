@@ -246,3 +246,33 @@ func bootID(ctx context.Context, c *client.Client) (string, error) {
 
 	return strings.TrimSpace(string(data)), nil
 }
+
+// Running is the schematic ID of the image a configured board runs (its
+// "schematic" ExtensionStatus, which Image Factory images carry: image-
+// factory internal/artifacts/schematic.go), "" for an image without one;
+// one attempt, bounded by opts.CallTimeout.
+func Running(ctx context.Context, b plan.Board, opts Options) (string, error) {
+	opts = opts.withDefaults()
+
+	ctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+	defer cancel()
+
+	var id string
+
+	err := once(ctx, probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: opts.Talosconfig}, func(ctx context.Context, c *client.Client) error {
+		list, err := safe.StateListAll[*runtime.ExtensionStatus](ctx, c.COSI)
+		if err != nil {
+			return err
+		}
+
+		for x := range list.All() {
+			if m := x.TypedSpec().Metadata; m.Name == "schematic" {
+				id = m.Version
+			}
+		}
+
+		return nil
+	})
+
+	return id, err
+}

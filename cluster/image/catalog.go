@@ -98,3 +98,13 @@ func shortID(id string) string {
 
 	return id
 }
+
+// SchematicOf is the schematic ID an Image Factory installer reference
+// names ("" for any other installer: a plain or self-built one).
+func SchematicOf(ref string) string {
+	if m := factoryRef.FindStringSubmatch(ref); m != nil {
+		return m[1]
+	}
+
+	return ""
+}
