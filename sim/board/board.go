@@ -178,6 +178,7 @@ type Board struct {
 	booted      string // Talos version running
 	boots       int
 	bootID      string // the kernel's random boot_id, new every boot
+	rollback    int    // counts applies: a TRY's rollback fires only if none came since
 	bootstrap   bool
 	nodeSeen    bool // the Kubernetes Node exists (Talos: NodeStatus)
 	nodeReady   bool

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/client"
@@ -12,8 +13,10 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -52,6 +55,11 @@ func TestCardBoardBootsOnWithTheCardsImage(t *testing.T) {
 	names, id := extensionNames(t, insecureClient(t, bd))
 	if !slices.Equal(names, []string{"drbd", "spin", "zfs"}) || id != schematic("compute") {
 		t.Fatalf("maintenance mode shows the card's extensions %v, schematic %s", names, id)
+	}
+
+	// What liftoff's discovery learns of the card before apply.
+	if d, err := discover.Inspect(t.Context(), bd.Endpoint()); err != nil || d.Schematic != schematic("compute") || !slices.Equal(d.Extensions, []string{"drbd", "zfs", "spin"}) {
+		t.Errorf("discovery of a card board: %+v %v", d, err)
 	}
 
 	// The config names the gateway's installer: Talos does not pull it.
@@ -237,4 +245,37 @@ func (f *fixture) installer(t *testing.T, role string) string {
 	t.Fatalf("no %s image for rpi4", role)
 
 	return ""
+}
+
+// TRY applies a config live and rolls it back after its timeout, as
+// Talos's RollbackToConfigAfter does.
+func TestApplyTryRollsBack(t *testing.T) {
+	c := newCluster(t)
+	bd := c.start(t, 45, card(factoryInstaller("compute")))
+
+	applyInsecure(t, bd, c.config(t, machine.TypeWorker, factoryInstaller("compute")))
+	waitMachine(t, bd, "ready", readyRunning)
+
+	modules := func() int { return len(bd.Config().Machine().Kernel().Modules()) }
+	before := modules()
+
+	resp, err := secureClient(t, bd, c.tc).ApplyConfiguration(t.Context(), &machineapi.ApplyConfigurationRequest{
+		Data: c.configModules(t, machine.TypeWorker, factoryInstaller("compute"), []string{"drbd", "zfs", "nbd"}),
+		Mode: machineapi.ApplyConfigurationRequest_TRY, TryModeTimeout: durationpb.New(time.Minute),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if d := resp.GetMessages()[0].GetModeDetails(); !strings.Contains(d, "will be automatically reverted back in 1m0s") {
+		t.Errorf("try mode details: %q", d)
+	}
+
+	if err := bd.WaitConsole(t.Context(), "rolling back the configuration"); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := modules(); got != before {
+		t.Errorf("after the rollback the config lists %d modules, want %d", got, before)
+	}
 }
