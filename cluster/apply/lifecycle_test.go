@@ -11,26 +11,6 @@ import (
 	"github.com/liftoff-lab/liftoff/sim/board"
 )
 
-// installerFor is the plan's installer for a role on a Pi 4.
-func (l *lab) installerFor(t *testing.T, role string) string {
-	t.Helper()
-
-	m, err := image.Matrix(l.plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	for _, im := range m {
-		if im.Role == role && slices.Contains(im.Models, plan.RPi4) {
-			return im.Installer
-		}
-	}
-
-	t.Fatalf("no %s image for rpi4", role)
-
-	return ""
-}
-
 // The gateway's card carries the compute image: applying its config does
 // not change that (Talos installs nothing on an installed board), Upgrade
 // to the gateway's installer does, through a reboot; a refused upgrade
@@ -38,7 +18,21 @@ func (l *lab) installerFor(t *testing.T, role string) string {
 // the same install.
 func TestUpgradeFixesACardsImageAndResetStartsOver(t *testing.T) {
 	l := newLab(t, 14)
-	compute, gateway := l.installerFor(t, plan.Compute), l.installerFor(t, plan.Gateway)
+	gw := l.board("gw")
+
+	own, err := image.For(l.plan, gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	gw.Role = plan.Compute
+
+	other, err := image.For(l.plan, gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	compute, gateway := other.Installer, own.Installer
 
 	bd := l.start(t, "gw", func(o *board.Options) {
 		img, err := o.Resolve(compute)

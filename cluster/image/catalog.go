@@ -91,6 +91,9 @@ func tag(ref string) string {
 	return ""
 }
 
+// ShortID is a schematic ID's first 12 characters, as people quote them.
+func ShortID(id string) string { return shortID(id) }
+
 func shortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]

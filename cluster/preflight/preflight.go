@@ -182,15 +182,7 @@ func (c *checker) card(field string, b plan.Board, d discover.Board) {
 	c.add(plan.Warning, b.Name, field+".role",
 		fix,
 		"%s booted an image (schematic %s, extensions: %s) that is not its %s role's (schematic %s, extensions: %s): Talos installs nothing on a board booted from its card, so applying its config alone leaves the card's image running",
-		b.Name, shortID(d.Schematic), orNone(strings.Join(d.Extensions, " ")), b.Role, shortID(im.SchematicID), orNone(strings.Join(im.Extensions, " ")))
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-
-	return id
+		b.Name, image.ShortID(d.Schematic), orNone(strings.Join(d.Extensions, " ")), b.Role, image.ShortID(im.SchematicID), orNone(strings.Join(im.Extensions, " ")))
 }
 
 func orNone(s string) string {

@@ -18,7 +18,6 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/image"
-	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/sim/board"
 )
@@ -42,6 +41,18 @@ func card(ref string) func(*board.Options) {
 		o.Spec.Card = &img
 		o.Resolve = withNewer
 	}
+}
+
+// readyCard is a card board (compute image) that took a compute worker
+// config and runs, ready.
+func readyCard(t *testing.T, c *cluster, n int) *board.Board {
+	t.Helper()
+
+	bd := c.start(t, n, card(factoryInstaller("compute")))
+	applyInsecure(t, bd, c.config(t, machine.TypeWorker, factoryInstaller("compute")))
+	waitMachine(t, bd, "ready", readyRunning)
+
+	return bd
 }
 
 // A Pi booted from a factory disk image is installed: applying a config
@@ -81,10 +92,7 @@ func TestCardBoardBootsOnWithTheCardsImage(t *testing.T) {
 // extensions are there after the reboot, as Talos's upgrade sequence does.
 func TestUpgradeRebootsIntoTheNewImage(t *testing.T) {
 	c := newCluster(t)
-	bd := c.start(t, 41, card(factoryInstaller("compute")))
-
-	applyInsecure(t, bd, c.config(t, machine.TypeWorker, factoryInstaller("compute")))
-	waitMachine(t, bd, "ready", readyRunning)
+	bd := readyCard(t, c, 41)
 
 	resp, err := secureClient(t, bd, c.tc).UpgradeWithOptions(t.Context(), client.WithUpgradeImage(newer)) //nolint:staticcheck // what talosctl v1.12/v1.13 call
 	if err != nil {
@@ -116,10 +124,7 @@ func TestUpgradeRebootsIntoTheNewImage(t *testing.T) {
 // upgrade at all.
 func TestUpgradeRefusals(t *testing.T) {
 	c := newCluster(t)
-	bd := c.start(t, 42, card(factoryInstaller("compute")))
-
-	applyInsecure(t, bd, c.config(t, machine.TypeWorker, factoryInstaller("compute")))
-	waitMachine(t, bd, "ready", readyRunning)
+	bd := readyCard(t, c, 42)
 
 	cl := secureClient(t, bd, c.tc)
 
@@ -155,10 +160,7 @@ func TestUpgradeRefusals(t *testing.T) {
 // board shuts down.
 func TestResetOptions(t *testing.T) {
 	c := newCluster(t)
-	bd := c.start(t, 44, card(factoryInstaller("compute")))
-
-	applyInsecure(t, bd, c.config(t, machine.TypeWorker, factoryInstaller("compute")))
-	waitMachine(t, bd, "ready", readyRunning)
+	bd := readyCard(t, c, 44)
 
 	cl := secureClient(t, bd, c.tc)
 
@@ -214,7 +216,14 @@ func TestOfficialTalosctlUpgrade(t *testing.T) {
 	run("apply-config", "-n", addr, "-e", addr, "--insecure", "--file", filepath.Join(f.dir, "w1.yaml"))
 	watch(t, f, "w1", func(n *probe.Node) bool { return n.MachineReady })
 
-	installer := f.installer(t, plan.Gateway)
+	gw, _ := f.plan.Board("gw")
+
+	im, err := image.For(f.plan, gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	installer := im.Installer
 	if out := run("upgrade", "--talosconfig", tc, "-n", addr, "-e", addr, "--image", installer, "--wait=false"); !strings.Contains(out, "Upgrade request received") {
 		t.Errorf("talosctl upgrade:\n%s", out)
 	}
@@ -227,34 +236,11 @@ func TestOfficialTalosctlUpgrade(t *testing.T) {
 	}
 }
 
-// installer is the plan's installer for a role on a Pi 4.
-func (f *fixture) installer(t *testing.T, role string) string {
-	t.Helper()
-
-	m, err := image.Matrix(f.plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	for _, im := range m {
-		if im.Role == role && slices.Contains(im.Models, plan.RPi4) {
-			return im.Installer
-		}
-	}
-
-	t.Fatalf("no %s image for rpi4", role)
-
-	return ""
-}
-
 // TRY applies a config live and rolls it back after its timeout, as
 // Talos's RollbackToConfigAfter does.
 func TestApplyTryRollsBack(t *testing.T) {
 	c := newCluster(t)
-	bd := c.start(t, 45, card(factoryInstaller("compute")))
-
-	applyInsecure(t, bd, c.config(t, machine.TypeWorker, factoryInstaller("compute")))
-	waitMachine(t, bd, "ready", readyRunning)
+	bd := readyCard(t, c, 45)
 
 	modules := func() int { return len(bd.Config().Machine().Kernel().Modules()) }
 	before := modules()

@@ -2,49 +2,22 @@ package lab
 
 import (
 	"bytes"
-	"context"
-	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/liftoff-lab/liftoff/internal/toolpath/toolpathtest"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
 )
 
 // cardCheck runs card-wrong-image on 127.0.subnet.0/24, with or without
-// the bring-up's card upgrade, and returns the results and the recording.
+// the bring-up's card upgrade.
 func cardCheck(t *testing.T, subnet int, keep bool) ([]check.Result, *bytes.Buffer) {
 	t.Helper()
-	toolpathtest.Need(t, "kube", "etcd")
 
-	spec := DefaultSpec()
-	spec.First = fmt.Sprintf("127.0.%d.11", subnet)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-
-	var rec bytes.Buffer
-
-	results, err := Check(ctx, CheckOptions{
-		Lab:    Options{Spec: spec, Scenario: "card-wrong-image", Speed: 100, BootTimeout: steadyBoot, KeepCards: keep},
-		Dir:    t.TempDir(),
-		Settle: 2 * time.Second,
-		Record: &rec,
-		Env:    check.Env{ReadyBudget: 2 * time.Minute, Hello: probe.HelloOptions{Requests: 5, Timeout: time.Minute}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	if testing.Verbose() {
-		_ = check.WriteTable(os.Stdout, results)
-	}
-
-	return results, &rec
+	return checkLab(t, Options{Scenario: "card-wrong-image", KeepCards: keep}, subnet,
+		check.Env{ReadyBudget: 2 * time.Minute, Hello: probe.HelloOptions{Requests: 5, Timeout: time.Minute}})
 }
 
 // A Pi booted from a card runs the card's image whatever its config's
