@@ -239,7 +239,8 @@ func bootID(ctx context.Context, c *client.Client) (string, error) {
 	}
 	defer r.Close() //nolint:errcheck
 
-	data, err := io.ReadAll(r)
+	// A boot_id is a 36-character UUID and a newline.
+	data, err := io.ReadAll(io.LimitReader(r, 64))
 	if err != nil {
 		return "", err
 	}
