@@ -103,7 +103,12 @@ func TestUpgradeRebootsIntoTheNewImage(t *testing.T) {
 		t.Errorf("upgrade answer: %v", resp)
 	}
 
-	waitMachine(t, bd, "upgrading", func(ms *runtime.MachineStatusSpec) bool { return ms.Stage == runtime.MachineStageUpgrading })
+	// The stage is upgrading from the answer on (set before it); the
+	// console says when the install is done and the reboot begins.
+	if err := bd.WaitConsole(t.Context(), "upgrade successful"); err != nil {
+		t.Fatal(err)
+	}
+
 	waitMachine(t, bd, "ready again", readyRunning)
 
 	if _, id := extensionNames(t, secureClient(t, bd, c.tc)); id != schematic("compute-newer") {
@@ -228,7 +233,12 @@ func TestOfficialTalosctlUpgrade(t *testing.T) {
 		t.Errorf("talosctl upgrade:\n%s", out)
 	}
 
-	watch(t, f, "w1", func(n *probe.Node) bool { return n.Stage == "upgrading" })
+	// At ×2000 the upgrade is over in moments: its console says it ran
+	// (a watch started now would see only where the board is).
+	if err := bd.WaitConsole(t.Context(), "upgrade successful"); err != nil {
+		t.Fatal(err)
+	}
+
 	watch(t, f, "w1", func(n *probe.Node) bool { return n.Extensions["tailscale"] != nil })
 
 	if exts := run("get", "extensions", "--talosconfig", tc, "-n", addr, "-e", addr); !strings.Contains(exts, "tailscale") {
