@@ -152,7 +152,7 @@ func Reset(ctx context.Context, b plan.Board, r ResetOptions, opts Options, emit
 		req.SystemPartitionsToWipe = append(req.SystemPartitionsToWipe, &machineapi.ResetPartitionSpec{Label: l, Wipe: true})
 	}
 
-	emit(note(b.Name, "resetting", fmt.Sprintf("reset: %s (%s)", b.Name, resetCommand(b, r))))
+	emit(note(b.Name, "resetting", fmt.Sprintf("reset: %s (%s)", b.Name, resetWords(r))))
 
 	// One call: a refusal (an unknown label) must not be retried, and a
 	// board that took it is already on its way down.
@@ -187,14 +187,16 @@ func Reset(ctx context.Context, b plan.Board, r ResetOptions, opts Options, emit
 	return nil
 }
 
-// resetCommand is the talosctl command a reset is equivalent to.
-func resetCommand(b plan.Board, r ResetOptions) string {
-	cmd := fmt.Sprintf("talosctl reset -n %s --graceful=%v --reboot=%v", b.Address, r.Graceful, r.Reboot)
-	for _, l := range r.Wipe {
-		cmd += " --system-labels-to-wipe " + l
+// resetWords say what a reset does, in talosctl reset's flag names.
+func resetWords(r ResetOptions) string {
+	words := []string{fmt.Sprintf("graceful %v", r.Graceful), fmt.Sprintf("reboot %v", r.Reboot)}
+	if len(r.Wipe) > 0 {
+		words = append(words, "system labels to wipe: "+strings.Join(r.Wipe, " "))
+	} else {
+		words = append(words, "the whole system disk")
 	}
 
-	return cmd
+	return strings.Join(words, ", ")
 }
 
 // waitMaintenance waits until the board answers without its config.

@@ -174,7 +174,7 @@ func (c *checker) card(field string, b plan.Board, d discover.Board) {
 		return
 	}
 
-	fix := fmt.Sprintf("nothing to do: liftoff up upgrades %s to %s after apply (talosctl upgrade --image; one more install and reboot)", b.Name, im.Installer)
+	fix := fmt.Sprintf("nothing to do: liftoff up upgrades %s to %s after apply (the Talos machine API's Upgrade: one more install and reboot)", b.Name, im.Installer)
 	if im.DiskImage != "" {
 		fix += fmt.Sprintf("; to skip that, write the role's disk image %s to its card first", im.DiskImage)
 	}
