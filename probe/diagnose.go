@@ -307,7 +307,8 @@ func roleDiagnoses(n *Node) []Diagnosis {
 		out = append(out, Diagnosis{
 			Title: "extensions missing: " + strings.Join(missing, " "),
 			Why: fmt.Sprintf("%s's role (%s) needs %s, but the running image has %s. The installed image is not the role's: "+
-				"usually an install or upgrade with another installer (e.g. the plain ghcr.io/siderolabs/installer) which drops every extension",
+				"usually an install or upgrade with another installer (e.g. the plain ghcr.io/siderolabs/installer) which drops every extension, "+
+				"or a Pi booted from a card with another image: Talos installs nothing on a board booted from its card, so the card's image runs until an upgrade",
 				n.Name, n.Role, strings.Join(n.Expect, " "), orNone(n.ExtensionNames())),
 			Fix:      "upgrade to the role's installer: talosctl upgrade -n " + n.Name + " --image <installer from liftoff images>" + plainHint(n.Installer),
 			Evidence: nonEmpty("installer applied: "+n.Installer, "running schematic: "+orNoneStr(n.Schematic)),

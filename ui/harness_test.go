@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -34,10 +35,13 @@ type fake struct {
 	mu    sync.Mutex
 	plans []*plan.Plan
 	merge []bool
+	// saves has a value for every SavePlan (saves run in commands).
+	saves chan struct{}
 }
 
 func newFake(tailscaleEverywhere bool) *fake {
-	return &fake{events: make(chan probe.Event, 4096), progress: make(chan ui.Progress, 64), tsAll: tailscaleEverywhere, resume: make(chan struct{})}
+	return &fake{events: make(chan probe.Event, 4096), progress: make(chan ui.Progress, 64), tsAll: tailscaleEverywhere, resume: make(chan struct{}),
+		saves: make(chan struct{}, 256)}
 }
 
 func (f *fake) Discover(_ context.Context, target string) {
@@ -93,7 +97,23 @@ func (f *fake) SavePlan(p *plan.Plan) error {
 
 	f.plans = append(f.plans, p)
 
+	select {
+	case f.saves <- struct{}{}:
+	default:
+	}
+
 	return nil
+}
+
+// waitSaved waits for the next SavePlan, failing the test after a while.
+func (f *fake) waitSaved(t *testing.T) {
+	t.Helper()
+
+	select {
+	case <-f.saves:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no plan was saved")
+	}
 }
 
 // Preview is a scripted diff: liftoff's hostname and role label on top

@@ -132,6 +132,7 @@ func TestWrittenCardsNameAndRoleTheBoards(t *testing.T) {
 	hs.WaitFor("Boards (4)", "scan done")
 	hs.Keys("enter")
 	hs.WaitFor("What does each board become?", "garage-gw  192.168.1.14", "◆ gateway")
+	f.waitSaved(t) // the plan is saved in a command
 
 	p := f.lastPlan()
 	if p == nil {

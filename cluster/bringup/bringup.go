@@ -45,6 +45,9 @@ type Options struct {
 	// Registered receives each schematic's registration with the plan's
 	// Image Factory, which comes before anything is written or applied.
 	Registered func(factory.Step)
+	// KeepCards skips UpgradeCards after the bootstrap: a board booted
+	// from a card keeps running the card's image.
+	KeepCards bool
 }
 
 // Run is one bring-up in progress.
@@ -153,8 +156,9 @@ func (r *Run) ApplyBoard(ctx context.Context, name string) error {
 	return apply.Board(ctx, b, filepath.Join(r.Dir, plan.ConfigFile(b.Name)), r.opts.Apply, r.Stream.Emit)
 }
 
-// Bootstrap bootstraps the first control plane, fetches the kubeconfig
-// and starts watching the Nodes.
+// Bootstrap bootstraps the first control plane, fetches the kubeconfig,
+// starts watching the Nodes, and upgrades each board whose card runs
+// another image than its config's installer (UpgradeCards).
 func (r *Run) Bootstrap(ctx context.Context) error {
 	if err := apply.Bootstrap(ctx, r.Plan, r.Talosconfig, r.opts.Apply, r.Stream.Emit); err != nil {
 		return err
@@ -175,7 +179,13 @@ func (r *Run) Bootstrap(ctx context.Context) error {
 	r.Kubeconfig, r.Kube = kc, cs
 	r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error { return probe.WatchNodes(ctx, cs, emit) })
 
-	return nil
+	// A board booted from a card with another image than its config's
+	// installer gets that installer now (cards.go).
+	if r.opts.KeepCards {
+		return nil
+	}
+
+	return r.UpgradeCards(ctx)
 }
 
 // Register registers each role's schematic for the plan's board models —

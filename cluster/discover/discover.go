@@ -43,6 +43,16 @@ type Board struct {
 	// SystemDisk is the disk holding Talos's META partition: the medium
 	// the board booted from. Empty when the board does not say.
 	SystemDisk string
+	// Extensions and Schematic are what the booted image carries, from
+	// its ExtensionStatus resources, which Talos publishes in maintenance
+	// mode too (controllers/runtime/extension_status.go reads the boot
+	// image) and lets a maintenance-mode reader list. On a Pi that booted
+	// its SD card this is the card's image — what it keeps running after
+	// apply, since Talos installs nothing on an installed board.
+	// Schematic is the Image Factory's "schematic" pseudo-extension's
+	// version ("" for an image without one).
+	Extensions []string
+	Schematic  string
 }
 
 // Disk is a block device a board could install to.
@@ -295,6 +305,16 @@ func Inspect(ctx context.Context, endpoint string) (Board, error) {
 
 	if sd, err := safe.StateGetByID[*block.SystemDisk](ctx, c.COSI, block.SystemDiskID); err == nil {
 		b.SystemDisk = sd.TypedSpec().DevPath
+	}
+
+	if exts, err := safe.StateListAll[*runtime.ExtensionStatus](ctx, c.COSI); err == nil {
+		for x := range exts.All() {
+			if m := x.TypedSpec().Metadata; m.Name == "schematic" {
+				b.Schematic = m.Version
+			} else {
+				b.Extensions = append(b.Extensions, m.Name)
+			}
+		}
 	}
 
 	if links, err := safe.StateListAll[*network.LinkStatus](ctx, c.COSI); err == nil {

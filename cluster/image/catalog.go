@@ -91,10 +91,23 @@ func tag(ref string) string {
 	return ""
 }
 
+// ShortID is a schematic ID's first 12 characters, as people quote them.
+func ShortID(id string) string { return shortID(id) }
+
 func shortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]
 	}
 
 	return id
+}
+
+// SchematicOf is the schematic ID an Image Factory installer reference
+// names ("" for any other installer: a plain or self-built one).
+func SchematicOf(ref string) string {
+	if m := factoryRef.FindStringSubmatch(ref); m != nil {
+		return m[1]
+	}
+
+	return ""
 }

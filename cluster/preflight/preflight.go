@@ -14,6 +14,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config"
 
 	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
@@ -102,6 +103,7 @@ func Check(p *plan.Plan, found map[string]discover.Board, unanswered map[string]
 		c.arch(field, b, d)
 		c.disk(field, b, d)
 		c.skew(field, b, d)
+		c.card(field, b, d)
 	}
 
 	c.firmware()
@@ -154,6 +156,41 @@ func (c *checker) arch(field string, b plan.Board, d discover.Board) {
 			"the plan's model %s means the %s overlay, but the board is%s, which boots only the %s overlay: it would not boot what it installs",
 			b.Model, want, product(d), is)
 	}
+}
+
+// card warns when a board booted from its card (an SBC, or any board whose
+// META partition was found) runs another image than its role's: Talos
+// installs nothing on an installed board (talos v1.13.3
+// v1alpha1_sequencer.go, Install), so after apply it would keep the
+// card's extensions. liftoff's bring-up upgrades it; the warning says so
+// and how to avoid the extra reboot.
+func (c *checker) card(field string, b plan.Board, d discover.Board) {
+	if d.Schematic == "" || (d.SystemDisk == "" && b.Model == plan.AMD64) {
+		return
+	}
+
+	im, err := image.For(c.plan, b)
+	if err != nil || im.SchematicID == "" || im.SchematicID == d.Schematic {
+		return
+	}
+
+	fix := fmt.Sprintf("nothing to do: liftoff up upgrades %s to %s after apply (the Talos machine API's Upgrade: one more install and reboot)", b.Name, im.Installer)
+	if im.DiskImage != "" {
+		fix += fmt.Sprintf("; to skip that, write the role's disk image %s to its card first", im.DiskImage)
+	}
+
+	c.add(plan.Warning, b.Name, field+".role",
+		fix,
+		"%s booted an image (schematic %s, extensions: %s) that is not its %s role's (schematic %s, extensions: %s): Talos installs nothing on a board booted from its card, so applying its config alone leaves the card's image running",
+		b.Name, image.ShortID(d.Schematic), orNone(strings.Join(d.Extensions, " ")), b.Role, image.ShortID(im.SchematicID), orNone(strings.Join(im.Extensions, " ")))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+
+	return s
 }
 
 func product(d discover.Board) string {

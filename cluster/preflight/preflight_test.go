@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/liftoff-lab/liftoff/cluster/discover"
+	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
@@ -327,4 +328,77 @@ boards:
 		!strings.Contains(errs[0].Message, "nothing answers on the port yet") || errs[0].Fix == "" {
 		t.Errorf("%v", got)
 	}
+}
+
+// A Pi whose card runs another role's image is told that apply alone
+// leaves it there, and that the bring-up upgrades it; one running its
+// role's image, and an ISO board, are not.
+func TestCardImage(t *testing.T) {
+	p, err := plan.Parse([]byte(strings.Replace(lab, "model: amd64, machine: worker, role: gateway", "model: rpi4, machine: worker, role: gateway", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b, _ := p.Board("gw")
+	b.Role = plan.Compute
+
+	compute, err := image.For(p, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	gateway, _ := p.Board("gw")
+
+	own, err := image.For(p, gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	card := func(id string) discover.Board {
+		d := pi(sd)
+		d.Address, d.Schematic, d.Extensions = "192.168.1.12", id, []string{"drbd", "spin", "zfs"}
+
+		return d
+	}
+
+	probs := Check(p, map[string]discover.Board{"pi-1": pi(sd), "gw": card(compute.SchematicID)}, nil, "v1.13.3")
+
+	var got []plan.Problem
+
+	for _, pr := range probs {
+		if pr.Field == "boards[1].role" {
+			got = append(got, pr)
+		}
+	}
+
+	if len(got) != 1 || got[0].Severity != plan.Warning || !strings.Contains(got[0].Message, "Talos installs nothing on a board booted from its card") ||
+		!strings.Contains(got[0].Fix, "liftoff up upgrades gw to "+own.Installer) || !strings.Contains(got[0].Fix, own.DiskImage) {
+		t.Errorf("a gateway whose card runs the compute image: %v", got)
+	}
+
+	for _, pr := range Check(p, map[string]discover.Board{"pi-1": pi(sd), "gw": card(own.SchematicID)}, nil, "v1.13.3") {
+		if pr.Field == "boards[1].role" {
+			t.Errorf("a card with the role's image: %v", pr)
+		}
+	}
+
+	iso := nuc()
+	iso.Schematic = compute.SchematicID
+
+	for _, pr := range Check(mustParse(t, lab), map[string]discover.Board{"pi-1": pi(sd), "gw": iso}, nil, "v1.13.3") {
+		if strings.HasSuffix(pr.Field, ".role") {
+			t.Errorf("an ISO board installs its config's installer, no card warning: %v", pr)
+		}
+	}
+}
+
+func mustParse(t *testing.T, s string) *plan.Plan {
+	t.Helper()
+
+	p, err := plan.Parse([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return p
 }

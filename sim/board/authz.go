@@ -27,6 +27,7 @@ var methodRoles = map[string]role.Set{
 	"/machine.MachineService/Reboot":             role.MakeSet(role.Admin, role.Operator),
 	"/machine.MachineService/Reset":              role.MakeSet(role.Admin),
 	"/machine.MachineService/ServiceList":        role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Upgrade":            role.MakeSet(role.Admin),
 	"/machine.MachineService/Version":            role.MakeSet(role.Admin, role.Operator, role.Reader),
 
 	// What talosctl's troubleshooting commands and dashboard call.

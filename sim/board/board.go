@@ -34,6 +34,10 @@ type Spec struct {
 	Disks   []Disk
 	// Booted is the Talos version it boots in maintenance mode.
 	Booted string
+	// Card is the disk image written to its SD card or eMMC (an SBC's only
+	// way to start Talos): the board is installed from power-on and boots
+	// it; nil boots an ISO and installs on apply (upgrade.go).
+	Card *Image
 }
 
 // Disk is a block device of the board.
@@ -173,6 +177,8 @@ type Board struct {
 	installed   bool
 	booted      string // Talos version running
 	boots       int
+	bootID      string // the kernel's random boot_id, new every boot
+	rollback    int    // counts applies: a TRY's rollback fires only if none came since
 	bootstrap   bool
 	nodeSeen    bool // the Kubernetes Node exists (Talos: NodeStatus)
 	nodeReady   bool
@@ -234,6 +240,7 @@ func Start(ctx context.Context, opts Options) (*Board, error) {
 		logs: map[string][]string{}, subs: map[chan string]string{}}
 	b.ctx, b.cancel = context.WithCancel(ctx)
 	b.booted = opts.Spec.Booted
+	b.bootID = actorID()
 
 	st, err := newState(b.ctx, opts.Spec)
 	if err != nil {
@@ -248,6 +255,10 @@ func Start(ctx context.Context, opts Options) (*Board, error) {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
+
+	if opts.Spec.Card != nil {
+		b.bootCardLocked(*opts.Spec.Card)
+	}
 
 	b.startMaintenanceServicesLocked()
 	b.setStageLocked("maintenance")

@@ -507,7 +507,8 @@ func TestRebootAndReset(t *testing.T) {
 	}
 
 	// Reset: back to maintenance mode, serving the self-signed certificate again.
-	if err := c2.Reset(context.Background(), false, false); err != nil {
+	// Reboot: without it Talos v1.13.3 shuts down (the Reset sequence).
+	if err := c2.Reset(context.Background(), false, true); err != nil {
 		t.Fatal(err)
 	}
 

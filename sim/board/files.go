@@ -32,6 +32,7 @@ import (
 func (m machineNow) files(b *Board) map[string]string {
 	b.mu.Lock()
 	version, hostDNS := b.booted, b.cfg != nil && b.cfg.Machine().Features().HostDNS().Enabled() && m.booted
+	bootID := b.bootID
 	b.mu.Unlock()
 
 	mi := m.meminfo()
@@ -48,9 +49,12 @@ func (m machineNow) files(b *Board) map[string]string {
 		"/proc/net/dev":             m.procNetDev(),
 		"/proc/net/route":           m.procNetRoute(b),
 		"/proc/sys/kernel/hostname": m.host + "\n",
-		"/etc/hostname":             m.host + "\n",
-		"/etc/os-release":           fmt.Sprintf(constants.OSReleaseTemplate, "Talos", "talos", version),
-		"/etc/hosts":                fmt.Sprintf("127.0.0.1 localhost\n%s %s\n::1       localhost ip6-localhost ip6-loopback\nff02::1   ip6-allnodes\nff02::2   ip6-allrouters\n", m.addr, m.host),
+		// A new one every boot: what talosctl's tracker reads to tell an
+		// upgrade's or reboot's new boot (cmd/talosctl/pkg/talos/action).
+		"/proc/sys/kernel/random/boot_id": bootID + "\n",
+		"/etc/hostname":                   m.host + "\n",
+		"/etc/os-release":                 fmt.Sprintf(constants.OSReleaseTemplate, "Talos", "talos", version),
+		"/etc/hosts":                      fmt.Sprintf("127.0.0.1 localhost\n%s %s\n::1       localhost ip6-localhost ip6-loopback\nff02::1   ip6-allnodes\nff02::2   ip6-allrouters\n", m.addr, m.host),
 	}
 
 	if hostDNS {

@@ -120,6 +120,8 @@ func (b *Board) Report() StageReport {
 		allowed = time.Duration(float64(t.Install)*slow) + pulls + rebootCountdown
 	case "rebooting", "resetting":
 		allowed = reboot + b.dropFor()
+	case "upgrading":
+		allowed = b.upgradeAllowed()
 	case "booting":
 		allowed = t.Boot + 2*t.Service + t.Restart
 	}

@@ -25,6 +25,12 @@ func (b *Board) acceptLocked(cfg coreconfig.Provider, raw []byte) {
 		b.opts.Hooks.Applied(cfg)
 	}
 
+	if b.installed {
+		b.bootInstalledLocked()
+
+		return
+	}
+
 	b.setStageLocked("installing")
 
 	// Talos's Install task: the disk first, then the installer's pull,
@@ -130,9 +136,18 @@ func (b *Board) rebootLocked(d time.Duration) {
 
 func (b *Board) bootLocked() {
 	b.boots++
+	b.bootID = actorID()
 
 	if b.staged != nil && b.installed {
 		b.cfg, b.cfgBytes, b.staged, b.stagedBytes = b.staged, b.stagedBytes, nil, nil
+	}
+
+	// A card wiped whole (a Reset without labels) holds nothing to boot.
+	if b.opts.Spec.Card != nil && !b.installed {
+		b.kmsg("bootloader: no bootable partition on %s", b.opts.Spec.bootDisk())
+		b.x.stuck = "nothing to boot on " + b.opts.Spec.bootDisk() + ": write the role's disk image to it again"
+
+		return
 	}
 
 	// A Pi 5's bootloader may never hand over to Linux: then nothing
@@ -152,6 +167,11 @@ func (b *Board) bootLocked() {
 func (b *Board) bootServedLocked() {
 	if b.cfg == nil || !b.installed {
 		b.startMaintenanceServicesLocked()
+
+		if b.installed {
+			b.publishExtensionsLocked()
+		}
+
 		b.setStageLocked("maintenance")
 		b.kmsg("talos: maintenance mode: waiting for a machine config")
 
@@ -350,19 +370,6 @@ func (b *Board) doBootstrapLocked() {
 			}
 		})
 	}
-}
-
-// resetLocked wipes the config and returns to maintenance mode.
-func (b *Board) resetLocked() {
-	b.cfg, b.cfgBytes, b.image = nil, nil, Image{}
-	b.staged, b.stagedBytes = nil, nil
-	b.installed, b.bootstrap, b.boots = false, false, 0
-	b.booted = b.opts.Spec.Booted
-	b.stopServicesLocked() // their Service resources go too
-	b.services = map[string]*service{}
-	b.clearExtensionsLocked()
-	b.setStageLocked("resetting")
-	b.rebootLocked(b.opts.Timing.Reboot)
 }
 
 // renamedLocked follows a hostname changed live, as Talos v1.13.3 does: the

@@ -220,6 +220,32 @@ func (m *machineService) ApplyConfiguration(ctx context.Context, req *machineapi
 		return applied(nil, mode, "Dry run summary:\n"+details+" (skipped in dry-run).\n"), nil
 	}
 
+	// TRY: applied live, rolled back after the timeout unless another
+	// apply comes first (v1alpha1_server.go; Runtime.RollbackToConfigAfter
+	// in v1alpha1_runtime.go; constants.ConfigTryTimeout is a minute).
+	try := time.Duration(0)
+	if mode == machineapi.ApplyConfigurationRequest_TRY && !inMaintenance {
+		try = constants.ConfigTryTimeout
+		if t := req.GetTryModeTimeout(); t != nil {
+			try = t.AsDuration()
+		}
+
+		details += fmt.Sprintf("\nThe config is applied in 'try' mode and will be automatically reverted back in %s", try)
+	}
+
+	b.mu.Lock()
+	b.rollback++ // any apply cancels a pending rollback (CancelConfigRollbackTimeout)
+	if try > 0 && b.cfg != nil {
+		gen, prev, prevBytes := b.rollback, b.cfg, b.cfgBytes
+		b.afterLocked(try, func() {
+			if b.rollback == gen {
+				b.kmsg("[talos] rolling back the configuration")
+				b.liveApplyLocked(prev, prevBytes)
+			}
+		})
+	}
+	b.mu.Unlock()
+
 	resp, cut, err := m.take(cfg, req.GetData(), mode, warnings, details)
 	if cut {
 		return nil, m.cut(ctx)
@@ -491,13 +517,4 @@ func (m *machineService) Reboot(ctx context.Context, _ *machineapi.RebootRequest
 	m.b.mu.Unlock()
 
 	return &machineapi.RebootResponse{Messages: []*machineapi.Reboot{{}}}, nil
-}
-
-func (m *machineService) Reset(ctx context.Context, _ *machineapi.ResetRequest) (*machineapi.ResetResponse, error) {
-	m.b.mu.Lock()
-	m.b.kmsg("reset requested through the API: wiping the config")
-	m.b.afterLocked(0, m.b.resetLocked)
-	m.b.mu.Unlock()
-
-	return &machineapi.ResetResponse{Messages: []*machineapi.Reset{{}}}, nil
 }

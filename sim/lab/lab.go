@@ -37,6 +37,12 @@ type BoardSpec struct {
 	Model   string `yaml:"model"`
 	Machine string `yaml:"machine"`
 	Role    string `yaml:"role"`
+	// Card is the role whose Image Factory disk image is written to the
+	// board's SD card or eMMC ("role": its own role's): it boots that, and
+	// applying a config installs nothing (sim/board upgrade.go). Empty:
+	// it boots an ISO and installs its config's installer on apply — the
+	// only way for an amd64 board.
+	Card string `yaml:"card,omitempty"`
 }
 
 // Spec describes a simulated lab.
@@ -78,6 +84,10 @@ type Options struct {
 	// Faults, when set, replace the scenario's faults (tests inject lab
 	// faults with it).
 	Faults func(i int, b plan.Board) board.Faults
+	// KeepCards leaves a card's image running: the bring-up does not
+	// upgrade boards whose card runs another image than their config's
+	// installer (what the lab looks like without liftoff's upgrade).
+	KeepCards bool
 }
 
 // Lab is a running simulated lab.
@@ -129,6 +139,10 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	sc, err := Lookup(opts.Scenario)
 	if err != nil {
 		return nil, err
+	}
+
+	if sc.Spec != nil {
+		opts.Spec = sc.Spec(opts.Spec)
 	}
 
 	p, err := opts.Spec.Plan()
@@ -189,8 +203,15 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 			faults = opts.Faults(i, b)
 		}
 
+		hw := hardware(i, b)
+		if hw.Card, err = l.card(p, opts.Spec.Boards[i], b); err != nil {
+			l.Close() //nolint:errcheck
+
+			return nil, err
+		}
+
 		bd, err := board.Start(l.ctx, board.Options{
-			Spec:    hardware(i, b),
+			Spec:    hw,
 			Speed:   opts.Speed,
 			Timing:  timing(opts.BootTimeout),
 			Resolve: l.resolve,
@@ -258,7 +279,7 @@ func LoadSpec(path string) (Spec, error) {
 
 	var s Spec
 	if err := dec.Decode(&s); err != nil {
-		return Spec{}, fmt.Errorf("%s: %w (fields: cluster, profile, first, boards: [{name, model, machine, role}])", path, err)
+		return Spec{}, fmt.Errorf("%s: %w (fields: cluster, profile, first, boards: [{name, model, machine, role, card}])", path, err)
 	}
 
 	if s.First == "" {
@@ -404,6 +425,40 @@ func (l *Lab) resolve(ref string) (board.Image, error) {
 	}
 
 	return img, nil
+}
+
+// card is the image on a board's SD card, nil for none (an ISO boot).
+func (l *Lab) card(p *plan.Plan, bs BoardSpec, b plan.Board) (*board.Image, error) {
+	role := bs.Card
+	if role == "" {
+		return nil, nil //nolint:nilnil // no card
+	}
+
+	if b.Model == plan.AMD64 {
+		return nil, fmt.Errorf("sim spec: %s is an amd64 board: it boots an ISO, not a card (drop its card field)", b.Name)
+	}
+
+	if role == "role" {
+		role = b.Role
+	}
+
+	if role != plan.Compute && role != plan.Gateway {
+		return nil, fmt.Errorf("sim spec: %s's card %q: want role, compute or gateway", b.Name, bs.Card)
+	}
+
+	b.Role = role
+
+	im, err := image.For(p, b)
+	if err != nil {
+		return nil, err
+	}
+
+	img, err := l.resolve(im.Installer)
+	if err != nil {
+		return nil, fmt.Errorf("%s's card: %w", b.Name, err)
+	}
+
+	return &img, nil
 }
 
 // applied remembers the OS CA of every control plane config: what trustd

@@ -39,10 +39,21 @@ func checkAndPicture(t *testing.T, scenario string, subnet int, only ...string) 
 // troubleshoot view would show.
 func checkScenario(t *testing.T, scenario string, subnet int, env check.Env, only ...string) ([]check.Result, *probe.Lab) {
 	t.Helper()
+
+	results, rec := checkLab(t, Options{Scenario: scenario}, subnet, env, only...)
+
+	return results, picture(t, rec)
+}
+
+// checkLab runs a lab's checks on 127.0.subnet.0/24 at speed 100 and
+// returns the results and the recording.
+func checkLab(t *testing.T, opts Options, subnet int, env check.Env, only ...string) ([]check.Result, *bytes.Buffer) {
+	t.Helper()
 	toolpathtest.Need(t, "kube", "etcd")
 
-	spec := DefaultSpec()
-	spec.First = fmt.Sprintf("127.0.%d.11", subnet)
+	opts.Spec = DefaultSpec()
+	opts.Spec.First = fmt.Sprintf("127.0.%d.11", subnet)
+	opts.Speed, opts.BootTimeout = 100, steadyBoot
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -50,7 +61,7 @@ func checkScenario(t *testing.T, scenario string, subnet int, env check.Env, onl
 	var rec bytes.Buffer
 
 	results, err := Check(ctx, CheckOptions{
-		Lab:    Options{Spec: spec, Scenario: scenario, Speed: 100, BootTimeout: steadyBoot},
+		Lab:    opts,
 		Dir:    t.TempDir(),
 		Settle: 2 * time.Second,
 		Only:   only,
@@ -65,7 +76,7 @@ func checkScenario(t *testing.T, scenario string, subnet int, env check.Env, onl
 		_ = check.WriteTable(os.Stdout, results)
 	}
 
-	return results, picture(t, &rec)
+	return results, &rec
 }
 
 // steadyBoot keeps a waiting boot sequence waiting while a test judges it:

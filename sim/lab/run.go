@@ -48,7 +48,7 @@ func (l *Lab) Prepare(ctx context.Context, dir string, p *plan.Plan) (*Run, erro
 		}
 	}
 
-	r, err := bringup.Start(ctx, dir, p, bringup.Options{AuthKey: SimAuthKey, Edit: edit, Route: l.RouteOptions})
+	r, err := bringup.Start(ctx, dir, p, bringup.Options{AuthKey: SimAuthKey, Edit: edit, Route: l.RouteOptions, KeepCards: l.opts.KeepCards})
 	if err != nil {
 		return nil, err
 	}

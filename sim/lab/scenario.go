@@ -39,6 +39,8 @@ type Scenario struct {
 	Faults func(i int, b plan.Board) board.Faults
 	Images func(p *plan.Plan) []image.Image
 	Edit   func(p *plan.Plan, dir string) error
+	// Spec reshapes the lab's boards (roles, cards) before it starts.
+	Spec func(Spec) Spec
 }
 
 // Scenarios, selectable by name.
@@ -156,6 +158,14 @@ var Scenarios = []Scenario{
 
 			return nil
 		},
+	},
+	{
+		Name: "card-wrong-image",
+		Description: "the gateway is a Raspberry Pi (the last Pi; the amd64 box computes) whose SD card carries the compute image, " +
+			"every Pi boots from its card: Talos installs nothing on a board booted from its card, so the gateway runs without tailscale until liftoff upgrades it",
+		Spec: gatewayCardHoldsTheComputeImage,
+		// liftoff's bring-up upgrades the gateway to its installer: nothing
+		// fails. Without that upgrade (Options.KeepCards) the route does.
 	},
 	{
 		Name:        "new-dhcp-lease",
@@ -333,6 +343,40 @@ func without(list []string, drop string) []string {
 
 // nth is the plan's board at a position: scenarios pick boards by place
 // (like Faults), so they work whatever the wizard named them.
+// gatewayCardHoldsTheComputeImage moves the gateway role to the last Pi
+// (the amd64 box computes) and boots every Pi from a card: the gateway's
+// carries the compute image, the others their role's.
+func gatewayCardHoldsTheComputeImage(s Spec) Spec {
+	boards := slices.Clone(s.Boards)
+
+	last := -1
+
+	for i, b := range boards {
+		if b.Model != plan.AMD64 && (last < 0 || boards[last].Role != plan.Gateway) {
+			last = i // the last Pi, unless a Pi is the gateway already
+		}
+	}
+
+	for i := range boards {
+		b := &boards[i]
+
+		switch {
+		case b.Model == plan.AMD64:
+			if b.Role == plan.Gateway && last >= 0 {
+				b.Role = plan.Compute
+			}
+		case i == last:
+			b.Role, b.Card = plan.Gateway, plan.Compute
+		default:
+			b.Card = "role"
+		}
+	}
+
+	s.Boards = boards
+
+	return s
+}
+
 func nth(p *plan.Plan, i int) (plan.Board, error) {
 	if i >= len(p.Boards) {
 		return plan.Board{}, fmt.Errorf("this scenario needs at least %d boards; the plan has %d", i+1, len(p.Boards))

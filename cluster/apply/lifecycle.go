@@ -1,0 +1,281 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/cosi-project/runtime/pkg/safe"
+	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/client"
+	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
+
+	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
+)
+
+// bootIDPath is where the kernel says which boot this is; talosctl's
+// tracker reads it to tell a reboot's new boot (talos v1.13.3
+// cmd/talosctl/pkg/talos/action/tracker.go).
+const bootIDPath = "/proc/sys/kernel/random/boot_id"
+
+var (
+	errSameBoot = errors.New("still on the boot before the upgrade (pulling, installing or rebooting)")
+	errNotReady = errors.New("booted, not ready yet")
+)
+
+// Upgrade moves a board that runs this cluster's config (opts.Talosconfig
+// is required) to installer: the Talos machine API's Upgrade, what
+// `talosctl upgrade --image installer` does. Talos pulls and validates the
+// installer before it answers, so an unknown schematic or an installer
+// without the board's architecture is an error here and the board is
+// untouched. Then it installs and reboots; Upgrade follows it, by its
+// kernel boot_id as talosctl does, until the new boot runs and is ready.
+// Progress and every wait are events for emit. Cancelling ctx stops the
+// waiting, never Talos: once accepted, the board upgrades and reboots.
+//
+// It is the only way a board booted from a card gets its role's image:
+// Talos does not install a config's installer on a board that is already
+// installed (its Install sequence is empty then).
+func Upgrade(ctx context.Context, b plan.Board, installer string, opts Options, emit func(probe.Event)) error {
+	opts = opts.withDefaults()
+	tc := opts.Talosconfig
+
+	if tc == nil {
+		return errors.New("upgrade: no talosconfig: pass the cluster's talosconfig (liftoff gen writes it) to reach a configured board")
+	}
+
+	if installer == "" {
+		return errors.New("upgrade: no installer image given: name the role's installer (liftoff images prints it)")
+	}
+
+	const step = "upgrade"
+
+	var before string
+
+	if err := Secure(ctx, b, tc, opts, step, emit, func(ctx context.Context, c *client.Client) (err error) {
+		before, err = bootID(ctx, c)
+
+		return err
+	}); err != nil {
+		return err
+	}
+
+	emit(note(b.Name, "upgrading", fmt.Sprintf("upgrade: %s pulls %s (talosctl upgrade -n %s --image %s)", b.Name, installer, b.Address, installer)))
+
+	target := probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: tc}
+	cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+
+	err := once(cctx, target, func(ctx context.Context, c *client.Client) error {
+		_, err := c.UpgradeWithOptions(ctx, client.WithUpgradeImage(installer)) //nolint:staticcheck // the MachineService call talosctl v1.12 and v1.13 make
+
+		return err
+	})
+
+	cancel()
+
+	if err != nil {
+		err = fmt.Errorf("upgrade: %s refused %s: %s (nothing changed on the board; is the schematic registered with the factory, and is it the board's architecture?)", b.Name, installer, describe(err))
+		emit(note(b.Name, "failed", err.Error()))
+
+		return err
+	}
+
+	emit(note(b.Name, "upgrading", "upgrade: accepted; installing, then rebooting into the new image"))
+
+	if err := Secure(ctx, b, tc, opts, step, emit, func(ctx context.Context, c *client.Client) error {
+		id, err := bootID(ctx, c)
+		if err != nil {
+			return err
+		}
+
+		if id == before {
+			return errSameBoot
+		}
+
+		ms, err := safe.StateGetByID[*runtime.MachineStatus](ctx, c.COSI, runtime.MachineStatusID)
+		if err != nil {
+			return err
+		}
+
+		if s := ms.TypedSpec(); s.Stage != runtime.MachineStageRunning || !s.Status.Ready {
+			return fmt.Errorf("%w: stage %s", errNotReady, s.Stage)
+		}
+
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	emit(note(b.Name, "done", "upgrade: "+b.Name+" runs "+installer+" and is ready"))
+
+	return nil
+}
+
+// ResetOptions say what a Reset does, as talosctl reset's flags do.
+type ResetOptions struct {
+	// Graceful drains the node and leaves etcd first (--graceful).
+	Graceful bool
+	// Reboot reboots afterwards; without it the board shuts down and stays
+	// off until someone powers it on (talosctl reset's default).
+	Reboot bool
+	// Wipe are the system partitions to wipe by label
+	// (--system-labels-to-wipe): STATE holds the config, EPHEMERAL etcd's
+	// and the pods' data. Empty wipes the whole system disk — on a board
+	// booted from its SD card, the card's Talos too.
+	Wipe []string
+}
+
+// StartOver is the reset a repair uses: graceful, STATE and EPHEMERAL
+// only, then a reboot. The install stays (META, the boot partition), so the
+// board comes back in maintenance mode running the same image, without its
+// config.
+var StartOver = ResetOptions{Graceful: true, Reboot: true, Wipe: []string{"STATE", "EPHEMERAL"}}
+
+// Reset resets a board that runs this cluster's config (opts.Talosconfig is
+// required) through the Talos machine API's Reset, as `talosctl reset`
+// does with the same options. With Reboot it waits until the board answers
+// in maintenance mode again. Cancelling ctx stops the waiting, never Talos.
+func Reset(ctx context.Context, b plan.Board, r ResetOptions, opts Options, emit func(probe.Event)) error {
+	opts = opts.withDefaults()
+	tc := opts.Talosconfig
+
+	if tc == nil {
+		return errors.New("reset: no talosconfig: pass the cluster's talosconfig (liftoff gen writes it) to reach a configured board")
+	}
+
+	req := &machineapi.ResetRequest{Graceful: r.Graceful, Reboot: r.Reboot}
+	for _, l := range r.Wipe {
+		req.SystemPartitionsToWipe = append(req.SystemPartitionsToWipe, &machineapi.ResetPartitionSpec{Label: l, Wipe: true})
+	}
+
+	emit(note(b.Name, "resetting", fmt.Sprintf("reset: %s (%s)", b.Name, resetWords(r))))
+
+	// One call: a refusal (an unknown label) must not be retried, and a
+	// board that took it is already on its way down.
+	cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+	err := once(cctx, probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: tc}, func(ctx context.Context, c *client.Client) error {
+		return c.ResetGeneric(ctx, req)
+	})
+
+	cancel()
+
+	if err != nil {
+		err = fmt.Errorf("reset: %s refused: %s (nothing changed on the board)", b.Name, describe(err))
+		emit(note(b.Name, "failed", err.Error()))
+
+		return err
+	}
+
+	if !r.Reboot {
+		emit(note(b.Name, "done", "reset: "+b.Name+" wipes and shuts down; power it on to boot again"))
+
+		return nil
+	}
+
+	emit(note(b.Name, "resetting", "reset: accepted; waiting for maintenance mode"))
+
+	if err := waitMaintenance(ctx, b, opts, emit); err != nil {
+		return err
+	}
+
+	emit(note(b.Name, "done", "reset: "+b.Name+" is in maintenance mode, waiting for a config"))
+
+	return nil
+}
+
+// resetWords say what a reset does, in talosctl reset's flag names.
+func resetWords(r ResetOptions) string {
+	words := []string{fmt.Sprintf("graceful %v", r.Graceful), fmt.Sprintf("reboot %v", r.Reboot)}
+	if len(r.Wipe) > 0 {
+		words = append(words, "system labels to wipe: "+strings.Join(r.Wipe, " "))
+	} else {
+		words = append(words, "the whole system disk")
+	}
+
+	return strings.Join(words, ", ")
+}
+
+// waitMaintenance waits until the board answers without its config.
+func waitMaintenance(ctx context.Context, b plan.Board, opts Options, emit func(probe.Event)) error {
+	target := probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: opts.Talosconfig}
+	bo := backoff{next: opts.Backoff, most: opts.MaxBackoff}
+	start := time.Now()
+
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+		c, secure, err := probe.Connect(cctx, target)
+
+		cancel()
+
+		if err == nil {
+			c.Close() //nolint:errcheck
+
+			if !secure {
+				return nil
+			}
+
+			err = errors.New("still running its config")
+		}
+
+		wait := bo.step()
+
+		e := note(b.Name, "waiting", fmt.Sprintf("reset: waiting for %s (attempt %d, %s so far), next try in %s: %s", b.Name, attempt, roughly(time.Since(start)), wait, describe(err)))
+		e.Count = attempt
+		emit(e)
+
+		if sleep(ctx, wait) != nil {
+			return fmt.Errorf("%s: %w", b.Name, stopped(ctx, "reset", err))
+		}
+	}
+}
+
+// bootID reads the kernel's boot_id.
+func bootID(ctx context.Context, c *client.Client) (string, error) {
+	r, err := c.Read(ctx, bootIDPath)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close() //nolint:errcheck
+
+	// A boot_id is a 36-character UUID and a newline.
+	data, err := io.ReadAll(io.LimitReader(r, 64))
+	if err != nil {
+		return "", err
+	}
+
+	return strings.TrimSpace(string(data)), nil
+}
+
+// Running is the schematic ID of the image a configured board runs (its
+// "schematic" ExtensionStatus, which Image Factory images carry: image-
+// factory internal/artifacts/schematic.go), "" for an image without one;
+// one attempt, bounded by opts.CallTimeout.
+func Running(ctx context.Context, b plan.Board, opts Options) (string, error) {
+	opts = opts.withDefaults()
+
+	ctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+	defer cancel()
+
+	var id string
+
+	err := once(ctx, probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: opts.Talosconfig}, func(ctx context.Context, c *client.Client) error {
+		list, err := safe.StateListAll[*runtime.ExtensionStatus](ctx, c.COSI)
+		if err != nil {
+			return err
+		}
+
+		for x := range list.All() {
+			if m := x.TypedSpec().Metadata; m.Name == "schematic" {
+				id = m.Version
+			}
+		}
+
+		return nil
+	})
+
+	return id, err
+}
