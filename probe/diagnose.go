@@ -371,7 +371,7 @@ func waitEvidence(n *Node, id string) []string {
 
 		ev = append(ev, line)
 	} else {
-		ev = append(ev, id+": no state read yet (talosctl -n "+n.Name+" services)")
+		ev = append(ev, id+": no state read yet (talosctl services -n "+n.Name+")")
 	}
 
 	if n.BootWait != "" && strings.Contains(n.BootWait, `"`+id+`"`) {
@@ -746,7 +746,7 @@ func stuckStage(n *Node, now time.Time) (Diagnosis, bool) {
 		return Diagnosis{
 			Title:    fmt.Sprintf("booting for %s: the boot sequence waits for %s", now.Sub(n.StageSince).Round(time.Second), strings.Join(n.BootWaitFor, ", ")),
 			Why:      "Talos's boot sequence waits for every service to be up; these are not. The machine stays in booting until they are, and reboots after 70 minutes (BootTimeout)",
-			Fix:      "look at what each one waits for (talosctl -n " + n.Name + " services) and at its log (talosctl -n " + n.Name + " logs SERVICE)",
+			Fix:      "look at what each one waits for (talosctl services -n " + n.Name + ") and at its log (talosctl logs SERVICE -n " + n.Name + ")",
 			Evidence: ev,
 		}, true
 	}

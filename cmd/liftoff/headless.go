@@ -115,14 +115,22 @@ func (cv *converge) healthyLocked() bool {
 			return false
 		}
 
-		if b.Role == plan.Gateway {
-			if s, ok := n.Services["ext-tailscale"]; !ok || !s.Up {
-				return false
-			}
+		if b.Role == plan.Gateway && !tailscaleUp(n) {
+			return false
 		}
 	}
 
 	return true
+}
+
+// tailscaleUp is whether a gateway's tailscale can be taken for working.
+// ext-tailscale has no health check, so Talos counts it up while it runs,
+// also between the exits of a login that keeps failing (containerboot
+// exits, restart: always): one that has restarted is not taken for up.
+func tailscaleUp(n *probe.Node) bool {
+	s, ok := n.Services["ext-tailscale"]
+
+	return ok && s.Up && s.Restarts == 0
 }
 
 // summary is the closing line: healthy, or what is not and why.
@@ -146,17 +154,15 @@ func (cv *converge) summary(took time.Duration, cause error) string {
 			continue
 		}
 
-		if b.Role == plan.Gateway {
-			if s, ok := n.Services["ext-tailscale"]; !ok || !s.Up {
-				wrong = append(wrong, b.Name+": its tailscale is not up — "+why(n, time.Now()))
-			}
+		if b.Role == plan.Gateway && !tailscaleUp(n) {
+			wrong = append(wrong, b.Name+": its tailscale is not up — "+why(n, time.Now()))
 		}
 	}
 
 	head := fmt.Sprintf("%d/%d boards Ready", ready, len(cv.plan.Boards))
 	if gw, ok := cv.plan.Gateway(); ok {
 		state := "not up"
-		if s, ok := cv.lab.Node(gw.Name).Services["ext-tailscale"]; ok && s.Up {
+		if tailscaleUp(cv.lab.Node(gw.Name)) {
 			state = "up"
 		}
 

@@ -433,7 +433,11 @@ func (b *Board) liveApplyLocked(cfg coreconfig.Provider, data []byte) {
 			now = e.Environment()
 		}
 
-		if !slices.Equal(before[id], now) {
+		// A service that had no config before this apply was waiting for
+		// it and has just started with it: once is enough (a second start
+		// would log tailscaled in twice).
+		was, had := before[id]
+		if had && !slices.Equal(was, now) {
 			if id == "ext-tailscale" && b.opts.Hooks.TailscaleDown != nil {
 				go b.opts.Hooks.TailscaleDown(b)
 			}

@@ -81,6 +81,12 @@ func (s *server) kill() {
 
 // serveLocked starts the API for the current mode (maintenance or secure).
 func (b *Board) serveLocked() error {
+	// A board closed for good never listens again, whatever timer (a
+	// reboot, an upgrade) comes due after Close.
+	if b.ctx.Err() != nil {
+		return errors.New("apid: the board is powered off")
+	}
+
 	var (
 		tlsCfg *tls.Config
 		err    error
