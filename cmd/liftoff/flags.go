@@ -17,7 +17,7 @@ import (
 // refused by fileio.CheckPath, which never repeats the value.
 var pathFlags = map[string]bool{
 	"plan": true, "out": true, "dir": true, "spec": true, "record": true, "junit": true, "html": true, "events": true, "lab": true,
-	"image": true,
+	"image":       true,
 	"talosconfig": true, "kubeconfig": true, "tailscale-authkey-file": true, "tailscale-api-key-file": true,
 	"to": true, "device": true, "cache": true,
 }
