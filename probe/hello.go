@@ -21,8 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
-	"github.com/liftoff-lab/liftoff/cluster/image"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 // The two hello-worlds the baseline compares.
@@ -210,15 +209,15 @@ func SpinRuntimeClass(ctx context.Context, cs kubernetes.Interface) (string, err
 	}
 
 	for _, rc := range list.Items {
-		if rc.Handler == image.SpinRuntimeHandler {
+		if rc.Handler == plan.SpinRuntimeHandler {
 			return rc.Name, nil
 		}
 	}
 
 	rc := &nodev1.RuntimeClass{
-		ObjectMeta: metav1.ObjectMeta{Name: image.SpinRuntimeClass, Labels: map[string]string{managedBy: "liftoff"}},
-		Handler:    image.SpinRuntimeHandler,
-		Scheduling: &nodev1.Scheduling{NodeSelector: map[string]string{config.ExtensionLabel("spin"): "true"}},
+		ObjectMeta: metav1.ObjectMeta{Name: plan.SpinRuntimeClass, Labels: map[string]string{managedBy: "liftoff"}},
+		Handler:    plan.SpinRuntimeHandler,
+		Scheduling: &nodev1.Scheduling{NodeSelector: map[string]string{plan.ExtensionLabel("spin"): "true"}},
 	}
 
 	if _, err := cs.NodeV1().RuntimeClasses().Create(ctx, rc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -433,7 +432,7 @@ func CleanupHello(ctx context.Context, cs kubernetes.Interface) error {
 		errs = append(errs, ignoreNotFound(cs.CoreV1().Namespaces().Delete(ctx, helloNamespace, metav1.DeleteOptions{})))
 	}
 
-	if rc, err := cs.NodeV1().RuntimeClasses().Get(ctx, image.SpinRuntimeClass, metav1.GetOptions{}); err == nil && rc.Labels[managedBy] == "liftoff" {
+	if rc, err := cs.NodeV1().RuntimeClasses().Get(ctx, plan.SpinRuntimeClass, metav1.GetOptions{}); err == nil && rc.Labels[managedBy] == "liftoff" {
 		errs = append(errs, ignoreNotFound(cs.NodeV1().RuntimeClasses().Delete(ctx, rc.Name, metav1.DeleteOptions{})))
 	}
 

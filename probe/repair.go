@@ -65,7 +65,7 @@ func upgradeRepair(n *Node, why string) *Repair {
 		Kind:  RepairUpgrade,
 		Node:  n.Name,
 		Title: "upgrade " + n.Name + " to its role's installer",
-		Does: "installs the " + orDash(n.Role) + " installer liftoff images lists for " + n.Name + " (" + why + "), " +
+		Does: "installs the " + OrDash(n.Role) + " installer liftoff images lists for " + n.Name + " (" + why + "), " +
 			"then reboots it into that image; its config and the cluster's data stay",
 		Command: "talosctl upgrade -n ADDRESS -e ADDRESS --image <installer>",
 		Reboots: true,
@@ -180,12 +180,4 @@ func routeDiagnosis(l *Lab, n *Node) (Diagnosis, bool) {
 		Evidence: []string{"route: " + l.Route.Detail},
 		Repair:   approveRepair(n, cidrs),
 	}, true
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-
-	return s
 }

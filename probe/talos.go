@@ -603,11 +603,6 @@ func (f *follower) report(id string) {
 	}
 }
 
-// reason is an outage in words a person can act on.
-func reason(err error) string {
-	return Explain(err).Words
-}
-
 // unreachable is the event of a failed connection: the outage's kind in
 // State, its words in Detail.
 func unreachable(node string, err error) Event {

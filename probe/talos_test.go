@@ -88,7 +88,7 @@ func TestReasonIsActionable(t *testing.T) {
 		errors.New("x509: certificate signed by unknown authority"):            "talosconfig matches secrets.yaml",
 		errors.New("transport: authentication handshake failed: remote error"): "talosconfig matches secrets.yaml",
 	} {
-		if got := reason(err); !strings.Contains(got, want) {
+		if got := Words(err); !strings.Contains(got, want) {
 			t.Errorf("%v → %q", err, got)
 		}
 	}

@@ -66,10 +66,10 @@ func describe(e probe.Event) (string, tone) {
 		return "is " + e.State, busy
 	case probe.Reachable:
 		if e.Ready {
-			return "Talos API answers (" + orDash(e.Detail) + ")", good
+			return "Talos API answers (" + probe.OrDash(e.Detail) + ")", good
 		}
 
-		return "Talos API unreachable: " + orDash(e.Detail), warn
+		return "Talos API unreachable: " + probe.OrDash(e.Detail), warn
 	case probe.Extension:
 		if e.State == "present" {
 			return "extension " + e.Name + " " + e.Detail + " is in the image", good
@@ -95,13 +95,13 @@ func describe(e probe.Event) (string, tone) {
 			return "Talos reports the machine ready", good
 		}
 
-		return "Talos: not ready — " + orDash(e.Detail), warn
+		return "Talos: not ready — " + probe.OrDash(e.Detail), warn
 	case probe.NodeReady:
 		if e.Ready {
 			return "Kubernetes Node Ready", good
 		}
 
-		return "Kubernetes Node NotReady: " + orDash(e.Detail), warn
+		return "Kubernetes Node NotReady: " + probe.OrDash(e.Detail), warn
 	case probe.Bootstrapped:
 		return "etcd bootstrapped", good
 	case probe.Route:
@@ -197,7 +197,7 @@ func (m *Model) activity(w, h int) string {
 }
 
 func repairLine(e probe.Event) (string, tone) {
-	text := "repair (" + e.Name + "): " + orDash(e.Detail)
+	text := "repair (" + e.Name + "): " + probe.OrDash(e.Detail)
 
 	switch e.State {
 	case "done":

@@ -223,7 +223,7 @@ func (m *Model) boardLines(n *probe.Node, w int, maxD time.Duration) []string {
 	lines = append(lines, m.extLines(n, w)...)
 
 	if u := n.Unexpected(); len(u) > 0 {
-		lines = append(lines, t.Warn.Render("! unexpected "+strings.Join(u, " ")+" for the "+orDash(n.Role)+" role"))
+		lines = append(lines, t.Warn.Render("! unexpected "+strings.Join(u, " ")+" for the "+probe.OrDash(n.Role)+" role"))
 	}
 
 	if miss := n.Missing(); len(miss) > 0 && installedImage(n) {
@@ -424,7 +424,7 @@ func (m *Model) helloLines(w int) []string {
 		case !ok:
 			return name + t.Dim.Render("· no answer yet")
 		case !h.OK:
-			return name + t.Bad.Render("✗ "+orDash(h.Detail))
+			return name + t.Bad.Render("✗ "+probe.OrDash(h.Detail))
 		}
 
 		return name + t.Good.Render("✓ "+latency(h.Latency)) + " " + pad(fmt.Sprintf("%q", strings.TrimSpace(h.Detail)), max(0, w-lipWidth(name)-len(latency(h.Latency))-3))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
 )
 
 func (m *Model) reviewKey(k tea.KeyPressMsg) tea.Cmd {
@@ -59,7 +60,7 @@ func (m *Model) registerSchematics() tea.Cmd {
 // registers, then one line for them all.
 func (m *Model) registerLines(w int) []string {
 	t := m.theme
-	head := t.Title.Render("Image Factory") + "  " + t.Dim.Render(orDash(m.plan.Images.Factory))
+	head := t.Title.Render("Image Factory") + "  " + t.Dim.Render(probe.OrDash(m.plan.Images.Factory))
 
 	if m.plan.Images.Custom != "" {
 		return []string{head, t.Dim.Render("  self-built images (images.custom): nothing to register"), ""}
@@ -161,7 +162,7 @@ func (m *Model) reviewView(w, h int) string {
 	p := m.plan
 	top := []string{t.Title.Render("Review: what each board gets")}
 	top = append(top, wrapStyled(t.Dim, fmt.Sprintf("Talos %s · Kubernetes %s · API %s · pods %s · services %s",
-		p.Cluster.TalosVersion, p.Cluster.KubernetesVersion, orDash(p.EndpointURL()), p.Network.PodCIDR, p.Network.ServiceCIDR), w)...)
+		p.Cluster.TalosVersion, p.Cluster.KubernetesVersion, probe.OrDash(p.EndpointURL()), p.Network.PodCIDR, p.Network.ServiceCIDR), w)...)
 	top = append(top, "")
 
 	lines := m.registerLines(w)

@@ -255,11 +255,3 @@ func short(id string, n int) string {
 
 	return id
 }
-
-func orDash(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "–"
-	}
-
-	return s
-}

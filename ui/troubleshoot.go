@@ -197,7 +197,7 @@ func (m *Model) detailLines(n *probe.Node, w int) []string {
 		d, _ := n.ReadyAfter()
 		out = append(out, t.Good.Render("✓ nothing wrong: Ready "+dur(d)+" after its config was applied"), "")
 	case len(diags) == 0:
-		out = append(out, indent("… ", "nothing looks wrong yet: "+n.Name+" is still coming up ("+orDash(n.Stage)+"). liftoff says more if a stage takes too long or a service keeps failing.", w)...)
+		out = append(out, indent("… ", "nothing looks wrong yet: "+n.Name+" is still coming up ("+probe.OrDash(n.Stage)+"). liftoff says more if a stage takes too long or a service keeps failing.", w)...)
 		out = append(out, "")
 	}
 

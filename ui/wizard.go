@@ -10,6 +10,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
 )
 
 // found is a board the scan found (or the person added), before it has a
@@ -154,7 +155,7 @@ func (m *Model) discoverView(w, h int) string {
 	t := m.theme
 	lines := []string{t.Title.Render("Find the boards")}
 	lines = append(lines, wrapStyled(t.Dim, "liftoff looks for boards booted into Talos maintenance mode (they listen on port 50000).", w)...)
-	lines = append(lines, "", "target  "+orDash(m.target))
+	lines = append(lines, "", "target  "+probe.OrDash(m.target))
 
 	switch s := m.scan; {
 	case m.scanning && s.Total > 0:

@@ -174,7 +174,7 @@ func Board(ctx context.Context, b plan.Board, path string, opts Options, emit fu
 		if err != nil {
 			if !certRequired(err) {
 				if configured {
-					return true, &busy{fmt.Sprintf("%s has a config and is not answering yet (%s)", b.Name, describe(err))}
+					return true, &busy{fmt.Sprintf("%s has a config and is not answering yet (%s)", b.Name, probe.Words(err))}
 				}
 
 				return true, fmt.Errorf("connecting to %s: %w", endpoint, err)
@@ -234,7 +234,7 @@ func Board(ctx context.Context, b plan.Board, path string, opts Options, emit fu
 			switch status.Code(err) {
 			case codes.InvalidArgument:
 				// The board judged the config: trying again changes nothing.
-				return false, fmt.Errorf("the board refused the config: %s", config.Redact(status.Convert(err).Message()))
+				return false, fmt.Errorf("the board refused the config: %s", fileio.Redact(status.Convert(err).Message()))
 			case codes.PermissionDenied, codes.FailedPrecondition:
 				// Maintenance mode refuses a second config.
 				if maybe {
@@ -351,7 +351,7 @@ func retry(ctx context.Context, opts Options, node, step string, emit func(probe
 
 		wait := bo.step()
 
-		e := note(node, "retrying", fmt.Sprintf("%s: retrying (attempt %d of %d) in %s: %s", step, attempt+1, opts.Attempts, wait, describe(err)))
+		e := note(node, "retrying", fmt.Sprintf("%s: retrying (attempt %d of %d) in %s: %s", step, attempt+1, opts.Attempts, wait, probe.Words(err)))
 		e.Count = attempt + 1
 		emit(e)
 
@@ -360,7 +360,7 @@ func retry(ctx context.Context, opts Options, node, step string, emit func(probe
 		}
 	}
 
-	emit(note(node, "failed", fmt.Sprintf("%s: gave up after %d attempts: %s", step, opts.Attempts, describe(err))))
+	emit(note(node, "failed", fmt.Sprintf("%s: gave up after %d attempts: %s", step, opts.Attempts, probe.Words(err))))
 
 	return fmt.Errorf("gave up after %d attempts: %w", opts.Attempts, err)
 }
@@ -395,7 +395,7 @@ func (e *foreignError) Unwrap() error { return probe.ErrForeign }
 
 // stopped is the error of a step ctx ended, with what was last in the way.
 func stopped(ctx context.Context, step string, last error) error {
-	return fmt.Errorf("%s stopped: %w (last try: %s)", step, ctx.Err(), describe(last))
+	return fmt.Errorf("%s stopped: %w (last try: %s)", step, ctx.Err(), probe.Words(last))
 }
 
 // isCertificate tells a TLS refusal of either side's certificate.
@@ -411,16 +411,6 @@ func certRequired(err error) bool {
 	msg := err.Error()
 
 	return strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate")
-}
-
-// describe says what went wrong in words a person can act on; events
-// carry it, so it never holds more than an error message.
-func describe(err error) string {
-	if err == nil {
-		return "no error"
-	}
-
-	return config.Redact(probe.Explain(err).Words)
 }
 
 // BootstrapTarget is the board to bootstrap: always the first control plane
@@ -546,7 +536,7 @@ func Secure(ctx context.Context, b plan.Board, tc *clientconfig.Config, opts Opt
 		}
 
 		if status.Code(err) == codes.PermissionDenied {
-			return fmt.Errorf("%s: %s: the talosconfig's certificate lacks the admin role (%s)", step, b.Name, describe(err))
+			return fmt.Errorf("%s: %s: the talosconfig's certificate lacks the admin role (%s)", step, b.Name, probe.Words(err))
 		}
 
 		if isCertificate(err) {
@@ -574,12 +564,12 @@ func Secure(ctx context.Context, b plan.Board, tc *clientconfig.Config, opts Opt
 		if !slow && elapsed >= opts.SlowAfter {
 			slow = true
 
-			emit(note(b.Name, "slow", fmt.Sprintf("%s: %s is taking longer than expected (%s so far): %s — still waiting; its dmesg shows why (a slow SD card, a boot loop)", step, b.Name, so, describe(err))))
+			emit(note(b.Name, "slow", fmt.Sprintf("%s: %s is taking longer than expected (%s so far): %s — still waiting; its dmesg shows why (a slow SD card, a boot loop)", step, b.Name, so, probe.Words(err))))
 		}
 
 		wait := bo.step()
 
-		e := note(b.Name, "waiting", fmt.Sprintf("%s: waiting for %s (attempt %d, %s so far), next try in %s: %s", step, b.Name, attempt, so, wait, describe(err)))
+		e := note(b.Name, "waiting", fmt.Sprintf("%s: waiting for %s (attempt %d, %s so far), next try in %s: %s", step, b.Name, attempt, so, wait, probe.Words(err)))
 		e.Count = attempt
 		emit(e)
 

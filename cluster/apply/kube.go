@@ -12,8 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
@@ -109,7 +109,7 @@ func describeKube(err error) string {
 			return fmt.Sprintf("the API answers but is not ready (HTTP %d): %s", se.ErrStatus.Code, strings.Join(failing, ", "))
 		}
 
-		return fmt.Sprintf("the API answers but is not ready (HTTP %d): %s", se.ErrStatus.Code, config.Redact(firstLine(se.ErrStatus.Message)))
+		return fmt.Sprintf("the API answers but is not ready (HTTP %d): %s", se.ErrStatus.Code, fileio.Redact(firstLine(se.ErrStatus.Message)))
 	}
 
 	if strings.Contains(err.Error(), "connection refused") {
@@ -117,10 +117,10 @@ func describeKube(err error) string {
 	}
 
 	if probe.Explain(err).Kind == probe.OutageOtherCluster {
-		return "the API's certificate is not from the kubeconfig's CA: this kubeconfig belongs to another cluster (" + config.Redact(err.Error()) + ")"
+		return "the API's certificate is not from the kubeconfig's CA: this kubeconfig belongs to another cluster (" + fileio.Redact(err.Error()) + ")"
 	}
 
-	return "the API is not up yet: " + describe(err)
+	return "the API is not up yet: " + probe.Words(err)
 }
 
 func firstLine(s string) string {

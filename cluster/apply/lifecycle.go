@@ -78,7 +78,7 @@ func Upgrade(ctx context.Context, b plan.Board, installer string, opts Options, 
 	cancel()
 
 	if err != nil {
-		err = fmt.Errorf("upgrade: %s refused %s: %s (nothing changed on the board; is the schematic registered with the factory, and is it the board's architecture?)", b.Name, installer, describe(err))
+		err = fmt.Errorf("upgrade: %s refused %s: %s (nothing changed on the board; is the schematic registered with the factory, and is it the board's architecture?)", b.Name, installer, probe.Words(err))
 		emit(note(b.Name, "failed", err.Error()))
 
 		return err
@@ -164,7 +164,7 @@ func Reset(ctx context.Context, b plan.Board, r ResetOptions, opts Options, emit
 	cancel()
 
 	if err != nil {
-		err = fmt.Errorf("reset: %s refused: %s (nothing changed on the board)", b.Name, describe(err))
+		err = fmt.Errorf("reset: %s refused: %s (nothing changed on the board)", b.Name, probe.Words(err))
 		emit(note(b.Name, "failed", err.Error()))
 
 		return err
@@ -223,7 +223,7 @@ func waitMaintenance(ctx context.Context, b plan.Board, opts Options, emit func(
 
 		wait := bo.step()
 
-		e := note(b.Name, "waiting", fmt.Sprintf("reset: waiting for %s (attempt %d, %s so far), next try in %s: %s", b.Name, attempt, roughly(time.Since(start)), wait, describe(err)))
+		e := note(b.Name, "waiting", fmt.Sprintf("reset: waiting for %s (attempt %d, %s so far), next try in %s: %s", b.Name, attempt, roughly(time.Since(start)), wait, probe.Words(err)))
 		e.Count = attempt
 		emit(e)
 

@@ -142,7 +142,7 @@ func TestNoSecretsInEventsErrorsOrLogs(t *testing.T) {
 
 	collect := func(err error) {
 		if err != nil {
-			errs = append(errs, err.Error(), describe(err))
+			errs = append(errs, err.Error(), probe.Words(err))
 		}
 	}
 

@@ -169,22 +169,12 @@ func board(p *plan.Plan, b plan.Board, bundle *secrets.Bundle, contract *corecon
 	return cfg, im, err
 }
 
-// Node labels liftoff sets through Talos, so workloads can select by
-// capability: the Spin RuntimeClass schedules onto ExtensionLabel("spin").
-const (
-	RoleLabel       = "liftoff.dev/role"
-	extensionPrefix = "extensions.liftoff.dev/"
-)
-
-// ExtensionLabel is the node label marking an extension in the node's image.
-func ExtensionLabel(ext string) string { return extensionPrefix + ext }
-
 // NodeLabels are the labels a board's Node gets: its role and one per
 // extension of its image.
 func NodeLabels(b plan.Board, im image.Image) map[string]string {
-	labels := map[string]string{RoleLabel: b.Role}
+	labels := map[string]string{plan.RoleLabel: b.Role}
 	for _, ext := range im.Extensions {
-		labels[ExtensionLabel(ext)] = "true"
+		labels[plan.ExtensionLabel(ext)] = "true"
 	}
 
 	return labels
@@ -227,7 +217,7 @@ func tailscaleConfig(p *plan.Plan, authKey string) *extensions.ServiceConfigV1Al
 	ts.ServiceName = TailscaleService
 	ts.ServiceEnvironment = []string{
 		"TS_AUTHKEY=" + authKey,
-		"TS_ROUTES=" + strings.Join(Routes(p), ","),
+		"TS_ROUTES=" + strings.Join(p.Routes(), ","),
 		"TS_HOSTNAME=" + p.Tailscale.Hostname,
 	}
 
@@ -236,17 +226,6 @@ func tailscaleConfig(p *plan.Plan, authKey string) *extensions.ServiceConfigV1Al
 	}
 
 	return ts
-}
-
-// Routes are the CIDRs the gateway advertises: the cluster's, then the
-// plan's extra ones.
-func Routes(p *plan.Plan) []string {
-	out := []string{p.Network.PodCIDR, p.Network.ServiceCIDR}
-	for _, r := range p.Tailscale.Routes {
-		out = append(out, strings.TrimSpace(r))
-	}
-
-	return out
 }
 
 // ExtraArgs is TS_EXTRA_ARGS: the plan's flags, and --advertise-exit-node

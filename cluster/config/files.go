@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -253,7 +252,7 @@ func (w *writer) file(name string, data []byte, mode fs.FileMode, kind fileio.Ki
 		return nil
 	}
 
-	diff := labelledDiff(path, Redact(string(old)), Redact(string(data)))
+	diff := labelledDiff(path, fileio.Redact(string(old)), fileio.Redact(string(data)))
 	plus, minus := countDiff(diff)
 
 	c := Change{Path: path, Action: Updated, Detail: fmt.Sprintf("+%d -%d lines", plus, minus), Diff: diff}
@@ -585,14 +584,6 @@ func countDiff(diff string) (plus, minus int) {
 	}
 
 	return plus, minus
-}
-
-var secretLine = regexp.MustCompile(`(?m)((?:TS_AUTHKEY|TS_AUTH_KEY)=|(?:\b(?:key|token|secret|bootstraptoken|secretboxEncryptionSecret|aescbcEncryptionSecret)\s*:\s*))\S+`)
-
-// Redact hides secret values in config text shown to people (diffs, the
-// review screen, support bundles).
-func Redact(text string) string {
-	return secretLine.ReplaceAllString(text, "${1}<redacted>")
 }
 
 // OpenTalosconfig reads a talosconfig. Unlike the machinery's

@@ -43,7 +43,7 @@ func Regenerate(dir string, p *plan.Plan, board, authKey string) ([]byte, error)
 // Diff is a unified diff from one config to another, secrets redacted,
 // with its added and removed line counts.
 func Diff(old, next []byte) (diff string, plus, minus int, err error) {
-	diff, err = textdiff.Diff(Redact(string(old)), Redact(string(next)))
+	diff, err = textdiff.Diff(fileio.Redact(string(old)), fileio.Redact(string(next)))
 	if err != nil {
 		return "", 0, 0, err
 	}

@@ -21,13 +21,6 @@ var DefaultExtensions = map[string][]string{
 // plan.Overlay for which model gets which).
 const RaspberryPiOverlayImage = "siderolabs/sbc-raspberrypi"
 
-// SpinRuntimeHandler is the containerd runtime the siderolabs/spin extension
-// registers; a Kubernetes RuntimeClass for Spin must use this handler.
-const SpinRuntimeHandler = "spin"
-
-// SpinRuntimeClass is the RuntimeClass name Talos and SpinKube docs use.
-const SpinRuntimeClass = "wasmtime-spin-v2"
-
 // Image is what one (role, board model) pair boots.
 type Image struct {
 	Role  string

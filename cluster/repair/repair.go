@@ -169,7 +169,7 @@ func (j *Job) prepareReapply(ctx context.Context, env Env) error {
 func (j *Job) prepareApprove(ctx context.Context, env Env) error {
 	p := env.Plan
 	host := p.Tailscale.Hostname
-	j.routes = config.Routes(p)
+	j.routes = p.Routes()
 	list := strings.Join(j.routes, ", ")
 
 	if env.Tailnet == nil {

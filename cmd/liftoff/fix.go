@@ -285,7 +285,7 @@ func noRepair(w io.Writer, l *probe.Lab, n *probe.Node) error {
 	}
 
 	if len(ds) == 0 {
-		return fmt.Errorf("%s is not Ready (%s) and liftoff sees nothing it can repair: watch it with liftoff up, or talosctl dmesg", n.Name, orDash(n.Stage))
+		return fmt.Errorf("%s is not Ready (%s) and liftoff sees nothing it can repair: watch it with liftoff up, or talosctl dmesg", n.Name, probe.OrDash(n.Stage))
 	}
 
 	return fmt.Errorf("%s: none of these has a repair liftoff can run safely: follow the fix above", n.Name)

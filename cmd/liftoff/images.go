@@ -14,6 +14,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/factory"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/probe"
 )
 
 func newImagesCmd() *cobra.Command {
@@ -110,7 +111,7 @@ func printImages(out io.Writer, p *plan.Plan, matrix []image.Image) error {
 	fmt.Fprintln(w, "ROLE\tMODELS\tARCH\tEXTENSIONS\tSCHEMATIC\tINSTALLER")
 
 	for _, im := range matrix {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Role, strings.Join(im.Models, ","), im.Arch, strings.Join(im.Extensions, " "), orDash(shortID(im.SchematicID)), im.Installer)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Role, strings.Join(im.Models, ","), im.Arch, strings.Join(im.Extensions, " "), probe.OrDash(shortID(im.SchematicID)), im.Installer)
 	}
 
 	fmt.Fprintln(w)
@@ -122,7 +123,7 @@ func printImages(out io.Writer, p *plan.Plan, matrix []image.Image) error {
 			return err
 		}
 
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.Name, b.Machine, b.Role, im.Key(), orDash(im.DiskImage))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.Name, b.Machine, b.Role, im.Key(), probe.OrDash(im.DiskImage))
 	}
 
 	return w.Flush()
@@ -196,12 +197,4 @@ func shortID(id string) string {
 	}
 
 	return id
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-
-	return s
 }

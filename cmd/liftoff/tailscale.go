@@ -11,7 +11,6 @@ import (
 	"tailscale.com/client/local"
 	tsapi "tailscale.com/client/tailscale/v2"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -23,7 +22,7 @@ import (
 func routeOptions(p *plan.Plan, apiKeyFile string) (probe.RouteOptions, error) {
 	ro := probe.RouteOptions{Local: &local.Client{}, Gateway: p.Tailscale.Hostname}
 
-	for _, r := range config.Routes(p) {
+	for _, r := range p.Routes() {
 		pfx, err := netip.ParsePrefix(r)
 		if err != nil {
 			return ro, fmt.Errorf("the plan's route %q: %w", r, err)

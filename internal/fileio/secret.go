@@ -11,13 +11,14 @@ import (
 var secretShapes = []struct {
 	what string
 	re   *regexp.Regexp
+	mask string // what Redact leaves in its place
 }{
-	{"a Tailscale key", regexp.MustCompile(`(?i)tskey-[^\s"',;]*`)},
-	{"a PEM key or certificate", regexp.MustCompile(`-----BEGIN[\s\S]*?(?:-----END[^-]*-----|\z)`)},
-	{"a JSON Web Token", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?`)},
-	{"an access token", regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abpr]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,})`)},
-	{"a cloud access key", regexp.MustCompile(`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}\b`)},
-	{"a Kubernetes bootstrap token", regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`)},
+	{"a Tailscale key", regexp.MustCompile(`(?i)tskey-[^\s"',;]*`), "tskey-<redacted>"},
+	{"a PEM key or certificate", regexp.MustCompile(`-----BEGIN[\s\S]*?(?:-----END[^-]*-----|\z)`), "<redacted PEM block>"},
+	{"a JSON Web Token", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?`), "<redacted>"},
+	{"an access token", regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abpr]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,})`), "<redacted>"},
+	{"a cloud access key", regexp.MustCompile(`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}\b`), "<redacted>"},
+	{"a Kubernetes bootstrap token", regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`), "<redacted>"},
 }
 
 // opaque is a long run of key material with nothing of a path in it: no
@@ -71,14 +72,26 @@ func CheckValue(name, value string) error {
 	return nil
 }
 
-// Redact hides anything secret-shaped in a message shown to people: the
-// last guard for errors that quote what they were given.
-func Redact(msg string) string {
+// Secret values in text that is not a bare secret: YAML keys of Talos and
+// Kubernetes configs, TS_AUTHKEY lines, Authorization headers. Only the
+// value goes; the key stays, so a diff or a log still says what changed.
+var (
+	secretLine = regexp.MustCompile(`(?m)((?:TS_AUTHKEY|TS_AUTH_KEY)=|(?:\b(?:key|token|secret|bootstraptoken|secretboxEncryptionSecret|aescbcEncryptionSecret)\s*:\s*))\S+`)
+	bearer     = regexp.MustCompile(`(?i)(bearer\s+)\S+`)
+)
+
+// Redact hides anything secret-shaped in text shown to people — errors
+// that quote what they were given, config diffs, the review screen, logs
+// in support bundles. It is the one redactor: every such text passes here.
+func Redact(text string) string {
+	text = secretLine.ReplaceAllString(text, "${1}<redacted>")
+	text = bearer.ReplaceAllString(text, "${1}<redacted>")
+
 	for _, sh := range secretShapes {
-		msg = sh.re.ReplaceAllStringFunc(msg, func(string) string { return "<redacted>" })
+		text = sh.re.ReplaceAllLiteralString(text, sh.mask)
 	}
 
-	return msg
+	return text
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,7 +27,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 	"go.yaml.in/yaml/v4"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/svg"
 )
@@ -144,12 +143,12 @@ func Write(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
 }
 
 func (g *gatherer) add(name string, data []byte) {
-	g.files = append(g.files, file{name, Redact(data)})
+	g.files = append(g.files, file{name, []byte(fileio.Redact(string(data)))})
 	g.res.Files = append(g.res.Files, name)
 }
 
 func (g *gatherer) missing(part, why string) {
-	g.res.Missing = append(g.res.Missing, Missing{part, RedactString(why)})
+	g.res.Missing = append(g.res.Missing, Missing{part, fileio.Redact(why)})
 }
 
 // timeline is the node's events from the recording, as text and as JSON
@@ -545,24 +544,3 @@ func (g *gatherer) write(w io.Writer) error {
 
 	return errors.Join(tw.Close(), gz.Close())
 }
-
-var (
-	authKey = regexp.MustCompile(`tskey-[A-Za-z0-9_-]+`)
-	// A key cut off before its END line is redacted to the end of the text.
-	privateKey = regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`)
-	bearer     = regexp.MustCompile(`(?i)(bearer\s+)\S+`)
-)
-
-// Redact is config.Redact and then what a log line may hold outside YAML:
-// Tailscale auth keys, PEM private keys, bearer tokens.
-func Redact(data []byte) []byte {
-	s := config.Redact(string(data))
-	s = authKey.ReplaceAllString(s, "tskey-<redacted>")
-	s = privateKey.ReplaceAllString(s, "<redacted private key>")
-	s = bearer.ReplaceAllString(s, "${1}<redacted>")
-
-	return []byte(s)
-}
-
-// RedactString is Redact for a string.
-func RedactString(s string) string { return string(Redact([]byte(s))) }

@@ -302,7 +302,7 @@ func TestBundleOfARunningBoard(t *testing.T) {
 		t.Errorf("MISSING.txt lists what is there:\n%s", missing)
 	}
 
-	if !strings.Contains(files["timeline.txt"], "tskey-<redacted>") || !strings.Contains(files["timeline.txt"], "<redacted private key>") {
+	if !strings.Contains(files["timeline.txt"], "tskey-<redacted>") || !strings.Contains(files["timeline.txt"], "<redacted PEM block>") {
 		t.Errorf("planted secrets not visibly redacted:\n%s", files["timeline.txt"])
 	}
 
@@ -377,21 +377,5 @@ func TestBundleIsCancellable(t *testing.T) {
 	files := unpack(t, out.Bytes())
 	if !strings.Contains(files["MISSING.txt"], "timeline: no recording given") {
 		t.Errorf("MISSING.txt:\n%s", files["MISSING.txt"])
-	}
-}
-
-func TestRedact(t *testing.T) {
-	in := fmt.Sprintf("key: abc\nAuthorization: Bearer xyz123\nnote %s end\n-----BEGIN ED25519 PRIVATE KEY-----\nMHc\n-----END ED25519 PRIVATE KEY-----\nname: ok\n"+
-		"cut: -----BEGIN RSA PRIVATE KEY-----\nMIIE", testKey)
-	out := RedactString(in)
-
-	for _, s := range []string{"abc", "xyz123", testKey, "MHc", "MIIE"} {
-		if strings.Contains(out, s) {
-			t.Errorf("%q survived:\n%s", s, out)
-		}
-	}
-
-	if !strings.Contains(out, "name: ok") || !strings.Contains(out, "note tskey-<redacted> end") {
-		t.Errorf("redaction ate too much:\n%s", out)
 	}
 }

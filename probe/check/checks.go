@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 )
@@ -169,7 +168,7 @@ func failNodes(env *Env, summary string, nodes []*probe.Node) Result {
 	for _, n := range nodes {
 		ds := probe.Diagnose(n, env.Now)
 		if len(ds) == 0 {
-			r.Evidence = append(r.Evidence, fmt.Sprintf("%s: stage %s, machine ready %v, node ready %v", n.Name, orDash(n.Stage), n.MachineReady, n.NodeReady))
+			r.Evidence = append(r.Evidence, fmt.Sprintf("%s: stage %s, machine ready %v, node ready %v", n.Name, probe.OrDash(n.Stage), n.MachineReady, n.NodeReady))
 
 			continue
 		}
@@ -201,14 +200,6 @@ func plural(n int, one, many string) string {
 	}
 
 	return fmt.Sprintf("%d %s", n, many)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-
-	return s
 }
 
 func nodesWhere(env *Env, keep func(*probe.Node) bool) []*probe.Node {
@@ -483,7 +474,7 @@ func extensionIsolation(_ context.Context, env *Env) Result {
 
 		wrong = append(wrong, n)
 		evidence = append(evidence, fmt.Sprintf("%s (%s): has %s; missing %s; unexpected %s", n.Name, n.Role,
-			strings.Join(n.ExtensionNames(), " "), orDash(strings.Join(missing, " ")), orDash(strings.Join(unexpected, " "))))
+			strings.Join(n.ExtensionNames(), " "), probe.OrDash(strings.Join(missing, " ")), probe.OrDash(strings.Join(unexpected, " "))))
 	}
 
 	if len(wrong) == 0 {
@@ -602,7 +593,7 @@ func helloFailure(env *Env, summary string, res probe.HelloResult) Result {
 
 	for _, n := range env.Lab.Nodes {
 		if n.Role != "" && len(n.Expect) > 0 && !slices.Contains(n.ExtensionNames(), "spin") && (n.Stage == "running" || n.Stage == "booting") {
-			r.Evidence = append(r.Evidence, n.Name+": no spin extension (has "+orDash(strings.Join(n.ExtensionNames(), " "))+")")
+			r.Evidence = append(r.Evidence, n.Name+": no spin extension (has "+probe.OrDash(strings.Join(n.ExtensionNames(), " "))+")")
 		}
 	}
 
@@ -624,7 +615,7 @@ func multiArch(ctx context.Context, env *Env) Result {
 	}
 
 	// The architectures present among spin-capable Nodes, as Kubernetes labels them.
-	nodes, err := env.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: config.ExtensionLabel("spin") + "=true"})
+	nodes, err := env.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: plan.ExtensionLabel("spin") + "=true"})
 	if err != nil {
 		return Result{Status: Fail, Summary: "cannot list nodes", Why: err.Error()}
 	}
@@ -637,7 +628,7 @@ func multiArch(ctx context.Context, env *Env) Result {
 	delete(arches, "")
 
 	if len(arches) == 0 {
-		return helloFailure(env, "no spin-capable node", probe.HelloResult{Err: fmt.Errorf("no Node is labelled %s=true", config.ExtensionLabel("spin"))})
+		return helloFailure(env, "no spin-capable node", probe.HelloResult{Err: fmt.Errorf("no Node is labelled %s=true", plan.ExtensionLabel("spin"))})
 	}
 
 	// The plan's point is arm64: the boards are Raspberry Pis. Every other
@@ -652,7 +643,7 @@ func multiArch(ctx context.Context, env *Env) Result {
 		res := probe.RunHello(ctx, env.Kube, env.Fetch, f, probe.HelloOptions{Requests: 1, Timeout: env.Hello.Timeout}, func(probe.Event) {})
 		if res.Err != nil {
 			r := helloFailure(env, "the Spin image did not answer on "+arch, res)
-			r.Evidence = append(r.Evidence, "answered on: "+orDash(strings.Join(done, " ")))
+			r.Evidence = append(r.Evidence, "answered on: "+probe.OrDash(strings.Join(done, " ")))
 
 			return r
 		}
@@ -726,7 +717,7 @@ func subnetRouter(_ context.Context, env *Env) Result {
 	}
 
 	n := env.Lab.Node(gw.Name)
-	want := strings.Join(config.Routes(env.Plan), ",")
+	want := strings.Join(env.Plan.Routes(), ",")
 
 	switch s, ok := n.Services["ext-tailscale"]; {
 	case !judgeable(n):
@@ -734,7 +725,7 @@ func subnetRouter(_ context.Context, env *Env) Result {
 	case !ok || !s.Up:
 		return failNodes(env, "the gateway "+gw.Name+"'s tailscale is not running, so nothing advertises the cluster's routes", []*probe.Node{n})
 	case env.Tailscale == nil:
-		return skip("ext-tailscale runs on %s, but whether it advertises %s, and whether they are approved, could not be seen: %s", gw.Name, want, orDash(env.NoTailscale))
+		return skip("ext-tailscale runs on %s, but whether it advertises %s, and whether they are approved, could not be seen: %s", gw.Name, want, probe.OrDash(env.NoTailscale))
 	}
 
 	v, host := env.Tailscale.Route, env.Plan.Tailscale.Hostname
@@ -768,7 +759,7 @@ func trafficFlow(ctx context.Context, env *Env) Result {
 	}
 
 	if env.Tailscale == nil || env.Tailscale.Dial == nil {
-		return skip("%s", "needs the Tailscale route probe: "+orDash(env.NoTailscale))
+		return skip("%s", "needs the Tailscale route probe: "+probe.OrDash(env.NoTailscale))
 	}
 
 	if r, ok := needKube(env); !ok {
@@ -817,7 +808,7 @@ func trafficFlow(ctx context.Context, env *Env) Result {
 	}
 
 	if f.OK() {
-		return pass("%s answered %q through %s in %s", addr, f.Body, orDash(env.Tailscale.Route.Primary), f.Latency.Round(time.Microsecond))
+		return pass("%s answered %q through %s in %s", addr, f.Body, probe.OrDash(env.Tailscale.Route.Primary), f.Latency.Round(time.Microsecond))
 	}
 
 	said := map[string]string{
@@ -887,7 +878,7 @@ func singleGateway(_ context.Context, env *Env) Result {
 			Fix: "give " + gw.Name + " the gateway image (liftoff images shows its installer; an upgrade must name it too)"}
 
 		if n := env.Lab.Node(gw.Name); n.Installer != "" {
-			r.Evidence = []string{gw.Name + ": installer " + n.Installer + ", extensions " + orDash(strings.Join(n.ExtensionNames(), " "))}
+			r.Evidence = []string{gw.Name + ": installer " + n.Installer + ", extensions " + probe.OrDash(strings.Join(n.ExtensionNames(), " "))}
 		}
 
 		return r

@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 // BenchmarkHello compares the two hello-worlds. "inprocess" calls the
@@ -48,7 +48,7 @@ func BenchmarkHello(b *testing.B) {
 	}
 
 	startTestKubelet(b, "bench-1", "spin")
-	until(b, 30*time.Second, nodeLW("bench-1"), func(n *corev1.Node) bool { return n.Labels[config.ExtensionLabel("spin")] == "true" })
+	until(b, 30*time.Second, nodeLW("bench-1"), func(n *corev1.Node) bool { return n.Labels[plan.ExtensionLabel("spin")] == "true" })
 
 	ns := namespace(b, "t-bench")
 	spinRuntimeClass(b, "wasmtime-spin-v2", true)

@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 const spinImage = SpinHelloRepository + ":v0.15.1"
@@ -32,7 +32,7 @@ func startTestKubelet(t testing.TB, name string, extensions ...string) *Kubelet 
 
 	labels := map[string]string{}
 	for _, e := range extensions {
-		labels[config.ExtensionLabel(e)] = "true"
+		labels[plan.ExtensionLabel(e)] = "true"
 	}
 
 	return startKubeletWith(t, KubeletOptions{NodeName: name, Role: "compute", Extensions: extensions, Labels: labels})
@@ -138,7 +138,7 @@ func spinRuntimeClass(t testing.TB, name string, scheduled bool) {
 
 	rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Handler: "spin"}
 	if scheduled {
-		rc.Scheduling = &nodev1.Scheduling{NodeSelector: map[string]string{config.ExtensionLabel("spin"): "true"}}
+		rc.Scheduling = &nodev1.Scheduling{NodeSelector: map[string]string{plan.ExtensionLabel("spin"): "true"}}
 	}
 
 	if _, err := sharedCS.NodeV1().RuntimeClasses().Create(sharedCtx, rc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

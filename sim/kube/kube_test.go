@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 func TestControlPlaneServesClientGo(t *testing.T) {
@@ -77,7 +77,7 @@ func TestNodeRegistersWithLabels(t *testing.T) {
 
 	for key, want := range map[string]string{
 		"kubernetes.io/arch": "arm64", "kubernetes.io/os": "linux", "kubernetes.io/hostname": "reg-1",
-		config.RoleLabel: "compute", config.ExtensionLabel("spin"): "true", config.ExtensionLabel("tailscale"): "true",
+		plan.RoleLabel: "compute", plan.ExtensionLabel("spin"): "true", plan.ExtensionLabel("tailscale"): "true",
 	} {
 		if got := n.Labels[key]; got != want {
 			t.Errorf("label %s = %q, want %q", key, got, want)
@@ -160,7 +160,7 @@ func TestSpinOnlyOnSpinNodes(t *testing.T) {
 
 	startTestKubelet(t, "spin-1", "spin")
 	startTestKubelet(t, "plain-1")
-	until(t, 30*time.Second, nodeLW("spin-1"), func(n *corev1.Node) bool { return n.Labels[config.ExtensionLabel("spin")] == "true" })
+	until(t, 30*time.Second, nodeLW("spin-1"), func(n *corev1.Node) bool { return n.Labels[plan.ExtensionLabel("spin")] == "true" })
 
 	ns := namespace(t, "t-spin")
 	spinRuntimeClass(t, "wasmtime-spin-v2", true)
@@ -168,7 +168,7 @@ func TestSpinOnlyOnSpinNodes(t *testing.T) {
 	rc := "wasmtime-spin-v2"
 	helloApp(t, ns, "hello-wasm", 3, corev1.PodSpec{
 		RuntimeClassName: &rc,
-		NodeSelector:     map[string]string{config.ExtensionLabel("spin"): "true"},
+		NodeSelector:     map[string]string{plan.ExtensionLabel("spin"): "true"},
 		Containers:       []corev1.Container{helloContainer(spinImage, []string{"/"}, nil)},
 	})
 
@@ -256,15 +256,15 @@ func TestLabelsComeFromTheConfig(t *testing.T) {
 	needControlPlane(t)
 
 	startKubeletWith(t, KubeletOptions{NodeName: "nospin-1", Role: "compute", Extensions: []string{"drbd", "zfs"},
-		Labels: map[string]string{config.ExtensionLabel("spin"): "true", config.ExtensionLabel("zfs"): "true"}})
+		Labels: map[string]string{plan.ExtensionLabel("spin"): "true", plan.ExtensionLabel("zfs"): "true"}})
 
 	// Ready and untainted: the node controller lifts the not-ready taint a
 	// new node starts with only after it reads the node Ready.
 	n := until(t, 30*time.Second, nodeLW("nospin-1"), func(n *corev1.Node) bool {
-		return readyCondition(n).Status == corev1.ConditionTrue && len(n.Spec.Taints) == 0 && n.Labels[config.ExtensionLabel("spin")] == "true"
+		return readyCondition(n).Status == corev1.ConditionTrue && len(n.Spec.Taints) == 0 && n.Labels[plan.ExtensionLabel("spin")] == "true"
 	})
 
-	if _, ok := n.Labels[config.ExtensionLabel("drbd")]; ok {
+	if _, ok := n.Labels[plan.ExtensionLabel("drbd")]; ok {
 		t.Errorf("a label the config does not give, from the image: %v", n.Labels)
 	}
 

@@ -31,8 +31,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
-	"github.com/liftoff-lab/liftoff/cluster/image"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 // KubeletVersion is what simulated nodes report.
@@ -149,7 +148,7 @@ func StartKubelet(ctx context.Context, opts KubeletOptions) (*Kubelet, error) {
 
 	k := &Kubelet{opts: opts, handlers: []string{"runc"}, registered: make(chan struct{})}
 	if slices.Contains(opts.Extensions, "spin") {
-		k.handlers = append(k.handlers, image.SpinRuntimeHandler)
+		k.handlers = append(k.handlers, plan.SpinRuntimeHandler)
 	}
 
 	k.SetHealthy(true)
@@ -490,7 +489,7 @@ func (s *session) applyTalosLabels() error {
 	}
 
 	if k.opts.Role != "" {
-		labels[config.RoleLabel] = k.opts.Role
+		labels[plan.RoleLabel] = k.opts.Role
 	}
 
 	if len(labels) == 0 && len(k.opts.Taints) == 0 {

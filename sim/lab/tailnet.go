@@ -11,7 +11,6 @@ import (
 
 	tsapi "tailscale.com/client/tailscale/v2"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/sim/board"
 	"github.com/liftoff-lab/liftoff/sim/tailnet"
@@ -148,7 +147,7 @@ func (l *Lab) RouteOptions(ctx context.Context) (probe.RouteOptions, error) {
 
 	var cidrs []netip.Prefix
 
-	for _, r := range config.Routes(l.plan) {
+	for _, r := range l.plan.Routes() {
 		if p, err := netip.ParsePrefix(r); err == nil {
 			cidrs = append(cidrs, p)
 		}
