@@ -6,6 +6,8 @@ package probe
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -96,4 +98,36 @@ func (e Event) MarshalLine() ([]byte, error) {
 	}
 
 	return append(b, '\n'), nil
+}
+
+// String is the event as one line for people — when (UTC, to the
+// millisecond), which board, what kind, then what it says. Headless runs
+// print it and support bundles keep it as their timeline.txt.
+func (e Event) String() string {
+	parts := []string{e.Time.UTC().Format("2006-01-02 15:04:05.000"), fmt.Sprintf("%-8s %-13s", OrDash(e.Node), e.Kind)}
+
+	for _, s := range []string{e.Name, e.State} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+
+	switch e.Kind {
+	case Reachable, MachineReady, NodeReady, Service:
+		parts = append(parts, map[bool]string{true: "ready", false: "not ready"}[e.Ready])
+	}
+
+	if e.Count > 0 {
+		parts = append(parts, fmt.Sprintf("count=%d", e.Count))
+	}
+
+	if e.Latency > 0 {
+		parts = append(parts, "in "+e.Latency.Round(time.Microsecond).String())
+	}
+
+	if e.Detail != "" {
+		parts = append(parts, e.Detail)
+	}
+
+	return strings.Join(parts, "  ")
 }

@@ -49,11 +49,18 @@ type Flavour struct {
 	NodeSelector map[string]string
 }
 
-// Flavours are the WASM and container hello-worlds.
-var Flavours = []Flavour{
-	{Name: "wasm", Image: SpinHelloImage, Command: []string{"/"}, Text: SpinHelloText, Spin: true},
-	{Name: "container", Image: ContainerHelloImage, Args: []string{"-listen=:80", "-text=" + ContainerHelloText}, Text: ContainerHelloText},
-}
+// The two hello-worlds: Spin's WebAssembly one, and the same answer from a
+// container as the baseline it is compared with.
+var (
+	Spin      = Flavour{Name: "wasm", Image: SpinHelloImage, Command: []string{"/"}, Text: SpinHelloText, Spin: true}
+	Container = Flavour{Name: "container", Image: ContainerHelloImage, Args: []string{"-listen=:80", "-text=" + ContainerHelloText}, Text: ContainerHelloText}
+	Flavours  = []Flavour{Spin, Container}
+)
+
+// Dial opens a connection the way the operator's machine would: through
+// the OS (and so tailscaled) on a real LAN, through the operator's tsnet
+// node in the simulated lab.
+type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Fetcher GETs a path from a Service. Real clusters go through the API
 // server's service proxy; the simulated lab can reach Services directly.

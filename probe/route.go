@@ -494,7 +494,7 @@ const flowTimeout = 5 * time.Second
 // reset, timeout after connecting), and a wrong answer. For a real operator
 // dial is a net.Dialer's (the OS routes via tailscaled); in the simulated
 // lab, the operator tsnet node's Dial.
-func TrafficFlow(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error), clusterIPPort, path, want string) FlowResult {
+func TrafficFlow(ctx context.Context, dial Dial, clusterIPPort, path, want string) FlowResult {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, flowTimeout)

@@ -188,6 +188,28 @@ func (r *Run) Bootstrap(ctx context.Context) error {
 	return r.UpgradeCards(ctx)
 }
 
+// WatchHello keeps both hello-worlds deployed on the bootstrapped cluster
+// and asks them for as long as the run lasts (probe.WatchHello); through,
+// when set, is the operator's way into the tailnet for the route's ask.
+// A fetch that cannot be made is an event: the rest of the run goes on.
+func (r *Run) WatchHello(fetch func(ctx context.Context, r *Run) (probe.Fetcher, error), through func(ctx context.Context) (probe.Dial, error)) {
+	r.Stream.Go(func(ctx context.Context, emit func(probe.Event)) error {
+		f, err := fetch(ctx, r)
+		if err != nil {
+			emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: "the hello-world cannot reach the cluster: " + err.Error()})
+
+			return nil
+		}
+
+		w := probe.HelloWatch{Kube: r.Kube, Fetch: f}
+		if _, ok := r.Plan.Gateway(); ok {
+			w.Through = through
+		}
+
+		return probe.WatchHello(ctx, w, emit)
+	})
+}
+
 // Register registers each role's schematic for the plan's board models —
 // the image matrix, so a role changed later needs no new registration —
 // with its Image Factory (custom images have none), remembering confirmed

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -57,7 +55,7 @@ type side interface {
 	Fetcher(ctx context.Context, run *bringup.Run) (probe.Fetcher, error)
 	// Through dials cluster addresses from the operator's side of the
 	// Tailscale route (nil, nil: not available).
-	Through(ctx context.Context) (func(ctx context.Context, network, addr string) (net.Conn, error), error)
+	Through(ctx context.Context) (probe.Dial, error)
 	// AuthKey is the gateway's key for previews ("" when unknown yet).
 	AuthKey() string
 	// Route is where the route probe looks for the plan's lab, with the
@@ -205,76 +203,9 @@ func (s *backend) bootstrap(ctx context.Context, _ *plan.Plan) error {
 		return err
 	}
 
-	go s.hello(run)
+	run.WatchHello(s.side.Fetcher, s.side.Through)
 
 	return nil
-}
-
-// hello keeps both hello-worlds deployed and asks them every few seconds,
-// so the dashboard's Spin panel is live.
-func (s *backend) hello(run *bringup.Run) {
-	fetch, err := s.side.Fetcher(s.ctx, run)
-	if err != nil {
-		s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: "the hello-world cannot reach the cluster: " + err.Error()})
-
-		return
-	}
-
-	for _, f := range probe.Flavours {
-		res := probe.RunHello(s.ctx, run.Kube, fetch, f, probe.HelloOptions{Requests: 5, Keep: true}, s.emit)
-		if res.Err != nil {
-			s.emit(probe.Event{Time: time.Now(), Kind: probe.Hello, Name: f.Name, Detail: res.Err.Error()})
-		}
-	}
-
-	// The operator's laptop on the simulated tailnet asks the Spin
-	// hello-world's ClusterIP through the gateway's route.
-	var through func()
-
-	if _, ok := run.Plan.Gateway(); ok {
-		dial, err := s.side.Through(s.ctx)
-		addr, aerr := probe.HelloAddr(s.ctx, run.Kube, probe.Flavours[0])
-
-		switch {
-		case err != nil:
-			s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: err.Error()})
-		case aerr != nil:
-			s.emit(probe.Event{Time: time.Now(), Kind: probe.Error, Detail: aerr.Error()})
-		case dial != nil:
-			through = func() {
-				f := probe.TrafficFlow(s.ctx, dial, addr, "/hello", probe.Flavours[0].Text)
-				s.emit(f.Event(addr, time.Now()))
-			}
-		}
-	}
-
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-
-	for {
-		if through != nil {
-			through()
-		}
-
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-
-		for _, f := range probe.Flavours {
-			start := time.Now()
-			body, err := fetch(s.ctx, "liftoff-hello", "hello-"+f.Name, "/hello")
-			body = strings.TrimSpace(body)
-
-			e := probe.Event{Time: time.Now(), Kind: probe.Hello, Name: f.Name, Latency: time.Since(start), Ready: err == nil && body == f.Text, Detail: body}
-			if err != nil {
-				e.Detail = err.Error()
-			}
-
-			s.emit(e)
-		}
-	}
 }
 
 // Preview diffs each board's config for the review: liftoff's patch on

@@ -162,7 +162,7 @@ func runFix(c *cobra.Command, node string, f fixFlags) error {
 		}
 	}
 
-	err = job.Run(ctx, env, func(e probe.Event) { fmt.Fprintln(out, describe(e)) })
+	err = job.Run(ctx, env, func(e probe.Event) { fmt.Fprintln(out, e) })
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s was not Ready within --timeout %s", node, f.timeout)
 	}

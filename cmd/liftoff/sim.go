@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -227,23 +226,6 @@ func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFl
 	return nil
 }
 
-// describe is one event as a log line for headless runs.
-func describe(e probe.Event) string {
-	s := fmt.Sprintf("%s %-8s %-13s", e.Time.Format("15:04:05.000"), e.Node, e.Kind)
-
-	for _, part := range []string{e.Name, e.State, e.Detail} {
-		if part != "" {
-			s += " " + part
-		}
-	}
-
-	if e.Kind == probe.MachineReady || e.Kind == probe.NodeReady || e.Kind == probe.Reachable {
-		s += fmt.Sprintf(" ready=%v", e.Ready)
-	}
-
-	return s
-}
-
 // simSide is the simulated lab behind the wizard: its scenario's mistake
 // made at gen, its network reached in process, its tailnet's operator node.
 type simSide struct{ lab *lab.Lab }
@@ -270,7 +252,7 @@ func (s simSide) Fetcher(ctx context.Context, _ *bringup.Run) (probe.Fetcher, er
 	return cp.Network().Get, nil
 }
 
-func (s simSide) Through(ctx context.Context) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+func (s simSide) Through(ctx context.Context) (probe.Dial, error) {
 	op, err := s.lab.Operator(ctx)
 	if err != nil {
 		return nil, err

@@ -250,7 +250,7 @@ func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event, al
 			case <-ctx.Done():
 				return
 			case e := <-events:
-				fmt.Fprintln(w, describe(e))
+				fmt.Fprintln(w, e)
 
 				if also != nil {
 					also(e)
@@ -331,7 +331,7 @@ func (r *realSide) Fetcher(_ context.Context, run *bringup.Run) (probe.Fetcher, 
 
 // Through is the system dialer: with tailscaled accepting routes, the OS
 // sends cluster addresses through the tailnet.
-func (r *realSide) Through(context.Context) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+func (r *realSide) Through(context.Context) (probe.Dial, error) {
 	var d net.Dialer
 
 	return d.DialContext, nil

@@ -173,7 +173,7 @@ func (g *gatherer) timeline() {
 
 		mine = append(mine, e)
 
-		fmt.Fprintf(&text, "%s  %-13s %s\n", e.Time.UTC().Format("2006-01-02 15:04:05.000"), e.Kind, describe(e))
+		fmt.Fprintln(&text, e)
 
 		if line, err := e.MarshalLine(); err == nil {
 			lines.Write(line)
@@ -194,30 +194,6 @@ func (g *gatherer) timeline() {
 	lab := probe.Fold(mine)
 	g.add("timeline.svg", svg.Timeline(lab.Nodes, svg.Options{Now: lab.Last, Speed: g.opts.Speed,
 		Title: "Bring-up timeline of " + g.opts.Node + " (" + g.opts.EventsFrom + ")"}))
-}
-
-func describe(e probe.Event) string {
-	var parts []string
-
-	for _, s := range []string{e.Name, e.State} {
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-
-	if e.Kind == probe.Reachable || e.Kind == probe.MachineReady || e.Kind == probe.NodeReady || e.Kind == probe.Service {
-		parts = append(parts, map[bool]string{true: "ready", false: "not ready"}[e.Ready])
-	}
-
-	if e.Count > 0 {
-		parts = append(parts, fmt.Sprintf("count=%d", e.Count))
-	}
-
-	if e.Detail != "" {
-		parts = append(parts, e.Detail)
-	}
-
-	return strings.Join(parts, "  ")
 }
 
 // apiParts are what only the Talos API gives.

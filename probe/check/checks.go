@@ -540,7 +540,7 @@ func spinDeploy(ctx context.Context, env *Env) Result {
 		return r
 	}
 
-	res := probe.RunHello(ctx, env.Kube, env.Fetch, probe.Flavours[0], env.Hello, func(probe.Event) {})
+	res := probe.RunHello(ctx, env.Kube, env.Fetch, probe.Spin, env.Hello, func(probe.Event) {})
 	if res.Err != nil {
 		return helloFailure(env, "the Spin hello-world did not answer", res)
 	}
@@ -636,7 +636,7 @@ func multiArch(ctx context.Context, env *Env) Result {
 	var done []string
 
 	for _, arch := range sortedKeys(arches) {
-		f := probe.Flavours[0]
+		f := probe.Spin
 		f.Name += "-" + arch
 		f.NodeSelector = map[string]string{"kubernetes.io/arch": arch}
 
