@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,17 +11,16 @@ import (
 	"time"
 
 	"github.com/cosi-project/runtime/pkg/state"
-	"github.com/siderolabs/crypto/x509"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/sim/board"
+	"github.com/liftoff-lab/liftoff/sim/board/boardtest"
 )
 
 // testKey has the shape of a Tailscale auth key and is not one.
@@ -35,6 +33,8 @@ var fast = Options{Attempts: 20, Backoff: 5 * time.Millisecond, MaxBackoff: 40 *
 // packages' tests can run at the same time): cp, w and gw on
 // 127.0.3.<10n+1..3>, one n per test.
 type lab struct {
+	*boardtest.Lab
+
 	plan    *plan.Plan
 	bundle  *secrets.Bundle
 	dir     string
@@ -47,48 +47,21 @@ func newLab(t *testing.T, n int) *lab {
 
 	a := func(i int) string { return fmt.Sprintf("127.0.3.%d", 10*n+i) }
 
-	p, err := plan.Parse(fmt.Appendf(nil, `
+	l := boardtest.New(t, fmt.Sprintf(`
 cluster: {name: rely}
 network: {lan: 127.0.3.0/24}
 boards:
   - {name: cp, address: %s, model: rpi5, machine: controlplane, role: compute}
   - {name: w, address: %s, model: rpi4, machine: worker, role: compute}
   - {name: gw, address: %s, model: rpi4, machine: worker, role: gateway}
-`, a(1), a(2), a(3)))
-	if err != nil {
-		t.Fatal(err)
-	}
+`, a(1), a(2), a(3)), testKey)
 
-	dir := t.TempDir()
-	if _, err := config.Write(dir, p, config.WriteOptions{AuthKey: testKey}); err != nil {
-		t.Fatal(err)
-	}
-
-	bundle, err := secrets.LoadBundle(filepath.Join(dir, config.SecretsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	tc, err := clientconfig.Open(filepath.Join(dir, config.TalosconfigFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	m, err := image.Matrix(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	return &lab{plan: p, bundle: bundle, dir: dir, tc: tc, catalog: image.NewCatalog(m...)}
+	return &lab{Lab: l, plan: l.Plan, bundle: l.Bundle, dir: l.Dir, tc: l.Talosconfig, catalog: l.Catalog}
 }
 
-func (l *lab) board(name string) plan.Board {
-	b, _ := l.plan.Board(name)
+func (l *lab) board(name string) plan.Board { return l.Board(name) }
 
-	return b
-}
-
-func (l *lab) path(name string) string { return filepath.Join(l.dir, name+".yaml") }
+func (l *lab) path(name string) string { return l.Config(name) }
 
 // simBoard is a running simulated board and how many configs it took.
 type simBoard struct {
@@ -97,43 +70,18 @@ type simBoard struct {
 	taken atomic.Int32
 }
 
-// start powers a simulated board on for a plan board, fast (×2000).
+// start powers a simulated board on for a plan board, counting the
+// configs it takes.
 func (l *lab) start(t *testing.T, name string, mutate func(*board.Options)) *simBoard {
 	t.Helper()
 
-	b := l.board(name)
 	sb := &simBoard{}
-	opts := board.Options{
-		Spec: board.Spec{Name: "talos-" + name, Address: b.Address, Model: b.Model, Arch: plan.Arch(b.Model),
-			Product: "Raspberry Pi 4 Model B Rev 1.4", UUID: "uuid-" + name, MAC: "dc:a6:32:00:03:" + b.Address[len(b.Address)-2:],
-			Disks: []board.Disk{{Path: "/dev/mmcblk0", Size: 32e9, Transport: "mmc"}}},
-		Speed: 2000,
-		Resolve: func(ref string) (board.Image, error) {
-			r, err := l.catalog.Resolve(ref)
-			if err != nil {
-				return board.Image{}, err
-			}
-
-			return board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}, nil
-		},
-		Trustd: func(crt []byte) (*x509.PEMEncodedCertificateAndKey, bool) {
-			return l.bundle.Certs.OS, string(crt) == string(l.bundle.Certs.OS.Crt)
-		},
-		Hooks: board.Hooks{Applied: func(coreconfig.Provider) { sb.taken.Add(1) }},
-	}
-
-	if mutate != nil {
-		mutate(&opts)
-	}
-
-	bd, err := board.Start(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = bd.Close() })
-
-	sb.Board = bd
+	sb.Board = l.Start(t, name, func(o *board.Options) {
+		o.Hooks.Applied = func(coreconfig.Provider) { sb.taken.Add(1) }
+		if mutate != nil {
+			mutate(o)
+		}
+	})
 
 	return sb
 }

@@ -16,18 +16,16 @@ import (
 	"time"
 
 	"github.com/cosi-project/runtime/pkg/state"
-	"github.com/siderolabs/crypto/x509"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
 	"github.com/siderolabs/talos/pkg/machinery/resources/network"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 
 	"github.com/liftoff-lab/liftoff/cluster/apply"
-	"github.com/liftoff-lab/liftoff/cluster/config"
-	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/sim/board"
+	"github.com/liftoff-lab/liftoff/sim/board/boardtest"
 )
 
 // testKey has the shape of a Tailscale auth key and is not one.
@@ -43,6 +41,8 @@ boards:
 `
 
 type lab struct {
+	*boardtest.Lab
+
 	plan   *plan.Plan
 	bundle *secrets.Bundle
 	dir    string
@@ -52,64 +52,17 @@ type lab struct {
 func newLab(t *testing.T) *lab {
 	t.Helper()
 
-	p, err := plan.Parse([]byte(labPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := boardtest.New(t, labPlan, testKey)
 
-	dir := t.TempDir()
-	if _, err := config.Write(dir, p, config.WriteOptions{AuthKey: testKey}); err != nil {
-		t.Fatal(err)
-	}
-
-	b, err := secrets.LoadBundle(filepath.Join(dir, config.SecretsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	tc, err := clientconfig.Open(filepath.Join(dir, config.TalosconfigFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	return &lab{plan: p, bundle: b, dir: dir, tc: tc}
+	return &lab{Lab: l, plan: l.Plan, bundle: l.Bundle, dir: l.Dir, tc: l.Talosconfig}
 }
 
 // running starts a board, applies its config and waits until it runs.
 func (l *lab) running(t *testing.T, name string) *board.Board {
 	t.Helper()
 
-	b, _ := l.plan.Board(name)
-
-	m, err := image.Matrix(l.plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	catalog := image.NewCatalog(m...)
-
-	bd, err := board.Start(context.Background(), board.Options{
-		Spec: board.Spec{Name: "talos-" + name, Address: b.Address, Model: b.Model, Arch: plan.Arch(b.Model),
-			Product: "Raspberry Pi 4 Model B Rev 1.4", UUID: "uuid-" + name, MAC: "dc:a6:32:00:04:" + b.Address[len(b.Address)-2:],
-			Disks: []board.Disk{{Path: "/dev/mmcblk0", Size: 32e9, Transport: "mmc"}}},
-		Speed: 2000,
-		Resolve: func(ref string) (board.Image, error) {
-			r, err := catalog.Resolve(ref)
-			if err != nil {
-				return board.Image{}, err
-			}
-
-			return board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}, nil
-		},
-		Trustd: func(crt []byte) (*x509.PEMEncodedCertificateAndKey, bool) {
-			return l.bundle.Certs.OS, string(crt) == string(l.bundle.Certs.OS.Crt)
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = bd.Close() })
+	b := l.Board(name)
+	bd := l.Start(t, name, nil)
 
 	if err := apply.Board(context.Background(), b, filepath.Join(l.dir, name+".yaml"), apply.Options{}, func(probe.Event) {}); err != nil {
 		t.Fatal(err)
