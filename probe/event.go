@@ -31,7 +31,7 @@ const (
 	Reachable Kind = "reachable"
 	// Moved: the board answers at another address now (State: the new endpoint; Detail: how it was found).
 	Moved Kind = "moved"
-	// Extension: an extension is present in the running image (Name, State: present|missing|unexpected, Detail: version).
+	// Extension: an extension is present in the running image, or gone from it (Name, State: present|missing, Detail: version); which are unexpected for the role is the fold's to say (Node.Unexpected).
 	Extension Kind = "extension"
 	// KernelModule: a kernel module the machine config lists, as Talos publishes it (talosctl get
 	// kernelmodulespecs; Name: the module, Ready: listed (false: no longer), Detail: its parameters).

@@ -121,7 +121,7 @@ type Node struct {
 // ExtensionInfo is one extension on a node.
 type ExtensionInfo struct {
 	Name     string
-	State    string // present | missing | unexpected
+	State    string // present | missing (Node.Unexpected says which the role does not want)
 	Version  string
 	ActiveAt time.Time // zero while not active
 }

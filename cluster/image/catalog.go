@@ -10,7 +10,7 @@ import (
 // Catalog answers "what is in this installer image?" — the question a board
 // answers by booting it. A real Image Factory knows every schematic it was
 // given; the catalogue knows the ones liftoff computed, which is what the
-// simulated lab and the drift checks need.
+// simulated lab's boards need to resolve an installer reference.
 type Catalog struct {
 	mu        sync.RWMutex
 	schematic map[string]Image // by schematic ID
