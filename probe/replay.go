@@ -105,3 +105,22 @@ func Replay(ctx context.Context, events []Event, speed float64, emit func(Event)
 
 	return nil
 }
+
+// Played is Replay as a channel, closed once the last event is out (or
+// ctx ends), so a dashboard can say the recording is over.
+func Played(ctx context.Context, events []Event, speed float64) <-chan Event {
+	ch := make(chan Event, 256)
+
+	go func() {
+		defer close(ch)
+
+		_ = Replay(ctx, events, speed, func(e Event) { //nolint:errcheck // ends with ctx
+			select {
+			case ch <- e:
+			case <-ctx.Done():
+			}
+		})
+	}()
+
+	return ch
+}

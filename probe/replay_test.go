@@ -3,6 +3,7 @@ package probe
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,5 +74,20 @@ func TestReplayIsCancellable(t *testing.T) {
 func TestReadEventsRejectsGarbage(t *testing.T) {
 	if _, err := ReadEvents(bytes.NewBufferString("{\"kind\":\"stage\"}\nnot json\n")); err == nil {
 		t.Error("garbage accepted")
+	}
+}
+
+// Played hands out the whole recording in order and then closes.
+func TestPlayedClosesAfterTheLastEvent(t *testing.T) {
+	at := time.Now()
+	events := []Event{{Time: at, Node: "a", Kind: Stage, State: "booting"}, {Time: at.Add(time.Second), Node: "a", Kind: Stage, State: "running"}}
+
+	var got []string
+	for e := range Played(t.Context(), events, 0) {
+		got = append(got, e.State)
+	}
+
+	if strings.Join(got, " ") != "booting running" {
+		t.Errorf("played %v, want booting running", got)
 	}
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
-	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-lab/liftoff/internal/fileio"
@@ -56,22 +54,7 @@ the bug report that carries the exact session.`,
 			ctx, cancel := context.WithCancel(c.Context())
 			defer cancel()
 
-			ch := make(chan probe.Event, 256)
-
-			go func() {
-				defer close(ch)
-				_ = probe.Replay(ctx, events, speed, func(e probe.Event) { //nolint:errcheck // ends with ctx
-					select {
-					case ch <- e:
-					case <-ctx.Done():
-					}
-				})
-			}()
-
-			_, err = tea.NewProgram(ui.New(ui.Options{Events: ch, Theme: th, Context: ctx, Speed: labSpeed}), tea.WithContext(ctx)).Run()
-			if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
-				err = nil
-			}
+			err = ui.Run(ctx, ui.Options{Events: probe.Played(ctx, events, speed), Theme: th, Speed: labSpeed})
 
 			return err
 		},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
@@ -176,12 +174,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 		opts.Plan, opts.Start = saved, ui.ScreenRoles
 	}
 
-	m := ui.New(opts)
-
-	_, err = tea.NewProgram(m, tea.WithContext(ctx)).Run()
-	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
-		err = nil
-	}
+	err = ui.Run(ctx, opts)
 
 	if moved != "" {
 		fmt.Fprintln(c.ErrOrStderr(), moved)

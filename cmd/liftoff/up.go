@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
@@ -177,10 +176,7 @@ func runUp(c *cobra.Command, f upFlags) error {
 		}
 	}
 
-	_, err = tea.NewProgram(ui.New(opts), tea.WithContext(ctx)).Run()
-	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
-		err = nil
-	}
+	err = ui.Run(ctx, opts)
 
 	fmt.Fprintf(c.ErrOrStderr(), "configs, secrets and the wizard's plan are in %s\n", f.out)
 
