@@ -84,8 +84,12 @@ type Progress struct {
 	ETA  time.Duration
 }
 
+// Events is a batch of events for the model to fold, as its stream wait
+// delivers them. A driver without a terminal (the screenshot renderer)
+// sends it to Update itself: the same fold, in its own order.
+type Events []probe.Event
+
 type (
-	eventsMsg       []probe.Event
 	eventsEndedMsg  struct{}
 	progressMsg     Progress // from the channel: re-arms the wait
 	progressDoneMsg struct{}
@@ -123,7 +127,7 @@ func waitEvents(ch <-chan probe.Event) tea.Cmd {
 			return eventsEndedMsg{}
 		}
 
-		batch := eventsMsg{e}
+		batch := Events{e}
 
 		for len(batch) < maxBatch {
 			select {
@@ -157,10 +161,8 @@ func waitProgress(ch <-chan Progress) tea.Cmd {
 	}
 }
 
-// tick refreshes the clock so "for 4m" and stuck-stage rules move on
-// even when no event arrives.
-func tick() tea.Cmd { return tickEvery(time.Second) }
-
+// tickEvery refreshes the clock so "for 4m" and stuck-stage rules move
+// on even when no event arrives.
 func tickEvery(d time.Duration) tea.Cmd {
 	return tea.Tick(d, func(time.Time) tea.Msg { return tickMsg{} })
 }

@@ -251,7 +251,7 @@ func BenchmarkFold(b *testing.B) {
 				i := 0
 
 				for b.Loop() {
-					m.Update(eventsMsg(batches[i%2]))
+					m.Update(Events(batches[i%2]))
 					i++
 
 					if draw {

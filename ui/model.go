@@ -64,6 +64,10 @@ type Options struct {
 	Theme Theme
 	// Clock is read on every tick and event, never while drawing; tests fix it.
 	Clock func() time.Time
+	// Still stops the model's own clock tick: time moves only when the
+	// driver sends ClockTick (stills and animations rendered frame by
+	// frame).
+	Still bool
 	// Context bounds what the wizard starts in the backend.
 	Context context.Context
 	// Speed is how much faster than real boards the lab runs (liftoff
@@ -226,7 +230,7 @@ func New(o Options) *Model {
 
 // Init starts listening to both streams and the clock.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(waitEvents(m.o.Events), waitProgress(m.o.Progress), tick())
+	return tea.Batch(waitEvents(m.o.Events), waitProgress(m.o.Progress), m.tick())
 }
 
 // Lab is the picture the screens draw (for tests and for cmd to inspect on exit).
@@ -252,7 +256,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.tick()
 	case ClockTick:
 		m.now = m.clock()
-	case eventsMsg:
+	case Events:
 		m.fold(msg)
 
 		return m, waitEvents(m.o.Events)
@@ -595,7 +599,7 @@ func (m *Model) header(w int) string {
 	switch {
 	case m.ended:
 		right = "■ ended " + right
-	case m.o.Events != nil:
+	case m.o.Events != nil, m.o.Still: // a still is a frame of a live run
 		right = "● live " + right
 	}
 

@@ -80,6 +80,10 @@ func (m *Model) timelineKey(k tea.KeyPressMsg) tea.Cmd {
 // tick is the clock: once a second, four times a second while a timeline
 // on screen animates a phase in progress. Only the clock moves: no I/O.
 func (m *Model) tick() tea.Cmd {
+	if m.o.Still {
+		return nil
+	}
+
 	if (m.screen == ScreenTimeline || m.screen == ScreenTroubleshoot) && !m.showHelp && m.anyGoing() {
 		return tickEvery(250 * time.Millisecond)
 	}

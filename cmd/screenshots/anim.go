@@ -44,7 +44,7 @@ func Animate(dir string) (Anim, error) {
 
 	events := r.happy
 	start, end := events[0].Time, last(events)
-	d := newDriver(ui.Options{Cluster: "homelab", Speed: r.speed}, cols, rows, len(events)+1, start)
+	d := newDriver(ui.Options{Cluster: "homelab", Speed: r.speed}, cols, rows, start)
 
 	var views []string
 

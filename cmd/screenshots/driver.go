@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
-	"runtime"
 	"strings"
 	"time"
 
@@ -22,37 +22,23 @@ import (
 
 // driver runs a ui.Model without a terminal or a tea.Program, on one
 // goroutine: every command runs to completion before the next message, so
-// a scene reaches the same state every time.
-//
-// The model's stream waits block on their channels, so the driver parks
-// them and runs them only when their channel holds something; it drops
-// the clock tick (the clock is fixed). It tells them apart by the
-// function's name — a stop-gap until ui can fold events without a channel.
+// a scene reaches the same state every time. The model has no channels
+// and no clock tick (Options.Still): events and progress reach it as
+// messages (ui.Events, ui.Progress), queued by the scene and the backend
+// and delivered in order.
 type driver struct {
-	m        *ui.Model
-	now      time.Time // what Options.Clock returns
-	events   chan probe.Event
-	progress chan ui.Progress
-	queue    []tea.Cmd
-	parked   []parked
-}
-
-type parked struct {
-	cmd      tea.Cmd
-	progress bool // waits on the progress channel, not the events one
+	m     *ui.Model
+	now   time.Time // what Options.Clock returns
+	queue []tea.Cmd
+	inbox []tea.Msg // events and progress, in the order they were sent
 }
 
 var cmdType = reflect.TypeFor[tea.Cmd]()
 
-// newDriver starts a model on a cols × rows terminal; o.Events and
-// o.Progress are the driver's, sized for capacity events.
-func newDriver(o ui.Options, cols, rows, capacity int, now time.Time) *driver {
-	d := &driver{now: now, events: make(chan probe.Event, capacity), progress: make(chan ui.Progress, capacity)}
-	o.Events, o.Clock = d.events, func() time.Time { return d.now }
-
-	if o.Backend != nil {
-		o.Progress = d.progress
-	}
+// newDriver starts a model on a cols × rows terminal.
+func newDriver(o ui.Options, cols, rows int, now time.Time) *driver {
+	d := &driver{now: now}
+	o.Events, o.Progress, o.Still, o.Clock = nil, nil, true, func() time.Time { return d.now }
 
 	d.m = ui.New(o)
 	d.queue = append(d.queue, d.m.Init())
@@ -63,12 +49,13 @@ func newDriver(o ui.Options, cols, rows, capacity int, now time.Time) *driver {
 
 // feed sends events as a live stream would and lets the model fold them.
 func (d *driver) feed(events ...probe.Event) {
-	for _, e := range events {
-		d.events <- e
-	}
-
+	d.post(ui.Events(events))
 	d.settle()
 }
+
+// post queues a message for the model, as the program's stream waits
+// would deliver it.
+func (d *driver) post(msg tea.Msg) { d.inbox = append(d.inbox, msg) }
 
 // keys types key names ("enter", "esc", "down", "ctrl+u") or runes.
 func (d *driver) keys(names ...string) {
@@ -96,10 +83,10 @@ func (d *driver) send(msg tea.Msg) {
 	d.settle()
 }
 
-// settle runs commands, and the parked waits whose channel has something,
-// until nothing is left to do.
+// settle runs commands, then delivers what the scene and the backend
+// posted, until nothing is left to do.
 func (d *driver) settle() {
-	for {
+	for len(d.queue) > 0 || len(d.inbox) > 0 {
 		if len(d.queue) > 0 {
 			cmd := d.queue[0]
 			d.queue = d.queue[1:]
@@ -108,56 +95,29 @@ func (d *driver) settle() {
 			continue
 		}
 
-		ready := -1
-
-		for i, p := range d.parked {
-			if (p.progress && len(d.progress) > 0) || (!p.progress && len(d.events) > 0) {
-				ready = i
-
-				break
-			}
-		}
-
-		if ready < 0 {
-			return
-		}
-
-		p := d.parked[ready]
-		d.parked = append(d.parked[:ready], d.parked[ready+1:]...)
-		d.deliver(p.cmd())
+		msg := d.inbox[0]
+		d.inbox = d.inbox[1:]
+		d.deliver(msg)
 	}
 }
 
 func (d *driver) run(cmd tea.Cmd) {
-	if cmd == nil {
-		return
-	}
-
-	name := runtime.FuncForPC(reflect.ValueOf(cmd).Pointer()).Name()
-
-	switch {
-	case strings.Contains(name, "waitEvents."):
-		d.parked = append(d.parked, parked{cmd: cmd})
-	case strings.Contains(name, "waitProgress."):
-		d.parked = append(d.parked, parked{cmd: cmd, progress: true})
-	case strings.Contains(name, "bubbletea/v2.Tick."), strings.Contains(name, "ui.tick."):
-		// the clock is fixed: a tick would change nothing
-	default:
-		d.deliver(runOrFail(cmd, name))
+	if cmd != nil {
+		d.deliver(runOrFail(cmd))
 	}
 }
 
 // runOrFail runs a command, failing loudly rather than hanging when one
-// blocks (a stream wait the driver no longer recognises by name).
-func runOrFail(cmd tea.Cmd, name string) tea.Msg {
+// blocks: with no channels and no tick, none should.
+func runOrFail(cmd tea.Cmd) tea.Msg {
 	done := make(chan tea.Msg, 1)
 	go func() { done <- cmd() }()
 
 	select {
 	case msg := <-done:
 		return msg
-	case <-time.After(10 * time.Second):
-		panic("screenshots: command " + name + " blocks; teach the driver about it")
+	case <-time.After(2 * time.Minute): // slow on a loaded machine is not blocked
+		panic(fmt.Sprintf("screenshots: a command of the model blocks (%T); a still has no stream and no clock", cmd))
 	}
 }
 
@@ -199,19 +159,15 @@ type labBackend struct {
 
 func (b *labBackend) Discover(_ context.Context, target string) {
 	n := len(strings.Split(target, ","))
-	b.d.progress <- ui.Progress{Op: ui.OpScan, Total: n}
+	b.d.post(ui.Progress{Op: ui.OpScan, Total: n})
 
-	for _, e := range b.discovered {
-		b.d.events <- e
-	}
+	b.d.post(ui.Events(b.discovered))
 
-	b.d.progress <- ui.Progress{Op: ui.OpScan, Done: n, Total: n, Finished: true}
+	b.d.post(ui.Progress{Op: ui.OpScan, Done: n, Total: n, Finished: true})
 }
 
 func (b *labBackend) Apply(context.Context, *plan.Plan) {
-	for _, e := range b.applied {
-		b.d.events <- e
-	}
+	b.d.post(ui.Events(b.applied))
 }
 
 func (b *labBackend) Bootstrap(context.Context, *plan.Plan) {}
@@ -225,10 +181,10 @@ func (b *labBackend) SaveKubeconfig(bool) (string, error) { return "homelab/kube
 func (b *labBackend) Register(_ context.Context, p *plan.Plan) {
 	ims, _ := image.Matrix(p)
 	for i, im := range ims {
-		b.d.progress <- ui.Progress{Op: ui.OpRegister, Step: im.Key() + " " + im.SchematicID[:12] + " registered", Done: i + 1, Total: len(ims)}
+		b.d.post(ui.Progress{Op: ui.OpRegister, Step: im.Key() + " " + im.SchematicID[:12] + " registered", Done: i + 1, Total: len(ims)})
 	}
 
-	b.d.progress <- ui.Progress{Op: ui.OpRegister, Done: len(ims), Total: len(ims), Finished: true}
+	b.d.post(ui.Progress{Op: ui.OpRegister, Done: len(ims), Total: len(ims), Finished: true})
 }
 
 // Preflight has nothing to compare: the recordings hold no hardware.
@@ -253,7 +209,5 @@ func (b *labBackend) PrepareRepair(ctx context.Context, r probe.Repair) (*repair
 
 // Repair plays the recorded repair's events, as the lab sent them.
 func (b *labBackend) Repair(context.Context, *repair.Job) {
-	for _, e := range b.repaired {
-		b.d.events <- e
-	}
+	b.d.post(ui.Events(b.repaired))
 }

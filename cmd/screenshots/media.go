@@ -23,7 +23,7 @@ func (r *recordings) media() []frame {
 	}
 
 	be := &mediaScene{labBackend: &labBackend{discovered: r.discovered}}
-	d := newDriver(ui.Options{Backend: be, Target: "192.168.1.0/24", Cluster: p.Cluster.Name, Plan: p}, cols, rows, 64, last(r.discovered))
+	d := newDriver(ui.Options{Backend: be, Target: "192.168.1.0/24", Cluster: p.Cluster.Name, Plan: p}, cols, rows, last(r.discovered))
 	be.d = d
 
 	gw := 0
@@ -76,5 +76,5 @@ func (b *mediaScene) Media(p *plan.Plan) (ui.Media, error) {
 func (b *mediaScene) Flash(_ context.Context, _ *plan.Plan, board, _ string) {
 	const total = 1288 << 20
 
-	b.d.progress <- ui.Progress{Op: ui.OpFlash, Node: board, Step: flash.PhaseWrite, Done: total * 2 / 5, Total: total, Rate: 38 << 20, ETA: 20 * time.Second}
+	b.d.post(ui.Progress{Op: ui.OpFlash, Node: board, Step: flash.PhaseWrite, Done: total * 2 / 5, Total: total, Rate: 38 << 20, ETA: 20 * time.Second})
 }

@@ -216,7 +216,7 @@ func (r *recordings) wizard() []frame {
 
 	// The simulated lab's plan is on its loopback LAN, as liftoff sim makes it.
 	start := &plan.Plan{Cluster: plan.Cluster{Name: "homelab"}, Network: plan.Network{LAN: "127.0.0.0/8"}}
-	d := newDriver(ui.Options{Backend: be, Target: strings.Join(addrs, ","), Cluster: "homelab", Plan: start}, cols, rows, len(r.happy)+64, last(r.discovered))
+	d := newDriver(ui.Options{Backend: be, Target: strings.Join(addrs, ","), Cluster: "homelab", Plan: start}, cols, rows, last(r.discovered))
 	be.d = d
 
 	var out []frame
@@ -282,7 +282,7 @@ func (r *recordings) watch() []frame {
 	var out []frame
 
 	watch := func(name string, events []probe.Event, c, rw int, theme ui.Theme, keys ...string) {
-		d := newDriver(ui.Options{Theme: theme, Cluster: "homelab", Speed: r.speed}, c, rw, len(events)+1, last(events))
+		d := newDriver(ui.Options{Theme: theme, Cluster: "homelab", Speed: r.speed}, c, rw, last(events))
 		d.feed(events...)
 		d.keys(keys...)
 		out = append(out, frame{name: name, cols: c, rows: rw, view: d.frame()})
@@ -320,7 +320,7 @@ func (r *recordings) repair() ([]frame, error) {
 	}
 
 	be := &labBackend{plan: p}
-	d := newDriver(ui.Options{Backend: be, Plan: p, Start: ui.ScreenDashboard, Theme: ui.DefaultTheme(), Cluster: "homelab", Speed: r.speed}, cols, rows, len(r.tailscale)+1, last(r.tailscale))
+	d := newDriver(ui.Options{Backend: be, Plan: p, Start: ui.ScreenDashboard, Theme: ui.DefaultTheme(), Cluster: "homelab", Speed: r.speed}, cols, rows, last(r.tailscale))
 	be.d = d
 	d.feed(r.tailscale...)
 	d.keys("t", "f")
@@ -335,7 +335,7 @@ func (r *recordings) repair() ([]frame, error) {
 		return started && e.Node == "pi-w-2" && e.Kind == probe.NodeReady && e.Ready
 	})
 
-	d = newDriver(ui.Options{Theme: ui.DefaultTheme(), Cluster: "homelab", Speed: r.speed}, cols, rows, len(recovering)+1, last(recovering))
+	d = newDriver(ui.Options{Theme: ui.DefaultTheme(), Cluster: "homelab", Speed: r.speed}, cols, rows, last(recovering))
 	d.feed(recovering...)
 
 	return append(out, frame{name: "dashboard-repair-recovering", cols: cols, rows: rows, view: d.frame()}), nil
