@@ -17,11 +17,14 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
+// flashFlags are liftoff flash's flags.
+type flashFlags struct {
+	path, device, to, img, lab, fac, cache string
+	yes                                    bool
+}
+
 func newFlashCmd() *cobra.Command {
-	var (
-		path, device, to, img, lab, fac, cache string
-		yes                                    bool
-	)
+	var f flashFlags
 
 	c := &cobra.Command{
 		Use:   "flash BOARD (--device /dev/sdX | --to FILE)",
@@ -63,125 +66,152 @@ flash prints.`,
   liftoff flash pi-1 --plan lab.yaml --to pi-1.raw
   liftoff flash pi-1 --plan lab.yaml --image ./my-talos.raw.xz --device /dev/sdb --yes`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			out := c.OutOrStdout()
-
-			if device != "" && to != "" {
-				return usageError{errors.New("--device and --to: write to one of them")}
-			}
-
-			if yes && device == "" && to == "" {
-				return usageError{errors.New("--yes needs an explicit --device (or --to): liftoff never picks a device for you")}
-			}
-
-			p, err := loadValid(c.ErrOrStderr(), path)
-			if err != nil {
-				return err
-			}
-
-			if err := useFactory(p, fac); err != nil {
-				return err
-			}
-
-			if cache == "" {
-				if cache, err = flash.DefaultCacheDir(); err != nil {
-					return err
-				}
-			}
-
-			job, err := flash.NewJob(p, args[0], img, lab, &flash.Cache{Dir: cache, Note: func(s string) { fmt.Fprintln(out, s) }})
-			if err != nil {
-				return err
-			}
-
-			if to == "" && runtime.GOOS != "linux" {
-				return unsupportedOS(out, job)
-			}
-
-			host := flash.Linux()
-
-			if device == "" && to == "" {
-				return listDevices(out, host, job)
-			}
-
-			// The target is checked before any download: a refusal costs nothing.
-			var dev flash.Device
-
-			if device != "" {
-				if dev, err = host.Lookup(device); err != nil {
-					return err
-				}
-
-				if !dev.Offered() {
-					return fmt.Errorf("%s: %s — nothing was written", dev.Path, dev.Refusal)
-				}
-			} else if err := checkImageFile(to, path, yes); err != nil {
-				return err
-			}
-
-			printFacts(out, job)
-
-			file, err := job.Fetch(c.Context(), lines(out), func(s string) { fmt.Fprintln(out, s) })
-			if err != nil {
-				return err
-			}
-
-			card, err := job.Flash(c.Context(), file, func(size int64) (flash.Medium, error) {
-				fmt.Fprintf(out, "image: %s (%s raw)\n", file, flash.Bytes(size))
-
-				if device == "" {
-					return os.OpenFile(to, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-				}
-
-				if err := dev.Fits(size); err != nil {
-					return nil, err
-				}
-
-				fmt.Fprintf(out, "\nabout to write %s's %s image — everything on it is lost:\n  %s\n", job.Board.Name, job.Board.Role, dev.Describe())
-
-				if device != dev.Path {
-					fmt.Fprintf(out, "  (%s is %s)\n", device, dev.Path)
-				}
-
-				if !yes {
-					if err := confirmDevice(c.InOrStdin(), out, dev); err != nil {
-						return nil, err
-					}
-				}
-
-				return host.Open(dev)
-			}, lines(out))
-			if err != nil {
-				return err
-			}
-
-			fmt.Fprintf(out, "written and verified: sha256 %s (of the raw image, read back from the medium)\n", card.SHA256[:12])
-			fmt.Fprintf(out, "recorded in %s: %s's medium carries the %s image\n", filepath.Join(lab, plan.FlashedFile), job.Board.Name, job.Board.Role)
-
-			if to != "" {
-				fmt.Fprintf(out, "\n%s is the raw image: write it with your flashing tool, then:\n", to)
-			} else {
-				fmt.Fprintln(out, "\nnext:")
-			}
-
-			for i, s := range flash.FirstBoot(job.Board) {
-				fmt.Fprintf(out, "  %d. %s\n", i+1, s)
-			}
-
-			return nil
-		},
+		RunE: func(c *cobra.Command, args []string) error { return f.run(c, args[0]) },
 	}
 
-	addPlanFlag(c, &path)
-	c.Flags().StringVar(&device, "device", "", "the whole device to write, e.g. /dev/sdb (Linux)")
-	c.Flags().StringVar(&to, "to", "", "write the raw image to this file instead of a device")
-	c.Flags().StringVar(&img, "image", "", "a self-built image, file or URL (.raw or .raw.xz), instead of the factory's")
-	c.Flags().BoolVar(&yes, "yes", false, "do not ask to type the device name (with --device; for scripts)")
-	c.Flags().StringVar(&lab, "lab", "homelab", "the lab's output directory (liftoff up --out): registrations and written media are recorded there")
-	c.Flags().StringVar(&cache, "cache", "", "the image cache (default $XDG_CACHE_HOME/liftoff/images)")
-	addFactoryFlag(c, &fac)
+	addPlanFlag(c, &f.path)
+	c.Flags().StringVar(&f.device, "device", "", "the whole device to write, e.g. /dev/sdb (Linux)")
+	c.Flags().StringVar(&f.to, "to", "", "write the raw image to this file instead of a device")
+	c.Flags().StringVar(&f.img, "image", "", "a self-built image, file or URL (.raw or .raw.xz), instead of the factory's")
+	c.Flags().BoolVar(&f.yes, "yes", false, "do not ask to type the device name (with --device; for scripts)")
+	c.Flags().StringVar(&f.lab, "lab", "homelab", "the lab's output directory (liftoff up --out): registrations and written media are recorded there")
+	c.Flags().StringVar(&f.cache, "cache", "", "the image cache (default $XDG_CACHE_HOME/liftoff/images)")
+	addFactoryFlag(c, &f.fac)
 
 	return c
+}
+
+// run writes board's image: the flags checked, the target checked before
+// any download, then fetch, write and verify, and what to do next.
+func (f *flashFlags) run(c *cobra.Command, board string) error {
+	out := c.OutOrStdout()
+
+	if f.device != "" && f.to != "" {
+		return usageError{errors.New("--device and --to: write to one of them")}
+	}
+
+	if f.yes && f.device == "" && f.to == "" {
+		return usageError{errors.New("--yes needs an explicit --device (or --to): liftoff never picks a device for you")}
+	}
+
+	job, err := f.job(c, board)
+	if err != nil {
+		return err
+	}
+
+	if f.to == "" && runtime.GOOS != "linux" {
+		return unsupportedOS(out, job)
+	}
+
+	host := flash.Linux()
+
+	if f.device == "" && f.to == "" {
+		return listDevices(out, host, job)
+	}
+
+	// The target is checked before any download: a refusal costs nothing.
+	var dev flash.Device
+
+	if f.device != "" {
+		if dev, err = host.Lookup(f.device); err != nil {
+			return err
+		}
+
+		if !dev.Offered() {
+			return fmt.Errorf("%s: %s — nothing was written", dev.Path, dev.Refusal)
+		}
+	} else if err := checkImageFile(f.to, f.path, f.yes); err != nil {
+		return err
+	}
+
+	printFacts(out, job)
+
+	file, err := job.Fetch(c.Context(), lines(out), func(s string) { fmt.Fprintln(out, s) })
+	if err != nil {
+		return err
+	}
+
+	card, err := job.Flash(c.Context(), file, func(size int64) (flash.Medium, error) {
+		fmt.Fprintf(out, "image: %s (%s raw)\n", file, flash.Bytes(size))
+
+		return f.medium(c, job, host, dev, size)
+	}, lines(out))
+	if err != nil {
+		return err
+	}
+
+	f.done(out, job, card)
+
+	return nil
+}
+
+// job is the board's flash job from the plan, with the factory and cache
+// the flags name.
+func (f *flashFlags) job(c *cobra.Command, board string) (*flash.Job, error) {
+	p, err := loadValid(c.ErrOrStderr(), f.path)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := useFactory(p, f.fac); err != nil {
+		return nil, err
+	}
+
+	cache := f.cache
+	if cache == "" {
+		if cache, err = flash.DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+
+	out := c.OutOrStdout()
+
+	return flash.NewJob(p, board, f.img, f.lab, &flash.Cache{Dir: cache, Note: func(s string) { fmt.Fprintln(out, s) }})
+}
+
+// medium opens what the image goes to: the --to file, or the device once
+// the image fits and the person typed its name (unless --yes).
+func (f *flashFlags) medium(c *cobra.Command, job *flash.Job, host flash.Host, dev flash.Device, size int64) (flash.Medium, error) {
+	out := c.OutOrStdout()
+
+	if f.device == "" {
+		return os.OpenFile(f.to, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	}
+
+	if err := dev.Fits(size); err != nil {
+		return nil, err
+	}
+
+	fmt.Fprintf(out, "\nabout to write %s's %s image — everything on it is lost:\n  %s\n", job.Board.Name, job.Board.Role, dev.Describe())
+
+	if f.device != dev.Path {
+		fmt.Fprintf(out, "  (%s is %s)\n", f.device, dev.Path)
+	}
+
+	if !f.yes {
+		if err := confirmDevice(c.InOrStdin(), out, dev); err != nil {
+			return nil, err
+		}
+	}
+
+	return host.Open(dev)
+}
+
+// done says what was written, where it is recorded, and the first boot's
+// steps.
+func (f *flashFlags) done(out io.Writer, job *flash.Job, card flash.Card) {
+	fmt.Fprintf(out, "written and verified: sha256 %s (of the raw image, read back from the medium)\n", card.SHA256[:12])
+	fmt.Fprintf(out, "recorded in %s: %s's medium carries the %s image\n", filepath.Join(f.lab, plan.FlashedFile), job.Board.Name, job.Board.Role)
+
+	if f.to != "" {
+		fmt.Fprintf(out, "\n%s is the raw image: write it with your flashing tool, then:\n", f.to)
+	} else {
+		fmt.Fprintln(out, "\nnext:")
+	}
+
+	for i, s := range flash.FirstBoot(job.Board) {
+		fmt.Fprintf(out, "  %d. %s\n", i+1, s)
+	}
 }
 
 // checkImageFile refuses a --to that would overwrite the plan, something
