@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
 func newGenCmd() *cobra.Command {
@@ -69,25 +70,9 @@ never from a flag value.`,
 				return err
 			}
 
-			var key string
-
-			if _, ok := p.Gateway(); ok {
-				src, err := config.ResolveAuthKey(keyFile, p.Tailscale.AuthKeyFile)
-				if err != nil {
-					return err
-				}
-
-				if src.Key == "" {
-					return config.ErrNoAuthKey
-				}
-
-				if src.Warning != "" {
-					fmt.Fprintln(c.ErrOrStderr(), "warning:", src.Warning)
-				}
-
-				fmt.Fprintf(c.ErrOrStderr(), "tailscale auth key from %s\n", src.Origin)
-
-				key = src.Key
+			key, err := gatewayKey(p, keyFile, c.ErrOrStderr())
+			if err != nil {
+				return err
 			}
 
 			changes, err := config.Write(out, p, config.WriteOptions{AuthKey: key, NewSecrets: newSecrets, PlanPath: path})
@@ -95,23 +80,8 @@ never from a flag value.`,
 				return err
 			}
 
-			w := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
-			for _, ch := range changes {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Action, ch.Path, ch.Detail)
-			}
-
-			if err := w.Flush(); err != nil {
+			if err := printChanges(c.OutOrStdout(), c.ErrOrStderr(), changes, showDiff); err != nil {
 				return err
-			}
-
-			warnChanges(c.ErrOrStderr(), changes)
-
-			if showDiff {
-				for _, ch := range changes {
-					if ch.Diff != "" {
-						fmt.Fprintln(c.OutOrStdout(), ch.Diff)
-					}
-				}
 			}
 
 			if p.Images.Custom == "" {
@@ -140,4 +110,58 @@ func warnChanges(w io.Writer, changes []config.Change) {
 			fmt.Fprintf(w, "\nWARNING (%s): %s\n", ch.Path, ch.Warning)
 		}
 	}
+}
+
+// gatewayKey is the gateway's Tailscale auth key ("" for a plan without a
+// gateway), from where ResolveAuthKey finds it; a plan with a gateway and
+// no key is refused. Where it came from, and a warning about the file,
+// go to errw when it is not nil — never the key.
+func gatewayKey(p *plan.Plan, keyFile string, errw io.Writer) (string, error) {
+	if _, ok := p.Gateway(); !ok {
+		return "", nil
+	}
+
+	src, err := config.ResolveAuthKey(keyFile, p.Tailscale.AuthKeyFile)
+	if err != nil {
+		return "", err
+	}
+
+	if src.Key == "" {
+		return "", config.ErrNoAuthKey
+	}
+
+	if errw != nil {
+		if src.Warning != "" {
+			fmt.Fprintln(errw, "warning:", src.Warning)
+		}
+
+		fmt.Fprintf(errw, "tailscale auth key from %s\n", src.Origin)
+	}
+
+	return src.Key, nil
+}
+
+// printChanges lists what gen wrote, one file a line, warns about what
+// needs attention, and shows each diff when asked.
+func printChanges(out, errw io.Writer, changes []config.Change, showDiff bool) error {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, ch := range changes {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Action, ch.Path, ch.Detail)
+	}
+
+	if err := w.Flush(); err != nil {
+		return err
+	}
+
+	warnChanges(errw, changes)
+
+	if showDiff {
+		for _, ch := range changes {
+			if ch.Diff != "" {
+				fmt.Fprintln(out, ch.Diff)
+			}
+		}
+	}
+
+	return nil
 }

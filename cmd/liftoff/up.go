@@ -292,19 +292,9 @@ type realSide struct {
 }
 
 func (r *realSide) Start(ctx context.Context, dir string, p *plan.Plan) (*bringup.Run, error) {
-	var key string
-
-	if _, ok := p.Gateway(); ok {
-		src, err := config.ResolveAuthKey(r.keyFile, p.Tailscale.AuthKeyFile)
-		if err != nil {
-			return nil, err
-		}
-
-		if src.Key == "" {
-			return nil, config.ErrNoAuthKey
-		}
-
-		key = src.Key
+	key, err := gatewayKey(p, r.keyFile, nil)
+	if err != nil {
+		return nil, err
 	}
 
 	r.mu.Lock()
