@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,16 +23,19 @@ import (
 	"github.com/liftoff-lab/liftoff/probe/bundle"
 )
 
+// bundleFlags are liftoff bundle's flags.
+type bundleFlags struct {
+	planPath    string
+	talosconfig string
+	events      string
+	labSpeed    float64
+	out         string
+	logLines    int
+	timeout     time.Duration
+}
+
 func newBundleCmd() *cobra.Command {
-	var (
-		planPath    string
-		talosconfig string
-		events      string
-		labSpeed    float64
-		out         string
-		logLines    int
-		timeout     time.Duration
-	)
+	var f bundleFlags
 
 	c := &cobra.Command{
 		Use:   "bundle NODE",
@@ -70,107 +75,133 @@ Progress goes to stderr; ctrl+c stops and writes what was gathered.`,
 
 			return nil
 		},
-		RunE: func(c *cobra.Command, args []string) error {
-			stderr := c.ErrOrStderr()
-
-			// Before any work: the archive's path must take a file.
-			if err := checkOutputFile("--out", out, planPath, ""); err != nil {
-				return err
-			}
-
-			p, err := plan.Load(planPath)
-			if err != nil {
-				return err
-			}
-
-			b, ok := findBoard(p, args[0])
-			if !ok {
-				var names []string
-				for _, b := range p.Boards {
-					names = append(names, b.Name)
-				}
-
-				return usageError{fmt.Errorf("%s is not a board in %s (boards: %s)", args[0], planPath, strings.Join(names, ", "))}
-			}
-
-			opts := bundle.Options{Node: b.Name, Endpoint: apply.Endpoint(b, 0), LogLines: logLines, CallTimeout: timeout, Version: version,
-				Progress: func(s string) { fmt.Fprintf(stderr, "bundle %s: %s…\n", b.Name, s) }}
-
-			if opts.Board, err = yaml.Marshal(b); err != nil {
-				return err
-			}
-
-			if opts.Talosconfig, err = openTalosconfig(talosconfig, planPath); err != nil {
-				return err
-			}
-
-			if opts.Talosconfig == nil {
-				fmt.Fprintf(stderr, "warning: no talosconfig (%s next to the plan, or --talosconfig): only a board in maintenance mode can be read\n", config.TalosconfigFile)
-			}
-
-			if events != "" {
-				if opts.Events, err = readRecording(events); err != nil {
-					return err
-				}
-
-				opts.EventsFrom, opts.Speed = events, labSpeed
-			}
-
-			if out == "" {
-				out = fmt.Sprintf("liftoff-bundle-%s-%s.tar.gz", b.Name, time.Now().Format("20060102T150405"))
-			}
-
-			// Never over an existing file: it may be another board's bundle.
-			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if errors.Is(err, fs.ErrExist) {
-				return usageError{fmt.Errorf("%s already exists; liftoff does not overwrite it — choose another --out", out)}
-			}
-
-			if err != nil {
-				return err
-			}
-
-			res, err := bundle.Write(c.Context(), f, opts)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-
-			if err != nil {
-				os.Remove(out) //nolint:errcheck // a half-written archive helps nobody
-
-				return fmt.Errorf("writing %s: %w", out, err)
-			}
-
-			fmt.Fprintln(c.OutOrStdout(), out)
-
-			for _, m := range res.Missing {
-				fmt.Fprintf(stderr, "missing %s: %s\n", m.Part, m.Why)
-			}
-
-			switch {
-			case c.Context().Err() != nil:
-				return fmt.Errorf("interrupted: %s holds what was gathered until then (see MISSING.txt)", out)
-			case !res.Reached:
-				return fmt.Errorf("%s (%s) was not read — %s; %s holds the plan entry and timeline only (see MISSING.txt)", b.Name, opts.Endpoint, res.Unreached, out)
-			}
-
-			if len(res.Missing) > 0 {
-				fmt.Fprintf(stderr, "wrote %s without %d part(s), listed in its MISSING.txt\n", out, len(res.Missing))
-			}
-
-			return nil
-		},
+		RunE: func(c *cobra.Command, args []string) error { return f.run(c, args[0]) },
 	}
 
-	addPlanFlag(c, &planPath)
-	c.Flags().StringVar(&talosconfig, "talosconfig", "", "talosconfig for the board (default: the one liftoff gen wrote next to the plan)")
-	c.Flags().StringVar(&events, "events", "", "a recorded event stream (liftoff sim --record) for the board's timeline")
-	c.Flags().Float64Var(&labSpeed, "lab-speed", 1, "with --events: the recorded lab's --speed (a simulated lab's recording), so the timeline's usual stage times match it")
-	c.Flags().StringVarP(&out, "out", "o", "", "the archive to write (default liftoff-bundle-NODE-TIME.tar.gz; never overwritten)")
-	c.Flags().IntVar(&logLines, "log-lines", 200, "lines of each service's log to include")
-	c.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "how long each Talos API call may take")
+	addPlanFlag(c, &f.planPath)
+	c.Flags().StringVar(&f.talosconfig, "talosconfig", "", "talosconfig for the board (default: the one liftoff gen wrote next to the plan)")
+	c.Flags().StringVar(&f.events, "events", "", "a recorded event stream (liftoff sim --record) for the board's timeline")
+	c.Flags().Float64Var(&f.labSpeed, "lab-speed", 1, "with --events: the recorded lab's --speed (a simulated lab's recording), so the timeline's usual stage times match it")
+	c.Flags().StringVarP(&f.out, "out", "o", "", "the archive to write (default liftoff-bundle-NODE-TIME.tar.gz; never overwritten)")
+	c.Flags().IntVar(&f.logLines, "log-lines", 200, "lines of each service's log to include")
+	c.Flags().DurationVar(&f.timeout, "timeout", 15*time.Second, "how long each Talos API call may take")
 
 	return c
+}
+
+// run gathers node's bundle into --out: the flags and the board checked
+// before any work, then the archive, never over an existing file.
+func (f *bundleFlags) run(c *cobra.Command, node string) error {
+	stderr := c.ErrOrStderr()
+
+	// Before any work: the archive's path must take a file.
+	if err := checkOutputFile("--out", f.out, f.planPath, ""); err != nil {
+		return err
+	}
+
+	opts, err := f.options(stderr, node)
+	if err != nil {
+		return err
+	}
+
+	out := f.out
+	if out == "" {
+		out = fmt.Sprintf("liftoff-bundle-%s-%s.tar.gz", opts.Node, time.Now().Format("20060102T150405"))
+	}
+
+	res, err := writeBundle(c.Context(), out, opts)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintln(c.OutOrStdout(), out)
+
+	for _, m := range res.Missing {
+		fmt.Fprintf(stderr, "missing %s: %s\n", m.Part, m.Why)
+	}
+
+	switch {
+	case c.Context().Err() != nil:
+		return fmt.Errorf("interrupted: %s holds what was gathered until then (see MISSING.txt)", out)
+	case !res.Reached:
+		return fmt.Errorf("%s (%s) was not read — %s; %s holds the plan entry and timeline only (see MISSING.txt)", opts.Node, opts.Endpoint, res.Unreached, out)
+	}
+
+	if len(res.Missing) > 0 {
+		fmt.Fprintf(stderr, "wrote %s without %d part(s), listed in its MISSING.txt\n", out, len(res.Missing))
+	}
+
+	return nil
+}
+
+// options are what bundle.Write needs for node: its plan entry, how to
+// reach it, and the recording when one is given.
+func (f *bundleFlags) options(stderr io.Writer, node string) (bundle.Options, error) {
+	p, err := plan.Load(f.planPath)
+	if err != nil {
+		return bundle.Options{}, err
+	}
+
+	b, ok := findBoard(p, node)
+	if !ok {
+		var names []string
+		for _, b := range p.Boards {
+			names = append(names, b.Name)
+		}
+
+		return bundle.Options{}, usageError{fmt.Errorf("%s is not a board in %s (boards: %s)", node, f.planPath, strings.Join(names, ", "))}
+	}
+
+	opts := bundle.Options{Node: b.Name, Endpoint: apply.Endpoint(b, 0), LogLines: f.logLines, CallTimeout: f.timeout, Version: version,
+		Progress: func(s string) { fmt.Fprintf(stderr, "bundle %s: %s…\n", b.Name, s) }}
+
+	if opts.Board, err = yaml.Marshal(b); err != nil {
+		return opts, err
+	}
+
+	if opts.Talosconfig, err = openTalosconfig(f.talosconfig, f.planPath); err != nil {
+		return opts, err
+	}
+
+	if opts.Talosconfig == nil {
+		fmt.Fprintf(stderr, "warning: no talosconfig (%s next to the plan, or --talosconfig): only a board in maintenance mode can be read\n", config.TalosconfigFile)
+	}
+
+	if f.events != "" {
+		if opts.Events, err = readRecording(f.events); err != nil {
+			return opts, err
+		}
+
+		opts.EventsFrom, opts.Speed = f.events, f.labSpeed
+	}
+
+	return opts, nil
+}
+
+// writeBundle writes the archive to a new file (never over an existing
+// one: it may be another board's bundle) and removes a half-written one.
+func writeBundle(ctx context.Context, out string, opts bundle.Options) (*bundle.Result, error) {
+	file, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, usageError{fmt.Errorf("%s already exists; liftoff does not overwrite it — choose another --out", out)}
+	}
+
+	if err != nil {
+		return nil, err
+	}
+
+	res, err := bundle.Write(ctx, file, opts)
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+
+	if err != nil {
+		os.Remove(out) //nolint:errcheck // a half-written archive helps nobody
+
+		return res, fmt.Errorf("writing %s: %w", out, err)
+	}
+
+	return res, nil
 }
 
 func findBoard(p *plan.Plan, node string) (plan.Board, bool) {
