@@ -39,6 +39,11 @@ func TestRepairsMakeTheLabPass(t *testing.T) {
 		// Pi) runs its card's compute image until its repair upgrades it.
 		{scenario: "card-wrong-image", keepCards: true, want: []string{"upgrade@pi-w-2"}},
 		{scenario: "power-loss-during-install", want: []string{"re-apply@pi-w-1"}},
+		// Every config lacks the zfs module: Talos loads it live.
+		{scenario: "zfs-module-missing", want: []string{"re-apply@pi-cp-1", "re-apply@pi-w-1", "re-apply@pi-w-2", "re-apply@edge"}},
+		// The gateway's install failed on an unregistered schematic and it
+		// came back in maintenance mode: liftoff gen's config installs.
+		{scenario: "schematic-not-registered", want: []string{"re-apply@edge"}},
 		// Reset, then the re-apply its maintenance mode asks for.
 		{scenario: "happy", first: new(probe.ResetRepair("pi-w-1")), want: []string{"reset@pi-w-1", "re-apply@pi-w-1"}},
 	} {
