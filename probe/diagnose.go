@@ -433,6 +433,10 @@ func moduleDiagnoses(n *Node) []Diagnosis {
 						" appears and the boot finishes, no reboot needed. A hand-written config needs machine.kernel.modules: [{name: " + missing[0] + "}]",
 					Evidence: append([]string{"kernel modules the config lists (talosctl get kernelmodulespecs): " + noneIfEmpty(slices.Sorted(maps.Keys(n.KernelModules)))},
 						waitEvidence(n, svc.ID())...),
+					// .machine.kernel is among the changes Talos applies
+					// without a reboot (talos v1.13.3 internal/app/machined/
+					// pkg/runtime/v1alpha1/v1alpha1_runtime.go, CanApplyImmediate).
+					Repair: reapplyRepair(n, "the regenerated config lists "+mods+" in machine.kernel.modules, a change Talos applies without a reboot: the module loads and the boot goes on"),
 				})
 			}
 		}
@@ -467,8 +471,8 @@ func pi5Boot(n *Node) (Diagnosis, bool) {
 			Why: "its image was built with the " + n.Overlay + " overlay, for models before the Pi 5: that overlay's firmware files have no bcm2712 device tree, " +
 				"so the Pi 5's bootloader refuses the SD card (its screen says \"The installed operating system (OS) does not indicate support for Raspberry Pi 5\"), " +
 				"tries its other boot modes and starts over. Talos never starts, so its API never answers",
-			Fix: "give it the rpi_5 image: liftoff images --plan lab.yaml lists " + n.Name + "'s installer and SD-card image with the rpi_5 overlay; " +
-				"liftoff gen, flash that image to its SD card, and apply its config again",
+			Fix: "liftoff cannot repair this over the network: a board whose firmware cannot boot its image never answers the Talos API, so no upgrade or reset reaches it. " +
+				"Rewrite its SD card with its role's image with the rpi_5 overlay (liftoff flash " + n.Name + " writes the one liftoff images lists), boot it, and apply its config again",
 			Evidence: evidence,
 			Final:    true,
 		}, true
@@ -477,8 +481,9 @@ func pi5Boot(n *Node) (Diagnosis, bool) {
 			Title: n.Name + " (a Raspberry Pi 5) cannot boot Talos from " + n.InstallDisk,
 			Why: "Talos was installed to " + n.InstallDisk + ", but the official Pi 5 overlay's U-Boot has no PCIe or RP1 (USB) driver: the Pi 5 loads it from that disk " +
 				"and it stops at its splash screen, with nothing more on the console and no network (sbc-raspberrypi PR #79 and issue #96: booting a Pi 5 from NVMe or USB is not possible yet)",
-			Fix: "install a Pi 5 (or CM5) to its SD card or eMMC: set installDisk: /dev/mmcblk0 for " + n.Name + " in lab.yaml (liftoff plan validate refuses NVMe and USB for it), " +
-				"liftoff gen, flash the rpi_5 image to the SD card and apply again; the NVMe is usable as a data disk once Talos runs " +
+			Fix: "liftoff cannot repair this over the network: the board never answers the Talos API again, so no upgrade or reset reaches it. " +
+				"Install a Pi 5 (or CM5) to its SD card or eMMC: set installDisk: /dev/mmcblk0 for " + n.Name + " in lab.yaml (liftoff plan validate refuses NVMe and USB for it), " +
+				"liftoff gen, rewrite the SD card (liftoff flash " + n.Name + "), boot it from the card and apply again; the NVMe is usable as a data disk once Talos runs " +
 				"(https://github.com/siderolabs/sbc-raspberrypi/pull/79)",
 			Evidence: evidence,
 			Final:    true,
@@ -661,10 +666,21 @@ func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
 
 	m := factoryInstaller.FindStringSubmatch(n.Installer)
 
+	// Back in maintenance mode, the board takes a config again: liftoff
+	// gen's names the plan's installer, whose schematic liftoff registers
+	// (liftoff up, liftoff images --register) before it applies.
+	var again *Repair
+	if n.Stage == "maintenance" {
+		again = installRepair(n)
+		again.Does = "sends " + n.Name + " the config liftoff gen makes for it, which names the plan's installer (registered by liftoff up or liftoff images --register) " +
+			"instead of " + n.Installer + "; it installs and reboots into it"
+	}
+
 	switch {
 	case strings.Contains(last, "not found") && m != nil:
 		return Diagnosis{
-			Title: n.Name + "'s installer is unknown to the Image Factory: schematic not registered",
+			Repair: again,
+			Title:  n.Name + "'s installer is unknown to the Image Factory: schematic not registered",
 			Why: fmt.Sprintf("the image factory %s does not know schematic %s: it serves an installer only for a schematic posted to it (POST /schematics), "+
 				"so the pull is a 404 (\"not found\"). Talos gives up on not found after five retries%s", m[1], shortSchematic(m[2]), back),
 			Fix: "register the plan's schematics — liftoff images --register, or rerun liftoff up, which registers them before it applies — and apply " + n.Name +
@@ -723,8 +739,9 @@ func bootLoopDiagnosis(n *Node) (Diagnosis, bool) {
 	return Diagnosis{
 		Title: "boot loop",
 		Why:   why,
-		Fix: "apply an image for the board's CPU and model (liftoff images lists them): a Raspberry Pi 4 or CM4 needs arm64 with the rpi_generic overlay, " +
-			"a Pi 5 or CM5 arm64 with the rpi_5 overlay",
+		Fix: "liftoff cannot repair this over the network: a board that never stays up has no Talos API to upgrade or reset through. " +
+			"Rewrite its boot media with its role's image for its CPU and model (liftoff flash " + n.Name + " writes the one liftoff images lists: " +
+			"a Raspberry Pi 4 or CM4 needs arm64 with the rpi_generic overlay, a Pi 5 or CM5 arm64 with the rpi_5 overlay), boot it and apply its config again",
 		Evidence: append([]string{"installer applied: " + n.Installer}, dmesg...),
 	}, true
 }

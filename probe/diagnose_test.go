@@ -145,6 +145,11 @@ func TestDiagnoseZFSModuleNotLoaded(t *testing.T) {
 		}
 	}
 
+	// The regenerated config lists it; Talos applies that live.
+	if r := d.Repair; r == nil || r.Kind != RepairReapply || r.Reboots || r.Node != "pi-2" || !strings.Contains(r.Does, "machine.kernel.modules") {
+		t.Errorf("repair: %+v", d.Repair)
+	}
+
 	// Listed, the module is no longer the cause.
 	l := fold(append(evs, Event{Time: at(50), Node: "pi-2", Kind: KernelModule, Name: "zfs", Ready: true})...)
 	for _, d := range Diagnose(l.Node("pi-2"), at(60)) {
@@ -178,6 +183,12 @@ func TestDiagnosePi5CannotBoot(t *testing.T) {
 			ds := Diagnose(l.Node("pi-cp-1"), at(60))
 			if len(ds) != 1 || ds[0].Title != tc.title || !ds[0].Final || !strings.Contains(ds[0].Fix, tc.fix) {
 				t.Errorf("%s\n%+v", titles(ds), ds)
+			}
+
+			// No API answers: no repair, and the fix says the card must be
+			// rewritten.
+			if len(ds) == 1 && (ds[0].Repair != nil || !strings.Contains(ds[0].Fix, "cannot repair this over the network") || !strings.Contains(ds[0].Fix, "liftoff flash pi-cp-1")) {
+				t.Errorf("repair %+v, fix %s", ds[0].Repair, ds[0].Fix)
 			}
 		})
 	}
@@ -238,7 +249,12 @@ func TestDiagnoseBootLoop(t *testing.T) {
 
 	ds := Diagnose(fold(evs...).Node("x"), at(31))
 	if len(ds) == 0 || ds[0].Title != "boot loop" || !strings.Contains(ds[0].Why, "another CPU architecture") {
-		t.Errorf("%s %+v", titles(ds), ds)
+		t.Fatalf("%s %+v", titles(ds), ds)
+	}
+
+	// A board that never stays up has no API to repair it through.
+	if ds[0].Repair != nil || !strings.Contains(ds[0].Fix, "cannot repair this over the network") || !strings.Contains(ds[0].Fix, "liftoff flash x") {
+		t.Errorf("repair %+v, fix %s", ds[0].Repair, ds[0].Fix)
 	}
 }
 
@@ -494,6 +510,11 @@ func TestDiagnoseSchematicNotRegistered(t *testing.T) {
 		t.Fatalf("while pulling: %s %+v", titles(ds), ds)
 	}
 
+	// Still installing, it takes no config: nothing to repair yet.
+	if ds[0].Repair != nil {
+		t.Errorf("a repair while it retries: %+v", ds[0].Repair)
+	}
+
 	evs = append(evs,
 		Event{Time: at(60), Node: "edge", Kind: Log, Name: "dmesg", Detail: "[talos] install sequence: failed"},
 		Event{Time: at(70), Node: "edge", Kind: Stage, State: "rebooting"},
@@ -516,6 +537,12 @@ func TestDiagnoseSchematicNotRegistered(t *testing.T) {
 		if !strings.Contains(d.Fix, want) {
 			t.Errorf("fix lacks %q: %s", want, d.Fix)
 		}
+	}
+
+	// Back in maintenance mode, liftoff gen's config (the plan's
+	// installer) is applied again.
+	if r := d.Repair; r == nil || r.Kind != RepairReapply || !r.Reboots || !strings.Contains(r.Command, "--insecure") || !strings.Contains(r.Does, "the plan's installer") {
+		t.Errorf("repair: %+v", d.Repair)
 	}
 
 	if ev := strings.Join(d.Evidence, "\n"); !strings.Contains(ev, "installer applied: "+ref) || !strings.Contains(ev, ": not found") || !strings.Contains(ev, "gateway-amd64") {

@@ -41,27 +41,36 @@ var (
 // Talos does not install a config's installer on a board that is already
 // installed (its Install sequence is empty then).
 func Upgrade(ctx context.Context, b plan.Board, installer string, opts Options, emit func(probe.Event)) error {
+	before, _, err := StartUpgrade(ctx, b, installer, opts, emit)
+	if err != nil {
+		return err
+	}
+
+	return WaitUpgraded(ctx, b, installer, before, opts, emit)
+}
+
+// StartUpgrade is Upgrade's one call: it reads the board's boot_id, then
+// asks it once to upgrade to installer. before is that boot_id, for
+// WaitUpgraded; sent tells whether the Upgrade call reached the board (a
+// refusal did too, and changed nothing).
+func StartUpgrade(ctx context.Context, b plan.Board, installer string, opts Options, emit func(probe.Event)) (before string, sent bool, err error) {
 	opts = opts.withDefaults()
 	tc := opts.Talosconfig
 
 	if tc == nil {
-		return errors.New("upgrade: no talosconfig: pass the cluster's talosconfig (liftoff gen writes it) to reach a configured board")
+		return "", false, errors.New("upgrade: no talosconfig: pass the cluster's talosconfig (liftoff gen writes it) to reach a configured board")
 	}
 
 	if installer == "" {
-		return errors.New("upgrade: no installer image given: name the role's installer (liftoff images prints it)")
+		return "", false, errors.New("upgrade: no installer image given: name the role's installer (liftoff images prints it)")
 	}
 
-	const step = "upgrade"
-
-	var before string
-
-	if err := Secure(ctx, b, tc, opts, step, emit, func(ctx context.Context, c *client.Client) (err error) {
+	if err := Secure(ctx, b, tc, opts, "upgrade", emit, func(ctx context.Context, c *client.Client) (err error) {
 		before, err = bootID(ctx, c)
 
 		return err
 	}); err != nil {
-		return err
+		return "", false, err
 	}
 
 	emit(note(b.Name, "upgrading", fmt.Sprintf("upgrade: %s pulls %s (talosctl upgrade -n %s --image %s)", b.Name, installer, b.Address, installer)))
@@ -69,7 +78,12 @@ func Upgrade(ctx context.Context, b plan.Board, installer string, opts Options, 
 	target := probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: tc}
 	cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
 
-	err := once(cctx, target, func(ctx context.Context, c *client.Client) error {
+	// One call, never retried: talosctl upgrade sends it once. The legacy
+	// MachineService.Upgrade, which Talos v1.13.3 still serves; talosctl
+	// v1.13.3 tries LifecycleService.Upgrade first
+	// (cmd/talosctl/cmd/talos/upgrade.go). Not staged, not forced.
+	err = once(cctx, target, func(ctx context.Context, c *client.Client) error {
+		sent = true
 		_, err := c.UpgradeWithOptions(ctx, client.WithUpgradeImage(installer)) //nolint:staticcheck // the MachineService call talosctl v1.12 and v1.13 make
 
 		return err
@@ -81,12 +95,20 @@ func Upgrade(ctx context.Context, b plan.Board, installer string, opts Options, 
 		err = fmt.Errorf("upgrade: %s refused %s: %s (nothing changed on the board; is the schematic registered with the factory, and is it the board's architecture?)", b.Name, installer, probe.Words(err))
 		emit(note(b.Name, "failed", err.Error()))
 
-		return err
+		return "", sent, err
 	}
 
 	emit(note(b.Name, "upgrading", "upgrade: accepted; installing, then rebooting into the new image"))
 
-	if err := Secure(ctx, b, tc, opts, step, emit, func(ctx context.Context, c *client.Client) error {
+	return before, true, nil
+}
+
+// WaitUpgraded follows an accepted upgrade, by the kernel's boot_id as
+// talosctl does, until a new boot runs and is ready.
+func WaitUpgraded(ctx context.Context, b plan.Board, installer, before string, opts Options, emit func(probe.Event)) error {
+	opts = opts.withDefaults()
+
+	if err := Secure(ctx, b, opts.Talosconfig, opts, "upgrade", emit, func(ctx context.Context, c *client.Client) error {
 		id, err := bootID(ctx, c)
 		if err != nil {
 			return err
@@ -140,13 +162,38 @@ var StartOver = ResetOptions{Graceful: true, Reboot: true, Wipe: []string{"STATE
 // does with the same options. With Reboot it waits until the board answers
 // in maintenance mode again. Cancelling ctx stops the waiting, never Talos.
 func Reset(ctx context.Context, b plan.Board, r ResetOptions, opts Options, emit func(probe.Event)) error {
+	if _, err := StartReset(ctx, b, r, opts, emit); err != nil {
+		return err
+	}
+
+	if !r.Reboot {
+		emit(note(b.Name, "done", "reset: "+b.Name+" wipes and shuts down; power it on to boot again"))
+
+		return nil
+	}
+
+	if err := WaitMaintenance(ctx, b, opts, emit); err != nil {
+		return err
+	}
+
+	emit(note(b.Name, "done", "reset: "+b.Name+" is in maintenance mode, waiting for a config"))
+
+	return nil
+}
+
+// StartReset is Reset's one call; sent tells whether it reached the board.
+func StartReset(ctx context.Context, b plan.Board, r ResetOptions, opts Options, emit func(probe.Event)) (sent bool, err error) {
 	opts = opts.withDefaults()
 	tc := opts.Talosconfig
 
 	if tc == nil {
-		return errors.New("reset: no talosconfig: pass the cluster's talosconfig (liftoff gen writes it) to reach a configured board")
+		return false, errors.New("reset: no talosconfig: pass the cluster's talosconfig (liftoff gen writes it) to reach a configured board")
 	}
 
+	// As talosctl reset --system-labels-to-wipe sends it: wipe mode left
+	// at its default (all), which the labels narrow to those partitions
+	// (talos v1.13.3 cmd/talosctl/cmd/talos/reset.go;
+	// internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go).
 	req := &machineapi.ResetRequest{Graceful: r.Graceful, Reboot: r.Reboot}
 	for _, l := range r.Wipe {
 		req.SystemPartitionsToWipe = append(req.SystemPartitionsToWipe, &machineapi.ResetPartitionSpec{Label: l, Wipe: true})
@@ -157,7 +204,9 @@ func Reset(ctx context.Context, b plan.Board, r ResetOptions, opts Options, emit
 	// One call: a refusal (an unknown label) must not be retried, and a
 	// board that took it is already on its way down.
 	cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
-	err := once(cctx, probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: tc}, func(ctx context.Context, c *client.Client) error {
+	err = once(cctx, probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: tc}, func(ctx context.Context, c *client.Client) error {
+		sent = true
+
 		return c.ResetGeneric(ctx, req)
 	})
 
@@ -167,24 +216,14 @@ func Reset(ctx context.Context, b plan.Board, r ResetOptions, opts Options, emit
 		err = fmt.Errorf("reset: %s refused: %s (nothing changed on the board)", b.Name, probe.Words(err))
 		emit(note(b.Name, "failed", err.Error()))
 
-		return err
+		return sent, err
 	}
 
-	if !r.Reboot {
-		emit(note(b.Name, "done", "reset: "+b.Name+" wipes and shuts down; power it on to boot again"))
-
-		return nil
+	if r.Reboot {
+		emit(note(b.Name, "resetting", "reset: accepted; waiting for maintenance mode"))
 	}
 
-	emit(note(b.Name, "resetting", "reset: accepted; waiting for maintenance mode"))
-
-	if err := waitMaintenance(ctx, b, opts, emit); err != nil {
-		return err
-	}
-
-	emit(note(b.Name, "done", "reset: "+b.Name+" is in maintenance mode, waiting for a config"))
-
-	return nil
+	return true, nil
 }
 
 // resetWords say what a reset does, in talosctl reset's flag names.
@@ -199,8 +238,9 @@ func resetWords(r ResetOptions) string {
 	return strings.Join(words, ", ")
 }
 
-// waitMaintenance waits until the board answers without its config.
-func waitMaintenance(ctx context.Context, b plan.Board, opts Options, emit func(probe.Event)) error {
+// WaitMaintenance waits until the board answers without its config.
+func WaitMaintenance(ctx context.Context, b plan.Board, opts Options, emit func(probe.Event)) error {
+	opts = opts.withDefaults()
 	target := probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: opts.Talosconfig}
 	bo := backoff{next: opts.Backoff, most: opts.MaxBackoff}
 	start := time.Now()

@@ -244,6 +244,10 @@ func (j *Job) Run(ctx context.Context, env Env, emit func(probe.Event)) error {
 		step("cancelled", ErrCancelled.Error())
 
 		return ErrCancelled
+	case err != nil && ctx.Err() != nil:
+		step("cancelled", "liftoff stopped following "+name+"; what was sent to it goes on")
+
+		return ctx.Err()
 	case err != nil:
 		step("failed", err.Error())
 
@@ -276,19 +280,25 @@ func (j *Job) act(ctx context.Context, env Env, emit func(probe.Event), step fun
 
 	switch j.Repair.Kind {
 	case probe.RepairUpgrade:
+		if sent, err := j.call(ctx, env, nil); err != nil {
+			return sent, err
+		}
+
 		step("step", "asking "+b.Name+" to upgrade to "+j.Installer)
 
-		return j.call(ctx, env, func(ctx context.Context, c *client.Client) error {
-			// The legacy MachineService.Upgrade, which Talos v1.13.3 still
-			// serves; talosctl v1.13.3 tries LifecycleService.Upgrade first
-			// (cmd/talosctl/cmd/talos/upgrade.go). Not staged, not forced.
-			_, err := c.UpgradeWithOptions(ctx, client.WithUpgradeImage(j.Installer), client.WithUpgradeRebootMode(machine.UpgradeRequest_DEFAULT))
-			if err == nil {
-				emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Applied, Detail: j.Installer})
-			}
+		// cluster/apply's Upgrade, as the bring-up's card upgrade uses it:
+		// the one call, then the new boot (by boot_id) to ready.
+		opts := j.applyOptions(env)
 
-			return err
-		})
+		before, sent, err := apply.StartUpgrade(ctx, b, j.Installer, opts, emit)
+		if err != nil {
+			return sent, err
+		}
+
+		emit(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Applied, Detail: j.Installer})
+		step("rebooting", b.Name+" accepted the upgrade: it installs "+j.Installer+" and reboots; cancelling now only stops the watching")
+
+		return true, apply.WaitUpgraded(ctx, b, j.Installer, before, opts, emit)
 	case probe.RepairReapply:
 		return j.reapply(ctx, env, emit, step)
 	case probe.RepairBootstrap:
@@ -320,14 +330,21 @@ func (j *Job) act(ctx context.Context, env Env, emit func(probe.Event), step fun
 
 		return true, nil
 	case probe.RepairReset:
+		if sent, err := j.call(ctx, env, nil); err != nil {
+			return sent, err
+		}
+
 		step("step", "resetting "+b.Name+": leaving etcd, wiping STATE and EPHEMERAL, rebooting")
 
-		return j.call(ctx, env, func(ctx context.Context, c *client.Client) error {
-			return c.ResetGeneric(ctx, &machine.ResetRequest{
-				Graceful: true, Reboot: true, Mode: machine.ResetRequest_SYSTEM_DISK,
-				SystemPartitionsToWipe: []*machine.ResetPartitionSpec{{Label: "STATE", Wipe: true}, {Label: "EPHEMERAL", Wipe: true}},
-			})
-		})
+		opts := j.applyOptions(env)
+
+		if sent, err := apply.StartReset(ctx, b, apply.StartOver, opts, emit); err != nil {
+			return sent, err
+		}
+
+		step("rebooting", b.Name+" accepted the reset: it wipes and reboots; cancelling now only stops the watching")
+
+		return true, apply.WaitMaintenance(ctx, b, opts, emit)
 	}
 
 	return false, fmt.Errorf("no such repair: %q", j.Repair.Kind)
@@ -374,7 +391,8 @@ func (j *Job) reapply(ctx context.Context, env Env, emit func(probe.Event), step
 }
 
 // call connects to the board over mutual TLS and makes one call: a repair
-// is sent once, never retried behind the operator's back.
+// is sent once, never retried behind the operator's back. A nil f only
+// checks that the board runs a config.
 func (j *Job) call(ctx context.Context, env Env, f func(context.Context, *client.Client) error) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, cmpDur(env.Apply.CallTimeout, 30*time.Second))
 	defer cancel()
@@ -389,7 +407,7 @@ func (j *Job) call(ctx context.Context, env Env, f func(context.Context, *client
 		return false, fmt.Errorf("%s is in maintenance mode: it runs no config to repair — apply its config (liftoff fix %s once it is diagnosed back in maintenance, or liftoff up)", j.Board.Name, j.Board.Name)
 	}
 
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || f == nil {
 		return false, ctx.Err()
 	}
 
@@ -398,6 +416,14 @@ func (j *Job) call(ctx context.Context, env Env, f func(context.Context, *client
 	}
 
 	return true, nil
+}
+
+// applyOptions are env's connection options with the talosconfig.
+func (j *Job) applyOptions(env Env) apply.Options {
+	opts := env.Apply
+	opts.Talosconfig = env.Talosconfig
+
+	return opts
 }
 
 func cmpDur(a, b time.Duration) time.Duration {
@@ -435,7 +461,9 @@ func (j *Job) follow(ctx context.Context, env Env, step func(string, string)) er
 	l := probe.NewLab()
 	apply.Planned(&plan.Plan{Boards: []plan.Board{j.Board}}, func(plan.Board) []string { return image.Extensions(env.Plan, j.Board.Role) }, l.Apply)
 
-	left := !j.Repair.Reboots // a rebooting repair must see the board go first
+	// A rebooting repair must see the board go first; an upgrade or a
+	// reset has already followed it through its reboot (cluster/apply).
+	left := !j.Repair.Reboots || j.Repair.Kind == probe.RepairUpgrade || j.Repair.Kind == probe.RepairReset
 	stage := ""
 
 	for {
@@ -465,7 +493,7 @@ func (j *Job) follow(ctx context.Context, env Env, step func(string, string)) er
 
 		if left && j.arrived(n) {
 			if j.Repair.Kind == probe.RepairReset {
-				step("done", name+" is in maintenance mode, its config and data wiped: apply its config again (liftoff up)")
+				step("done", name+" is in maintenance mode, its config and data wiped: apply its config again (liftoff fix "+name+" offers it, or liftoff up)")
 			} else {
 				step("done", name+" is Ready")
 			}

@@ -42,8 +42,9 @@ troubleshoot view — and the repair liftoff can run for it:
               installer, missing or unexpected extensions): install the
               role's installer, as talosctl upgrade --image does; reboots
   re-apply    a config liftoff can regenerate (the gateway's tailscale
-              ExtensionServiceConfig, a duplicate hostname, a board back in
-              maintenance mode): the board's config made again from the
+              ExtensionServiceConfig, a duplicate hostname, a missing kernel
+              module, a board back in maintenance mode after a power loss,
+              a reset or an unregistered schematic): the board's config made again from the
               plan and the secrets bundle in --out, exactly as liftoff gen
               makes it, shown as a diff first; Talos applies it live where it
               can (apply mode auto), else reboots
@@ -51,7 +52,8 @@ troubleshoot view — and the repair liftoff can run for it:
               with --tailscale-api-key-file, else the admin console's steps
   bootstrap   etcd waiting for bootstrap, on the plan's first control plane
   reset       with --reset only: graceful, wipes only the STATE and EPHEMERAL
-              partitions, reboots into maintenance mode; asks twice
+              partitions, reboots into maintenance mode; asks twice. Then
+              liftoff fix NODE again offers the re-apply that installs it
 
 It prints the repair's equivalent talosctl (or Tailscale API) command, asks
 before it changes anything (unless --yes), then follows the board through

@@ -31,10 +31,7 @@ func TestTmuxSmoke(t *testing.T) {
 		walkToApply(p)
 		// The control plane boots until etcd runs: its boot sequence
 		// waits for etcd, and etcd for the bootstrap.
-		p.waitFor("running 2/3", "enter: bootstrap etcd")
-		p.keys("Enter")
-		p.waitFor("Where should the admin kubeconfig go?")
-		p.keys("s")
+		bootstrap(p, "running 2/3")
 		p.waitFor("3/3 Ready", "wasm answers", `"Hello world from Spin!"`, "kubeconfig saved to")
 
 		p.keys("?")
@@ -61,6 +58,31 @@ func TestTmuxSmoke(t *testing.T) {
 		p.keys("q") // nothing in flight: quits without asking
 		p.waitFor("simulated lab stopped", "liftoff-exit=0")
 	})
+
+	// Issue 14: a repair from the troubleshoot view, with the keyboard.
+	// The gateway's config lacks its tailscale ExtensionServiceConfig; f
+	// previews the re-apply (its diff), y runs it, and the gateway is
+	// Ready without a reboot.
+	t.Run("no-authkey repaired from the troubleshoot view", func(t *testing.T) {
+		p := newPane(t, tools[0], bin, "127.0.53.11", "no-authkey")
+
+		walkToApply(p)
+		// The control plane waits for etcd, the gateway for its config:
+		// only the worker runs when the bootstrap is offered.
+		bootstrap(p, "running 1/3")
+		p.waitFor("kubeconfig saved to")
+		p.keys("t")
+		p.waitFor("Why pi-1?")
+		// The gateway is the last board: down twice reaches it.
+		p.keys("Down", "Down")
+		p.waitFor("the gateway's ext-tailscale waits for its config")
+		p.keys("f")
+		p.waitFor("Repair: re-apply", "Diff against", "y runs it on")
+		p.keys("y")
+		p.waitFor("repair done:", "is Ready")
+		p.keys("q")
+		p.waitFor("simulated lab stopped", "liftoff-exit=0")
+	})
 }
 
 // walkToApply scans, makes the last board the gateway, reviews and applies.
@@ -76,6 +98,15 @@ func walkToApply(p *pane) {
 	// The review registers the schematics with the lab's factory first.
 	p.waitFor("Review: what each board gets", "schematic", "enter applies the configs")
 	p.keys("Enter")
+}
+
+// bootstrap waits for the bootstrap to be offered with the boards
+// running says, bootstraps and saves the kubeconfig where it offers.
+func bootstrap(p *pane, running string) {
+	p.waitFor(running, "enter: bootstrap etcd")
+	p.keys("Enter")
+	p.waitFor("Where should the admin kubeconfig go?")
+	p.keys("s")
 }
 
 func buildLiftoff(t *testing.T) string {

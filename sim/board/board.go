@@ -180,6 +180,11 @@ type Board struct {
 	bootID      string // the kernel's random boot_id, new every boot
 	rollback    int    // counts applies: a TRY's rollback fires only if none came since
 	bootstrap   bool
+	// ephemeral counts the EPHEMERAL partitions the board had: a new one
+	// with each install and each reset that wipes it. What lives on /var
+	// (etcd's data, an extension's state such as tailscale's) lives as
+	// long as it.
+	ephemeral   int
 	nodeSeen    bool // the Kubernetes Node exists (Talos: NodeStatus)
 	nodeReady   bool
 	powerLost   bool // a fault already fired
@@ -360,6 +365,17 @@ func (b *Board) WaitConsole(ctx context.Context, s string) error {
 			}
 		}
 	}
+}
+
+// Ephemeral is which EPHEMERAL partition the board runs on: it changes
+// when an install formats one or a reset wipes it, never on a reboot or
+// an upgrade (talos v1.13.3 v1alpha1_sequencer.go: the Upgrade sequence
+// unmounts EPHEMERAL and wipes nothing).
+func (b *Board) Ephemeral() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return b.ephemeral
 }
 
 // Installed tells whether an image was installed (its install finished).

@@ -98,6 +98,7 @@ func (b *Board) installLocked(cfg coreconfig.Provider, installer string) {
 
 	b.afterLocked(install, func() {
 		b.installed = true
+		b.ephemeral++
 		b.booted = img.Version
 		b.logLocked("installer", "installation of "+installer+" complete")
 		b.kmsg("installation of %s complete", img.Version)

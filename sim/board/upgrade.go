@@ -335,12 +335,14 @@ func (b *Board) resetLocked(o resetOptions) {
 		case "EPHEMERAL":
 			// etcd's data directory lives on EPHEMERAL.
 			b.bootstrap = false
+			b.ephemeral++
 		case "META":
 			b.installed = false
 		}
 	}
 
 	if o.systemDisk {
+		b.ephemeral++
 		b.image, b.installed, b.boots = Image{}, false, 0
 		b.booted = b.opts.Spec.Booted
 		b.clearExtensionsLocked()

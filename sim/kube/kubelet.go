@@ -186,6 +186,9 @@ func (k *Kubelet) SetHealthy(healthy bool) {
 // NodeName is the Node the kubelet registers as.
 func (k *Kubelet) NodeName() string { return k.opts.NodeName }
 
+// Extensions are the image extensions it was started with (its runtimes).
+func (k *Kubelet) Extensions() []string { return slices.Clone(k.opts.Extensions) }
+
 // Healthy says whether the kubelet is running.
 func (k *Kubelet) Healthy() bool {
 	k.mu.Lock()

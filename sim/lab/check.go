@@ -27,9 +27,13 @@ type CheckOptions struct {
 	// operator who never ran it would.
 	NoBootstrap bool
 	// Repair, when set, picks a repair from the settled picture; Check
-	// runs it with cluster/repair, as the troubleshoot view does, then
-	// lets the lab settle again before the checks.
+	// runs it with cluster/repair, as the troubleshoot view does, lets
+	// the lab settle again and asks for the next, one repair at a time,
+	// until it returns none (a zero Kind). NextRepair picks them as an
+	// operator going down the troubleshoot view would.
 	Repair func(picture *probe.Lab) (probe.Repair, error)
+	// Ran hears each repair Check ran, in order.
+	Ran func(probe.Repair)
 }
 
 // Check brings a simulated lab up with liftoff's own code and runs the
@@ -142,8 +146,14 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	Settle(bctx, events, picture, opts.Settle)
 
 	if opts.Repair != nil {
-		if err := repairThenSettle(bctx, opts, run, events, picture); err != nil {
+		bootstrapped, err := repairThenSettle(bctx, opts, run, events, picture)
+		if err != nil {
 			return nil, err
+		}
+
+		// The bootstrap the bring-up could not do, a repair did.
+		if bootstrapped {
+			upErr, gaveUp = nil, nil
 		}
 	}
 
@@ -181,22 +191,50 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 	return results, nil
 }
 
-// repairThenSettle prepares and runs the picked repair while folding the
-// stream (the repair's own events among it), then lets the lab settle.
-func repairThenSettle(ctx context.Context, opts CheckOptions, run *Run, events <-chan probe.Event, picture *probe.Lab) error {
-	r, err := opts.Repair(picture)
-	if err != nil {
-		return err
-	}
-
+// repairThenSettle prepares and runs the picked repairs one at a time,
+// folding the stream (the repairs' own events among it) and letting the
+// lab settle after each, until the picker has none left. bootstrapped
+// tells whether one of them was the bootstrap.
+func repairThenSettle(ctx context.Context, opts CheckOptions, run *Run, events <-chan probe.Event, picture *probe.Lab) (bootstrapped bool, err error) {
 	env, err := run.RepairEnv(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 
+	// Each board's repair should take the first time; twice the boards
+	// is room for a second repair on each (a reset, then its re-apply).
+	most := 2*len(run.Plan.Boards) + 1
+	tried := map[string]int{}
+
+	for range most {
+		r, err := opts.Repair(picture)
+		if err != nil || r.Kind == "" {
+			return bootstrapped, err
+		}
+
+		if tried[r.Node+" "+string(r.Kind)]++; tried[r.Node+" "+string(r.Kind)] > 1 {
+			return bootstrapped, fmt.Errorf("%s on %s again: it did not take the first time; %s's diagnoses: %+v", r.Kind, r.Node, r.Node,
+				probe.DiagnoseIn(picture, picture.Node(r.Node), time.Now()))
+		}
+
+		if err := runRepair(ctx, opts, env, r, run, events, picture); err != nil {
+			return bootstrapped, err
+		}
+
+		if opts.Ran != nil {
+			opts.Ran(r)
+		}
+
+		bootstrapped = bootstrapped || r.Kind == probe.RepairBootstrap
+	}
+
+	return bootstrapped, fmt.Errorf("still a repair to run after %d", most)
+}
+
+func runRepair(ctx context.Context, opts CheckOptions, env repair.Env, r probe.Repair, run *Run, events <-chan probe.Event, picture *probe.Lab) error {
 	job, err := repair.Prepare(ctx, env, r)
 	if err != nil {
-		return fmt.Errorf("preparing the repair: %w", err)
+		return fmt.Errorf("preparing %s on %s: %w", r.Kind, r.Node, err)
 	}
 
 	done := make(chan error, 1)
@@ -207,7 +245,7 @@ func repairThenSettle(ctx context.Context, opts CheckOptions, run *Run, events <
 		select {
 		case err := <-done:
 			if err != nil {
-				return fmt.Errorf("the repair: %w", err)
+				return fmt.Errorf("%s on %s: %w", r.Kind, r.Node, err)
 			}
 
 			Settle(ctx, events, picture, opts.Settle)
@@ -216,9 +254,24 @@ func repairThenSettle(ctx context.Context, opts CheckOptions, run *Run, events <
 		case e := <-events:
 			picture.Apply(e)
 		case <-ctx.Done():
-			return fmt.Errorf("the repair did not finish within %s", opts.Timeout)
+			return fmt.Errorf("%s on %s did not finish within %s", r.Kind, r.Node, opts.Timeout)
 		}
 	}
+}
+
+// NextRepair is the first repair a board carries, in the order the
+// picture met them (the plan's), as an operator going down the troubleshoot view finds
+// them; none (a zero Kind) when no board has one.
+func NextRepair(picture *probe.Lab) (probe.Repair, error) {
+	now := time.Now()
+
+	for _, n := range picture.Nodes {
+		if d, ok := probe.FirstRepair(picture, n, now); ok {
+			return *d.Repair, nil
+		}
+	}
+
+	return probe.Repair{}, nil
 }
 
 // blockWatch tells when a node's blocking diagnosis has held long enough.

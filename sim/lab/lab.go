@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -606,13 +607,19 @@ func (l *Lab) kubelet(b *board.Board, running bool) {
 	}
 
 	if kl, ok := l.kubelets[addr]; ok {
-		if kl.NodeName() == name {
+		if kl.NodeName() == name && slices.Equal(kl.Extensions(), exts) {
 			kl.SetHealthy(true)
 
 			return
 		}
 
 		// Renamed: the kubelet starts again under its new Node name.
+		// Upgraded into an image with other extensions: containerd's
+		// runtimes are the new image's (an extension's containerd config
+		// part, e.g. spin's runtime handler, comes with the image:
+		// siderolabs/extensions v1.13.3 container-runtime/spin/10-spin.part),
+		// so the kubelet
+		// starts again with them.
 		kl.Stop()
 		delete(l.kubelets, addr)
 	}

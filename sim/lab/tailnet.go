@@ -64,7 +64,14 @@ func (l *Lab) tailscaleUp(ctx context.Context, b *board.Board, env []string) err
 		host = b.Hostname()
 	}
 
-	n, err := l.tailnet.JoinRouter(ctx, host, vars["TS_AUTHKEY"], routes, l.dialCluster)
+	// TS_STATE_DIR=/var/lib/tailscale is on EPHEMERAL (siderolabs/
+	// extensions v1.13.3 network/tailscale/tailscale.yaml): a tailscaled
+	// started again on the same EPHEMERAL — after a reboot, an upgrade, a
+	// re-applied config — is the same device; after a reset that wiped
+	// it, a new one.
+	state := fmt.Sprintf("%s-%d", b.Spec().Address, b.Ephemeral())
+
+	n, err := l.tailnet.JoinRouterFrom(ctx, state, host, vars["TS_AUTHKEY"], routes, l.dialCluster)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ type Node struct {
 	id       tailcfg.StableNodeID
 	hostname string
 	dir      string
+	state    string // JoinRouterFrom's: the dir outlives the node
 	logf     logger.Logf
 
 	advertise []netip.Prefix
@@ -63,6 +65,14 @@ type Node struct {
 // tailnet does not accept fails the join with the control server's answer,
 // and the node never appears in the tailnet. Routes still need Approve.
 func (t *Tailnet) JoinRouter(ctx context.Context, hostname, authKey string, advertise []netip.Prefix, dial DialFunc) (*Node, error) {
+	return t.JoinRouterFrom(ctx, "", hostname, authKey, advertise, dial)
+}
+
+// JoinRouterFrom is JoinRouter with tailscaled's state kept under the name
+// state (TS_STATE_DIR): a router that joins again from the same state is
+// the same node, with its node key, as a tailscaled restarted on its own
+// /var/lib/tailscale is. "" is a state of its own, gone when it closes.
+func (t *Tailnet) JoinRouterFrom(ctx context.Context, state, hostname, authKey string, advertise []netip.Prefix, dial DialFunc) (*Node, error) {
 	if authKey == "" {
 		// tsnet would fall back to $TS_AUTHKEY, then wait for an
 		// interactive login; tailscaled says NeedsLogin.
@@ -73,7 +83,7 @@ func (t *Tailnet) JoinRouter(ctx context.Context, hostname, authKey string, adve
 		return nil, errors.New("tailnet: a router needs a dial func")
 	}
 
-	n := &Node{advertise: slices.Clone(advertise), dial: dial}
+	n := &Node{advertise: slices.Clone(advertise), dial: dial, state: state}
 
 	if err := t.join(ctx, n, hostname, authKey); err != nil {
 		return nil, err
@@ -110,6 +120,11 @@ func (t *Tailnet) JoinOperator(ctx context.Context, hostname string) (*Node, err
 
 func (t *Tailnet) join(ctx context.Context, n *Node, hostname, authKey string) error {
 	dir, err := t.nodeDir(hostname)
+	if n.state != "" {
+		dir = filepath.Join(t.dir, "state-"+filepath.Base(n.state))
+		err = os.MkdirAll(dir, 0o700)
+	}
+
 	if err != nil {
 		return err
 	}
@@ -381,7 +396,9 @@ func (n *Node) Close() error {
 
 		n.closeErr = n.srv.Close()
 		n.handlers.Wait()
-		n.closeErr = errors.Join(n.closeErr, os.RemoveAll(n.dir))
+		if n.state == "" {
+			n.closeErr = errors.Join(n.closeErr, os.RemoveAll(n.dir))
+		}
 	})
 
 	return n.closeErr
