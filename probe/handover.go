@@ -23,6 +23,9 @@ type OutageMeter struct {
 	LostBy string
 	// Back is the first right answer through the route after Lost.
 	Back time.Time
+	// RouteOnly ends the outage when the route is usable again, for a
+	// move that cannot ask the cluster through it (no hello-world).
+	RouteOnly bool
 }
 
 // Apply folds one event in.
@@ -39,7 +42,8 @@ func (m *OutageMeter) Apply(e Event) {
 		return
 	}
 
-	if e.Kind == Traffic && e.Ready && !e.Time.Before(m.Lost) {
+	back := e.Kind == Traffic || m.RouteOnly && e.Kind == Route
+	if back && e.Node == "" && e.Ready && !e.Time.Before(m.Lost) {
 		m.Back = e.Time
 	}
 }

@@ -19,8 +19,8 @@ type Lab struct {
 	Hello   map[string]HelloState // by flavour: wasm, container
 	// Handover is the gateway moving to another board (zero until it does).
 	Handover HandoverState
-	First   time.Time             // time of the first event
-	Last    time.Time             // time of the latest event
+	First    time.Time // time of the first event
+	Last     time.Time // time of the latest event
 }
 
 // Node is one board's picture.
