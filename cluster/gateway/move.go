@@ -349,6 +349,13 @@ func (m *Move) Run(ctx context.Context, env Env, emit func(probe.Event)) (Result
 	board(m.From, "done", m.From.Name+" runs the compute image and config and is Ready")
 
 	// 4. The route answers again through the new router.
+	if env.Route == nil && env.Reach == nil {
+		words := "the outage was not measured: liftoff sees neither the route (no tailscaled here) nor the cluster through it"
+		say("done", m.From.Name+" gone, "+m.To.Name+" is the gateway; "+words, 0)
+
+		return Result{Words: words}, nil
+	}
+
 	if err := watch.wait(ctx); err != nil {
 		return fail(err)
 	}
