@@ -7,13 +7,14 @@
 // the gateway-failover check share it.
 //
 // Why this order: a Tailscale subnet route with two approved routers is
-// served by one primary; control keeps the primary while it stays
-// connected and hands its routes to another approved router of the same
-// routes when it leaves (Tailscale's subnet router high availability: the
-// client only follows the PrimaryRoutes control sends it, tailscale
-// v1.102.5 ipn/ipnlocal/local.go and net/tsaddr; see sim/tailnet, which
-// does the election). So the new router joins first, as the standby, and
-// the outage is the failover alone.
+// served by one primary, which control chooses and tells every peer
+// (tailscale v1.102.5 tailcfg/tailcfg.go, Node.PrimaryRoutes: "as
+// determined by the control plane"); when the primary's control client
+// goes away control considers it inactive and tells the peers to switch
+// to another router of the same routes (ipn/ipnlocal/local.go,
+// DisconnectControl; net/routecheck/probe.go calls such routers HA
+// routers). sim/tailnet does that election. So the new router joins first,
+// as the standby, and the outage is the failover alone.
 package gateway
 
 import (
