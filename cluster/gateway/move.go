@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -255,7 +256,8 @@ func (m *Move) Run(ctx context.Context, env Env, emit func(probe.Event)) (Result
 		return Result{}, ErrCancelled
 	}
 
-	if err := m.write(env); err != nil {
+	restore, err := m.write(env)
+	if err != nil {
 		say("failed", err.Error(), 0)
 
 		return Result{}, err
@@ -288,7 +290,10 @@ func (m *Move) Run(ctx context.Context, env Env, emit func(probe.Event)) (Result
 	board(m.To, "started", "becoming the gateway: its config, then "+m.ToInstaller)
 
 	if _, err := apply.Live(ctx, m.To, m.configs[m.To.Name], opts, emit); err != nil {
-		if ctx.Err() != nil {
+		// Nothing reached a board: the files go back as they were.
+		if rerr := restore(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("putting the plan and configs back: %w", rerr))
+		} else if ctx.Err() != nil {
 			say("cancelled", ErrCancelled.Error(), 0)
 
 			return Result{}, ErrCancelled
@@ -376,18 +381,35 @@ func (m *Move) with(b plan.Board) plan.Board {
 
 // write puts the new plan and both configs on disk together (0600 for
 // the configs: they hold the cluster's secrets and the auth key).
-func (m *Move) write(env Env) error {
-	var s fileio.Set
+// It returns how to put them back while no board has been told anything.
+func (m *Move) write(env Env) (restore func() error, err error) {
+	var s, back fileio.Set
+
+	add := func(path string, data []byte, mode os.FileMode, kind fileio.Kind) error {
+		old, err := fileio.ReadFile(path, kind)
+		if err != nil {
+			return err
+		}
+
+		s.Add(path, data, mode, false)
+		back.Add(path, old, mode, false)
+
+		return nil
+	}
 
 	if env.PlanFile != "" {
-		s.Add(env.PlanFile, m.planYAML, 0o644, false)
+		if err := add(env.PlanFile, m.planYAML, 0o644, fileio.Plan); err != nil {
+			return nil, err
+		}
 	}
 
 	for name, data := range m.configs {
-		s.Add(filepath.Join(env.Dir, plan.ConfigFile(name)), data, 0o600, false)
+		if err := add(filepath.Join(env.Dir, plan.ConfigFile(name)), data, 0o600, fileio.Secrets); err != nil {
+			return nil, err
+		}
 	}
 
-	return s.Commit()
+	return back.Commit, s.Commit()
 }
 
 // standby waits until two routers advertise the cluster's routes and both
