@@ -29,36 +29,28 @@ import (
 	"sync"
 	"time"
 
-	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	tsapi "tailscale.com/client/tailscale/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
-// Env is what a move needs.
+// Env is what a move needs: what a repair needs (the plan, the directory
+// liftoff gen wrote — the secrets bundle is read, never regenerated —,
+// the talosconfig, the auth key for the new gateway's config, the Tailscale
+// API that approves the new router's routes when no autoApprovers rule
+// did, and Route, where the move watches the route; nil: it cannot see the
+// tailnet, and says so), and more.
 type Env struct {
-	Plan *plan.Plan
+	repair.Env
 	// PlanFile is lab.yaml, rewritten with the new roles; "" leaves the
 	// plan on disk alone (the caller keeps it).
 	PlanFile string
-	// Dir is the directory liftoff gen wrote: the secrets bundle (read,
-	// never regenerated) and the boards' configs (rewritten, 0600).
-	Dir         string
-	Talosconfig *clientconfig.Config
-	// AuthKey is the Tailscale auth key for the new gateway's config.
-	AuthKey string
-	Apply   apply.Options
-	// Tailnet, when set (an API key), approves the new router's routes if
-	// no autoApprovers rule did.
-	Tailnet *tsapi.Client
-	// Route is where the move watches the route; nil: it cannot see the
-	// tailnet, and says so.
-	Route func(ctx context.Context) (probe.RouteOptions, error)
 	// Reach asks the cluster through the route once (the hello-world's
 	// ClusterIP) and says what came back as a Traffic event; nil: the
 	// outage ends when the route is usable again.

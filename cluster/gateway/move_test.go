@@ -11,6 +11,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/examples"
 	"github.com/liftoff-lab/liftoff/probe"
 )
@@ -62,7 +63,7 @@ func TestPrepareThenCancelChangesNothing(t *testing.T) {
 	p, dir := lab(t)
 	before := read(t, dir)
 	planFile := filepath.Join(dir, "lab.yaml")
-	env := gateway.Env{Plan: p, PlanFile: planFile, Dir: dir, AuthKey: key}
+	env := gateway.Env{Env: repair.Env{Plan: p, Dir: dir, AuthKey: key}, PlanFile: planFile}
 
 	mv, err := gateway.Prepare(env, "pi-w-1")
 	if err != nil {
@@ -145,7 +146,7 @@ func TestPrepareThenCancelChangesNothing(t *testing.T) {
 
 func TestPrepareRefusesWhatCannotMove(t *testing.T) {
 	p, dir := lab(t)
-	env := gateway.Env{Plan: p, Dir: dir, AuthKey: key}
+	env := gateway.Env{Env: repair.Env{Plan: p, Dir: dir, AuthKey: key}}
 
 	for to, want := range map[string]string{
 		"pi-gw":   "is the gateway already",
@@ -163,7 +164,7 @@ func TestPrepareRefusesWhatCannotMove(t *testing.T) {
 		t.Errorf("without a key: %v", err)
 	}
 
-	if _, err := gateway.Prepare(gateway.Env{Plan: p, Dir: t.TempDir(), AuthKey: key}, "pi-w-1"); err == nil || !strings.Contains(err.Error(), "secrets.yaml") {
+	if _, err := gateway.Prepare(gateway.Env{Env: repair.Env{Plan: p, Dir: t.TempDir(), AuthKey: key}}, "pi-w-1"); err == nil || !strings.Contains(err.Error(), "secrets.yaml") {
 		t.Errorf("without the secrets bundle: %v", err)
 	}
 }

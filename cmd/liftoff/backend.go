@@ -451,8 +451,7 @@ func (s *backend) moveEnv(ctx context.Context) (gateway.Env, error) {
 		return gateway.Env{}, err
 	}
 
-	env := gateway.Env{Plan: renv.Plan, PlanFile: filepath.Join(s.dir, wizardPlan), Dir: renv.Dir, Talosconfig: renv.Talosconfig,
-		AuthKey: renv.AuthKey, Tailnet: renv.Tailnet, Route: renv.Route}
+	env := gateway.Env{Env: renv, PlanFile: filepath.Join(s.dir, wizardPlan)}
 
 	s.mu.Lock()
 	run := s.run

@@ -16,6 +16,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/probe"
 )
@@ -76,14 +77,8 @@ printed.`,
 }
 
 func runMoveGateway(c *cobra.Command, to string, f moveFlags) error {
-	if f.apiKeyFile != "" {
-		if _, err := readAPIKey(f.apiKeyFile); err != nil {
-			return usageError{err}
-		}
-	}
-
-	if f.timeout <= 0 {
-		return usageError{errors.New("--timeout must be more than 0")}
+	if err := checkKeyAndTimeout(f.apiKeyFile, f.timeout); err != nil {
+		return err
 	}
 
 	p, err := loadValid(c.ErrOrStderr(), f.plan)
@@ -157,7 +152,7 @@ func moveEnv(ctx context.Context, p *plan.Plan, planFile, out, talosconfig, keyF
 		return gateway.Env{}, usageError{err}
 	}
 
-	env := gateway.Env{Plan: p, PlanFile: planFile, Dir: out, Talosconfig: tc, AuthKey: src.Key}
+	env := gateway.Env{Env: repair.Env{Plan: p, Dir: out, Talosconfig: tc, AuthKey: src.Key}, PlanFile: planFile}
 
 	ro, err := routeOptions(p, apiKeyFile)
 	if err != nil {

@@ -198,11 +198,10 @@ func (r *Run) RepairEnv(ctx context.Context) (repair.Env, error) {
 // route view; reach asks the cluster through the route (nil: the route's
 // own word ends the outage).
 func (r *Run) MoveEnv(ctx context.Context, reach func(context.Context) probe.Event) (gateway.Env, error) {
-	ro, err := r.Lab.RouteOptions(ctx)
+	env, err := r.RepairEnv(ctx)
 	if err != nil {
 		return gateway.Env{}, err
 	}
 
-	return gateway.Env{Plan: r.Plan, Dir: r.Dir, Talosconfig: r.Talosconfig, AuthKey: SimAuthKey,
-		Tailnet: ro.API, Route: r.Lab.RouteOptions, Reach: reach}, nil
+	return gateway.Env{Env: env, Reach: reach}, nil
 }
