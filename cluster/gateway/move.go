@@ -558,14 +558,20 @@ func (m *Move) watch(ctx context.Context, env Env, meter *probe.OutageMeter, emi
 }
 
 // reach asks the cluster through the route every env.Every, each request
-// on its own so a hung one does not delay the next.
+// on its own so a hung one does not delay the next. Every answer goes to
+// the meter; the stream hears only a change of outcome.
 func reach(ctx context.Context, env Env, emit, send func(probe.Event)) {
 	every := cmp.Or(env.Every, 100*time.Millisecond)
 	tick := time.NewTicker(every)
 
 	defer tick.Stop()
 
-	var inflight sync.WaitGroup
+	var (
+		inflight sync.WaitGroup
+		mu       sync.Mutex
+		last     string
+	)
+
 	defer inflight.Wait()
 
 	for {
@@ -575,9 +581,19 @@ func reach(ctx context.Context, env Env, emit, send func(probe.Event)) {
 
 			cancel()
 
-			if ctx.Err() == nil {
+			if ctx.Err() != nil {
+				return
+			}
+
+			send(e)
+
+			mu.Lock()
+			changed := e.State != last
+			last = e.State
+			mu.Unlock()
+
+			if changed {
 				emit(e)
-				send(e)
 			}
 		})
 
