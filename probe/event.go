@@ -66,6 +66,11 @@ const (
 	// reset; State: started|step|rebooting|done|failed|cancelled; Ready: the board is Ready again (done);
 	// Detail: what is happening, or why it failed).
 	RepairStep Kind = "repair"
+	// Handover: the gateway moves to another board (cluster-wide; Name: the old and the new gateway,
+	// space-separated; State: started|standby|failover|done|failed|cancelled; Ready: done, the route answers
+	// through the new gateway; Latency: the measured outage, the time the tailnet could not reach the
+	// cluster; Detail: what is happening).
+	Handover Kind = "handover"
 	// AwaitsCNI: the plan leaves the pod network to a platform installed
 	// after Talos (Name: the platform, e.g. CozyStack; Detail: the command
 	// that installs it), so the Node is NotReady until then by design.

@@ -133,7 +133,7 @@ func RunHello(ctx context.Context, cs kubernetes.Interface, fetch Fetcher, f Fla
 
 	if !opts.Keep {
 		defer func() {
-			if err := removeHello(cs, f); err != nil && res.Err == nil {
+			if err := RemoveHello(cs, f); err != nil && res.Err == nil {
 				res.Err = fmt.Errorf("cleaning up: %w", err)
 			}
 		}()
@@ -415,8 +415,9 @@ func podTrouble(cs kubernetes.Interface, app string) string {
 	return "; " + strings.Join(slices.Compact(why), "; ")
 }
 
-// removeHello deletes one flavour's workload, even after ctx ended.
-func removeHello(cs kubernetes.Interface, f Flavour) error {
+// RemoveHello deletes one flavour's workload (its Deployment and
+// Service), even after ctx ended; the namespace stays for the next.
+func RemoveHello(cs kubernetes.Interface, f Flavour) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -428,6 +429,43 @@ func removeHello(cs kubernetes.Interface, f Flavour) error {
 		ignoreNotFound(cs.AppsV1().Deployments(helloNamespace).Delete(ctx, name, opts)),
 		ignoreNotFound(cs.CoreV1().Services(helloNamespace).Delete(ctx, name, opts)),
 	)
+}
+
+// RemoveHelloAndWait removes one flavour's workload and waits until its
+// Deployment is gone, so the next hello-world of the same name is a new
+// one and not the old one on its way out.
+func RemoveHelloAndWait(ctx context.Context, cs kubernetes.Interface, f Flavour) error {
+	if err := RemoveHello(cs, f); err != nil {
+		return err
+	}
+
+	sel := fields.OneTermEqualSelector("metadata.name", "hello-"+f.Name).String()
+
+	for ctx.Err() == nil {
+		list, err := cs.AppsV1().Deployments(helloNamespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return err
+		}
+
+		if len(list.Items) == 0 {
+			return nil
+		}
+
+		w, err := cs.AppsV1().Deployments(helloNamespace).Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: list.ResourceVersion})
+		if err != nil {
+			return err
+		}
+
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Deleted {
+				w.Stop()
+
+				return nil
+			}
+		}
+	}
+
+	return ctx.Err()
 }
 
 // CleanupHello removes the namespace and the RuntimeClass liftoff created,

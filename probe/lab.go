@@ -17,8 +17,10 @@ type Lab struct {
 	// Traffic is the last request through the route (zero until one).
 	Traffic TrafficState
 	Hello   map[string]HelloState // by flavour: wasm, container
-	First   time.Time             // time of the first event
-	Last    time.Time             // time of the latest event
+	// Handover is the gateway moving to another board (zero until it does).
+	Handover HandoverState
+	First    time.Time // time of the first event
+	Last     time.Time // time of the latest event
 }
 
 // Node is one board's picture.
@@ -146,6 +148,18 @@ type RouteState struct {
 	Routers int    // devices advertising the cluster CIDRs
 	Ready   bool   // usable from the probing machine
 	Since   time.Time
+}
+
+// HandoverState is the gateway moving (Handover events).
+type HandoverState struct {
+	From, To string
+	State    string // started, standby, failover, done, failed, cancelled
+	Detail   string
+	// Outage is how long the tailnet could not reach the cluster, once
+	// measured (done).
+	Outage  time.Duration
+	Started time.Time
+	Since   time.Time // when State last changed
 }
 
 // RepairState is a repair's progress on one board (RepairStep events).
@@ -408,6 +422,24 @@ func (l *Lab) applyCluster(e Event) {
 		l.Route.Primary, l.Route.Routers, l.Route.Ready = e.Name, e.Count, e.Ready
 	case Traffic:
 		l.Traffic = TrafficState{Target: e.Name, Outcome: e.State, OK: e.Ready, Latency: e.Latency, Detail: e.Detail, At: e.Time}
+	case Handover:
+		h := &l.Handover
+		if e.State == "started" || h.Started.IsZero() {
+			*h = HandoverState{Started: e.Time}
+		}
+
+		if h.State != e.State {
+			h.Since = e.Time
+		}
+
+		if f := strings.Fields(e.Name); len(f) == 2 {
+			h.From, h.To = f[0], f[1]
+		}
+
+		h.State, h.Detail = e.State, e.Detail
+		if e.Latency > 0 {
+			h.Outage = e.Latency
+		}
 	case Hello:
 		h := l.Hello[e.Name]
 		h.OK, h.Latency, h.Detail, h.At = e.Ready, e.Latency, e.Detail, e.Time

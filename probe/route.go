@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -355,8 +356,25 @@ func (r *routeReader) fromAPI(ctx context.Context, v *RouteView) error {
 		return err
 	}
 
+	// A router that left — the old gateway after a move, a board whose
+	// tailscale state was wiped and logged in anew — stays a device, offline,
+	// with its last advertisement, until someone removes it; it routes
+	// nothing. It is left out when a connected device of the same name
+	// advertises: that one took its place.
+	connected := map[string]bool{}
+
+	for _, d := range devices {
+		if d.ConnectedToControl && touches(parsePrefixes(d.AdvertisedRoutes), v.CIDRs) {
+			connected[cmp.Or(d.Hostname, d.Name)] = true
+		}
+	}
+
 	for _, d := range devices {
 		if !touches(parsePrefixes(d.AdvertisedRoutes), v.CIDRs) && !touches(parsePrefixes(d.EnabledRoutes), v.CIDRs) {
+			continue
+		}
+
+		if !d.ConnectedToControl && connected[cmp.Or(d.Hostname, d.Name)] {
 			continue
 		}
 
@@ -370,10 +388,7 @@ func (r *routeReader) fromAPI(ctx context.Context, v *RouteView) error {
 			return err
 		}
 
-		name := d.Hostname
-		if name == "" {
-			name = d.Name
-		}
+		name := cmp.Or(d.Hostname, d.Name)
 
 		advertised, enabled := parsePrefixes(routes.Advertised), parsePrefixes(routes.Enabled)
 		if !touches(advertised, v.CIDRs) {
@@ -418,6 +433,10 @@ func approvedAll(advertised, enabled, cidrs []netip.Prefix) bool {
 // fromHostinfo is the view without the API: advertisements from peers'
 // Hostinfo (best effort), approvals only where a route is primary.
 func (r *routeReader) fromHostinfo(ctx context.Context, st *ipnstate.Status, v *RouteView, primaries []*ipnstate.PeerStatus) {
+	var advertising []*ipnstate.PeerStatus
+
+	online := map[string]bool{}
+
 	for _, p := range st.Peer {
 		n, ok := r.peers[p.NodeID]
 		if !ok {
@@ -430,6 +449,14 @@ func (r *routeReader) fromHostinfo(ctx context.Context, st *ipnstate.Status, v *
 		}
 
 		if n.Hostinfo.Valid() && touches(n.Hostinfo.RoutableIPs().AsSlice(), v.CIDRs) {
+			advertising = append(advertising, p)
+			online[p.HostName] = online[p.HostName] || p.Online
+		}
+	}
+
+	// As fromAPI: an offline router whose name an online one carries left.
+	for _, p := range advertising {
+		if p.Online || !online[p.HostName] {
 			v.Advertising = append(v.Advertising, p.HostName)
 		}
 	}

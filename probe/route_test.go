@@ -393,3 +393,51 @@ func TestTrafficFlowTimeoutIsNoRoute(t *testing.T) {
 		t.Fatalf("got %s: %s", r.Outcome, r.Detail)
 	}
 }
+
+// The gateway moving: a second router of the same name joins as the
+// standby (the first stays primary, as control keeps a primary while it is
+// online), then the first leaves; its routes fail over to the second, and
+// the device it leaves behind, offline, is no longer counted as a router.
+func TestRouteFailsOverToTheStandbyOfTheSameName(t *testing.T) {
+	l := newLab(t)
+	events := l.watch(t)
+
+	old := l.router(t, "gw")
+	l.tn.Approve(old, routeCIDRs)
+	await(t, l.ctx, events, "primary", func(e probe.Event) bool { return e.State == probe.RoutePrimary && e.Count == 1 })
+
+	standby := l.router(t, "gw")
+	l.tn.Approve(standby, routeCIDRs)
+	await(t, l.ctx, events, "two routers", func(e probe.Event) bool { return e.Count == 2 })
+
+	if r := probe.TrafficFlow(l.ctx, l.op.Dial, helloAddr, "/hello", probe.SpinHelloText); !r.OK() {
+		t.Fatalf("flow through the first router: %+v", r)
+	}
+
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e := await(t, l.ctx, events, "one router again", func(e probe.Event) bool { return e.Count == 1 && e.State == probe.RoutePrimary })
+	if !e.Ready || e.Name != "gw" {
+		t.Fatalf("after the failover: %+v", e)
+	}
+
+	v, err := probe.RouteSnapshot(l.ctx, l.opts(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if !slices.Equal(v.Advertising, []string{"gw"}) || !slices.Equal(v.Approved, []string{"gw"}) || !v.Usable() {
+		t.Fatalf("snapshot after the failover: %+v", v)
+	}
+
+	var r probe.FlowResult
+	for try := 0; try < 3 && !r.OK(); try++ { // the first packet waits for the new peer's handshake
+		r = probe.TrafficFlow(l.ctx, l.op.Dial, helloAddr, "/hello", probe.SpinHelloText)
+	}
+
+	if !r.OK() {
+		t.Fatalf("flow through the standby: %+v", r)
+	}
+}

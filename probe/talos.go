@@ -98,9 +98,10 @@ func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
 	backoff := 250 * time.Millisecond
 	wasUp := true // so the first failure is reported
 	failed := 0
+	exts := map[string]bool{} // extensions reported present, across reconnects
 
 	for ctx.Err() == nil {
-		err := watchOnce(ctx, t, emit)
+		err := watchOnce(ctx, t, exts, emit)
 		if ctx.Err() != nil {
 			break
 		}
@@ -141,7 +142,11 @@ func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
 // errWasConnected marks a watch that ran before it broke: reconnect fast.
 var errWasConnected = errors.New("connection lost")
 
-func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
+// watchOnce watches until the connection breaks. exts are the extensions
+// reported present so far: a board that rebooted into another image (an
+// upgrade) lists its new image's extensions, and the ones it no longer has
+// were destroyed while no watch ran, so they are reported missing here.
+func watchOnce(ctx context.Context, t Target, exts map[string]bool, emit func(Event)) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	c, secure, err := Connect(cctx, t)
 
@@ -176,11 +181,23 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 	// and reconnect from scratch.
 	st := state.WrapCore(cosiclient.NewAdapter(cosiv1alpha1.NewStateClient(c.Conn()), cosiclient.WithDisableWatchRetry()))
 
+	// Extensions on their own channel: their bootstrap marker ends the
+	// listing of the image this boot runs.
+	xch := make(chan state.Event, 16)
+
 	for _, md := range watched() {
-		if err := st.WatchKind(wctx, md, ch, state.WithBootstrapContents(true)); err != nil {
+		to := ch
+		if md.Type() == runtime.ExtensionStatusType {
+			to = xch
+		}
+
+		if err := st.WatchKind(wctx, md, to, state.WithBootstrapContents(true)); err != nil {
 			return fmt.Errorf("watching %s: %w", md.Type(), err)
 		}
 	}
+
+	listed := map[string]bool{}
+	listing := true
 
 	// Kinds a board may refuse (an older Talos, maintenance mode) go to
 	// their own channel, whose errors do not break the watch of the rest.
@@ -223,6 +240,39 @@ func watchOnce(ctx context.Context, t Target, emit func(Event)) error {
 			}
 
 			for _, e := range translate(t.Node, ev) {
+				if changed(last, e) {
+					emit(e)
+				}
+			}
+		case ev := <-xch:
+			switch ev.Type {
+			case state.Errored:
+				return fmt.Errorf("%w: %v", errWasConnected, ev.Error)
+			case state.Noop:
+				continue
+			case state.Bootstrapped:
+				if listing {
+					listing = false
+
+					for name := range exts {
+						if !listed[name] {
+							delete(exts, name)
+							emit(Event{Time: time.Now(), Node: t.Node, Kind: Extension, Name: name, State: "missing", Detail: "not in the image this boot runs"})
+						}
+					}
+				}
+
+				continue
+			}
+
+			for _, e := range translate(t.Node, ev) {
+				listed[e.Name] = listing || listed[e.Name]
+				exts[e.Name] = e.State == "present"
+
+				if !exts[e.Name] {
+					delete(exts, e.Name)
+				}
+
 				if changed(last, e) {
 					emit(e)
 				}

@@ -106,6 +106,15 @@ func describe(e probe.Event) (string, tone) {
 		return "etcd bootstrapped", good
 	case probe.Route:
 		return "Tailscale route " + e.State + " " + e.Detail, map[bool]tone{true: good, false: warn}[e.State == "primary"]
+	case probe.Handover:
+		switch e.State {
+		case "done":
+			return "gateway moved: " + e.Detail, good
+		case "failed", "cancelled":
+			return "gateway move " + e.State + ": " + e.Detail, bad
+		}
+
+		return "gateway move (" + e.State + "): " + e.Detail, busy
 	case probe.Log:
 		// liftoff's own notes (apply retrying, waiting, slow); the boards'
 		// logs belong to troubleshoot.

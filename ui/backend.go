@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -55,6 +56,15 @@ type Backend interface {
 	// probe.RepairStep events, its end Progress{Op: OpRepair, Node,
 	// Finished, Err}. Cancelling ctx stops it (until the board reboots).
 	Repair(ctx context.Context, job *repair.Job)
+	// PrepareMove resolves moving the gateway to the named board for its
+	// preview: the edited plan, both configs' diffs, the installers and
+	// the talosctl steps. It runs in a command and changes nothing.
+	PrepareMove(ctx context.Context, to string) (*gateway.Move, error)
+	// MoveGateway runs a prepared move: probe.Handover events for the
+	// route, probe.RepairStep events for each board, its end Progress{Op:
+	// OpMove, Node: the new gateway, Finished, Err}. Cancelling ctx stops
+	// it before the first reboot; after, only the following.
+	MoveGateway(ctx context.Context, mv *gateway.Move)
 }
 
 // Op names a long backend operation.
@@ -67,6 +77,7 @@ const (
 	OpBootstrap Op = "bootstrap"
 	OpRegister  Op = "register"
 	OpRepair    Op = "repair"
+	OpMove      Op = "move-gateway"
 )
 
 // Progress reports on a long backend operation. Send it on the Progress
@@ -106,6 +117,10 @@ type (
 	}
 	repairPreparedMsg struct {
 		job *repair.Job
+		err error
+	}
+	movePreparedMsg struct {
+		mv  *gateway.Move
 		err error
 	}
 )

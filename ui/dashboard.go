@@ -388,7 +388,10 @@ func (m *Model) routeLines(w int) []string {
 		via = strings.TrimSpace(via + " · for " + dur(m.now.Sub(r.Since)))
 	}
 
-	if line := strings.TrimSpace(strings.ReplaceAll(cidrs, ",", " ") + " " + t.Dim.Render(via)); line != "" {
+	// While the gateway moves, the handover takes the routers' line.
+	if hand := m.handoverLines(w); len(hand) > 0 {
+		lines = append(lines, hand...)
+	} else if line := strings.TrimSpace(strings.ReplaceAll(cidrs, ",", " ") + " " + t.Dim.Render(via)); line != "" {
 		lines = append(lines, line)
 	}
 
@@ -469,6 +472,17 @@ func (m *Model) dashboardKey(k tea.KeyPressMsg) tea.Cmd {
 		m.focus = max(0, m.focus-cols)
 	case "enter", "t":
 		m.openTroubleshoot()
+	case "g":
+		// The focused board becomes the gateway: previewed in the
+		// troubleshoot view, next to the board's details.
+		if m.focus < len(nodes) {
+			n := nodes[m.focus]
+			m.openTroubleshoot()
+
+			return m.startMove(n)
+		}
+
+		m.say(idle, "focus a board (tab) and press g to make it the gateway")
 	case "p":
 		return m.openTimeline()
 	case "/":

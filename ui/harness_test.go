@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/repair"
@@ -252,4 +253,66 @@ func start(t *testing.T, m *ui.Model, w, h int, opts ...tea.ProgramOption) *uite
 	t.Helper()
 
 	return uitest.Start(t, m, w, h, opts...)
+}
+
+// PrepareMove makes the scripted lab's pi-4 → to move as liftoff would
+// show it: both boards, both installers, the steps, the plan's diff.
+func (f *fake) PrepareMove(_ context.Context, to string) (*gateway.Move, error) {
+	p := testPlan()
+	from, _ := p.Gateway()
+
+	dst, ok := p.Board(to)
+	if !ok {
+		return nil, errors.New(to + " is not a board of the plan")
+	}
+
+	next := testPlan()
+	for i := range next.Boards {
+		switch next.Boards[i].Name {
+		case from.Name:
+			next.Boards[i].Role = plan.Compute
+		case to:
+			next.Boards[i].Role = plan.Gateway
+		}
+	}
+
+	inst := func(c string) string {
+		return "factory.talos.dev/metal-installer/" + strings.Repeat(c, 32) + ":v1.13.3"
+	}
+
+	return &gateway.Move{From: from, To: dst, Plan: next, FromInstaller: inst("c0"), ToInstaller: inst("9a"),
+		PlanDiff:    "@@ -1 +1 @@\n-    role: compute\n+    role: gateway",
+		ConfigDiffs: map[string]string{to: "+    TS_AUTHKEY=<redacted>", from.Name: "-    TS_AUTHKEY=<redacted>"},
+		Steps: []string{
+			"talosctl apply-config -n " + dst.Address + " -e " + dst.Address + " --file homelab/" + to + ".yaml --mode auto",
+			"talosctl upgrade -n " + dst.Address + " -e " + dst.Address + " --image " + inst("9a"),
+			"wait until the standby router on " + to + " is approved",
+			"talosctl upgrade -n " + from.Address + " -e " + from.Address + " --image " + inst("c0"),
+			"talosctl apply-config -n " + from.Address + " -e " + from.Address + " --file homelab/" + from.Name + ".yaml --mode auto",
+		}}, nil
+}
+
+// MoveGateway: the new router stands by, the old one leaves, a request
+// fails, then the route answers through the new one; on resume it ends.
+func (f *fake) MoveGateway(_ context.Context, mv *gateway.Move) {
+	pair := mv.From.Name + " " + mv.To.Name
+	ev := func(s float64, e probe.Event) { e.Time = at(s); f.events <- e }
+	hand := func(s float64, state string, outage time.Duration) {
+		ev(s, probe.Event{Kind: probe.Handover, Name: pair, State: state, Ready: state == "done", Latency: outage, Detail: state})
+	}
+
+	hand(400, "started", 0)
+	ev(401, probe.Event{Node: mv.To.Name, Kind: probe.RepairStep, Name: "move-gateway", State: "rebooting", Detail: "upgrading to the gateway image"})
+	hand(430, "standby", 0)
+	ev(430, probe.Event{Kind: probe.Route, State: probe.RoutePrimary, Name: "homelab-gateway", Ready: true, Count: 2, Detail: "10.244.0.0/16,10.96.0.0/12: routed by homelab-gateway"})
+	hand(431, "failover", 0)
+	ev(432, probe.Event{Kind: probe.Traffic, Name: "10.96.0.10:80", State: probe.FlowNoRoute, Detail: "no route to 10.96.0.10:80"})
+
+	<-f.resume
+
+	ev(433, probe.Event{Kind: probe.Route, State: probe.RoutePrimary, Name: "homelab-gateway", Ready: true, Count: 1, Detail: "10.244.0.0/16,10.96.0.0/12: routed by homelab-gateway"})
+	ev(433.25, probe.Event{Kind: probe.Traffic, Name: "10.96.0.10:80", State: probe.FlowOK, Ready: true, Latency: 3 * time.Millisecond, Detail: probe.SpinHelloText})
+	hand(460, "done", 1250*time.Millisecond)
+
+	f.progress <- ui.Progress{Op: ui.OpMove, Node: mv.To.Name, Finished: true}
 }

@@ -15,8 +15,8 @@ type keyMap struct {
 	Model, Disk, Diff                         key.Binding
 	Merge, Separate, Yes, No, Retry           key.Binding
 	// troubleshoot
-	Fix, CancelFix       key.Binding
-	Media, Device, Again key.Binding
+	Fix, CancelFix, MoveGateway key.Binding
+	Media, Device, Again        key.Binding
 }
 
 func newKeys() keyMap {
@@ -55,6 +55,7 @@ func newKeys() keyMap {
 		Retry:        b("r", "retry", "r"),
 		Fix:          b("f", "repair", "f"),
 		CancelFix:    b("x", "cancel repair", "x"),
+		MoveGateway:  b("g", "make this board the gateway", "g"),
 		Media:        b("b", "prepare boot media", "b"),
 		Device:       b("tab", "next device", "tab", "right", "l"),
 		Again:        b("r", "look again", "r"),
@@ -110,12 +111,16 @@ func (m *Model) screenKeys() helpKeys {
 		short = []key.Binding{k.Merge, k.Separate, k.Help, k.Quit}
 	case ScreenDashboard:
 		short = []key.Binding{k.Tab, with(k.Enter, "why?"), k.Timeline, k.Filter, k.Help, k.Quit}
-		extra = []key.Binding{k.Troubleshoot, k.Up, k.Down, k.Left, k.Right, k.ShiftTab}
+		extra = []key.Binding{k.Troubleshoot, k.MoveGateway, k.Up, k.Down, k.Left, k.Right, k.ShiftTab}
 	case ScreenTroubleshoot:
 		short = []key.Binding{with(k.Up, "board"), with(k.Tab, "details"), k.Filter, with(k.Back, "dashboard"), k.Help}
 		extra = []key.Binding{k.Down, k.Timeline, k.Dashboard, k.Quit}
 
+		extra = append(extra, k.MoveGateway)
+
 		switch {
+		case m.move != nil && m.move.running:
+			short = append([]key.Binding{with(k.CancelFix, "cancel the move")}, short...)
 		case m.fix != nil && m.fix.running:
 			short = append([]key.Binding{k.CancelFix}, short...)
 		case m.focusedRepair():

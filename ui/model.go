@@ -150,6 +150,8 @@ type Model struct {
 	timeline    timeline // the timeline screen's own state
 	fix         *fixView // troubleshoot's repair: previewed, confirmed, running
 	cancelFix   context.CancelFunc
+	move        *moveView
+	cancelMove  context.CancelFunc
 	media       mediaState
 }
 
@@ -284,6 +286,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.onKubeconfig(msg)
 	case repairPreparedMsg:
 		m.onRepairPrepared(msg)
+	case movePreparedMsg:
+		m.onMovePrepared(msg)
 	case mediaMsg:
 		m.onMedia(msg)
 	case previewMsg:
@@ -389,6 +393,8 @@ func (m *Model) onProgress(p Progress) {
 		}
 	case OpRepair:
 		m.onRepairProgress(p)
+	case OpMove:
+		m.onMoveProgress(p)
 	case OpFlash:
 		m.onFlash(p)
 	case OpBootstrap:
@@ -405,7 +411,7 @@ func (m *Model) onProgress(p Progress) {
 func (m *Model) say(t tone, s string) { m.notice, m.noticeTone = s, t }
 
 func (m *Model) busy() bool {
-	return m.applying || m.bootstrapping || m.fix != nil && m.fix.running || m.media.flashing
+	return m.applying || m.bootstrapping || m.fix != nil && m.fix.running || m.media.flashing || m.move != nil && m.move.running
 }
 
 func (m *Model) quit() tea.Cmd {
@@ -415,6 +421,10 @@ func (m *Model) quit() tea.Cmd {
 
 	if m.cancelFix != nil {
 		m.cancelFix()
+	}
+
+	if m.cancelMove != nil {
+		m.cancelMove()
 	}
 
 	if m.media.cancel != nil {

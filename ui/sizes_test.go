@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -82,6 +83,10 @@ func (nopBackend) PrepareRepair(context.Context, probe.Repair) (*repair.Job, err
 	return nil, errors.New("no backend")
 }
 func (nopBackend) Repair(context.Context, *repair.Job) {}
+func (nopBackend) PrepareMove(context.Context, string) (*gateway.Move, error) {
+	return nil, errors.New("no backend")
+}
+func (nopBackend) MoveGateway(context.Context, *gateway.Move) {}
 
 // Boards answer a scan in any order; the list stays in address order, and
 // a board added by hand lands where it belongs.

@@ -73,9 +73,21 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 		if len(nodes) > 0 {
 			return m.startFix(nodes[min(m.focus, len(nodes)-1)])
 		}
+	case "g":
+		if len(nodes) > 0 {
+			return m.startMove(nodes[min(m.focus, len(nodes)-1)])
+		}
 	case "x":
-		m.cancelRepair()
+		if !m.cancelMoving() {
+			m.cancelRepair()
+		}
 	case "esc":
+		if m.move != nil && !m.move.running {
+			m.move = nil
+
+			return nil
+		}
+
 		if m.fix != nil && !m.fix.running {
 			m.fix = nil
 
@@ -108,6 +120,10 @@ func (m *Model) troubleshootView(w, h int) string {
 	lines, title := m.detailLines, "Why "+n.Name+"?"
 	if m.fix != nil && !m.fix.running && m.fix.repair.Node == n.Name {
 		lines, title = func(_ *probe.Node, w int) []string { return m.fixPreview(w) }, "Repair "+n.Name+"?"
+	}
+
+	if m.move != nil && !m.move.running && m.move.to == n.Name {
+		lines, title = func(_ *probe.Node, w int) []string { return m.movePreview(w) }, "Make "+n.Name+" the gateway?"
 	}
 
 	if w < 70 {

@@ -319,3 +319,41 @@ func Running(ctx context.Context, b plan.Board, opts Options) (string, error) {
 
 	return id, err
 }
+
+// Live applies a new config to a board that runs this cluster's config
+// (opts.Talosconfig is required), in mode auto: Talos applies live what it
+// can and reboots only for what it cannot (talos v1.13.3
+// internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go,
+// ApplyConfiguration) — what `talosctl apply-config --mode auto` does.
+// One call, never retried: a board that took it runs it. It tells whether
+// the board reboots for it.
+func Live(ctx context.Context, b plan.Board, data []byte, opts Options, emit func(probe.Event)) (reboots bool, err error) {
+	opts = opts.withDefaults()
+	if opts.Talosconfig == nil {
+		return false, errors.New("apply: no talosconfig: pass the cluster's talosconfig (liftoff gen writes it) to reach a configured board")
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+	defer cancel()
+
+	err = once(cctx, probe.Target{Node: b.Name, Endpoint: Endpoint(b, opts.Port), Talosconfig: opts.Talosconfig}, func(ctx context.Context, c *client.Client) error {
+		resp, err := c.ApplyConfiguration(ctx, &machineapi.ApplyConfigurationRequest{Data: data, Mode: machineapi.ApplyConfigurationRequest_AUTO})
+		if err != nil {
+			return err
+		}
+
+		for _, m := range resp.GetMessages() {
+			reboots = reboots || m.GetMode() == machineapi.ApplyConfigurationRequest_REBOOT
+			if msg := strings.TrimSpace(m.GetModeDetails()); msg != "" {
+				emit(note(b.Name, "applied", "apply: "+b.Name+": "+msg))
+			}
+		}
+
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("apply: %s refused its config: %s", b.Name, probe.Words(err))
+	}
+
+	return reboots, nil
+}

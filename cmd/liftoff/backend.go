@@ -14,6 +14,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
 	"github.com/liftoff-lab/liftoff/cluster/factory"
+	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/preflight"
 	"github.com/liftoff-lab/liftoff/cluster/repair"
@@ -368,5 +369,68 @@ func (s *backend) Repair(ctx context.Context, job *repair.Job) {
 		}
 
 		s.report(ui.Progress{Op: ui.OpRepair, Node: job.Board.Name, Finished: true, Err: err})
+	}()
+}
+
+// moveEnv is what moving the gateway from the dashboard uses: the
+// bring-up's plan, files and talosconfig, the gateway's key, the route
+// view, and — when the dashboard's hello-world runs and the route can be
+// dialled — its ClusterIP asked through the route.
+func (s *backend) moveEnv(ctx context.Context) (gateway.Env, error) {
+	renv, err := s.repairEnv(ctx)
+	if err != nil {
+		return gateway.Env{}, err
+	}
+
+	env := gateway.Env{Env: renv, PlanFile: filepath.Join(s.dir, wizardPlan)}
+
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
+
+	dial, err := s.side.Through(ctx)
+	if err != nil || dial == nil || run.Kube == nil {
+		return env, nil //nolint:nilerr // no way through: the route's own word ends the outage
+	}
+
+	hello := probe.Spin
+
+	addr, err := probe.HelloAddr(ctx, run.Kube, hello)
+	if err != nil {
+		return env, nil //nolint:nilerr // no hello-world running: as above
+	}
+
+	env.Reach = func(ctx context.Context) probe.Event {
+		return probe.TrafficFlow(ctx, dial, addr, "/hello", hello.Text).Event(addr, time.Now())
+	}
+
+	return env, nil
+}
+
+func (s *backend) PrepareMove(ctx context.Context, to string) (*gateway.Move, error) {
+	env, err := s.moveEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	return gateway.Prepare(env, to)
+}
+
+func (s *backend) MoveGateway(ctx context.Context, mv *gateway.Move) {
+	go func() {
+		env, err := s.moveEnv(ctx)
+		if err == nil {
+			_, err = mv.Run(ctx, env, s.emit)
+		}
+
+		if err == nil {
+			s.mu.Lock()
+			if s.run != nil {
+				s.run.Plan = mv.Plan
+			}
+			s.mu.Unlock()
+		}
+
+		s.report(ui.Progress{Op: ui.OpMove, Node: mv.To.Name, Finished: true, Err: err})
 	}()
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/fileio"
@@ -73,7 +76,12 @@ also tell advertised from approved routes and count every router.
 node-ready-timing needs a bring-up watched by liftoff and skips otherwise.
 The budgets are the founding plan's: every node Ready within 5 minutes of
 its apply, the Spin pod answering within 2 (--ready-budget nodes=5m,spin=2m).
-Opt-in checks run only with --include NAME (or --only NAME): cluster-dns.
+Opt-in checks run only with --include NAME (or --only NAME): cluster-dns,
+and gateway-failover, which changes the lab: it moves the gateway to the
+first other Ready worker as liftoff move-gateway does (editing --plan and
+the configs next to the talosconfig; the auth key from the plan's
+tailscale.authKeyFile or TS_AUTHKEY), runs before the other checks, and
+they judge the lab it leaves.
 
 A lab whose plan leaves the pod network to a platform installed after Talos
 (cluster.profile: cozystack) reports the checks that need Ready Nodes as
@@ -312,6 +320,12 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 	*env = budgets(f)
 	env.Plan, env.Lab = p, lab
 
+	if slices.Contains(f.include, "gateway-failover") {
+		env.MoveGateway = func(ctx context.Context, to string, reach func(context.Context) probe.Event) (check.Moved, error) {
+			return moveAndObserve(ctx, p, f, to, reach)
+		}
+	}
+
 	if _, ok := p.Gateway(); ok {
 		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		ts, err := observeTailscale(tctx, p, f.tsAPIKey)
@@ -343,6 +357,35 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 	env.Kube, env.Fetch = cs, probe.ProxyFetcher(cs)
 
 	return env, nil
+}
+
+// moveAndObserve moves the gateway of a real lab (the directory liftoff
+// gen wrote is the talosconfig's), printing its progress, then reads the
+// lab again.
+func moveAndObserve(ctx context.Context, p *plan.Plan, f checkFlags, to string, reach func(context.Context) probe.Event) (check.Moved, error) {
+	env, err := moveEnv(ctx, p, f.plan, filepath.Dir(f.talosconfig), f.talosconfig, "", f.tsAPIKey)
+	if err != nil {
+		return check.Moved{}, err
+	}
+
+	env.Reach = reach
+
+	mv, err := gateway.Prepare(env, to)
+	if err != nil {
+		return check.Moved{}, err
+	}
+
+	res, err := mv.Run(ctx, env, func(e probe.Event) { fmt.Fprintln(os.Stderr, e) })
+	if err != nil {
+		return check.Moved{}, err
+	}
+
+	after, err := observe(ctx, mv.Plan, f)
+	if err != nil {
+		return check.Moved{}, err
+	}
+
+	return check.Moved{Plan: mv.Plan, Lab: after.Lab, Tailscale: after.Tailscale, NoTailscale: after.NoTailscale, Outage: res.Outage, Words: res.Words}, nil
 }
 
 // report prints the results first — whatever happens to the report

@@ -82,14 +82,8 @@ mode); 1 when nothing could be repaired or the repair failed.`,
 }
 
 func runFix(c *cobra.Command, node string, f fixFlags) error {
-	if f.apiKeyFile != "" {
-		if _, err := readAPIKey(f.apiKeyFile); err != nil {
-			return usageError{err}
-		}
-	}
-
-	if f.timeout <= 0 {
-		return usageError{errors.New("--timeout must be more than 0")}
+	if err := checkKeyAndTimeout(f.apiKeyFile, f.timeout); err != nil {
+		return err
 	}
 
 	p, err := loadValid(c.ErrOrStderr(), f.plan)
@@ -291,6 +285,22 @@ func noRepair(w io.Writer, l *probe.Lab, n *probe.Node) error {
 	}
 
 	return fmt.Errorf("%s: none of these has a repair liftoff can run safely: follow the fix above", n.Name)
+}
+
+// checkKeyAndTimeout checks the flags a board-changing command shares,
+// before it reads or changes anything: a readable API key file, a timeout.
+func checkKeyAndTimeout(apiKeyFile string, timeout time.Duration) error {
+	if apiKeyFile != "" {
+		if _, err := readAPIKey(apiKeyFile); err != nil {
+			return usageError{err}
+		}
+	}
+
+	if timeout <= 0 {
+		return usageError{errors.New("--timeout must be more than 0")}
+	}
+
+	return nil
 }
 
 func ask(w io.Writer, in *bufio.Reader, prompt string, yes ...string) bool {

@@ -79,7 +79,7 @@ The flow:
 
 	root.PersistentPreRunE = checkInput
 
-	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newUpCmd(), newCheckCmd(), newPreflightCmd(), newSimCmd(), newReplayCmd(), newBundleCmd(), newFixCmd(), newFlashCmd())
+	root.AddCommand(newPlanCmd(), newImagesCmd(), newGenCmd(), newUpCmd(), newCheckCmd(), newPreflightCmd(), newSimCmd(), newReplayCmd(), newBundleCmd(), newFixCmd(), newMoveGatewayCmd(), newFlashCmd())
 
 	return root
 }

@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
+	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/repair"
@@ -206,6 +207,14 @@ func (b *labBackend) PrepareRepair(ctx context.Context, r probe.Repair) (*repair
 
 	return repair.Prepare(ctx, repair.Env{Plan: b.plan}, r)
 }
+
+// PrepareMove: the recordings hold no move.
+func (b *labBackend) PrepareMove(context.Context, string) (*gateway.Move, error) {
+	return nil, errors.New("the screenshots' recordings hold no gateway move")
+}
+
+// MoveGateway: see PrepareMove.
+func (b *labBackend) MoveGateway(context.Context, *gateway.Move) {}
 
 // Repair plays the recorded repair's events, as the lab sent them.
 func (b *labBackend) Repair(context.Context, *repair.Job) {

@@ -46,6 +46,11 @@ type Env struct {
 	// skip with that reason.
 	Tailscale   *TailscaleView
 	NoTailscale string
+	// MoveGateway, when set, moves the gateway to the named board and
+	// returns the lab afterwards (the gateway-failover check).
+	// Reach, when set, asks the cluster through the route once; the move
+	// measures the outage with it.
+	MoveGateway func(ctx context.Context, to string, reach func(context.Context) probe.Event) (Moved, error)
 }
 
 // TailscaleView is what the route probe saw, and the way through the route.
@@ -83,6 +88,7 @@ var All = []Check{
 // the test plan's ten stay the default.
 var Optional = []Check{
 	{ClusterFormation, "cluster-dns", "CoreDNS, as Talos deploys it, is Running and Ready", clusterDNS},
+	{NetworkArchitecture, "gateway-failover", "the gateway moves to another board: it becomes the only router, every node Ready, the hello-world answers through the route again, the outage measured", gatewayFailover},
 }
 
 // Suites in the order they run.
@@ -109,7 +115,7 @@ func IsOptional(name string) bool {
 // whose name or suite is in only (all when empty), and the optional ones
 // included or named in only.
 func selected(only, include []string) []Check {
-	var out []Check
+	var first, out []Check
 
 	for _, suite := range Suites {
 		for _, c := range All {
@@ -122,13 +128,17 @@ func selected(only, include []string) []Check {
 			named := slices.Contains(only, c.Name)
 			wanted := slices.Contains(include, c.Name) && (len(only) == 0 || slices.Contains(only, c.Suite))
 
-			if c.Suite == suite && (named || wanted) {
+			switch {
+			case c.Suite != suite || !named && !wanted:
+			case slices.Contains(changesLab, c.Name):
+				first = append(first, c)
+			default:
 				out = append(out, c)
 			}
 		}
 	}
 
-	return out
+	return append(first, out...)
 }
 
 // Run executes the checks whose name or suite is in only (all ten when
@@ -770,42 +780,16 @@ func trafficFlow(ctx context.Context, env *Env) Result {
 		return r
 	}
 
-	opts := env.Hello
-	opts.Keep = true
-
 	if !env.Hello.Keep {
 		defer probe.CleanupHello(context.WithoutCancel(ctx), env.Kube) //nolint:errcheck // best effort
 	}
 
-	// The route is the subject here: when Spin cannot run (its own checks
-	// say so), the container hello-world still tests the path.
-	var (
-		hello probe.Flavour
-		res   probe.HelloResult
-	)
-
-	for _, hello = range probe.Flavours {
-		if res = probe.RunHello(ctx, env.Kube, env.Fetch, hello, opts, func(probe.Event) {}); res.Err == nil {
-			break
-		}
+	hello, addr, failed, ok := routeTarget(ctx, env)
+	if !ok {
+		return failed
 	}
 
-	if res.Err != nil {
-		return helloFailure(env, "no hello-world came up, so there is nothing to reach through the route", res)
-	}
-
-	addr, err := probe.HelloAddr(ctx, env.Kube, hello)
-	if err != nil {
-		return Result{Status: Fail, Summary: "the hello-world Service has no address to reach", Why: err.Error()}
-	}
-
-	// A usable route's first connection waits for the WireGuard handshake
-	// with the gateway (via DERP first), which on a loaded machine can
-	// outlast one attempt; only "no route" is worth another try.
-	f := probe.TrafficFlow(ctx, env.Tailscale.Dial, addr, "/hello", hello.Text)
-	for try := 1; try < flowTries && f.Outcome == probe.FlowNoRoute && env.Tailscale.Route.Usable() && ctx.Err() == nil; try++ {
-		f = probe.TrafficFlow(ctx, env.Tailscale.Dial, addr, "/hello", hello.Text)
-	}
+	f := flowThrough(ctx, env, addr, hello)
 
 	if f.OK() {
 		return pass("%s answered %q through %s in %s", addr, f.Body, probe.OrDash(env.Tailscale.Route.Primary), f.Latency.Round(time.Microsecond))
@@ -831,6 +815,47 @@ func trafficFlow(ctx context.Context, env *Env) Result {
 	}
 
 	return r
+}
+
+// flowThrough asks addr through the route. A usable route's first
+// connection waits for the WireGuard handshake with the gateway (via DERP
+// first), which on a loaded machine can outlast one attempt; only "no
+// route" is worth another try.
+func flowThrough(ctx context.Context, env *Env, addr string, hello probe.Flavour) probe.FlowResult {
+	f := probe.TrafficFlow(ctx, env.Tailscale.Dial, addr, "/hello", hello.Text)
+	for try := 1; try < flowTries && f.Outcome == probe.FlowNoRoute && env.Tailscale.Route.Usable() && ctx.Err() == nil; try++ {
+		f = probe.TrafficFlow(ctx, env.Tailscale.Dial, addr, "/hello", hello.Text)
+	}
+
+	return f
+}
+
+// routeTarget deploys a hello-world to reach through the route and kept
+// running (the caller cleans up): Spin's, else the container one — the
+// route is the subject, and when Spin cannot run (its own checks say so)
+// the container hello-world still tests the path.
+func routeTarget(ctx context.Context, env *Env) (hello probe.Flavour, addr string, failed Result, ok bool) {
+	opts := env.Hello
+	opts.Keep = true
+
+	var res probe.HelloResult
+
+	for _, hello = range probe.Flavours {
+		if res = probe.RunHello(ctx, env.Kube, env.Fetch, hello, opts, func(probe.Event) {}); res.Err == nil {
+			break
+		}
+	}
+
+	if res.Err != nil {
+		return hello, "", helloFailure(env, "no hello-world came up, so there is nothing to reach through the route", res), false
+	}
+
+	addr, err := probe.HelloAddr(ctx, env.Kube, hello)
+	if err != nil {
+		return hello, "", Result{Status: Fail, Summary: "the hello-world Service has no address to reach", Why: err.Error()}, false
+	}
+
+	return hello, addr, Result{}, true
 }
 
 func singleGateway(_ context.Context, env *Env) Result {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/liftoff-lab/liftoff/cluster/apply"
+	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/probe/check"
@@ -176,6 +177,10 @@ func Check(ctx context.Context, opts CheckOptions) ([]check.Result, error) {
 		env.Tailscale = ts
 	}
 
+	env.MoveGateway = func(ctx context.Context, to string, reach func(context.Context) probe.Event) (check.Moved, error) {
+		return moveThenSettle(ctx, opts, run, events, picture, to, reach)
+	}
+
 	results := check.Run(ctx, &env, opts.Only)
 	stopRecording()
 
@@ -272,6 +277,57 @@ func NextRepair(picture *probe.Lab) (probe.Repair, error) {
 	}
 
 	return probe.Repair{}, nil
+}
+
+// moveThenSettle moves the gateway with cluster/gateway, as the dashboard
+// does, folding the stream (the move's own events among it), lets the lab
+// settle, and reads the route again.
+func moveThenSettle(ctx context.Context, opts CheckOptions, run *Run, events <-chan probe.Event, picture *probe.Lab, to string, reach func(context.Context) probe.Event) (check.Moved, error) {
+	env, err := run.MoveEnv(ctx, reach)
+	if err != nil {
+		return check.Moved{}, err
+	}
+
+	mv, err := gateway.Prepare(env, to)
+	if err != nil {
+		return check.Moved{}, err
+	}
+
+	type outcome struct {
+		res gateway.Result
+		err error
+	}
+
+	done := make(chan outcome, 1)
+
+	go func() {
+		res, err := mv.Run(ctx, env, run.Stream.Emit)
+		done <- outcome{res, err}
+	}()
+
+	for {
+		select {
+		case o := <-done:
+			if o.err != nil {
+				return check.Moved{}, o.err
+			}
+
+			run.Plan = mv.Plan
+
+			Settle(ctx, events, picture, opts.Settle)
+
+			moved := check.Moved{Plan: mv.Plan, Lab: picture, Outage: o.res.Outage, Words: o.res.Words}
+			if moved.Tailscale, err = run.Tailscale(ctx); err != nil {
+				moved.NoTailscale = err.Error()
+			}
+
+			return moved, nil
+		case e := <-events:
+			picture.Apply(e)
+		case <-ctx.Done():
+			return check.Moved{}, ctx.Err()
+		}
+	}
 }
 
 // blockWatch tells when a node's blocking diagnosis has held long enough.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
+	"github.com/liftoff-lab/liftoff/cluster/gateway"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/repair"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -190,4 +191,17 @@ func (r *Run) RepairEnv(ctx context.Context) (repair.Env, error) {
 
 	return repair.Env{Plan: r.Plan, Dir: r.Dir, Talosconfig: r.Talosconfig, AuthKey: SimAuthKey,
 		Tailnet: ro.API, Route: r.Lab.RouteOptions, Bootstrap: r.Bootstrap}, nil
+}
+
+// MoveEnv is what moving the gateway on the simulated lab uses: the
+// bring-up's plan and files, the gateway's key, the tailnet's API and
+// route view; reach asks the cluster through the route (nil: the route's
+// own word ends the outage).
+func (r *Run) MoveEnv(ctx context.Context, reach func(context.Context) probe.Event) (gateway.Env, error) {
+	env, err := r.RepairEnv(ctx)
+	if err != nil {
+		return gateway.Env{}, err
+	}
+
+	return gateway.Env{Env: env, Reach: reach}, nil
 }

@@ -306,7 +306,9 @@ func (t *Tailnet) removeNode(n *Node) {
 	t.nodes = slices.DeleteFunc(t.nodes, func(m *Node) bool { return m == n })
 	t.mu.Unlock()
 
-	// A router leaving hands its routes to the next one, as failover does.
+	// A router leaving hands its routes to the next one, as failover does:
+	// control tells the peers to switch once the primary's control client
+	// is gone (tailscale v1.102.5 ipn/ipnlocal/local.go, DisconnectControl).
 	t.elect()
 }
 
