@@ -15,10 +15,12 @@ import (
 	"github.com/siderolabs/crypto/x509"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
+	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/sim/board"
 )
 
@@ -48,12 +50,17 @@ func New(t testing.TB, planYAML, authKey string) *Lab {
 		t.Fatal(err)
 	}
 
-	bundle, err := secrets.LoadBundle(filepath.Join(dir, config.SecretsFile))
+	data, err := fileio.ReadFile(filepath.Join(dir, config.SecretsFile), fileio.Secrets)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	tc, err := clientconfig.Open(filepath.Join(dir, config.TalosconfigFile))
+	bundle := &secrets.Bundle{Clock: secrets.NewClock()}
+	if err := yaml.Unmarshal(data, bundle); err != nil {
+		t.Fatal(err)
+	}
+
+	tc, err := config.OpenTalosconfig(filepath.Join(dir, config.TalosconfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
