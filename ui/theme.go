@@ -98,19 +98,22 @@ func HighContrastTheme() Theme {
 	}
 }
 
-func (t Theme) tone(k tone) lipgloss.Style {
+func (t Theme) tone(k tone) lipgloss.Style { return byTone(k, t.Dim, t.Good, t.Busy, t.Warn, t.Bad) }
+
+// byTone picks the style of a tone; idle reads dim.
+func byTone[S any](k tone, dim, ok, busyS, warnS, badS S) S {
 	switch k {
 	case good:
-		return t.Good
+		return ok
 	case busy:
-		return t.Busy
+		return busyS
 	case warn:
-		return t.Warn
+		return warnS
 	case bad:
-		return t.Bad
+		return badS
 	}
 
-	return t.Dim
+	return dim
 }
 
 // helpStyles keeps the help bar as readable as the rest: the bubbles
@@ -157,20 +160,7 @@ func newInks(t Theme) *inks {
 }
 
 // tone is Theme.tone as an ink.
-func (t *inks) tone(k tone) ink {
-	switch k {
-	case good:
-		return t.Good
-	case busy:
-		return t.Busy
-	case warn:
-		return t.Warn
-	case bad:
-		return t.Bad
-	}
-
-	return t.Dim
-}
+func (t *inks) tone(k tone) ink { return byTone(k, t.Dim, t.Good, t.Busy, t.Warn, t.Bad) }
 
 // inks are the current theme's, made when a frame starts (or now, outside
 // one: a test drawing one panel).
