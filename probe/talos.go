@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,27 @@ type Target struct {
 // lostAfter is how many failed connection attempts in a row make the watch
 // look for the board elsewhere (about 8 s of backoff).
 const lostAfter = 5
+
+// The reconnect schedule. A board nobody has seen answer is retried with
+// backoff, from firstRetry doubling to maxRetry. A board that was up and
+// went away (a reboot, mostly: a Pi takes ~40 s) is looked for every
+// returnPoll for returnWindow, so it is seen back within a poll of its API
+// answering, not up to maxRetry later. Each look is a TCP dial of at most
+// dialTimeout, started on time whether or not the last one finished: a
+// powered-off board on a LAN drops packets, and a dial to it would
+// otherwise hold the next look for Connect's whole timeout.
+const (
+	firstRetry   = 250 * time.Millisecond
+	maxRetry     = 4 * time.Second
+	returnPoll   = 100 * time.Millisecond
+	dialTimeout  = time.Second
+	returnWindow = 10 * time.Minute
+	// A returning board not back after lostWait may have moved (a new
+	// DHCP lease): it is looked for elsewhere, then again after twice as
+	// long, up to maxLostWait. While that search runs it is not polled.
+	lostWait    = 4 * time.Second
+	maxLostWait = 32 * time.Second
+)
 
 // Connect opens a client to a board: mutual TLS with the talosconfig when
 // the board has a config, else maintenance mode's unauthenticated TLS. It
@@ -95,10 +117,12 @@ func Connect(ctx context.Context, t Target) (*client.Client, bool, error) {
 // the switch from maintenance to mutual TLS, and outages. It never gives up
 // on its own; every outage is an event, not an error.
 func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
-	backoff := 250 * time.Millisecond
+	backoff := firstRetry
 	wasUp := true // so the first failure is reported
 	failed := 0
 	exts := map[string]bool{} // extensions reported present, across reconnects
+
+	var back time.Time // until then the board is awaited every returnPoll
 
 	for ctx.Err() == nil {
 		err := watchOnce(ctx, t, exts, emit)
@@ -112,16 +136,49 @@ func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
 
 		wasUp = false
 
-		if failed++; failed >= lostAfter && t.UUID != "" && t.Find != nil {
-			if at, ok := locate(ctx, t); ok {
-				emit(Event{Time: time.Now(), Node: t.Node, Kind: Moved, State: at,
-					Detail: fmt.Sprintf("%s answers at %s now, no longer at %s (same machine UUID %s): a new DHCP lease? Reserve its address in the router", t.Node, at, t.Endpoint, t.UUID)})
-				t.Endpoint, failed, backoff = at, 0, 250*time.Millisecond
+		if errors.Is(err, errWasConnected) {
+			// It ran, then broke: the board is on its way back. The next
+			// failure is reported too (why it does not answer yet).
+			backoff, wasUp, failed = firstRetry, true, 0
+			back = time.Now().Add(returnWindow)
+		} else if answered(err) {
+			back = time.Time{} // the port answers, the API refuses: back off as for any board
+		}
+
+		if time.Now().Before(back) {
+			// Connect as soon as the port answers; after lostWait without an
+			// answer, look for the board elsewhere, then await it again.
+			wait := lostWait
+
+			for !awaitPort(ctx, t.Endpoint, min(time.Until(back), wait), func(err error) {
+				if wasUp {
+					emit(unreachable(t.Node, err))
+				}
+
+				wasUp = false
+			}) {
+				if ctx.Err() != nil || !time.Now().Before(back) {
+					break
+				}
+
+				if at, ok := moved(ctx, t, emit); ok {
+					t.Endpoint, wait = at, lostWait
+				} else {
+					wait = min(2*wait, maxLostWait)
+				}
+			}
+
+			continue
+		}
+
+		if failed++; failed >= lostAfter {
+			failed = 0
+
+			if at, ok := moved(ctx, t, emit); ok {
+				t.Endpoint, backoff = at, firstRetry
 
 				continue
 			}
-
-			failed = 0
 		}
 
 		select {
@@ -129,14 +186,103 @@ func WatchTalos(ctx context.Context, t Target, emit func(Event)) error {
 		case <-time.After(backoff):
 		}
 
-		backoff = min(backoff*2, 4*time.Second)
-
-		if errors.Is(err, errWasConnected) {
-			backoff, wasUp, failed = 250*time.Millisecond, true, 0
-		}
+		backoff = min(backoff*2, maxRetry)
 	}
 
 	return nil
+}
+
+// moved looks for the board at the endpoints t.Find lists, by its machine
+// UUID, and tells where it answers now.
+func moved(ctx context.Context, t Target, emit func(Event)) (string, bool) {
+	if t.UUID == "" || t.Find == nil {
+		return "", false
+	}
+
+	at, ok := locate(ctx, t)
+	if ok {
+		emit(Event{Time: time.Now(), Node: t.Node, Kind: Moved, State: at,
+			Detail: fmt.Sprintf("%s answers at %s now, no longer at %s (same machine UUID %s): a new DHCP lease? Reserve its address in the router", t.Node, at, t.Endpoint, t.UUID)})
+	}
+
+	return at, ok
+}
+
+// answered tells an error from a board whose port took the connection
+// (TLS, certificates, another machine) from one where nothing answered.
+func answered(err error) bool {
+	switch Explain(err).Kind {
+	case OutageRefused, OutageTimeout, OutageDropped:
+		return false
+	}
+
+	return true
+}
+
+// awaitPort dials endpoint every returnPoll, each dial for at most
+// dialTimeout, until one connects (true) or d passes (false). failed hears
+// the first dial's error.
+func awaitPort(ctx context.Context, endpoint string, d time.Duration, failed func(error)) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+
+	var wg sync.WaitGroup
+
+	defer func() { cancel(); wg.Wait() }()
+
+	up := make(chan struct{}, 1)
+	errs := make(chan error, 1)
+	tick := time.NewTicker(returnPoll)
+
+	defer tick.Stop()
+
+	dial := func() {
+		dctx, stop := context.WithTimeout(ctx, dialTimeout)
+		defer stop()
+
+		c, err := (&net.Dialer{}).DialContext(dctx, "tcp", endpoint)
+		if err != nil {
+			select {
+			case errs <- err:
+			default:
+			}
+
+			return
+		}
+
+		c.Close() //nolint:errcheck
+
+		select {
+		case up <- struct{}{}:
+		default:
+		}
+	}
+
+	for {
+		wg.Go(dial)
+
+		select {
+		case <-up:
+			return true
+		case err := <-errs:
+			if failed != nil && ctx.Err() == nil {
+				failed(err)
+				failed = nil
+			}
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+			continue
+		}
+
+		// An error arrived between ticks: wait for the tick before the next dial.
+		select {
+		case <-up:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
 }
 
 // errWasConnected marks a watch that ran before it broke: reconnect fast.
@@ -207,8 +353,11 @@ func watchOnce(ctx context.Context, t Target, exts map[string]bool, emit func(Ev
 		_ = st.WatchKind(wctx, md, opt, state.WithBootstrapContents(true)) //nolint:errcheck // best effort
 	}
 
+	// The followers' streams end with wctx, not with the connection: gRPC
+	// may carry them to a new connection (a board back from a quick reboot
+	// answers the same address), so stop them before waiting for them.
 	follow := newFollower(wctx, c, t.Node, emit)
-	defer follow.wait()
+	defer func() { stop(); follow.wait() }()
 
 	follow.wg.Go(follow.kernel)
 

@@ -135,15 +135,32 @@ func (m *Model) boardGrid(nodes []*probe.Node, w, h int, focusable bool) string 
 	pw := w / cols
 	maxD := m.slowest(nodes)
 
+	// Panels are as tall as the tallest body, up to a row's share of the
+	// height. Bodies are styled only until one reaches that share: with
+	// many boards the share is the minimum, which any body fills, so only
+	// the boards on screen are styled (the frame's cost follows the rows
+	// shown, not the boards).
 	bodies := make([][]string, len(nodes))
-	tallest := 0
+	body := func(i int) []string {
+		if bodies[i] == nil {
+			bodies[i] = m.boardLines(nodes[i], pw-4, maxD)
+		}
 
-	for i, n := range nodes {
-		bodies[i] = m.boardLines(n, pw-4, maxD)
-		tallest = max(tallest, len(bodies[i]))
+		return bodies[i]
 	}
 
-	ph := min(tallest+2, max(5, h/rows))
+	most := max(5, h/rows)
+	tallest := 0
+
+	if most > minBodyLines+2 {
+		for i := range nodes {
+			if tallest = max(tallest, len(body(i))); tallest+2 >= most {
+				break
+			}
+		}
+	}
+
+	ph := min(max(tallest, minBodyLines)+2, most)
 	visible := max(1, h/ph)
 	first := 0
 
@@ -157,9 +174,7 @@ func (m *Model) boardGrid(nodes []*probe.Node, w, h int, focusable bool) string 
 	var out []string
 
 	for r := first; r < min(rows, first+visible); r++ {
-		var blocks []string
-
-		widths := make([]int, 0, cols)
+		var blocks [][]string
 
 		for c := range cols {
 			i := r*cols + c
@@ -168,11 +183,10 @@ func (m *Model) boardGrid(nodes []*probe.Node, w, h int, focusable bool) string 
 			}
 
 			n := nodes[i]
-			blocks = append(blocks, m.box(m.boardTitle(n), bodies[i], pw, ph, focusable && m.focus == i))
-			widths = append(widths, pw)
+			blocks = append(blocks, m.boxLines(m.boardTitle(n), body(i), pw, ph, focusable && m.focus == i))
 		}
 
-		out = append(out, hjoin(0, widths, blocks...))
+		out = append(out, joinExact(blocks...))
 	}
 
 	if hidden := rows - visible; hidden > 0 {
@@ -202,13 +216,17 @@ func (m *Model) boardTitle(n *probe.Node) string {
 		role = "◆ gateway"
 	}
 
-	return m.theme.Title.Render(n.Name) + " " + m.theme.Dim.Render(strings.Join(nonBlank(n.Machine, role), " · "))
+	return m.inks().Title.Render(n.Name) + " " + m.inks().Dim.Render(strings.Join(nonBlank(n.Machine, role), " · "))
 }
+
+// minBodyLines is the fewest lines boardLines returns: the state, Talos
+// and Kubernetes lines.
+const minBodyLines = 3
 
 // boardLines is one board's panel, most important first: when space runs
 // out the bottom lines go.
 func (m *Model) boardLines(n *probe.Node, w int, maxD time.Duration) []string {
-	t := m.theme
+	t := m.inks()
 	st := nodeState(n, m.now)
 	lines := []string{m.stateLine(n, st, w)}
 
@@ -242,7 +260,7 @@ func (m *Model) boardLines(n *probe.Node, w int, maxD time.Duration) []string {
 }
 
 func (m *Model) stateLine(n *probe.Node, st state, w int) string {
-	t := m.theme
+	t := m.inks()
 	left := t.tone(st.tone).Render(st.String())
 
 	var detail string
@@ -275,7 +293,7 @@ func (m *Model) stateLine(n *probe.Node, st state, w int) string {
 // readyLine is the Ready timing: apply → Kubernetes Ready, as a bar scaled
 // to the slowest board.
 func (m *Model) readyLine(n *probe.Node, w int, maxD time.Duration) string {
-	t := m.theme
+	t := m.inks()
 	ks := kubeState(n)
 	label := "k8s   " + t.tone(ks.tone).Render(ks.String())
 
@@ -320,7 +338,7 @@ func (m *Model) extLines(n *probe.Node, w int) []string {
 
 	for _, name := range names {
 		st := extState(n, name)
-		item := m.theme.tone(st.tone).Render(st.icon + name + strings.TrimPrefix(st.word, name))
+		item := m.inks().tone(st.tone).Render(st.icon + name + strings.TrimPrefix(st.word, name))
 
 		if lipWidth(cur)+lipWidth(item)+1 > w && cur != label {
 			lines = append(lines, cur)

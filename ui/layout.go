@@ -95,8 +95,13 @@ func elapsedBar(frac float64, w int) string {
 // body) with the title set into the top edge. The focused panel gets a
 // heavy border, so focus shows without colour too.
 func (m *Model) box(title string, body []string, w, h int, focused bool) string {
+	return strings.Join(m.boxLines(title, body, w, h, focused), "\n")
+}
+
+// boxLines is box as its lines, each exactly w cells wide.
+func (m *Model) boxLines(title string, body []string, w, h int, focused bool) []string {
 	if w < 4 {
-		return ""
+		return []string{""}
 	}
 
 	if h <= 0 {
@@ -104,11 +109,11 @@ func (m *Model) box(title string, body []string, w, h int, focused bool) string 
 	}
 
 	b := struct{ tl, tr, bl, br, hz, vt string }{"╭", "╮", "╰", "╯", "─", "│"}
-	style := m.theme.Border
+	style := m.inks().Border
 
 	if focused {
 		b = struct{ tl, tr, bl, br, hz, vt string }{"┏", "┓", "┗", "┛", "━", "┃"}
-		style = m.theme.FocusBorder
+		style = m.inks().FocusBorder
 	}
 
 	inner := w - 2
@@ -123,7 +128,9 @@ func (m *Model) box(title string, body []string, w, h int, focused bool) string 
 
 	top := style.Render(b.tl+b.hz) + t + style.Render(strings.Repeat(b.hz, max(0, inner-1-ansi.StringWidth(t)))+b.tr)
 
-	lines := []string{top}
+	lines := make([]string, 0, max(2, h))
+	lines = append(lines, top)
+	vt := style.Render(b.vt)
 
 	for i := range h - 2 {
 		l := ""
@@ -131,12 +138,36 @@ func (m *Model) box(title string, body []string, w, h int, focused bool) string 
 			l = body[i]
 		}
 
-		lines = append(lines, style.Render(b.vt)+" "+pad(l, inner-2)+" "+style.Render(b.vt))
+		lines = append(lines, vt+" "+pad(l, inner-2)+" "+vt)
 	}
 
-	lines = append(lines, style.Render(b.bl+strings.Repeat(b.hz, inner)+b.br))
+	return append(lines, style.Render(b.bl+strings.Repeat(b.hz, inner)+b.br))
+}
 
-	return strings.Join(lines, "\n")
+// joinExact sets blocks of lines side by side. Unlike hjoin it measures
+// nothing: every line of a block must already be the block's width, as
+// boxLines makes them.
+func joinExact(blocks ...[]string) string {
+	height := 0
+	for _, b := range blocks {
+		height = max(height, len(b))
+	}
+
+	var out strings.Builder
+
+	for row := range height {
+		if row > 0 {
+			out.WriteByte('\n')
+		}
+
+		for _, b := range blocks {
+			if row < len(b) {
+				out.WriteString(b[row])
+			}
+		}
+	}
+
+	return out.String()
 }
 
 // hjoin sets blocks side by side, each padded to its width, with gap cells between.

@@ -92,6 +92,7 @@ type ClockTick struct{}
 type Model struct {
 	o     Options
 	theme Theme
+	ink   *inks // the theme as escape codes, made once per frame
 	keys  keyMap
 	help  help.Model
 	ctx   context.Context
@@ -543,6 +544,7 @@ func (m *Model) View() tea.View {
 }
 
 func (m *Model) frame() string {
+	m.ink = newInks(m.theme)
 	w, h := m.w, m.h
 	if w <= 0 || h <= 0 {
 		w, h = 80, 24

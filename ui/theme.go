@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"image/color"
+	"strings"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/lipgloss/v2"
@@ -97,19 +98,22 @@ func HighContrastTheme() Theme {
 	}
 }
 
-func (t Theme) tone(k tone) lipgloss.Style {
+func (t Theme) tone(k tone) lipgloss.Style { return byTone(k, t.Dim, t.Good, t.Busy, t.Warn, t.Bad) }
+
+// byTone picks the style of a tone; idle reads dim.
+func byTone[S any](k tone, dim, ok, busyS, warnS, badS S) S {
 	switch k {
 	case good:
-		return t.Good
+		return ok
 	case busy:
-		return t.Busy
+		return busyS
 	case warn:
-		return t.Warn
+		return warnS
 	case bad:
-		return t.Bad
+		return badS
 	}
 
-	return t.Dim
+	return dim
 }
 
 // helpStyles keeps the help bar as readable as the rest: the bubbles
@@ -124,4 +128,46 @@ func (t Theme) helpStyles() help.Styles {
 		FullDesc:       t.Text,
 		FullSeparator:  t.Dim,
 	}
+}
+
+// ink is a style as the escape codes around a run of text: the dashboard
+// styles a few short runs per line of every panel, and lipgloss's Render
+// per run was most of a frame. Text that Render treats specially (line
+// breaks, tabs) still goes through it, so the bytes are the same.
+type ink struct {
+	st lipgloss.Style
+	sgr
+}
+
+func newInk(st lipgloss.Style) ink { return ink{st, toSGR(st)} }
+
+func (k ink) Render(text string) string {
+	if strings.ContainsAny(text, "\n\t\r") {
+		return k.st.Render(text)
+	}
+
+	return k.pre + text + k.post
+}
+
+// inks are a Theme's styles as inks: what the dashboard's panels use.
+type inks struct {
+	Dim, Title, Good, Busy, Warn, Bad, Border, FocusBorder ink
+}
+
+func newInks(t Theme) *inks {
+	return &inks{Dim: newInk(t.Dim), Title: newInk(t.Title), Good: newInk(t.Good), Busy: newInk(t.Busy),
+		Warn: newInk(t.Warn), Bad: newInk(t.Bad), Border: newInk(t.Border), FocusBorder: newInk(t.FocusBorder)}
+}
+
+// tone is Theme.tone as an ink.
+func (t *inks) tone(k tone) ink { return byTone(k, t.Dim, t.Good, t.Busy, t.Warn, t.Bad) }
+
+// inks are the current theme's, made when a frame starts (or now, outside
+// one: a test drawing one panel).
+func (m *Model) inks() *inks {
+	if m.ink == nil {
+		m.ink = newInks(m.theme)
+	}
+
+	return m.ink
 }
