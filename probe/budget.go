@@ -17,15 +17,15 @@ type StageTime struct {
 	Stuck time.Duration
 }
 
-var stageTimes = map[string]StageTime{
-	"installing": {Typical: 90 * time.Second, Stuck: 10 * time.Minute},
-	"rebooting":  {Typical: 40 * time.Second, Stuck: 5 * time.Minute},
-	"booting":    {Typical: 30 * time.Second, Stuck: 5 * time.Minute},
+var stageTimes = map[MachineStage]StageTime{
+	StageInstalling: {Typical: 90 * time.Second, Stuck: 10 * time.Minute},
+	StageRebooting:  {Typical: 40 * time.Second, Stuck: 5 * time.Minute},
+	StageBooting:    {Typical: 30 * time.Second, Stuck: 5 * time.Minute},
 }
 
 // StageBudget is what liftoff expects of a stage; false for stages without
 // an expectation (running, maintenance: they last as long as they last).
-func StageBudget(stage string) (StageTime, bool) {
+func StageBudget(stage MachineStage) (StageTime, bool) {
 	st, ok := stageTimes[stage]
 
 	return st, ok

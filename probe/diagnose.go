@@ -44,7 +44,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 			Why:   n.LabFault + ". This is a fault of liftoff's simulated lab, not of the plan or the configs: a real board would have finished or failed by now",
 			Fix: "quit and start the lab again (its files stay in --dir); please report it with the scenario, the --speed and a recording " +
 				"(liftoff sim --record rehearsal.jsonl)",
-			Evidence: append([]string{"last stage seen: " + cmp.Or(n.Stage, "none") + " since " + n.StageSince.Format("15:04:05")}, lastLines(n, "dmesg", 3)...),
+			Evidence: append([]string{"last stage seen: " + cmp.Or(n.Stage.String(), "none") + " since " + n.StageSince.Format("15:04:05")}, lastLines(n, "dmesg", 3)...),
 		})
 	}
 
@@ -76,7 +76,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		}
 	}
 
-	if !n.AppliedAt.IsZero() && n.Stage == "maintenance" && n.StageSince.After(n.AppliedAt) && !pullFailed {
+	if !n.AppliedAt.IsZero() && n.Stage == StageMaintenance && n.StageSince.After(n.AppliedAt) && !pullFailed {
 		add(Diagnosis{
 			Title: n.Name + " is back in maintenance mode",
 			Why:   "it lost the config it was given before the install finished — power loss or a reset during install",
@@ -131,7 +131,7 @@ func Diagnose(n *Node, now time.Time) []Diagnosis {
 		})
 	}
 
-	if n.Stage == "running" && !n.MachineReady && len(n.Unmet) > 0 && len(out) == 0 {
+	if n.Stage == StageRunning && !n.MachineReady && len(n.Unmet) > 0 && len(out) == 0 {
 		add(Diagnosis{
 			Title:    n.Name + " is running but Talos does not report it ready",
 			Why:      "unmet conditions: " + strings.Join(n.Unmet, "; "),
@@ -218,7 +218,7 @@ func noNetwork(n *Node) bool {
 // machine_status.go), and the Node NotReady for want of the pod network
 // that platform brings.
 func AwaitingCNI(n *Node) bool {
-	if n.CNIBy == "" || !noNetwork(n) || n.Stage != "running" {
+	if n.CNIBy == "" || !noNetwork(n) || n.Stage != StageRunning {
 		return false
 	}
 
@@ -257,7 +257,7 @@ func roleDiagnoses(n *Node) []Diagnosis {
 	hasTS = hasTS && ts.State == "present"
 	svc := n.Services["ext-tailscale"]
 	waitsConfig := hasTS && waitsFor(n, "ext-tailscale", "extension service config")
-	tsDown := hasTS && (svc == nil || !svc.Up) && n.Stage == "running"
+	tsDown := hasTS && (svc == nil || !svc.Up) && n.Stage == StageRunning
 
 	switch {
 	case n.Role == "compute" && hasTS:
@@ -333,7 +333,7 @@ func roleDiagnoses(n *Node) []Diagnosis {
 // image's extensions published), so its extension list is what that image
 // has. A board that boot-loops before Talos starts publishes none.
 func booted(n *Node) bool {
-	return n.Stage == "running" || n.Stage == "booting" && len(n.Extensions) > 0
+	return n.Stage == StageRunning || n.Stage == StageBooting && len(n.Extensions) > 0
 }
 
 // waitsFor tells whether a service waits for a condition named like what:
@@ -378,7 +378,7 @@ func waitEvidence(n *Node, id string) []string {
 		ev = append(ev, "console: [talos] task startAllServices (1/1): "+n.BootWait)
 	}
 
-	if n.Stage == "booting" && !n.StageSince.IsZero() {
+	if n.Stage == StageBooting && !n.StageSince.IsZero() {
 		ev = append(ev, "stage booting since "+n.StageSince.Format("15:04:05"))
 	}
 
@@ -629,7 +629,7 @@ var factoryInstaller = regexp.MustCompile(`^([^/]+)/(?:[a-z0-9-]+-)?installer(?:
 // reboots; a board booted from an ISO or a disk image it did not install
 // comes back in maintenance mode, its config gone.
 func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
-	if n.Stage == "running" {
+	if n.Stage == StageRunning {
 		return Diagnosis{}, false
 	}
 
@@ -660,7 +660,7 @@ func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
 	}
 
 	back := "; it is still retrying"
-	if n.Stage == "maintenance" || len(gaveUp) > 0 {
+	if n.Stage == StageMaintenance || len(gaveUp) > 0 {
 		back = ": the install failed, and the board rebooted into maintenance mode, its config gone"
 	}
 
@@ -670,7 +670,7 @@ func installerPullDiagnosis(n *Node) (Diagnosis, bool) {
 	// gen's names the plan's installer, whose schematic liftoff registers
 	// (liftoff up, liftoff images --register) before it applies.
 	var again *Repair
-	if n.Stage == "maintenance" {
+	if n.Stage == StageMaintenance {
 		again = installRepair(n)
 		again.Does = "sends " + n.Name + " the config liftoff gen makes for it, which names the plan's installer (registered by liftoff up or liftoff images --register) " +
 			"instead of " + n.Installer + "; it installs and reboots into it"
@@ -718,7 +718,7 @@ func shortSchematic(id string) string {
 func (n *Node) BootLooping() bool {
 	// A machine whose boot sequence ran got past the kernel: its reboots
 	// are the boot sequence's (BootTimeout), not a loop.
-	return n.Boots >= bootLoop && n.MachineReadyAt.IsZero() && !(n.Stage == "running" && n.MachineReady) &&
+	return n.Boots >= bootLoop && n.MachineReadyAt.IsZero() && !(n.Stage == StageRunning && n.MachineReady) &&
 		n.BootWait == "" && n.BootFailures == 0
 }
 
@@ -752,7 +752,7 @@ func stuckStage(n *Node, now time.Time) (Diagnosis, bool) {
 		return Diagnosis{}, false
 	}
 
-	if n.Stage == "booting" && n.BootWait != "" {
+	if n.Stage == StageBooting && n.BootWait != "" {
 		ev := []string{"console: [talos] task startAllServices (1/1): " + n.BootWait}
 		for _, id := range n.BootWaitFor {
 			if s := n.Services[id]; s != nil {

@@ -35,7 +35,7 @@ type Node struct {
 	Model       string
 	WantOverlay string
 
-	Stage      string
+	Stage      MachineStage
 	StageSince time.Time
 	Boots      int // times the node entered the booting stage since apply
 
@@ -267,11 +267,11 @@ func (l *Lab) Apply(e Event) {
 		clear(n.Extensions)
 		clear(n.Services)
 	case Stage:
-		if n.Stage != e.State {
-			n.Stage, n.StageSince = e.State, e.Time
+		if st := MachineStage(e.State); n.Stage != st {
+			n.Stage, n.StageSince = st, e.Time
 			n.mark(Mark{At: e.Time, Kind: Stage, State: e.State})
 
-			if e.State == "booting" {
+			if st == StageBooting {
 				n.Boots++
 				n.BootWait, n.BootWaitFor, n.BootWaitSince = "", nil, time.Time{}
 			}
@@ -282,7 +282,7 @@ func (l *Lab) Apply(e Event) {
 
 		if !e.Ready {
 			n.Unreachable, n.Outage = e.Detail, e.State
-		} else if !n.AppliedAt.IsZero() && n.APIBackAt.IsZero() && e.Time.After(n.AppliedAt) && n.Stage == "running" {
+		} else if !n.AppliedAt.IsZero() && n.APIBackAt.IsZero() && e.Time.After(n.AppliedAt) && n.Stage == StageRunning {
 			n.APIBackAt = e.Time
 		}
 	case Extension:
@@ -525,7 +525,7 @@ func (l *Lab) setHostname(n *Node, name, from string) {
 // image, and its ext-<name> service up when it has one.
 func (n *Node) updateActive(now time.Time) {
 	for name, x := range n.Extensions {
-		active := x.State == "present" && n.Stage == "running"
+		active := x.State == "present" && n.Stage == StageRunning
 		if s, ok := n.Services["ext-"+name]; ok {
 			active = active && s.Up
 		}

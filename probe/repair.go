@@ -40,7 +40,7 @@ type Repair struct {
 	Reboots bool
 	// Stages are the Talos stages the board goes through; Takes sums
 	// their usual times from the one stage-budget table (budget.go).
-	Stages []string
+	Stages []MachineStage
 }
 
 // Takes is how long the repair usually takes: the typical times of the
@@ -58,7 +58,7 @@ func (r Repair) Takes() time.Duration {
 }
 
 // throughReboot is what an install or upgrade goes through.
-var throughReboot = []string{"installing", "rebooting", "booting"}
+var throughReboot = []MachineStage{StageInstalling, StageRebooting, StageBooting}
 
 func upgradeRepair(n *Node, why string) *Repair {
 	return &Repair{
@@ -121,7 +121,7 @@ func ResetRepair(node string) Repair {
 			"and reboots it into maintenance mode, ready for a config again",
 		Command: "talosctl reset -n ADDRESS -e ADDRESS --graceful --reboot --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL",
 		Reboots: true,
-		Stages:  []string{"rebooting", "booting"},
+		Stages:  []MachineStage{StageRebooting, StageBooting},
 	}
 }
 

@@ -59,7 +59,7 @@ func (n *Node) markChanges(e Event, wasReachable, wasMachine, wasNode bool) {
 // every one present) is active. A board without any is done with the
 // phase once it runs.
 func (n *Node) extensionsActive() bool {
-	if n.Stage != "running" {
+	if n.Stage != StageRunning {
 		return false
 	}
 
@@ -159,14 +159,14 @@ func (p Phase) Letter() string {
 }
 
 // stage is the Talos stage a phase stands for, when it has one.
-func (p Phase) stage() string {
+func (p Phase) stage() MachineStage {
 	switch p {
 	case PhaseInstall:
-		return "installing"
+		return StageInstalling
 	case PhaseReboot:
-		return "rebooting"
+		return StageRebooting
 	case PhaseBoot:
-		return "booting"
+		return StageBooting
 	}
 
 	return ""
@@ -232,7 +232,7 @@ func (n *Node) Timeline(now time.Time, speed float64) Timeline {
 	tl := Timeline{Dropped: n.MarksDropped}
 
 	var (
-		stage              string
+		stage              MachineStage
 		left, started      bool
 		ext, machine, node bool
 		cur                Phase
@@ -241,13 +241,13 @@ func (n *Node) Timeline(now time.Time, speed float64) Timeline {
 
 	phase := func() Phase {
 		switch stage {
-		case "installing":
+		case StageInstalling:
 			return PhaseInstall
-		case "rebooting":
+		case StageRebooting:
 			return PhaseReboot
-		case "booting":
+		case StageBooting:
 			return PhaseBoot
-		case "running":
+		case StageRunning:
 			switch {
 			case machine && node:
 				return PhaseReady
@@ -258,7 +258,7 @@ func (n *Node) Timeline(now time.Time, speed float64) Timeline {
 			}
 
 			return PhaseTalos
-		case "maintenance", "":
+		case StageMaintenance, "":
 			if left {
 				return PhaseLost
 			}
@@ -290,14 +290,14 @@ func (n *Node) Timeline(now time.Time, speed float64) Timeline {
 
 			// A board may report installing a moment before apply
 			// returns; after a lost config, a re-apply starts over.
-			left = stage != "" && stage != "maintenance"
+			left = stage != "" && stage != StageMaintenance
 		case Stage:
-			stage = m.State
-			if stage != "" && stage != "maintenance" {
+			stage = MachineStage(m.State)
+			if stage != "" && stage != StageMaintenance {
 				left = true
 			}
 
-			if started && stage == "rebooting" {
+			if started && stage == StageRebooting {
 				tl.Reboots = append(tl.Reboots, m.At)
 			}
 		case Reachable:
@@ -339,13 +339,13 @@ func (n *Node) Timeline(now time.Time, speed float64) Timeline {
 }
 
 // outage opens or closes an outage at a Reachable mark.
-func (tl *Timeline) outage(m Mark, stage string) {
+func (tl *Timeline) outage(m Mark, stage MachineStage) {
 	last := len(tl.Outages) - 1
 	open := last >= 0 && tl.Outages[last].Open
 
 	switch {
 	case !m.Ready && !open:
-		expected := stage == "installing" || stage == "rebooting" || stage == "booting"
+		expected := stage == StageInstalling || stage == StageRebooting || stage == StageBooting
 		tl.Outages = append(tl.Outages, Outage{From: m.At, Open: true, Why: m.Detail, Expected: expected})
 	case m.Ready && open:
 		tl.Outages[last].To, tl.Outages[last].Open = m.At, false
@@ -466,7 +466,7 @@ func (n *Node) TimelineBounds(now time.Time) (start, end time.Time, ok bool) {
 		return start, end, false
 	}
 
-	if n.MachineReady && n.NodeReady && n.Stage == "running" {
+	if n.MachineReady && n.NodeReady && n.Stage == StageRunning {
 		end = maxTime(n.MachineReadyAt, n.NodeReadyAt)
 	} else {
 		end = now

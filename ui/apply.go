@@ -56,7 +56,7 @@ func (m *Model) bootstrapped() bool {
 func (m *Model) canBootstrap() bool {
 	cp := m.firstCP()
 
-	return cp != nil && !cp.AppliedAt.IsZero() && (cp.Stage == "booting" || cp.Stage == "running") && cp.Reachable
+	return cp != nil && !cp.AppliedAt.IsZero() && (cp.Stage == probe.StageBooting || cp.Stage == probe.StageRunning) && cp.Reachable
 }
 
 func (m *Model) startBootstrap() tea.Cmd {
@@ -135,7 +135,7 @@ func (m *Model) applyHead(nodes []*probe.Node, w int) string {
 			applied++
 		}
 
-		if !n.AppliedAt.IsZero() && n.Stage == "running" {
+		if !n.AppliedAt.IsZero() && n.Stage == probe.StageRunning {
 			running++
 		}
 

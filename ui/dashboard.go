@@ -61,7 +61,7 @@ func (m *Model) boards() []*probe.Node {
 	var out []*probe.Node
 
 	for _, n := range all {
-		hay := strings.ToLower(strings.Join([]string{n.Name, n.Machine, n.Role, n.Stage, nodeState(n, m.now).word}, " "))
+		hay := strings.ToLower(strings.Join([]string{n.Name, n.Machine, n.Role, n.Stage.String(), nodeState(n, m.now).word}, " "))
 		if strings.Contains(hay, f) {
 			out = append(out, n)
 		}
@@ -252,7 +252,7 @@ func (m *Model) boardLines(n *probe.Node, w int, maxD time.Duration) []string {
 		lines = append(lines, t.Bad.Render(fmt.Sprintf("✗ %s restarting ×%d", s, n.Services[s].Restarts)))
 	}
 
-	if id, what := n.Blocked(); id != "" && n.Stage == "booting" {
+	if id, what := n.Blocked(); id != "" && n.Stage == probe.StageBooting {
 		lines = append(lines, t.Bad.Render("✗ "+id+" waits for "+what))
 	}
 
@@ -267,12 +267,12 @@ func (m *Model) stateLine(n *probe.Node, st state, w int) string {
 
 	switch {
 	case !n.Reachable && n.Unreachable != "" && rebooting(n, m.now):
-		detail = "API down while it " + n.Stage + " (expected) for " + dur(m.now.Sub(n.StageSince))
+		detail = "API down while it " + n.Stage.String() + " (expected) for " + dur(m.now.Sub(n.StageSince))
 	case !n.Reachable && n.Unreachable != "":
 		detail = n.Unreachable
 	case n.Stage != "" && !n.StageSince.IsZero():
-		detail = n.Stage + " for " + dur(m.now.Sub(n.StageSince))
-		if strings.Contains(st.word, n.Stage) {
+		detail = n.Stage.String() + " for " + dur(m.now.Sub(n.StageSince))
+		if strings.Contains(st.word, n.Stage.String()) {
 			detail = "for " + dur(m.now.Sub(n.StageSince))
 		}
 

@@ -166,7 +166,7 @@ func (m *Model) fixPreview(w int) []string {
 
 		for _, st := range r.Stages {
 			if b, ok := probe.StageBudget(st); ok {
-				parts = append(parts, st+" "+dur(b.Typical))
+				parts = append(parts, st.String()+" "+dur(b.Typical))
 			}
 		}
 

@@ -45,18 +45,18 @@ func nodeState(n *probe.Node, now time.Time) state {
 		// Talos's boot sequence waits for a service that waits for ever:
 		// stage booting, while Kubernetes may call the Node Ready.
 		return state{"✗", "booting: " + blocked(n) + " waits", bad}
-	case n.NodeReady && n.Stage == "running" && len(n.Unmet) > 0:
+	case n.NodeReady && n.Stage == probe.StageRunning && len(n.Unmet) > 0:
 		// Kubernetes is happy, Talos is not: the founding failure looks like this.
 		return state{"✗", "not ready in Talos", bad}
 	case len(n.Missing()) > 0 && installedImage(n):
 		return state{"✗", "wrong image", bad}
 	case stuck(n, now):
-		return state{"✗", "stuck " + n.Stage, bad}
-	case n.Stage == "running" && n.MachineReady:
+		return state{"✗", "stuck " + n.Stage.String(), bad}
+	case n.Stage == probe.StageRunning && n.MachineReady:
 		return state{"…", "joining", busy}
-	case n.Stage == "running":
+	case n.Stage == probe.StageRunning:
 		return state{"…", "starting", busy}
-	case n.Stage == "maintenance" || n.Stage == "":
+	case n.Stage == probe.StageMaintenance || n.Stage == "":
 		if n.AppliedAt.IsZero() {
 			return state{"·", "maintenance", idle}
 		}
@@ -64,13 +64,13 @@ func nodeState(n *probe.Node, now time.Time) state {
 		return state{"…", "applying", busy}
 	}
 
-	return state{"…", n.Stage, busy}
+	return state{"…", n.Stage.String(), busy}
 }
 
 // installedImage tells that the board runs its installed image, so its
 // extension list is final (a plain installer's image has none at all).
 func installedImage(n *probe.Node) bool {
-	return n.Stage == "running" && (len(n.Extensions) > 0 || !n.AppliedAt.IsZero() && n.Boots > 0)
+	return n.Stage == probe.StageRunning && (len(n.Extensions) > 0 || !n.AppliedAt.IsZero() && n.Boots > 0)
 }
 
 // ready is ready in Talos and in Kubernetes: a node with tailscale and no
@@ -81,7 +81,7 @@ func ready(n *probe.Node) bool { return n.NodeReady && n.MachineReady }
 // the API goes away for a while after every apply.
 func rebooting(n *probe.Node, now time.Time) bool {
 	switch n.Stage {
-	case "installing", "rebooting", "booting":
+	case probe.StageInstalling, probe.StageRebooting, probe.StageBooting:
 		return !stuck(n, now)
 	}
 
@@ -91,7 +91,7 @@ func rebooting(n *probe.Node, now time.Time) bool {
 // blocked names the service a booting node's boot sequence waits for that
 // itself waits for something that will not come (its config, a module).
 func blocked(n *probe.Node) string {
-	if n.Stage != "booting" {
+	if n.Stage != probe.StageBooting {
 		return ""
 	}
 
@@ -170,9 +170,9 @@ func talosState(n *probe.Node) state {
 		return state{"✓", "ready", good}
 	case probe.AwaitingCNI(n):
 		return state{"✓", "up; only its Node waits", good}
-	case n.Stage == "running" && len(n.Unmet) > 0:
+	case n.Stage == probe.StageRunning && len(n.Unmet) > 0:
 		return state{"✗", "not ready", bad}
-	case n.Stage == "running":
+	case n.Stage == probe.StageRunning:
 		return state{"…", "checking", busy}
 	case blocked(n) != "":
 		return state{"✗", "booting", bad}

@@ -194,7 +194,7 @@ func (m *Model) detailLines(n *probe.Node, w int) []string {
 	ts, ks := talosState(n), kubeState(n)
 
 	out := []string{
-		t.Title.Render(n.Name) + "  " + t.Dim.Render(strings.Join(nonBlank(n.Machine, n.Role, n.Stage), " · ")),
+		t.Title.Render(n.Name) + "  " + t.Dim.Render(strings.Join(nonBlank(n.Machine, n.Role, n.Stage.String()), " · ")),
 		t.tone(st.tone).Render(st.String()) + "  Talos " + t.tone(ts.tone).Render(ts.String()) + "  k8s " + t.tone(ks.tone).Render(ks.String()),
 		"",
 	}
@@ -213,7 +213,7 @@ func (m *Model) detailLines(n *probe.Node, w int) []string {
 		d, _ := n.ReadyAfter()
 		out = append(out, t.Good.Render("✓ nothing wrong: Ready "+dur(d)+" after its config was applied"), "")
 	case len(diags) == 0:
-		out = append(out, indent("… ", "nothing looks wrong yet: "+n.Name+" is still coming up ("+probe.OrDash(n.Stage)+"). liftoff says more if a stage takes too long or a service keeps failing.", w)...)
+		out = append(out, indent("… ", "nothing looks wrong yet: "+n.Name+" is still coming up ("+probe.OrDash(n.Stage.String())+"). liftoff says more if a stage takes too long or a service keeps failing.", w)...)
 		out = append(out, "")
 	}
 

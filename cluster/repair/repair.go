@@ -464,7 +464,7 @@ func (j *Job) follow(ctx context.Context, env Env, step func(string, string)) er
 	// A rebooting repair must see the board go first; an upgrade or a
 	// reset has already followed it through its reboot (cluster/apply).
 	left := !j.Repair.Reboots || j.Repair.Kind == probe.RepairUpgrade || j.Repair.Kind == probe.RepairReset
-	stage := ""
+	var stage probe.MachineStage
 
 	for {
 		select {
@@ -481,14 +481,14 @@ func (j *Job) follow(ctx context.Context, env Env, step func(string, string)) er
 		if n.Stage != stage {
 			stage = n.Stage
 			if left {
-				step("step", name+": "+stage)
+				step("step", name+": "+stage.String())
 			}
 		}
 
-		if !left && (slices.Contains([]string{"upgrading", "installing", "rebooting", "booting", "resetting", "maintenance"}, n.Stage) || !n.Reachable && n.Unreachable != "") {
+		if !left && (slices.Contains([]probe.MachineStage{probe.StageUpgrading, probe.StageInstalling, probe.StageRebooting, probe.StageBooting, probe.StageResetting, probe.StageMaintenance}, n.Stage) || !n.Reachable && n.Unreachable != "") {
 			left = true
 
-			step("rebooting", name+" is rebooting ("+cmpOr(n.Stage, "its API went away")+"); cancelling now only stops the watching")
+			step("rebooting", name+" is rebooting ("+cmpOr(n.Stage.String(), "its API went away")+"); cancelling now only stops the watching")
 		}
 
 		if left && j.arrived(n) {
@@ -508,10 +508,10 @@ func (j *Job) follow(ctx context.Context, env Env, step func(string, string)) er
 // under the board's own name, with the role's extensions and no others.
 func (j *Job) arrived(n *probe.Node) bool {
 	if j.Repair.Kind == probe.RepairReset {
-		return n.Stage == "maintenance" && n.Reachable
+		return n.Stage == probe.StageMaintenance && n.Reachable
 	}
 
-	return n.Stage == "running" && n.MachineReady && (n.Hostname == "" || n.Hostname == n.Name) &&
+	return n.Stage == probe.StageRunning && n.MachineReady && (n.Hostname == "" || n.Hostname == n.Name) &&
 		len(n.Missing()) == 0 && len(n.Unexpected()) == 0
 }
 

@@ -270,7 +270,7 @@ func printJob(w io.Writer, j *repair.Job) {
 // repair safely (then the diagnoses' fixes are the way on).
 func noRepair(w io.Writer, l *probe.Lab, n *probe.Node) error {
 	ds := probe.DiagnoseIn(l, n, time.Now())
-	if len(ds) == 0 && n.MachineReady && n.Stage == "running" {
+	if len(ds) == 0 && n.MachineReady && n.Stage == probe.StageRunning {
 		fmt.Fprintf(w, "✓ %s is Ready: nothing to repair\n", n.Name)
 
 		return nil
@@ -281,7 +281,7 @@ func noRepair(w io.Writer, l *probe.Lab, n *probe.Node) error {
 	}
 
 	if len(ds) == 0 {
-		return fmt.Errorf("%s is not Ready (%s) and liftoff sees nothing it can repair: watch it with liftoff up, or talosctl dmesg", n.Name, probe.OrDash(n.Stage))
+		return fmt.Errorf("%s is not Ready (%s) and liftoff sees nothing it can repair: watch it with liftoff up, or talosctl dmesg", n.Name, probe.OrDash(n.Stage.String()))
 	}
 
 	return fmt.Errorf("%s: none of these has a repair liftoff can run safely: follow the fix above", n.Name)

@@ -47,7 +47,7 @@ func (cv *converge) fold(ctx context.Context, e probe.Event) {
 	cv.lab.Apply(e)
 
 	for _, n := range cv.lab.Nodes {
-		back := !n.AppliedAt.IsZero() && n.Stage == "maintenance" && n.StageSince.After(n.AppliedAt)
+		back := !n.AppliedAt.IsZero() && n.Stage == probe.StageMaintenance && n.StageSince.After(n.AppliedAt)
 		if !back || cv.handled[n.Name].Equal(n.AppliedAt) || cv.stop != nil {
 			continue
 		}
@@ -197,7 +197,7 @@ func why(n *probe.Node, now time.Time) string {
 		return "never read"
 	}
 
-	return "stage " + n.Stage + ", not Ready yet"
+	return "stage " + n.Stage.String() + ", not Ready yet"
 }
 
 func nonBlank(ss []string) []string {

@@ -178,7 +178,7 @@ func failNodes(env *Env, summary string, nodes []*probe.Node) Result {
 	for _, n := range nodes {
 		ds := probe.Diagnose(n, env.Now)
 		if len(ds) == 0 {
-			r.Evidence = append(r.Evidence, fmt.Sprintf("%s: stage %s, machine ready %v, node ready %v", n.Name, probe.OrDash(n.Stage), n.MachineReady, n.NodeReady))
+			r.Evidence = append(r.Evidence, fmt.Sprintf("%s: stage %s, machine ready %v, node ready %v", n.Name, probe.OrDash(n.Stage.String()), n.MachineReady, n.NodeReady))
 
 			continue
 		}
@@ -234,7 +234,7 @@ func unread(n *probe.Node) bool { return n.Stage == "" }
 // those of a booting or running system, not of maintenance mode, of an
 // install in progress, or of an image that never gets through its boot.
 func judgeable(n *probe.Node) bool {
-	return n.Stage == "running" || n.Stage == "booting" && !n.BootLooping()
+	return n.Stage == probe.StageRunning || n.Stage == probe.StageBooting && !n.BootLooping()
 }
 
 // notReady is a failure summary that keeps apart the nodes seen not Ready
@@ -276,7 +276,7 @@ func unjudged(env *Env, subject string, seen int, blind []*probe.Node) Result {
 		case n.Stage == "":
 			why = append(why, n.Name+": never read")
 		default:
-			why = append(why, n.Name+": stage "+n.Stage)
+			why = append(why, n.Name+": stage "+n.Stage.String())
 		}
 	}
 
@@ -469,7 +469,7 @@ func extensionIsolation(_ context.Context, env *Env) Result {
 		// installed image already (its boot sequence may wait for ever, for
 		// an extension that should not be there); one that has not yet
 		// cannot be judged.
-		if !judgeable(n) || n.Stage == "booting" && len(n.Extensions) == 0 {
+		if !judgeable(n) || n.Stage == probe.StageBooting && len(n.Extensions) == 0 {
 			blind = append(blind, n)
 
 			continue
@@ -602,7 +602,7 @@ func helloFailure(env *Env, summary string, res probe.HelloResult) Result {
 	}
 
 	for _, n := range env.Lab.Nodes {
-		if n.Role != "" && len(n.Expect) > 0 && !slices.Contains(n.ExtensionNames(), "spin") && (n.Stage == "running" || n.Stage == "booting") {
+		if n.Role != "" && len(n.Expect) > 0 && !slices.Contains(n.ExtensionNames(), "spin") && (n.Stage == probe.StageRunning || n.Stage == probe.StageBooting) {
 			r.Evidence = append(r.Evidence, n.Name+": no spin extension (has "+probe.OrDash(strings.Join(n.ExtensionNames(), " "))+")")
 		}
 	}
@@ -865,7 +865,7 @@ func singleGateway(_ context.Context, env *Env) Result {
 	// services wait for cri, which Talos v1.13.3 starts only in the boot
 	// sequence's StartAllServices, after a config (v1alpha1_sequencer.go).
 	blind := nodesWhere(env, func(n *probe.Node) bool {
-		return n.Role != "" && !judgeable(n) && !(n.Reachable && n.Stage == "maintenance")
+		return n.Role != "" && !judgeable(n) && !(n.Reachable && n.Stage == probe.StageMaintenance)
 	})
 	seen := len(nodesWhere(env, func(n *probe.Node) bool { return n.Role != "" })) - len(blind)
 

@@ -162,7 +162,7 @@ func drawRow(b *bytes.Buffer, r row, y int, x func(time.Time) float64, o Options
 	fmt.Fprintf(b, `<text x="8" y="%.0f" font-weight="%s" fill="#1f2328">%s</text>`+"\n", by+12, weight, esc(n.Name))
 
 	if !r.has {
-		fmt.Fprintf(b, `<text x="%d" y="%.0f" fill="#59636e">not given its config while watched (stage %s)</text>`+"\n", nameW, by+12, esc(probe.OrDash(n.Stage)))
+		fmt.Fprintf(b, `<text x="%d" y="%.0f" fill="#59636e">not given its config while watched (stage %s)</text>`+"\n", nameW, by+12, esc(probe.OrDash(n.Stage.String())))
 		b.WriteString("</g>\n")
 
 		return
