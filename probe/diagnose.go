@@ -254,7 +254,7 @@ func roleDiagnoses(n *Node) []Diagnosis {
 	var out []Diagnosis
 
 	ts, hasTS := n.Extensions["tailscale"]
-	hasTS = hasTS && ts.State == "present"
+	hasTS = hasTS && ts.State == ExtensionPresent
 	svc := n.Services["ext-tailscale"]
 	waitsConfig := hasTS && waitsFor(n, "ext-tailscale", "extension service config")
 	tsDown := hasTS && (svc == nil || !svc.Up) && n.Stage == StageRunning
@@ -401,7 +401,7 @@ func moduleDiagnoses(n *Node) []Diagnosis {
 
 	for _, name := range n.ExtensionNames() {
 		ext, ok := plan.Extensions[name]
-		if !ok || n.Extensions[name].State != "present" {
+		if !ok || n.Extensions[name].State != ExtensionPresent {
 			continue
 		}
 

@@ -123,7 +123,7 @@ type Node struct {
 // ExtensionInfo is one extension on a node.
 type ExtensionInfo struct {
 	Name     string
-	State    string // present | missing (Node.Unexpected says which the role does not want)
+	State    ExtensionState
 	Version  string
 	ActiveAt time.Time // zero while not active
 }
@@ -300,7 +300,7 @@ func (l *Lab) Apply(e Event) {
 			n.Extensions[e.Name] = x
 		}
 
-		x.State, x.Version = e.State, e.Detail
+		x.State, x.Version = ExtensionState(e.State), e.Detail
 	case Service:
 		s := n.Services[e.Name]
 		if s == nil {
@@ -525,7 +525,7 @@ func (l *Lab) setHostname(n *Node, name, from string) {
 // image, and its ext-<name> service up when it has one.
 func (n *Node) updateActive(now time.Time) {
 	for name, x := range n.Extensions {
-		active := x.State == "present" && n.Stage == StageRunning
+		active := x.State == ExtensionPresent && n.Stage == StageRunning
 		if s, ok := n.Services["ext-"+name]; ok {
 			active = active && s.Up
 		}
@@ -573,7 +573,7 @@ func (n *Node) Missing() []string {
 	var out []string
 
 	for _, want := range n.Expect {
-		if x, ok := n.Extensions[want]; !ok || x.State != "present" {
+		if x, ok := n.Extensions[want]; !ok || x.State != ExtensionPresent {
 			out = append(out, want)
 		}
 	}
@@ -586,7 +586,7 @@ func (n *Node) Unexpected() []string {
 	var out []string
 
 	for _, name := range n.ExtensionNames() {
-		if n.Extensions[name].State == "present" && !slices.Contains(n.Expect, name) && len(n.Expect) > 0 {
+		if n.Extensions[name].State == ExtensionPresent && !slices.Contains(n.Expect, name) && len(n.Expect) > 0 {
 			out = append(out, name)
 		}
 	}

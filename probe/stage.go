@@ -20,3 +20,15 @@ const (
 
 // String is the stage's name.
 func (s MachineStage) String() string { return string(s) }
+
+// ExtensionState is whether an extension is in the image a board runs
+// (Talos lists the image's extensions as ExtensionStatus resources).
+// Which ones the role does not want is the fold's to say
+// (Node.Unexpected), not a state of its own.
+type ExtensionState string
+
+// The two states the watch reports.
+const (
+	ExtensionPresent ExtensionState = "present"
+	ExtensionMissing ExtensionState = "missing"
+)

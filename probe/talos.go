@@ -406,7 +406,7 @@ func watchOnce(ctx context.Context, t Target, exts map[string]bool, emit func(Ev
 					for name := range exts {
 						if !listed[name] {
 							delete(exts, name)
-							emit(Event{Time: time.Now(), Node: t.Node, Kind: Extension, Name: name, State: "missing", Detail: "not in the image this boot runs"})
+							emit(Event{Time: time.Now(), Node: t.Node, Kind: Extension, Name: name, State: string(ExtensionMissing), Detail: "not in the image this boot runs"})
 						}
 					}
 				}
@@ -416,7 +416,7 @@ func watchOnce(ctx context.Context, t Target, exts map[string]bool, emit func(Ev
 
 			for _, e := range translate(t.Node, ev) {
 				listed[e.Name] = listing || listed[e.Name]
-				exts[e.Name] = e.State == "present"
+				exts[e.Name] = ExtensionState(e.State) == ExtensionPresent
 
 				if !exts[e.Name] {
 					delete(exts, e.Name)
@@ -622,13 +622,13 @@ func translate(node string, ev state.Event) []Event {
 		}
 	case *runtime.ExtensionStatus:
 		m := r.TypedSpec().Metadata
-		st := "present"
+		st := ExtensionPresent
 
 		if ev.Type == state.Destroyed {
-			st = "missing"
+			st = ExtensionMissing
 		}
 
-		return []Event{{Time: now, Node: node, Kind: Extension, Name: m.Name, State: st, Detail: m.Version}}
+		return []Event{{Time: now, Node: node, Kind: Extension, Name: m.Name, State: string(st), Detail: m.Version}}
 	case *runtime.Diagnostic:
 		s := r.TypedSpec()
 		detail := strings.Join(append([]string{s.Message}, s.Details...), "; ")

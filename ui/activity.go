@@ -71,7 +71,7 @@ func describe(e probe.Event) (string, tone) {
 
 		return "Talos API unreachable: " + probe.OrDash(e.Detail), warn
 	case probe.Extension:
-		if e.State == "present" {
+		if probe.ExtensionState(e.State) == probe.ExtensionPresent {
 			return "extension " + e.Name + " " + e.Detail + " is in the image", good
 		}
 
@@ -105,7 +105,7 @@ func describe(e probe.Event) (string, tone) {
 	case probe.Bootstrapped:
 		return "etcd bootstrapped", good
 	case probe.Route:
-		return "Tailscale route " + e.State + " " + e.Detail, map[bool]tone{true: good, false: warn}[e.State == "primary"]
+		return "Tailscale route " + e.State + " " + e.Detail, map[bool]tone{true: good, false: warn}[e.State == probe.RoutePrimary]
 	case probe.Handover:
 		switch e.State {
 		case "done":

@@ -372,13 +372,13 @@ func (m *Model) routeLines(w int) []string {
 	var st state
 
 	switch r.State {
-	case "primary":
+	case probe.RoutePrimary:
 		st = state{"✓", "primary: tailnet reaches pods", good}
-	case "approved":
+	case probe.RouteApproved:
 		st = state{"…", "approved, not routed yet", busy}
-	case "advertised":
+	case probe.RouteAdvertised:
 		st = state{"!", "advertised, not approved", warn}
-	case "missing":
+	case probe.RouteMissing:
 		st = state{"✗", "missing: nothing routes the cluster", bad}
 	case "":
 		st = state{"·", "not seen yet", idle}
@@ -419,7 +419,7 @@ func (m *Model) routeLines(w int) []string {
 		} else {
 			lines = append(lines, wrapStyled(t.Bad, "✗ "+tr.Target+" "+tr.Outcome+": "+tr.Detail, w)...)
 		}
-	} else if r.State != "primary" && why != "" {
+	} else if r.State != probe.RoutePrimary && why != "" {
 		lines = append(lines, wrapStyled(t.Dim, why, w)...)
 	}
 

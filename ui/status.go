@@ -127,7 +127,7 @@ func extState(n *probe.Node, name string) state {
 	expected := len(n.Expect) == 0 || slices.Contains(n.Expect, name)
 
 	switch {
-	case x == nil || x.State == "missing":
+	case x == nil || x.State == probe.ExtensionMissing:
 		if installedImage(n) {
 			return state{"✗", name + " missing", bad}
 		}

@@ -538,7 +538,10 @@ func needReadyNode(env *Env) (Result, bool) {
 }
 
 func spinNodes(env *Env) []*probe.Node {
-	return nodesWhere(env, func(n *probe.Node) bool { x, ok := n.Extensions["spin"]; return ok && x.State == "present" })
+	return nodesWhere(env, func(n *probe.Node) bool {
+		x, ok := n.Extensions["spin"]
+		return ok && x.State == probe.ExtensionPresent
+	})
 }
 
 func spinDeploy(ctx context.Context, env *Env) Result {
@@ -708,7 +711,7 @@ func baseline(ctx context.Context, env *Env) Result {
 // tailscaleNodes are nodes whose image has tailscale, and those where it runs.
 func tailscaleNodes(env *Env) (present, up []*probe.Node) {
 	for _, n := range env.Lab.Nodes {
-		if x, ok := n.Extensions["tailscale"]; ok && x.State == "present" {
+		if x, ok := n.Extensions["tailscale"]; ok && x.State == probe.ExtensionPresent {
 			present = append(present, n)
 
 			if s, ok := n.Services["ext-tailscale"]; ok && s.Up {
