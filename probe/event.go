@@ -134,5 +134,5 @@ func (e Event) String() string {
 		parts = append(parts, e.Detail)
 	}
 
-	return strings.Join(parts, "  ")
+	return strings.Join(parts, " ")
 }

@@ -76,6 +76,15 @@ func (f *fixture) start(t *testing.T, name string, mutate func(*board.Options)) 
 func watch(t *testing.T, f *fixture, name string, done func(*probe.Node) bool) *probe.Node {
 	t.Helper()
 
+	return watchAround(t, f, name, nil, done)
+}
+
+// watchAround is watch that does act once the watch has seen the board
+// (its first stage): what act sets off is watched from its start, however
+// fast the board is and however slow the machine.
+func watchAround(t *testing.T, f *fixture, name string, act func(), done func(*probe.Node) bool) *probe.Node {
+	t.Helper()
+
 	b, _ := f.plan.Board(name)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -103,6 +112,13 @@ func watch(t *testing.T, f *fixture, name string, done func(*probe.Node) bool) *
 		select {
 		case e := <-events:
 			lab.Apply(e)
+
+			if act != nil && lab.Node(name).Stage != "" {
+				act()
+				act = nil
+
+				continue
+			}
 
 			if n := lab.Node(name); done(n) {
 				return n

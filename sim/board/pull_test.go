@@ -31,13 +31,15 @@ func TestInstallerNotFoundFailsTheInstall(t *testing.T) {
 	})
 	b, _ := f.plan.Board("w1")
 
-	if err := apply.Board(context.Background(), b, filepath.Join(f.dir, "w1.yaml"), apply.Options{}, func(probe.Event) {}); err != nil {
-		t.Fatal(err)
-	}
-
 	var rebooted bool
 
-	n := watch(t, f, "w1", func(n *probe.Node) bool {
+	// Watched from before the apply: at ×2000 the failed install and its
+	// reboot take milliseconds, less than a loaded machine takes to connect.
+	n := watchAround(t, f, "w1", func() {
+		if err := apply.Board(context.Background(), b, filepath.Join(f.dir, "w1.yaml"), apply.Options{}, func(probe.Event) {}); err != nil {
+			t.Error(err)
+		}
+	}, func(n *probe.Node) bool {
 		rebooted = rebooted || n.Stage == "rebooting"
 
 		return rebooted && n.Stage == "maintenance" &&
