@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/probe"
@@ -75,8 +76,8 @@ func (m *Model) startBootstrap() tea.Cmd {
 }
 
 func (m *Model) applyKey(k tea.KeyPressMsg) tea.Cmd {
-	switch k.String() {
-	case "enter":
+	switch {
+	case key.Matches(k, m.keys.Enter):
 		if m.screen != ScreenApply {
 			return nil
 		}
@@ -88,11 +89,11 @@ func (m *Model) applyKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		return m.startBootstrap()
-	case "r":
+	case key.Matches(k, m.keys.Retry):
 		if m.screen == ScreenBootstrap && !m.bootstrapping {
 			return m.startBootstrap()
 		}
-	case "esc":
+	case key.Matches(k, m.keys.Back):
 		if m.applying {
 			m.ask("Cancel the apply? Boards that already got their config keep it; the rest stay in maintenance.", func() tea.Cmd {
 				m.cancelApply()
@@ -102,7 +103,7 @@ func (m *Model) applyKey(k tea.KeyPressMsg) tea.Cmd {
 				return nil
 			})
 		}
-	case "d":
+	case key.Matches(k, m.keys.Dashboard):
 		m.back, m.screen = m.screen, ScreenDashboard
 	default:
 		return m.dashboardKey(k)
@@ -173,16 +174,16 @@ func (m *Model) applyHead(nodes []*probe.Node, w int) string {
 }
 
 func (m *Model) kubeconfigKey(k tea.KeyPressMsg) tea.Cmd {
-	switch k.String() {
-	case "up", "k", "down", "j":
+	switch {
+	case key.Matches(k, m.keys.Up, m.keys.Down):
 		m.sel = 1 - m.sel
-	case "m":
+	case key.Matches(k, m.keys.Merge):
 		return m.saveKubeconfig(true)
-	case "s":
+	case key.Matches(k, m.keys.Separate):
 		return m.saveKubeconfig(false)
-	case "enter":
+	case key.Matches(k, m.keys.Enter):
 		return m.saveKubeconfig(m.sel == 0)
-	case "d":
+	case key.Matches(k, m.keys.Dashboard):
 		m.screen = ScreenDashboard
 	}
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
@@ -122,23 +123,23 @@ func (m *Model) addByHand() {
 }
 
 func (m *Model) discoverKey(k tea.KeyPressMsg) tea.Cmd {
-	switch k.String() {
-	case "e", "s":
+	switch {
+	case key.Matches(k, m.keys.Edit):
 		m.editTarget()
-	case "a":
+	case key.Matches(k, m.keys.Add):
 		m.addByHand()
-	case "b":
+	case key.Matches(k, m.keys.Media):
 		return m.toMedia()
-	case "up", "k":
+	case key.Matches(k, m.keys.Up):
 		m.sel = max(0, m.sel-1)
-	case "down", "j":
+	case key.Matches(k, m.keys.Down):
 		m.sel = min(max(0, len(m.found)-1), m.sel+1)
-	case "x", "delete":
+	case key.Matches(k, m.keys.Remove):
 		if m.sel < len(m.found) {
 			m.found = slices.Delete(m.found, m.sel, m.sel+1)
 			m.sel = max(0, min(m.sel, len(m.found)-1))
 		}
-	case "enter":
+	case key.Matches(k, m.keys.Enter):
 		if len(m.found) == 0 {
 			m.editTarget()
 
@@ -321,7 +322,7 @@ func (m *Model) savePlan() tea.Cmd {
 func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 	bs := m.plan.Boards
 	if len(bs) == 0 {
-		if k.String() == "esc" {
+		if key.Matches(k, m.keys.Back) {
 			m.screen = ScreenDiscover
 		}
 
@@ -331,16 +332,16 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 	m.sel = min(m.sel, len(bs)-1)
 	b := &bs[m.sel]
 
-	switch k.String() {
-	case "up", "k":
+	switch {
+	case key.Matches(k, m.keys.Up):
 		m.sel = max(0, m.sel-1)
-	case "down", "j":
+	case key.Matches(k, m.keys.Down):
 		m.sel = min(len(bs)-1, m.sel+1)
-	case "m", "c", "w":
+	case key.Matches(k, m.keys.Machine, m.keys.ControlPlane, m.keys.Worker):
 		switch {
-		case k.String() == "c":
+		case key.Matches(k, m.keys.ControlPlane):
 			b.Machine = plan.ControlPlane
-		case k.String() == "w":
+		case key.Matches(k, m.keys.Worker):
 			b.Machine = plan.Worker
 		case b.Machine == plan.ControlPlane:
 			b.Machine = plan.Worker
@@ -351,8 +352,8 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		m.say(idle, b.Name+" is now a "+b.Machine)
 
 		return m.savePlan()
-	case "r", "g":
-		if b.Role == plan.Gateway && k.String() == "r" {
+	case key.Matches(k, m.keys.Role, m.keys.Gateway):
+		if b.Role == plan.Gateway && key.Matches(k, m.keys.Role) {
 			b.Role = plan.Compute
 			m.say(idle, b.Name+" is now compute: "+strings.Join(image.Extensions(m.plan, plan.Compute), " "))
 
@@ -360,7 +361,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		return m.makeGateway(b)
-	case "o":
+	case key.Matches(k, m.keys.Model):
 		// Discovery guesses the model; the person knows better (a CM4 in a
 		// carrier board, a generic arm64 board).
 		i := slices.Index(plan.Models, b.Model)
@@ -376,7 +377,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		m.say(idle, b.Name+" is now model "+b.Model+": "+img+", installs to "+b.InstallDisk)
 
 		return m.savePlan()
-	case "i":
+	case key.Matches(k, m.keys.Disk):
 		disks := m.disksOf(b.Address)
 		if len(disks) == 0 {
 			m.say(warn, "discovery saw no disks on "+b.Name+": set installDisk in lab.yaml")
@@ -400,7 +401,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		m.say(idle, b.Name+" installs to "+b.InstallDisk)
 
 		return m.savePlan()
-	case "n":
+	case key.Matches(k, m.keys.Rename):
 		old := b.Name
 		m.input = &lineInput{label: "new name for " + old, value: old, done: func(v string) tea.Cmd {
 			if v == "" || v == old {
@@ -411,7 +412,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 
 			return m.savePlan()
 		}}
-	case "enter":
+	case key.Matches(k, m.keys.Enter):
 		if errs := m.plan.Validate().Errors(); len(errs) > 0 {
 			m.say(bad, "fix the plan first: "+errs[0].Message)
 
@@ -422,7 +423,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		m.say(idle, "check the images and configs (d shows each config's diff), then apply")
 
 		return tea.Batch(m.preview(), m.registerSchematics())
-	case "esc":
+	case key.Matches(k, m.keys.Back):
 		m.screen = ScreenDiscover
 	}
 
