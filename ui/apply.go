@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/probe"
@@ -24,59 +25,10 @@ func (m *Model) startApply() tea.Cmd {
 }
 
 // firstCP is the board bootstrap goes to: the plan's first control plane.
-func (m *Model) firstCP() *probe.Node {
-	cps := m.plan.ControlPlanes()
-	if len(cps) == 0 {
-		return nil
-	}
-
-	for _, n := range m.allBoards() {
-		if n.Name == cps[0].Name {
-			return n
-		}
-	}
-
-	return nil
-}
-
-func (m *Model) bootstrapped() bool {
-	for _, n := range m.allBoards() {
-		if n.Bootstrapped {
-			return true
-		}
-	}
-
-	return false
-}
-
-// canBootstrap: etcd needs only the first control plane up with its
-// config; the other boards join whenever they are ready. A new cluster's
-// control plane stays booting until then: its boot sequence waits for
-// etcd, which waits for the bootstrap.
-func (m *Model) canBootstrap() bool {
-	cp := m.firstCP()
-
-	return cp != nil && !cp.AppliedAt.IsZero() && (cp.Stage == probe.StageBooting || cp.Stage == probe.StageRunning) && cp.Reachable
-}
-
-func (m *Model) startBootstrap() tea.Cmd {
-	if m.bootstrapped() {
-		m.screen = ScreenKubeconfig
-
-		return nil
-	}
-
-	m.screen, m.bootstrapping, m.bootErr = ScreenBootstrap, true, ""
-	m.say(busy, "bootstrapping etcd on "+m.firstCP().Name)
-
-	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
-
-	return func() tea.Msg { b.Bootstrap(ctx, p); return nil }
-}
 
 func (m *Model) applyKey(k tea.KeyPressMsg) tea.Cmd {
-	switch k.String() {
-	case "enter":
+	switch {
+	case key.Matches(k, m.keys.Enter):
 		if m.screen != ScreenApply {
 			return nil
 		}
@@ -88,11 +40,11 @@ func (m *Model) applyKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		return m.startBootstrap()
-	case "r":
+	case key.Matches(k, m.keys.Retry):
 		if m.screen == ScreenBootstrap && !m.bootstrapping {
 			return m.startBootstrap()
 		}
-	case "esc":
+	case key.Matches(k, m.keys.Back):
 		if m.applying {
 			m.ask("Cancel the apply? Boards that already got their config keep it; the rest stay in maintenance.", func() tea.Cmd {
 				m.cancelApply()
@@ -102,7 +54,7 @@ func (m *Model) applyKey(k tea.KeyPressMsg) tea.Cmd {
 				return nil
 			})
 		}
-	case "d":
+	case key.Matches(k, m.keys.Dashboard):
 		m.back, m.screen = m.screen, ScreenDashboard
 	default:
 		return m.dashboardKey(k)
@@ -170,71 +122,4 @@ func (m *Model) applyHead(nodes []*probe.Node, w int) string {
 	}
 
 	return line
-}
-
-func (m *Model) kubeconfigKey(k tea.KeyPressMsg) tea.Cmd {
-	switch k.String() {
-	case "up", "k", "down", "j":
-		m.sel = 1 - m.sel
-	case "m":
-		return m.saveKubeconfig(true)
-	case "s":
-		return m.saveKubeconfig(false)
-	case "enter":
-		return m.saveKubeconfig(m.sel == 0)
-	case "d":
-		m.screen = ScreenDashboard
-	}
-
-	return nil
-}
-
-func (m *Model) saveKubeconfig(merge bool) tea.Cmd {
-	m.say(busy, "fetching the admin kubeconfig")
-	b := m.o.Backend
-
-	return func() tea.Msg {
-		path, err := b.SaveKubeconfig(merge)
-
-		return kubeconfigMsg{path: path, err: err}
-	}
-}
-
-func (m *Model) onKubeconfig(msg kubeconfigMsg) {
-	if msg.err != nil {
-		m.say(bad, "kubeconfig not saved: "+msg.err.Error())
-
-		return
-	}
-
-	m.kubeconfig = msg.path
-	m.screen, m.focus = ScreenDashboard, 0
-	m.say(good, "kubeconfig saved to "+msg.path+" — try: kubectl get nodes")
-}
-
-func (m *Model) kubeconfigView(w, h int) string {
-	t := m.theme
-	opts := []string{
-		t.Key.Render("m") + "  merge into ~/.kube/config — adds this cluster's context (current only if none is set)",
-		t.Key.Render("s") + "  a separate file — use it with kubectl --kubeconfig or $KUBECONFIG",
-	}
-
-	lines := []string{
-		t.Good.Render("✓ etcd is bootstrapped; Kubernetes is starting on the control plane."),
-		"",
-		t.Title.Render("Where should the admin kubeconfig go?"),
-		"",
-	}
-
-	for i, o := range opts {
-		if i == m.sel {
-			lines = append(lines, "▸ "+o)
-		} else {
-			lines = append(lines, "  "+o)
-		}
-	}
-
-	lines = append(lines, "", t.Dim.Render("It holds cluster-admin credentials: it is written 0600."))
-
-	return strings.Join(lines, "\n")
 }

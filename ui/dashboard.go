@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/image"
@@ -475,22 +476,22 @@ func (m *Model) dashboardKey(k tea.KeyPressMsg) tea.Cmd {
 	panels := len(nodes) + 2
 	cols := gridCols(m.w, len(nodes))
 
-	switch k.String() {
-	case "tab":
+	switch {
+	case key.Matches(k, m.keys.Tab):
 		m.focus = (m.focus + 1) % panels
-	case "shift+tab":
+	case key.Matches(k, m.keys.ShiftTab):
 		m.focus = (m.focus + panels - 1) % panels
-	case "right", "l":
+	case key.Matches(k, m.keys.Right):
 		m.focus = min(panels-1, m.focus+1)
-	case "left", "h":
+	case key.Matches(k, m.keys.Left):
 		m.focus = max(0, m.focus-1)
-	case "down", "j":
+	case key.Matches(k, m.keys.Down):
 		m.focus = min(panels-1, m.focus+cols)
-	case "up", "k":
+	case key.Matches(k, m.keys.Up):
 		m.focus = max(0, m.focus-cols)
-	case "enter", "t":
+	case key.Matches(k, m.keys.Enter, m.keys.Troubleshoot):
 		m.openTroubleshoot()
-	case "g":
+	case key.Matches(k, m.keys.MoveGateway):
 		// The focused board becomes the gateway: previewed in the
 		// troubleshoot view, next to the board's details.
 		if m.focus < len(nodes) {
@@ -501,11 +502,11 @@ func (m *Model) dashboardKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		m.say(idle, "focus a board (tab) and press g to make it the gateway")
-	case "p":
+	case key.Matches(k, m.keys.Timeline):
 		return m.openTimeline()
-	case "/":
+	case key.Matches(k, m.keys.Filter):
 		m.filterInput()
-	case "esc":
+	case key.Matches(k, m.keys.Back):
 		m.filter = ""
 	}
 

@@ -3,6 +3,7 @@ package ui
 import (
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 )
 
@@ -18,12 +19,12 @@ type lineInput struct {
 func (m *Model) onInput(k tea.KeyPressMsg) tea.Cmd {
 	in := m.input
 
-	switch k.String() {
-	case "enter":
+	switch {
+	case key.Matches(k, m.keys.Enter):
 		m.input = nil
 
 		return in.done(strings.TrimSpace(in.value))
-	case "esc":
+	case key.Matches(k, m.keys.Back):
 		m.input = nil
 
 		if in.cancel != nil {
@@ -31,11 +32,11 @@ func (m *Model) onInput(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		return nil
-	case "backspace", "ctrl+h":
+	case key.Matches(k, m.keys.Erase):
 		if r := []rune(in.value); len(r) > 0 {
 			in.value = string(r[:len(r)-1])
 		}
-	case "ctrl+u":
+	case key.Matches(k, m.keys.Clear):
 		in.value = ""
 	default:
 		if k.Text == "" {
@@ -87,10 +88,10 @@ func (m *Model) helpView(w int) string {
 		"✓ done / healthy   … in progress   ✗ failed or stuck   ! unexpected   · not started",
 		"A heavy border marks the selected panel. Times like +48s count from the moment",
 		"the board got its config; the Ready bar compares boards with each other.",
-		"p draws the bring-up as a timeline: one row per board from its apply, each phase",
+		m.keys.Timeline.Help().Key+" draws the bring-up as a timeline: one row per board from its apply, each phase",
 		"a letter and a fill (the legend is at its foot), ┈┆ the usual time of a stage.",
 		"",
-		t.Dim.Render("? or esc closes this help"))
+		t.Dim.Render(m.keys.Help.Help().Key+" or "+m.keys.Back.Help().Key+" closes this help"))
 
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {

@@ -6,17 +6,26 @@ import (
 	"charm.land/bubbles/v2/key"
 )
 
+// keyMap is every key liftoff answers to: handlers dispatch with
+// key.Matches on it and screenKeys builds the help from it, so the two
+// cannot name different keys.
 type keyMap struct {
 	Up, Down, Left, Right, Tab, ShiftTab key.Binding
+	PageUp, PageDown, Home, End          key.Binding
 	Enter, Back, Help, Quit, Filter      key.Binding
 	Dashboard, Troubleshoot, Timeline    key.Binding
 	// wizard
-	Edit, Add, Rename, Machine, Role, Gateway key.Binding
-	Model, Disk, Diff                         key.Binding
-	Merge, Separate, Yes, No, Retry           key.Binding
+	Edit, Add, Remove, Rename, Machine, Role, Gateway key.Binding
+	ControlPlane, Worker                              key.Binding
+	Model, Disk, Diff                                 key.Binding
+	Merge, Separate, Yes, No, Retry                   key.Binding
 	// troubleshoot
 	Fix, CancelFix, MoveGateway key.Binding
 	Media, Device, Again        key.Binding
+	// a line input
+	Erase, Clear key.Binding
+	// Interrupt is Quit's ctrl+c alone: it works even in a prompt.
+	Interrupt key.Binding
 }
 
 func newKeys() keyMap {
@@ -31,6 +40,10 @@ func newKeys() keyMap {
 		Right:        b("→/l", "right", "right", "l"),
 		Tab:          b("tab", "next panel", "tab"),
 		ShiftTab:     b("shift+tab", "previous panel", "shift+tab"),
+		PageUp:       b("pgup", "page up", "pgup"),
+		PageDown:     b("pgdn/space", "page down", "pgdown", "space"),
+		Home:         b("home", "first", "home"),
+		End:          b("end", "last", "end"),
 		Enter:        b("enter", "continue", "enter"),
 		Back:         b("esc", "back", "esc"),
 		Help:         b("?", "help", "?"),
@@ -39,19 +52,22 @@ func newKeys() keyMap {
 		Dashboard:    b("d", "dashboard", "d"),
 		Troubleshoot: b("t", "troubleshoot", "t"),
 		Timeline:     b("p", "timeline", "p"),
-		Edit:         b("e", "edit target", "e"),
+		Edit:         b("e", "edit target", "e", "s"),
 		Add:          b("a", "add by address", "a"),
+		Remove:       b("x/del", "remove board", "x", "delete"),
 		Rename:       b("n", "rename", "n"),
 		Model:        b("o", "board model", "o"),
 		Disk:         b("i", "install disk", "i"),
 		Diff:         b("d", "config diffs", "d"),
 		Machine:      b("m", "machine type", "m"),
+		ControlPlane: b("c", "control plane", "c"),
+		Worker:       b("w", "worker", "w"),
 		Role:         b("r", "role", "r"),
 		Gateway:      b("g", "make gateway", "g"),
 		Merge:        b("m", "merge into ~/.kube/config", "m"),
 		Separate:     b("s", "separate file", "s"),
-		Yes:          b("y", "yes", "y"),
-		No:           b("n", "no", "n", "esc"),
+		Yes:          b("y", "yes", "y", "Y"),
+		No:           b("n", "no", "n", "N", "esc"),
 		Retry:        b("r", "retry", "r"),
 		Fix:          b("f", "repair", "f"),
 		CancelFix:    b("x", "cancel repair", "x"),
@@ -59,6 +75,9 @@ func newKeys() keyMap {
 		Media:        b("b", "prepare boot media", "b"),
 		Device:       b("tab", "next device", "tab", "right", "l"),
 		Again:        b("r", "look again", "r"),
+		Erase:        b("backspace", "erase", "backspace", "ctrl+h"),
+		Clear:        b("ctrl+u", "clear", "ctrl+u"),
+		Interrupt:    b("ctrl+c", "quit", "ctrl+c"),
 	}
 }
 
@@ -80,7 +99,8 @@ func with(b key.Binding, desc string) key.Binding {
 // screenKeys lists the keys that do something on the current screen.
 func (m *Model) screenKeys() helpKeys {
 	k := m.keys
-	nav := []key.Binding{k.Up, k.Down, k.Tab}
+	// apply and bootstrap show the dashboard's board grid and take its keys.
+	progress := []key.Binding{k.Up, k.Down, k.Tab, k.Left, k.Right, k.ShiftTab, k.MoveGateway, k.Timeline, k.Filter, k.Dashboard}
 	general := []key.Binding{k.Help, k.Quit}
 
 	switch {
@@ -95,40 +115,49 @@ func (m *Model) screenKeys() helpKeys {
 	switch m.screen {
 	case ScreenDiscover:
 		short = []key.Binding{with(k.Enter, "scan / continue"), k.Edit, k.Add, k.Help, k.Quit}
-		extra = []key.Binding{k.Up, k.Down, k.Media}
+		extra = []key.Binding{k.Up, k.Down, k.Media, k.Remove}
 	case ScreenRoles:
 		short = []key.Binding{k.Machine, k.Role, k.Gateway, with(k.Enter, "review"), k.Help}
-		extra = []key.Binding{k.Rename, k.Model, k.Disk, k.Up, k.Down, k.Back}
+		extra = []key.Binding{k.ControlPlane, k.Worker, k.Rename, k.Model, k.Disk, k.Up, k.Down, k.Back}
 	case ScreenReview:
 		short = []key.Binding{with(k.Enter, "apply"), k.Diff, with(k.Up, "scroll"), k.Back, k.Help, k.Quit}
+		extra = []key.Binding{k.Down, k.PageUp, k.PageDown}
 	case ScreenApply:
 		short = []key.Binding{with(k.Enter, "bootstrap"), with(k.Back, "cancel apply"), k.Troubleshoot, k.Help, k.Quit}
-		extra = nav
+		extra = progress
 	case ScreenBootstrap:
 		short = []key.Binding{k.Retry, k.Troubleshoot, k.Help, k.Quit}
-		extra = nav
+		extra = append([]key.Binding{with(k.Back, "cancel apply")}, progress...)
 	case ScreenKubeconfig:
 		short = []key.Binding{k.Merge, k.Separate, k.Help, k.Quit}
+		extra = []key.Binding{with(k.Up, "choose"), k.Down, with(k.Enter, "save as chosen"), k.Dashboard}
 	case ScreenDashboard:
 		short = []key.Binding{k.Tab, with(k.Enter, "why?"), k.Timeline, k.Filter, k.Help, k.Quit}
-		extra = []key.Binding{k.Troubleshoot, k.MoveGateway, k.Up, k.Down, k.Left, k.Right, k.ShiftTab}
+		extra = []key.Binding{k.Troubleshoot, k.MoveGateway, k.Up, k.Down, k.Left, k.Right, k.ShiftTab, with(k.Back, "clear filter")}
 	case ScreenTroubleshoot:
 		short = []key.Binding{with(k.Up, "board"), with(k.Tab, "details"), k.Filter, with(k.Back, "dashboard"), k.Help}
-		extra = []key.Binding{k.Down, k.Timeline, k.Dashboard, k.Quit}
+		extra = []key.Binding{k.Down, with(k.ShiftTab, "details"), k.PageUp, k.PageDown, k.Timeline, k.Dashboard, k.Quit}
 
 		extra = append(extra, k.MoveGateway)
 
+		// f and x always answer; the bar shows the one that matters now.
 		switch {
 		case m.move != nil && m.move.running:
 			short = append([]key.Binding{with(k.CancelFix, "cancel the move")}, short...)
+			extra = append(extra, k.Fix)
 		case m.fix != nil && m.fix.running:
 			short = append([]key.Binding{k.CancelFix}, short...)
+			extra = append(extra, k.Fix)
 		case m.focusedRepair():
 			short = append([]key.Binding{k.Fix}, short...)
+			extra = append(extra, k.CancelFix)
+		default:
+			extra = append(extra, k.Fix, k.CancelFix)
 		}
 	case ScreenTimeline:
 		short = []key.Binding{with(k.Up, "board"), with(k.Enter, "why?"), k.Filter, with(k.Back, "back"), k.Help}
-		extra = []key.Binding{k.Down, with(k.Timeline, "dashboard"), k.Quit}
+		extra = []key.Binding{k.Down, k.PageUp, k.PageDown, k.Home, k.End, with(k.Troubleshoot, "why?"),
+			with(k.Timeline, "dashboard"), k.Dashboard, k.Quit}
 	case ScreenMedia:
 		short = []key.Binding{with(k.Enter, "write"), k.Device, with(k.Up, "board"), k.Back, k.Again, k.Help}
 		extra = []key.Binding{k.Down, k.Quit}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/progress"
 	tea "charm.land/bubbletea/v2"
 
@@ -116,7 +117,7 @@ func (m *Model) mediaKey(k tea.KeyPressMsg) tea.Cmd {
 	st := &m.media
 
 	if st.flashing {
-		if k.String() == "esc" {
+		if key.Matches(k, m.keys.Back) {
 			st.cancel()
 			m.say(busy, "cancelling the write…")
 		}
@@ -124,20 +125,20 @@ func (m *Model) mediaKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 
-	switch k.String() {
-	case "esc":
+	switch {
+	case key.Matches(k, m.keys.Back):
 		m.screen = ScreenDiscover
-	case "up", "k":
+	case key.Matches(k, m.keys.Up):
 		st.sel = max(0, st.sel-1)
-	case "down", "j":
+	case key.Matches(k, m.keys.Down):
 		st.sel = min(max(0, len(m.plan.Boards)-1), st.sel+1)
-	case "tab", "right", "l":
+	case key.Matches(k, m.keys.Device):
 		if n := len(m.offered()); n > 0 {
 			st.dev = (st.dev + 1) % n
 		}
-	case "r":
+	case key.Matches(k, m.keys.Again):
 		return m.toMedia()
-	case "enter":
+	case key.Matches(k, m.keys.Enter):
 		return m.askFlash()
 	}
 

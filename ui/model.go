@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
@@ -440,7 +441,8 @@ func (m *Model) ask(question string, yes func() tea.Cmd) {
 }
 
 func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
-	if k.String() == "ctrl+c" {
+	// ctrl+c quits from anywhere, even a prompt; q only where it is not text.
+	if key.Matches(k, m.keys.Interrupt) {
 		if m.busy() && m.confirm == nil {
 			m.askQuit()
 
@@ -454,12 +456,12 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 	case m.confirm != nil:
 		c := m.confirm
 
-		switch k.String() {
-		case "y", "Y":
+		switch {
+		case key.Matches(k, m.keys.Yes):
 			m.confirm = nil
 
 			return c.yes()
-		case "n", "N", "esc":
+		case key.Matches(k, m.keys.No):
 			m.confirm = nil
 
 			if c.no != nil {
@@ -471,17 +473,17 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 	case m.input != nil:
 		return m.onInput(k)
 	case m.showHelp:
-		m.showHelp = k.String() != "?" && k.String() != "esc" && k.String() != "q"
+		m.showHelp = !key.Matches(k, m.keys.Help, m.keys.Back, m.keys.Quit)
 
 		return nil
 	}
 
-	switch k.String() {
-	case "?":
+	switch {
+	case key.Matches(k, m.keys.Help):
 		m.showHelp = true
 
 		return nil
-	case "q":
+	case key.Matches(k, m.keys.Quit):
 		if m.busy() {
 			m.askQuit()
 

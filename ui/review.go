@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -14,20 +15,20 @@ import (
 )
 
 func (m *Model) reviewKey(k tea.KeyPressMsg) tea.Cmd {
-	switch k.String() {
-	case "up", "k":
+	switch {
+	case key.Matches(k, m.keys.Up):
 		m.scroll = max(0, m.scroll-1)
-	case "down", "j":
+	case key.Matches(k, m.keys.Down):
 		m.scroll++
-	case "pgdown", "space":
+	case key.Matches(k, m.keys.PageDown):
 		m.scroll += 10
-	case "pgup":
+	case key.Matches(k, m.keys.PageUp):
 		m.scroll = max(0, m.scroll-10)
-	case "d":
+	case key.Matches(k, m.keys.Diff):
 		m.showDiff, m.scroll = !m.showDiff, 0
-	case "esc":
+	case key.Matches(k, m.keys.Back):
 		m.screen = ScreenRoles
-	case "enter":
+	case key.Matches(k, m.keys.Enter):
 		switch {
 		case m.registering:
 			m.say(busy, "registering the schematics with the Image Factory first")

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/probe"
@@ -44,24 +45,24 @@ func (m *Model) timelineKey(k tea.KeyPressMsg) tea.Cmd {
 	n := len(m.boards())
 	last := max(0, n-1)
 
-	switch k.String() {
-	case "up", "k":
+	switch {
+	case key.Matches(k, m.keys.Up):
 		m.focus = max(0, min(m.focus, last)-1)
-	case "down", "j":
+	case key.Matches(k, m.keys.Down):
 		m.focus = min(last, m.focus+1)
-	case "pgup":
+	case key.Matches(k, m.keys.PageUp):
 		m.focus = max(0, min(m.focus, last)-10)
-	case "pgdown", "space":
+	case key.Matches(k, m.keys.PageDown):
 		m.focus = min(last, m.focus+10)
-	case "home":
+	case key.Matches(k, m.keys.Home):
 		m.focus = 0
-	case "end":
+	case key.Matches(k, m.keys.End):
 		m.focus = last
-	case "enter", "t":
+	case key.Matches(k, m.keys.Enter, m.keys.Troubleshoot):
 		m.openTroubleshoot()
-	case "/":
+	case key.Matches(k, m.keys.Filter):
 		m.filterInput()
-	case "esc":
+	case key.Matches(k, m.keys.Back):
 		if m.clearFilter() {
 			return nil
 		}
@@ -70,7 +71,7 @@ func (m *Model) timelineKey(k tea.KeyPressMsg) tea.Cmd {
 		if m.timeline.back == ScreenTroubleshoot {
 			m.screen = ScreenTroubleshoot
 		}
-	case "p", "d":
+	case key.Matches(k, m.keys.Timeline, m.keys.Dashboard):
 		m.screen = ScreenDashboard
 	}
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/probe"
@@ -40,8 +41,8 @@ func (m *Model) openTroubleshoot() {
 func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 	nodes := m.boards()
 
-	switch k.String() {
-	case "up", "k":
+	switch {
+	case key.Matches(k, m.keys.Up):
 		if m.fix != nil && !m.fix.running {
 			m.fix = nil // another board: the preview was this one's
 		}
@@ -51,7 +52,7 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 		} else {
 			m.focus, m.tsScroll = max(0, m.focus-1), 0
 		}
-	case "down", "j":
+	case key.Matches(k, m.keys.Down):
 		if m.fix != nil && !m.fix.running {
 			m.fix = nil
 		}
@@ -61,27 +62,27 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 		} else {
 			m.focus, m.tsScroll = min(max(0, len(nodes)-1), m.focus+1), 0
 		}
-	case "pgdown", "space":
+	case key.Matches(k, m.keys.PageDown):
 		m.tsScroll += 10
-	case "pgup":
+	case key.Matches(k, m.keys.PageUp):
 		m.tsScroll = max(0, m.tsScroll-10)
-	case "tab", "shift+tab":
+	case key.Matches(k, m.keys.Tab, m.keys.ShiftTab):
 		m.tsDetail = !m.tsDetail
-	case "/":
+	case key.Matches(k, m.keys.Filter):
 		m.filterInput()
-	case "f":
+	case key.Matches(k, m.keys.Fix):
 		if len(nodes) > 0 {
 			return m.startFix(nodes[min(m.focus, len(nodes)-1)])
 		}
-	case "g":
+	case key.Matches(k, m.keys.MoveGateway):
 		if len(nodes) > 0 {
 			return m.startMove(nodes[min(m.focus, len(nodes)-1)])
 		}
-	case "x":
+	case key.Matches(k, m.keys.CancelFix):
 		if !m.cancelMoving() {
 			m.cancelRepair()
 		}
-	case "esc":
+	case key.Matches(k, m.keys.Back):
 		if m.move != nil && !m.move.running {
 			m.move = nil
 
@@ -99,9 +100,9 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		m.screen = m.back
-	case "d":
+	case key.Matches(k, m.keys.Dashboard):
 		m.screen = ScreenDashboard
-	case "p":
+	case key.Matches(k, m.keys.Timeline):
 		return m.openTimeline()
 	}
 

@@ -1,0 +1,75 @@
+package ui
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+)
+
+func (m *Model) kubeconfigKey(k tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, m.keys.Up, m.keys.Down):
+		m.sel = 1 - m.sel
+	case key.Matches(k, m.keys.Merge):
+		return m.saveKubeconfig(true)
+	case key.Matches(k, m.keys.Separate):
+		return m.saveKubeconfig(false)
+	case key.Matches(k, m.keys.Enter):
+		return m.saveKubeconfig(m.sel == 0)
+	case key.Matches(k, m.keys.Dashboard):
+		m.screen = ScreenDashboard
+	}
+
+	return nil
+}
+
+func (m *Model) saveKubeconfig(merge bool) tea.Cmd {
+	m.say(busy, "fetching the admin kubeconfig")
+	b := m.o.Backend
+
+	return func() tea.Msg {
+		path, err := b.SaveKubeconfig(merge)
+
+		return kubeconfigMsg{path: path, err: err}
+	}
+}
+
+func (m *Model) onKubeconfig(msg kubeconfigMsg) {
+	if msg.err != nil {
+		m.say(bad, "kubeconfig not saved: "+msg.err.Error())
+
+		return
+	}
+
+	m.kubeconfig = msg.path
+	m.screen, m.focus = ScreenDashboard, 0
+	m.say(good, "kubeconfig saved to "+msg.path+" — try: kubectl get nodes")
+}
+
+func (m *Model) kubeconfigView(w, h int) string {
+	t := m.theme
+	opts := []string{
+		t.Key.Render("m") + "  merge into ~/.kube/config — adds this cluster's context (current only if none is set)",
+		t.Key.Render("s") + "  a separate file — use it with kubectl --kubeconfig or $KUBECONFIG",
+	}
+
+	lines := []string{
+		t.Good.Render("✓ etcd is bootstrapped; Kubernetes is starting on the control plane."),
+		"",
+		t.Title.Render("Where should the admin kubeconfig go?"),
+		"",
+	}
+
+	for i, o := range opts {
+		if i == m.sel {
+			lines = append(lines, "▸ "+o)
+		} else {
+			lines = append(lines, "  "+o)
+		}
+	}
+
+	lines = append(lines, "", t.Dim.Render("It holds cluster-admin credentials: it is written 0600."))
+
+	return strings.Join(lines, "\n")
+}
