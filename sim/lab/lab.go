@@ -414,19 +414,7 @@ func (l *Lab) pull(ctx context.Context, ref string) error {
 
 // resolve is what a pulled installer holds: liftoff's own catalogue of the
 // schematics it computed, plus what the scenario adds.
-func (l *Lab) resolve(ref string) (board.Image, error) {
-	r, err := l.catalog.Resolve(ref)
-	if err != nil {
-		return board.Image{}, err
-	}
-
-	img := board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}
-	if r.Image.Schematic != nil {
-		img.Overlay = r.Image.Schematic.Overlay.Name
-	}
-
-	return img, nil
-}
+func (l *Lab) resolve(ref string) (board.Image, error) { return board.CatalogResolver(l.catalog)(ref) }
 
 // card is the image on a board's SD card, nil for none (an ISO boot).
 func (l *Lab) card(p *plan.Plan, bs BoardSpec, b plan.Board) (*board.Image, error) {

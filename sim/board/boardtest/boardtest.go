@@ -86,19 +86,7 @@ func (l *Lab) Config(name string) string { return filepath.Join(l.Dir, name+".ya
 
 // Resolve is what a board finds at an installer reference: the image the
 // plan's matrix made for it, or Talos's pull error for any other.
-func (l *Lab) Resolve(ref string) (board.Image, error) {
-	r, err := l.Catalog.Resolve(ref)
-	if err != nil {
-		return board.Image{}, err
-	}
-
-	img := board.Image{Arch: r.Image.Arch, Extensions: r.Image.Extensions, SchematicID: r.Image.SchematicID, Version: r.Version}
-	if r.Image.Schematic != nil {
-		img.Overlay = r.Image.Schematic.Overlay.Name
-	}
-
-	return img, nil
-}
+func (l *Lab) Resolve(ref string) (board.Image, error) { return board.CatalogResolver(l.Catalog)(ref) }
 
 // Options are a simulated board for the plan's board: at its address, in
 // maintenance mode, fast (×2000), resolving the plan's images and signing
