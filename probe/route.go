@@ -179,6 +179,38 @@ func RouteSnapshot(ctx context.Context, opts RouteOptions) (RouteView, error) {
 	return r.view(ctx, st), nil
 }
 
+// RouteUntil watches the route until done says what it waited for has
+// come (nil), ctx ends, or the watch fails. done sees the route's events
+// one at a time on the watch's goroutine, and none after it said yes.
+func RouteUntil(ctx context.Context, opts RouteOptions, done func(Event) bool) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	reached := make(chan struct{})
+	errs := make(chan error, 1)
+
+	go func() {
+		errs <- WatchRoute(wctx, opts, func(e Event) {
+			select {
+			case <-reached:
+			default:
+				if done(e) {
+					close(reached)
+				}
+			}
+		})
+	}()
+
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-errs:
+		return fmt.Errorf("watching the route: %w", err)
+	case <-reached:
+		return nil
+	}
+}
+
 // WatchRoute follows the route until ctx ends, emitting a Route event when
 // what it sees changes. It is driven by the daemon's IPN bus: the initial
 // status, then peer changes — a route approved or a router gone reaches

@@ -419,57 +419,43 @@ func (m *Move) standby(ctx context.Context, env Env, say func(string, string, ti
 		return err
 	}
 
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	ready := make(chan struct{}, 1)
-	errs := make(chan error, 1)
 	asked := false
 
-	go func() {
-		errs <- probe.WatchRoute(wctx, ro, func(e probe.Event) {
-			if e.Kind != probe.Route || e.Count < 2 {
-				return
+	err = probe.RouteUntil(ctx, ro, func(e probe.Event) bool {
+		if e.Kind != probe.Route || e.Count < 2 {
+			return false
+		}
+
+		v, err := probe.RouteSnapshot(ctx, ro)
+		if err != nil {
+			return false
+		}
+
+		if len(v.Approved) >= 2 || !v.FromAPI {
+			return true
+		}
+
+		if env.Tailnet != nil && !asked {
+			asked = true
+
+			if err := m.approve(ctx, env); err != nil {
+				say("standby", "approving "+m.To.Name+"'s routes: "+err.Error(), 0)
 			}
 
-			v, err := probe.RouteSnapshot(wctx, ro)
-			if err != nil {
-				return
-			}
+			return false
+		}
 
-			if len(v.Approved) >= 2 || !v.FromAPI {
-				select {
-				case ready <- struct{}{}:
-				default:
-				}
+		say("standby", m.To.Name+"'s routes wait for approval: admin console → Machines → "+m.Plan.Tailscale.Hostname+" (the newer one) → Edit route settings, or an autoApprovers rule", 0)
 
-				return
-			}
-
-			if env.Tailnet != nil && !asked {
-				asked = true
-
-				if err := m.approve(wctx, env); err != nil {
-					say("standby", "approving "+m.To.Name+"'s routes: "+err.Error(), 0)
-				}
-
-				return
-			}
-
-			say("standby", m.To.Name+"'s routes wait for approval: admin console → Machines → "+m.Plan.Tailscale.Hostname+" (the newer one) → Edit route settings, or an autoApprovers rule", 0)
-		})
-	}()
-
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-errs:
-		return fmt.Errorf("watching the route: %w", err)
-	case <-ready:
-		say("standby", m.To.Name+" stands by: two routers advertise the cluster's routes, "+m.From.Name+" still primary", 0)
-
-		return nil
+		return false
+	})
+	if err != nil {
+		return err
 	}
+
+	say("standby", m.To.Name+" stands by: two routers advertise the cluster's routes, "+m.From.Name+" still primary", 0)
+
+	return nil
 }
 
 // approve approves the routes of the connected device of the gateway's

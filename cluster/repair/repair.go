@@ -541,33 +541,13 @@ func (j *Job) followRoute(ctx context.Context, env Env, step func(string, string
 		return err
 	}
 
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	primary := make(chan struct{})
-	errs := make(chan error, 1)
-
-	go func() {
-		errs <- probe.WatchRoute(wctx, ro, func(e probe.Event) {
-			if e.Kind == probe.Route && e.State == probe.RoutePrimary {
-				select {
-				case primary <- struct{}{}:
-				case <-wctx.Done():
-				}
-			}
-		})
-	}()
-
 	step("step", "approved; waiting for the tailnet to make "+env.Plan.Tailscale.Hostname+" the routes' primary")
 
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-errs:
-		return fmt.Errorf("watching the route: %w", err)
-	case <-primary:
-		step("done", env.Plan.Tailscale.Hostname+" routes "+strings.Join(j.routes, ", "))
-
-		return nil
+	if err := probe.RouteUntil(ctx, ro, func(e probe.Event) bool { return e.Kind == probe.Route && e.State == probe.RoutePrimary }); err != nil {
+		return err
 	}
+
+	step("done", env.Plan.Tailscale.Hostname+" routes "+strings.Join(j.routes, ", "))
+
+	return nil
 }
