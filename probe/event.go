@@ -7,6 +7,7 @@ package probe
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,7 +40,9 @@ const (
 	// Service: a Talos service changed (Name, State: Talos's state, Ready: up by Talos's rule —
 	// running and healthy or without a health check —, Count: restarts, Detail: last message).
 	Service Kind = "service"
-	// MachineReady: Talos's MachineStatus ready flag (Ready; Detail: unmet conditions joined by "; ").
+	// MachineReady: Talos's MachineStatus ready flag (Ready; Unmet: its unmet conditions, each
+	// "name: reason"; Detail: the same for people, joined by "; ", never read back but in recordings
+	// made before Unmet, see UnmetConditions).
 	MachineReady Kind = "machine-ready"
 	// TalosDiagnostic: a Talos Diagnostic resource (talosctl get diagnostics): Name: its ID (address-overlap,
 	// kubelet-csr …), Ready: present (false: resolved), Detail: message, then its details, joined by "; ".
@@ -93,6 +96,25 @@ type Event struct {
 	Count   int           `json:"count,omitempty"`
 	Latency time.Duration `json:"latency,omitempty"`
 	Detail  string        `json:"detail,omitempty"`
+	Unmet   []string      `json:"unmet,omitempty"` // MachineReady's unmet conditions
+}
+
+// SameAs is whether o says what e says: every field but Time (keep it
+// in step with Event's fields).
+func (e Event) SameAs(o Event) bool {
+	return e.Node == o.Node && e.Kind == o.Kind && e.Name == o.Name && e.State == o.State && e.Ready == o.Ready &&
+		e.Count == o.Count && e.Latency == o.Latency && e.Detail == o.Detail && slices.Equal(e.Unmet, o.Unmet)
+}
+
+// UnmetConditions is a MachineReady event's unmet conditions: Unmet, or
+// in a recording made before that field, its Detail split where the probe
+// joined them.
+func (e Event) UnmetConditions() []string {
+	if e.Unmet != nil || e.Detail == "" {
+		return e.Unmet
+	}
+
+	return strings.Split(e.Detail, "; ")
 }
 
 // MarshalLine is the event as one JSON line (the record format).

@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,5 +26,66 @@ func TestEventString(t *testing.T) {
 		if got := tc.e.String(); got != tc.want {
 			t.Errorf("got  %q\nwant %q", got, tc.want)
 		}
+	}
+}
+
+// Unmet conditions travel as a list: a condition whose reason holds "; "
+// stays whole. A recording made before the list kept them joined in
+// Detail; the fold splits those, and only those.
+func TestUnmetConditionsTravelAsAList(t *testing.T) {
+	at := time.Date(2026, 11, 30, 4, 5, 6, 0, time.UTC)
+	reason := "services: kubelet not healthy; waiting for the API server"
+
+	for _, tc := range []struct {
+		name string
+		e    Event
+		want []string
+	}{
+		{"the list", Event{Time: at, Node: "pi-1", Kind: MachineReady, Unmet: []string{reason, "nodename: waiting"}, Detail: reason + "; nodename: waiting"},
+			[]string{reason, "nodename: waiting"}},
+		{"an old recording", Event{Time: at, Node: "pi-1", Kind: MachineReady, Detail: "services: kubelet not healthy; nodename: waiting"},
+			[]string{"services: kubelet not healthy", "nodename: waiting"}},
+		{"ready", Event{Time: at, Node: "pi-1", Kind: MachineReady, Ready: true}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewLab()
+			l.Apply(tc.e)
+
+			if got := l.Node("pi-1").Unmet; !slices.Equal(got, tc.want) {
+				t.Errorf("unmet %q, want %q", got, tc.want)
+			}
+		})
+	}
+
+	// The list survives a recording.
+	line, err := Event{Time: at, Kind: MachineReady, Unmet: []string{reason}}.MarshalLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if !strings.Contains(string(line), `"unmet":["`+reason+`"]`) {
+		t.Errorf("recorded as %s", line)
+	}
+}
+
+// The Talos watch emits a resource's event only when it says something
+// new: time aside, every field counts, the unmet conditions too.
+func TestEventSameAs(t *testing.T) {
+	a := Event{Time: time.Unix(1, 0), Node: "pi-1", Kind: MachineReady, Unmet: []string{"nodename: waiting"}}
+	b := a
+	b.Time = time.Unix(2, 0)
+
+	if !a.SameAs(b) {
+		t.Error("two events a second apart that say the same differ")
+	}
+
+	b.Unmet = []string{"nodename: waiting", "services: kubelet not healthy"}
+	if a.SameAs(b) {
+		t.Error("another unmet condition is not new")
+	}
+
+	last := map[string]Event{}
+	if !changed(last, a) || changed(last, Event{Time: time.Unix(3, 0), Node: "pi-1", Kind: MachineReady, Unmet: []string{"nodename: waiting"}}) || !changed(last, b) {
+		t.Error("changed: want new, same, new")
 	}
 }

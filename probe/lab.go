@@ -339,11 +339,7 @@ func (l *Lab) Apply(e Event) {
 		}
 
 		n.MachineReady = e.Ready
-		n.Unmet = nil
-
-		if e.Detail != "" {
-			n.Unmet = strings.Split(e.Detail, "; ")
-		}
+		n.Unmet = e.UnmetConditions()
 
 		for _, u := range n.Unmet {
 			if name := waitedNode(u); name != "" {

@@ -449,14 +449,12 @@ func watchOnce(ctx context.Context, t Target, exts map[string]bool, emit func(Ev
 // last event of its kind and name.
 func changed(last map[string]Event, e Event) bool {
 	key := string(e.Kind) + "\x00" + e.Name
-	bare := e
-	bare.Time = time.Time{}
 
-	if last[key] == bare {
+	if prev, ok := last[key]; ok && prev.SameAs(e) {
 		return false
 	}
 
-	last[key] = bare
+	last[key] = e
 
 	return true
 }
@@ -618,7 +616,8 @@ func translate(node string, ev state.Event) []Event {
 			{Time: now, Node: node, Kind: Stage, State: s.Stage.String()},
 			// Talos reads ready outside booting/running (no checks run then):
 			// only a running machine's ready flag means ready.
-			{Time: now, Node: node, Kind: MachineReady, Ready: s.Status.Ready && s.Stage == runtime.MachineStageRunning, Detail: strings.Join(unmet, "; ")},
+			{Time: now, Node: node, Kind: MachineReady, Ready: s.Status.Ready && s.Stage == runtime.MachineStageRunning,
+				Unmet: unmet, Detail: strings.Join(unmet, "; ")},
 		}
 	case *runtime.ExtensionStatus:
 		m := r.TypedSpec().Metadata
