@@ -101,73 +101,7 @@ bring-up --sim watched, or from a recording (--events).`,
   liftoff check --plan lab.yaml --talosconfig homelab/talosconfig --kubeconfig homelab/kubeconfig
   liftoff check --plan lab.yaml ... --only cluster-formation --junit report.xml`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			for _, name := range f.only {
-				if !knownCheck(name) {
-					return usageError{fmt.Errorf("--only %s: no such check or suite (see liftoff check --help)", name)}
-				}
-			}
-
-			for _, name := range f.include {
-				if !check.IsOptional(name) {
-					return usageError{fmt.Errorf("--include %s: not an opt-in check; opt-in checks: %s", name, optionalNames())}
-				}
-			}
-
-			if _, _, err := check.ParseBudgets(f.readyBudget); err != nil {
-				return usageError{err}
-			}
-
-			if f.tsAPIKey != "" {
-				if _, err := readAPIKey(f.tsAPIKey); err != nil {
-					return usageError{err}
-				}
-			}
-
-			// Before any work: a report that cannot be written is known now,
-			// not after the suite ran.
-			for flag, path := range map[string]string{"--junit": f.junit, "--html": f.html} {
-				if err := checkOutputFile(flag, path, f.plan, ""); err != nil {
-					return err
-				}
-			}
-
-			if f.spec != "" && f.sim == "" {
-				return usageError{errors.New("--spec describes a simulated lab: use it with --sim SCENARIO")}
-			}
-
-			if f.sim != "" {
-				return checkSim(c, f)
-			}
-
-			if f.talosconfig == "" || f.kubeconfig == "" {
-				return usageError{errors.New("--talosconfig and --kubeconfig are required (liftoff gen wrote the talosconfig; the kubeconfig comes from the bootstrap step), or use --sim SCENARIO")}
-			}
-
-			p, err := loadValid(c.ErrOrStderr(), f.plan)
-			if err != nil {
-				return err
-			}
-
-			env, err := observe(c.Context(), p, f)
-			if err != nil {
-				return err
-			}
-
-			pic := picture{lab: env.Lab, speed: f.labSpeed,
-				note: "No bring-up was watched: this check read the lab as it is. Give it a recording of the bring-up (--events FILE from liftoff up/sim --record) for its timeline."}
-
-			if f.events != "" {
-				if pic, err = recorded(f.events, f.labSpeed); err != nil {
-					return usageError{err}
-				}
-			}
-
-			results := check.Run(c.Context(), env, f.only)
-			pic.now = env.Now
-
-			return report(c.OutOrStdout(), results, f, pic)
-		},
+		RunE: func(c *cobra.Command, _ []string) error { return f.run(c) },
 	}
 
 	addPlanFlag(c, &f.plan)
@@ -182,6 +116,89 @@ bring-up --sim watched, or from a recording (--events).`,
 	addReportFlags(c, &f)
 
 	return c
+}
+
+// run checks the flags, then the simulated lab (--sim) or your own.
+func (f *checkFlags) run(c *cobra.Command) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+
+	if f.sim != "" {
+		return checkSim(c, *f)
+	}
+
+	return f.checkOwn(c)
+}
+
+// validate refuses bad flags before any work: a report that cannot be
+// written is known now, not after the suite ran.
+func (f *checkFlags) validate() error {
+	for _, name := range f.only {
+		if !knownCheck(name) {
+			return usageError{fmt.Errorf("--only %s: no such check or suite (see liftoff check --help)", name)}
+		}
+	}
+
+	for _, name := range f.include {
+		if !check.IsOptional(name) {
+			return usageError{fmt.Errorf("--include %s: not an opt-in check; opt-in checks: %s", name, optionalNames())}
+		}
+	}
+
+	if _, _, err := check.ParseBudgets(f.readyBudget); err != nil {
+		return usageError{err}
+	}
+
+	if f.tsAPIKey != "" {
+		if _, err := readAPIKey(f.tsAPIKey); err != nil {
+			return usageError{err}
+		}
+	}
+
+	for flag, path := range map[string]string{"--junit": f.junit, "--html": f.html} {
+		if err := checkOutputFile(flag, path, f.plan, ""); err != nil {
+			return err
+		}
+	}
+
+	if f.spec != "" && f.sim == "" {
+		return usageError{errors.New("--spec describes a simulated lab: use it with --sim SCENARIO")}
+	}
+
+	return nil
+}
+
+// checkOwn runs the suite against your own lab, read through its
+// talosconfig and kubeconfig; its timeline comes from --events when given.
+func (f *checkFlags) checkOwn(c *cobra.Command) error {
+	if f.talosconfig == "" || f.kubeconfig == "" {
+		return usageError{errors.New("--talosconfig and --kubeconfig are required (liftoff gen wrote the talosconfig; the kubeconfig comes from the bootstrap step), or use --sim SCENARIO")}
+	}
+
+	p, err := loadValid(c.ErrOrStderr(), f.plan)
+	if err != nil {
+		return err
+	}
+
+	env, err := observe(c.Context(), p, *f)
+	if err != nil {
+		return err
+	}
+
+	pic := picture{lab: env.Lab, speed: f.labSpeed,
+		note: "No bring-up was watched: this check read the lab as it is. Give it a recording of the bring-up (--events FILE from liftoff up/sim --record) for its timeline."}
+
+	if f.events != "" {
+		if pic, err = recorded(f.events, f.labSpeed); err != nil {
+			return usageError{err}
+		}
+	}
+
+	results := check.Run(c.Context(), env, f.only)
+	pic.now = env.Now
+
+	return report(c.OutOrStdout(), results, *f, pic)
 }
 
 func addReportFlags(c *cobra.Command, f *checkFlags) {
