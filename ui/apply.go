@@ -21,7 +21,7 @@ func (m *Model) startApply() tea.Cmd {
 
 	b, p := m.o.Backend, clonePlan(m.plan)
 
-	return tea.Batch(m.savePlan(), func() tea.Msg { b.Apply(ctx, p); return nil })
+	return tea.Batch(m.savePlan(), await(OpApply, "", func() error { return b.Apply(ctx, p) }))
 }
 
 // firstCP is the board bootstrap goes to: the plan's first control plane.

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -13,58 +14,61 @@ import (
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
-// Backend does the I/O the wizard asks for. Every method must return
-// quickly: long work runs in the backend and reports on the event stream
-// (probe events) and the progress stream (Progress). The UI calls it from
-// commands, never from its update loop, so a slow call cannot freeze it.
+// Backend does the I/O the wizard asks for. The UI calls every method
+// from a command, never from its update loop, so a slow call cannot freeze
+// it. The long operations (Discover, Apply, Bootstrap, Register, Repair,
+// MoveGateway) return when their work is done, with its error: the UI
+// turns the return into Progress{Finished, Err}. What they see of the
+// boards is probe events on the Events stream (Options.Events); report,
+// where a method takes one, is its progress while it runs, and is not
+// called after it returned. Cancelling ctx stops any of them.
 type Backend interface {
 	// Discover scans a CIDR or address list. Each board that answers is a
 	// probe.Discovered event with Node set to its address and Detail its
 	// one-line summary (discover.Board.Summary: model arch · talos · disks · MAC);
-	// progress comes as Progress{Op: OpScan}.
-	Discover(ctx context.Context, target string)
+	// progress is reported as Progress{Op: OpScan, Done, Total}.
+	Discover(ctx context.Context, target string, report func(Progress)) error
 	// Apply sends every board its config; boards report as probe events
-	// (Applied, Stage …, by board name), the whole run as Progress{Op: OpApply}.
-	// Cancelling ctx stops sending configs to boards not yet done.
-	Apply(ctx context.Context, p *plan.Plan)
-	// Bootstrap starts etcd on the first control plane; done is a
-	// probe.Bootstrapped event, a failure Progress{Op: OpBootstrap, Err}.
-	Bootstrap(ctx context.Context, p *plan.Plan)
+	// (Applied, Stage …, by board name). Cancelling ctx stops sending
+	// configs to boards not yet done.
+	Apply(ctx context.Context, p *plan.Plan) error
+	// Bootstrap starts etcd on the first control plane (a probe.Bootstrapped
+	// event, on which the wizard moves on), then waits for the API server
+	// and its kubeconfig: it returns once SaveKubeconfig can save one.
+	Bootstrap(ctx context.Context, p *plan.Plan) error
 	// SavePlan writes the plan as it is made, so a restart resumes.
 	SavePlan(p *plan.Plan) error
 	// Preview is each board's config diff for the review: against the
 	// config it runs, or Talos's defaults in maintenance mode; secrets
-	// redacted. It runs in a command and writes nothing.
+	// redacted. It writes nothing.
 	Preview(ctx context.Context, p *plan.Plan) ([]config.Preview, error)
 	// Preflight checks the plan against what each board said of itself
-	// (wrong CPU, install disk, EEPROM, version skew). It runs in a command.
+	// (wrong CPU, install disk, EEPROM, version skew).
 	Preflight(ctx context.Context, p *plan.Plan) plan.Problems
 	// Register registers each role's schematic with the plan's Image
 	// Factory, the review's step before any apply: one Progress{Op:
-	// OpRegister, Step} per schematic, then Finished (Err if the factory
-	// refused one or did not answer for one it never confirmed).
-	Register(ctx context.Context, p *plan.Plan)
-	// SaveKubeconfig fetches the admin kubeconfig and merges it into
-	// ~/.kube/config or writes a file of its own; it returns where it went.
-	// It runs in a command and may wait for the API server to come up.
+	// OpRegister, Step, Done, Total} per schematic; an error if the
+	// factory refused one or did not answer for one it never confirmed.
+	Register(ctx context.Context, p *plan.Plan, report func(Progress)) error
+	// SaveKubeconfig merges the admin kubeconfig the bootstrap fetched
+	// into ~/.kube/config or writes a file of its own; it returns where it
+	// went. The UI calls it only after Bootstrap returned.
 	SaveKubeconfig(merge bool) (string, error)
 	// PrepareRepair resolves a diagnosis's repair for its preview: the
-	// exact command, the regenerated config's diff. It runs in a command
-	// and changes nothing.
+	// exact command, the regenerated config's diff. It changes nothing.
 	PrepareRepair(ctx context.Context, r probe.Repair) (*repair.Job, error)
 	// Repair runs a prepared repair on its one board: its steps are
-	// probe.RepairStep events, its end Progress{Op: OpRepair, Node,
-	// Finished, Err}. Cancelling ctx stops it (until the board reboots).
-	Repair(ctx context.Context, job *repair.Job)
+	// probe.RepairStep events. Cancelling ctx stops it (until the board
+	// reboots).
+	Repair(ctx context.Context, job *repair.Job) error
 	// PrepareMove resolves moving the gateway to the named board for its
 	// preview: the edited plan, both configs' diffs, the installers and
-	// the talosctl steps. It runs in a command and changes nothing.
+	// the talosctl steps. It changes nothing.
 	PrepareMove(ctx context.Context, to string) (*gateway.Move, error)
 	// MoveGateway runs a prepared move: probe.Handover events for the
-	// route, probe.RepairStep events for each board, its end Progress{Op:
-	// OpMove, Node: the new gateway, Finished, Err}. Cancelling ctx stops
+	// route, probe.RepairStep events for each board. Cancelling ctx stops
 	// it before the first reboot; after, only the following.
-	MoveGateway(ctx context.Context, mv *gateway.Move)
+	MoveGateway(ctx context.Context, mv *gateway.Move) error
 }
 
 // Op names a long backend operation.
@@ -80,8 +84,9 @@ const (
 	OpMove      Op = "move-gateway"
 )
 
-// Progress reports on a long backend operation. Send it on the Progress
-// channel (or with tea.Program.Send).
+// Progress reports on a long backend operation: what a Backend method
+// reports while it runs, and the UI's own Finished when it returned (a
+// driver without a terminal may send it to Update itself).
 type Progress struct {
 	Op       Op
 	Node     string // the board a step is about, if any
@@ -101,8 +106,11 @@ type Progress struct {
 type Events []probe.Event
 
 type (
-	eventsEndedMsg  struct{}
-	progressMsg     Progress // from the channel: re-arms the wait
+	eventsEndedMsg struct{}
+	progressMsg    struct { // from an operation's channel: re-arms the wait
+		Progress
+		from <-chan Progress
+	}
 	progressDoneMsg struct{}
 	tickMsg         struct{}
 	planSavedMsg    struct{ err error }
@@ -162,18 +170,62 @@ func waitEvents(ch <-chan probe.Event) tea.Cmd {
 }
 
 func waitProgress(ch <-chan Progress) tea.Cmd {
-	if ch == nil {
-		return nil
-	}
-
 	return func() tea.Msg {
 		p, ok := <-ch
 		if !ok {
 			return progressDoneMsg{}
 		}
 
-		return progressMsg(p)
+		return progressMsg{p, ch}
 	}
+}
+
+// operation runs a long backend operation in a command and turns what it
+// reports, then its end, into Progress messages, in that order: both go
+// through a channel of the operation's own, which the update loop reads
+// until it is closed (a command's own message could overtake the last
+// reports). The end is the last report, Finished, with run's error, its
+// step when not "", and no rate or time left. ctx bounds the sending: the UI's, which outlives
+// a cancelled operation so its end still arrives.
+func operation(ctx context.Context, op Op, node string, run func(report func(Progress)) (string, error)) tea.Cmd {
+	ch := make(chan Progress, 64)
+
+	var (
+		mu   sync.Mutex
+		last = Progress{Op: op, Node: node}
+	)
+
+	send := func(p Progress) {
+		select {
+		case ch <- p:
+		case <-ctx.Done():
+		}
+	}
+
+	work := func() tea.Msg {
+		step, err := run(func(p Progress) {
+			mu.Lock()
+			last = p
+			mu.Unlock()
+			send(p)
+		})
+
+		mu.Lock()
+		end := last
+		mu.Unlock()
+
+		end.Finished, end.Err, end.Rate, end.ETA = true, err, 0, 0 // nothing under way
+		if step != "" {
+			end.Step = step
+		}
+
+		send(end)
+		close(ch)
+
+		return nil
+	}
+
+	return tea.Batch(work, waitProgress(ch))
 }
 
 // tickEvery refreshes the clock so "for 4m" and stuck-stage rules move
@@ -189,4 +241,34 @@ func clonePlan(p *plan.Plan) *plan.Plan {
 	c.Boards = append([]plan.Board(nil), p.Boards...)
 
 	return &c
+}
+
+// await runs a long backend call that reports nothing while it runs in a
+// command, whose message is its end: nothing can overtake it.
+func await(op Op, node string, call func() error) tea.Cmd {
+	return func() tea.Msg { return Progress{Op: op, Node: node, Finished: true, Err: call()} }
+}
+
+// ending is a backend call's end, for a command that must come after it:
+// saving the kubeconfig waits for the bootstrap that fetches it.
+type ending struct {
+	done chan struct{}
+	err  error
+}
+
+func newEnding() *ending { return &ending{done: make(chan struct{})} }
+
+func (e *ending) end(err error) {
+	e.err = err
+	close(e.done)
+}
+
+// wait returns the call's error once it returned, or ctx's.
+func (e *ending) wait(ctx context.Context) error {
+	select {
+	case <-e.done:
+		return e.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

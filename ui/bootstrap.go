@@ -52,6 +52,13 @@ func (m *Model) startBootstrap() tea.Cmd {
 	m.say(busy, "bootstrapping etcd on "+m.firstCP().Name)
 
 	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
+	boot := newEnding()
+	m.boot = boot
 
-	return func() tea.Msg { b.Bootstrap(ctx, p); return nil }
+	return await(OpBootstrap, "", func() error {
+		err := b.Bootstrap(ctx, p)
+		boot.end(err)
+
+		return err
+	})
 }

@@ -98,7 +98,7 @@ func (m *Model) startScan(target string) tea.Cmd {
 	m.say(busy, "scanning "+target+" for Talos in maintenance mode")
 	b, ctx := m.o.Backend, m.ctx
 
-	return func() tea.Msg { b.Discover(ctx, target); return nil }
+	return operation(ctx, OpScan, "", func(report func(Progress)) (string, error) { return "", b.Discover(ctx, target, report) })
 }
 
 func (m *Model) addByHand() {
@@ -117,7 +117,7 @@ func (m *Model) addByHand() {
 		m.say(busy, "asking "+v+" what it is")
 		b, ctx := m.o.Backend, m.ctx
 
-		return func() tea.Msg { b.Discover(ctx, v); return nil }
+		return operation(ctx, OpScan, "", func(report func(Progress)) (string, error) { return "", b.Discover(ctx, v, report) })
 	}}
 }
 

@@ -23,11 +23,10 @@ import (
 // fake is a Backend that answers every call with scripted events, at once
 // and in order, so every run folds the same picture.
 type fake struct {
-	events   chan probe.Event
-	progress chan ui.Progress
-	tsAll    bool // tailscale-everywhere
-	stall    bool // Apply keeps the apply in flight and sends nothing
-	refuse   bool // Register: the factory does not answer (under mu)
+	events chan probe.Event
+	tsAll  bool // tailscale-everywhere
+	stall  bool // Apply keeps the apply in flight, sending nothing, until cancelled
+	refuse bool // Register: the factory does not answer (under mu)
 
 	applyCtx context.Context
 	// resume lets a repair go on from its reboot to Ready.
@@ -41,17 +40,17 @@ type fake struct {
 }
 
 func newFake(tailscaleEverywhere bool) *fake {
-	return &fake{events: make(chan probe.Event, 4096), progress: make(chan ui.Progress, 64), tsAll: tailscaleEverywhere, resume: make(chan struct{}),
+	return &fake{events: make(chan probe.Event, 4096), tsAll: tailscaleEverywhere, resume: make(chan struct{}),
 		saves: make(chan struct{}, 256)}
 }
 
-func (f *fake) Discover(_ context.Context, target string) {
+func (f *fake) Discover(_ context.Context, target string, report func(ui.Progress)) error {
 	total := 254
 	if !strings.Contains(target, "/") {
 		total = 1
 	}
 
-	f.progress <- ui.Progress{Op: ui.OpScan, Total: total}
+	report(ui.Progress{Op: ui.OpScan, Total: total})
 
 	for _, e := range discovered() {
 		if total == 254 || e.Node == target {
@@ -59,16 +58,20 @@ func (f *fake) Discover(_ context.Context, target string) {
 		}
 	}
 
-	f.progress <- ui.Progress{Op: ui.OpScan, Done: total, Total: total, Finished: true}
+	report(ui.Progress{Op: ui.OpScan, Done: total, Total: total})
+
+	return nil
 }
 
-func (f *fake) Apply(ctx context.Context, p *plan.Plan) {
+func (f *fake) Apply(ctx context.Context, p *plan.Plan) error {
 	f.mu.Lock()
 	f.applyCtx = ctx
 	f.mu.Unlock()
 
 	if f.stall {
-		return
+		<-ctx.Done()
+
+		return ctx.Err()
 	}
 
 	for i, b := range p.Boards {
@@ -79,17 +82,17 @@ func (f *fake) Apply(ctx context.Context, p *plan.Plan) {
 				}
 			}
 		}
-
-		f.progress <- ui.Progress{Op: ui.OpApply, Node: b.Name, Step: "config sent", Done: i + 1, Total: len(p.Boards)}
 	}
 
-	f.progress <- ui.Progress{Op: ui.OpApply, Done: len(p.Boards), Total: len(p.Boards), Finished: true}
+	return nil
 }
 
-func (f *fake) Bootstrap(context.Context, *plan.Plan) {
+func (f *fake) Bootstrap(context.Context, *plan.Plan) error {
 	for _, e := range joined(f.tsAll) {
 		f.events <- e
 	}
+
+	return nil
 }
 
 func (f *fake) SavePlan(p *plan.Plan) error {
@@ -144,23 +147,21 @@ func (f *fake) Preflight(_ context.Context, p *plan.Plan) plan.Problems {
 
 // Register: every role's schematic of the scripted lab's models is known,
 // or (refuse) the factory does not answer.
-func (f *fake) Register(_ context.Context, p *plan.Plan) {
+func (f *fake) Register(_ context.Context, p *plan.Plan, report func(ui.Progress)) error {
 	f.mu.Lock()
 	refuse := f.refuse
 	f.mu.Unlock()
 
 	if refuse {
-		f.progress <- ui.Progress{Op: ui.OpRegister, Finished: true, Err: errors.New("the image factory factory.talos.dev did not answer: dial tcp: lookup factory.talos.dev: no such host")}
-
-		return
+		return errors.New("the image factory factory.talos.dev did not answer: dial tcp: lookup factory.talos.dev: no such host")
 	}
 
 	ims, _ := image.Matrix(p)
 	for i, im := range ims {
-		f.progress <- ui.Progress{Op: ui.OpRegister, Step: im.Key() + " " + im.SchematicID[:12] + " registered", Done: i + 1, Total: len(ims)}
+		report(ui.Progress{Op: ui.OpRegister, Step: im.Key() + " " + im.SchematicID[:12] + " registered", Done: i + 1, Total: len(ims)})
 	}
 
-	f.progress <- ui.Progress{Op: ui.OpRegister, Done: len(ims), Total: len(ims), Finished: true}
+	return nil
 }
 
 func (f *fake) SaveKubeconfig(merge bool) (string, error) {
@@ -194,7 +195,7 @@ func (f *fake) PrepareRepair(_ context.Context, r probe.Repair) (*repair.Job, er
 
 // Repair: the upgrade is sent, the board reboots; on resume it comes back
 // with the compute image and is Ready.
-func (f *fake) Repair(_ context.Context, job *repair.Job) {
+func (f *fake) Repair(_ context.Context, job *repair.Job) error {
 	n := job.Board.Name
 	ev := func(s float64, e probe.Event) { e.Time, e.Node = at(s), n; f.events <- e }
 	step := func(s float64, state, detail string) {
@@ -223,7 +224,7 @@ func (f *fake) Repair(_ context.Context, job *repair.Job) {
 	ev(381, probe.Event{Kind: probe.MachineReady, Ready: true})
 	step(381, "done", n+" is Ready")
 
-	f.progress <- ui.Progress{Op: ui.OpRepair, Node: n, Finished: true}
+	return nil
 }
 
 func (f *fake) lastPlan() *plan.Plan {
@@ -294,7 +295,7 @@ func (f *fake) PrepareMove(_ context.Context, to string) (*gateway.Move, error) 
 
 // MoveGateway: the new router stands by, the old one leaves, a request
 // fails, then the route answers through the new one; on resume it ends.
-func (f *fake) MoveGateway(_ context.Context, mv *gateway.Move) {
+func (f *fake) MoveGateway(_ context.Context, mv *gateway.Move) error {
 	pair := mv.From.Name + " " + mv.To.Name
 	ev := func(s float64, e probe.Event) { e.Time = at(s); f.events <- e }
 	hand := func(s float64, state string, outage time.Duration) {
@@ -314,5 +315,5 @@ func (f *fake) MoveGateway(_ context.Context, mv *gateway.Move) {
 	ev(433.25, probe.Event{Kind: probe.Traffic, Name: "10.96.0.10:80", State: probe.FlowOK, Ready: true, Latency: 3 * time.Millisecond, Detail: probe.SpinHelloText})
 	hand(460, "done", 1250*time.Millisecond)
 
-	f.progress <- ui.Progress{Op: ui.OpMove, Node: mv.To.Name, Finished: true}
+	return nil
 }

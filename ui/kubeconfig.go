@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -26,9 +27,22 @@ func (m *Model) kubeconfigKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) saveKubeconfig(merge bool) tea.Cmd {
 	m.say(busy, "fetching the admin kubeconfig")
-	b := m.o.Backend
+	b, boot, ctx := m.o.Backend, m.boot, m.ctx
 
 	return func() tea.Msg {
+		// The wizard moves on when etcd is bootstrapped, seconds before
+		// the API server hands out a kubeconfig: the bootstrap's call
+		// returns once it has.
+		if boot != nil {
+			if err := boot.wait(ctx); err != nil {
+				if ctx.Err() == nil {
+					err = fmt.Errorf("the bootstrap failed: %w", err)
+				}
+
+				return kubeconfigMsg{err: err}
+			}
+		}
+
 		path, err := b.SaveKubeconfig(merge)
 
 		return kubeconfigMsg{path: path, err: err}

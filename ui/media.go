@@ -16,17 +16,16 @@ import (
 
 // MediaBackend writes boot media, the wizard's "prepare boot media"
 // before discovery. It is optional: a Backend without it offers no such
-// step. Like Backend, its methods return quickly.
+// step. Like Backend's, its methods run in commands.
 type MediaBackend interface {
 	// Media lists the host's devices, offered or refused with the reason,
 	// and each plan board's image and recorded medium. It runs in a command.
 	Media(p *plan.Plan) (Media, error)
-	// Flash writes board's image to device (a MediaDevice.Path) in the
-	// background: Progress{Op: OpFlash, Node: board, Step: phase, Done
-	// and Total in bytes, Rate, ETA}, then Finished — Err says why not
-	// (a cancelled ctx is reported as cancelled), else Step is what the
-	// medium now carries.
-	Flash(ctx context.Context, p *plan.Plan, board, device string)
+	// Flash writes board's image to device (a MediaDevice.Path),
+	// reporting Progress{Op: OpFlash, Node: board, Step: phase, Done and
+	// Total in bytes, Rate, ETA}; it returns what the medium now carries,
+	// or why not (a cancelled ctx is reported as cancelled).
+	Flash(ctx context.Context, p *plan.Plan, board, device string, report func(Progress)) (string, error)
 }
 
 // Written is a boot medium liftoff wrote, as the lab records it.
@@ -173,11 +172,9 @@ func (m *Model) askFlash() tea.Cmd {
 			m.say(busy, "writing "+b.Name+"'s image to "+d.Path+" — esc cancels")
 			p := clonePlan(m.plan)
 
-			return func() tea.Msg {
-				mb.Flash(ctx, p, b.Name, d.Path)
-
-				return nil
-			}
+			return operation(m.ctx, OpFlash, b.Name, func(report func(Progress)) (string, error) {
+				return mb.Flash(ctx, p, b.Name, d.Path, report)
+			})
 		},
 	}
 

@@ -35,24 +35,22 @@ func (f *mediaFake) Media(p *plan.Plan) (ui.Media, error) {
 	return m, nil
 }
 
-func (f *mediaFake) Flash(ctx context.Context, p *plan.Plan, board, device string) {
+func (f *mediaFake) Flash(ctx context.Context, _ *plan.Plan, board, device string, report func(ui.Progress)) (string, error) {
 	f.board <- board + " " + device
 
-	go func() {
-		const total = 1 << 30
+	const total = 1 << 30
 
-		f.progress <- ui.Progress{Op: ui.OpFlash, Node: board, Step: "write", Done: total / 2, Total: total, Rate: 40 << 20, ETA: 13 * time.Second}
+	report(ui.Progress{Op: ui.OpFlash, Node: board, Step: "write", Done: total / 2, Total: total, Rate: 40 << 20, ETA: 13 * time.Second})
 
-		if f.stall {
-			<-ctx.Done()
-			f.progress <- ui.Progress{Op: ui.OpFlash, Node: board, Step: "write", Done: total / 2, Total: total, Finished: true,
-				Err: fmt.Errorf("cancelled after 512.0 MiB of 1.0 GiB: %w — the medium's first MiB is zeroed, so it is not bootable", ctx.Err())}
+	if f.stall {
+		<-ctx.Done()
 
-			return
-		}
+		return "", fmt.Errorf("cancelled after 512.0 MiB of 1.0 GiB: %w — the medium's first MiB is zeroed, so it is not bootable", ctx.Err())
+	}
 
-		f.progress <- ui.Progress{Op: ui.OpFlash, Node: board, Step: "gateway image, verified", Done: total, Total: total, Finished: true}
-	}()
+	report(ui.Progress{Op: ui.OpFlash, Node: board, Step: "verify", Done: total, Total: total})
+
+	return "gateway image, verified", nil
 }
 
 func mediaWizard(f *mediaFake) *ui.Model {
@@ -61,7 +59,7 @@ func mediaWizard(f *mediaFake) *ui.Model {
 		{Name: "pi-gw", Address: "192.168.1.14", Model: plan.RPi5, Machine: plan.Worker, Role: plan.Gateway},
 	}}
 
-	return ui.New(ui.Options{Backend: f, Events: f.events, Progress: f.progress, Plan: p, Target: "192.168.1.0/24", Clock: now, Context: context.Background()})
+	return ui.New(ui.Options{Backend: f, Events: f.events, Plan: p, Target: "192.168.1.0/24", Clock: now, Context: context.Background()})
 }
 
 // The discover step offers boot media for the plan's boards; the write
@@ -123,7 +121,7 @@ func TestPrepareBootMediaCancel(t *testing.T) {
 // at its address: the name, model and role its card was written for.
 func TestWrittenCardsNameAndRoleTheBoards(t *testing.T) {
 	f := newFake(false)
-	m := ui.New(ui.Options{Backend: f, Events: f.events, Progress: f.progress, Cluster: "homelab", Target: "192.168.1.0/24", Clock: now,
+	m := ui.New(ui.Options{Backend: f, Events: f.events, Cluster: "homelab", Target: "192.168.1.0/24", Clock: now,
 		Context: context.Background(), Written: []ui.Written{{Board: "garage-gw", Address: "192.168.1.14", Model: plan.RPi4, Machine: plan.Worker, Role: plan.Gateway}}})
 	hs := start(t, m, 100, 30)
 

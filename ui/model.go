@@ -51,8 +51,6 @@ type Options struct {
 	Backend Backend
 	// Events is everything the probes see; closing it marks the stream ended.
 	Events <-chan probe.Event
-	// Progress reports scans, applies and bootstraps.
-	Progress <-chan Progress
 	// Plan resumes a saved plan (its boards, machine types and roles).
 	Plan *plan.Plan
 	// Cluster names a new plan's cluster (default "homelab").
@@ -128,6 +126,7 @@ type Model struct {
 	steps         map[string]string
 	bootstrapping bool
 	bootErr       string
+	boot          *ending // the last Bootstrap call: a kubeconfig save waits for it
 	kubeconfig    string
 
 	// dashboard, troubleshoot
@@ -232,9 +231,9 @@ func New(o Options) *Model {
 	return m
 }
 
-// Init starts listening to both streams and the clock.
+// Init starts listening to the event stream and the clock.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(waitEvents(m.o.Events), waitProgress(m.o.Progress), m.tick())
+	return tea.Batch(waitEvents(m.o.Events), m.tick())
 }
 
 // Lab is the picture the screens draw (for tests and for cmd to inspect on exit).
@@ -267,9 +266,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case eventsEndedMsg:
 		m.ended = true
 	case progressMsg:
-		m.onProgress(Progress(msg))
+		m.onProgress(msg.Progress)
 
-		return m, waitProgress(m.o.Progress)
+		return m, waitProgress(msg.from)
 	case Progress:
 		m.onProgress(msg)
 	case planSavedMsg:
@@ -362,6 +361,10 @@ func (m *Model) onProgress(p Progress) {
 			m.say(good, "scan done: "+plural(p.Total, "address", "addresses")+" tried")
 		}
 	case OpApply:
+		if p.Finished && !m.applying {
+			break // cancelled: the person was told so
+		}
+
 		if p.Node != "" && p.Step != "" {
 			m.steps[p.Node] = p.Step
 		}

@@ -86,11 +86,7 @@ func (m *Model) runMove(mv *gateway.Move) tea.Cmd {
 
 	be := m.o.Backend
 
-	return func() tea.Msg {
-		be.MoveGateway(ctx, mv)
-
-		return nil
-	}
+	return await(OpMove, mv.To.Name, func() error { return be.MoveGateway(ctx, mv) })
 }
 
 func (m *Model) onMoveProgress(p Progress) {

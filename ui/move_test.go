@@ -18,7 +18,7 @@ func TestMoveGatewayFromTheDashboard(t *testing.T) {
 		f.events <- e
 	}
 
-	m := ui.New(ui.Options{Backend: f, Events: f.events, Progress: f.progress, Plan: testPlan(), Start: ui.ScreenDashboard, Clock: now})
+	m := ui.New(ui.Options{Backend: f, Events: f.events, Plan: testPlan(), Start: ui.ScreenDashboard, Clock: now})
 	hs := start(t, m, 140, 44)
 	hs.WaitFor("4/4 Ready")
 

@@ -94,11 +94,7 @@ func (m *Model) runFix(job *repair.Job) tea.Cmd {
 
 	be := m.o.Backend
 
-	return func() tea.Msg {
-		be.Repair(ctx, job)
-
-		return nil
-	}
+	return await(OpRepair, job.Board.Name, func() error { return be.Repair(ctx, job) })
 }
 
 func (m *Model) onRepairProgress(p Progress) {

@@ -16,7 +16,7 @@ func TestRepairFromTroubleshoot(t *testing.T) {
 		f.events <- e
 	}
 
-	m := ui.New(ui.Options{Backend: f, Events: f.events, Progress: f.progress, Plan: testPlan(), Start: ui.ScreenDashboard, Clock: now})
+	m := ui.New(ui.Options{Backend: f, Events: f.events, Plan: testPlan(), Start: ui.ScreenDashboard, Clock: now})
 	hs := start(t, m, 140, 44)
 	hs.WaitFor("1/4 Ready")
 

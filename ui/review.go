@@ -54,7 +54,7 @@ func (m *Model) registerSchematics() tea.Cmd {
 	m.registering, m.registered, m.register = true, nil, Progress{Op: OpRegister}
 	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
 
-	return func() tea.Msg { b.Register(ctx, p); return nil }
+	return operation(ctx, OpRegister, "", func(report func(Progress)) (string, error) { return "", b.Register(ctx, p, report) })
 }
 
 // registerLines is the review's Image Factory step: each schematic as it

@@ -69,24 +69,24 @@ func TestEveryScreenFits(t *testing.T) {
 
 type nopBackend struct{}
 
-func (nopBackend) Discover(context.Context, string)      {}
-func (nopBackend) Apply(context.Context, *plan.Plan)     {}
-func (nopBackend) Bootstrap(context.Context, *plan.Plan) {}
-func (nopBackend) SavePlan(*plan.Plan) error             { return nil }
-func (nopBackend) SaveKubeconfig(bool) (string, error)   { return "", nil }
+func (nopBackend) Discover(context.Context, string, func(Progress)) error { return nil }
+func (nopBackend) Apply(context.Context, *plan.Plan) error                { return nil }
+func (nopBackend) Bootstrap(context.Context, *plan.Plan) error            { return nil }
+func (nopBackend) SavePlan(*plan.Plan) error                              { return nil }
+func (nopBackend) SaveKubeconfig(bool) (string, error)                    { return "", nil }
 func (nopBackend) Preview(context.Context, *plan.Plan) ([]config.Preview, error) {
 	return nil, nil
 }
-func (nopBackend) Preflight(context.Context, *plan.Plan) plan.Problems { return nil }
-func (nopBackend) Register(context.Context, *plan.Plan)                {}
+func (nopBackend) Preflight(context.Context, *plan.Plan) plan.Problems        { return nil }
+func (nopBackend) Register(context.Context, *plan.Plan, func(Progress)) error { return nil }
 func (nopBackend) PrepareRepair(context.Context, probe.Repair) (*repair.Job, error) {
 	return nil, errors.New("no backend")
 }
-func (nopBackend) Repair(context.Context, *repair.Job) {}
+func (nopBackend) Repair(context.Context, *repair.Job) error { return nil }
 func (nopBackend) PrepareMove(context.Context, string) (*gateway.Move, error) {
 	return nil, errors.New("no backend")
 }
-func (nopBackend) MoveGateway(context.Context, *gateway.Move) {}
+func (nopBackend) MoveGateway(context.Context, *gateway.Move) error { return nil }
 
 // Boards answer a scan in any order; the list stays in address order, and
 // a board added by hand lands where it belongs.

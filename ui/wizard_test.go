@@ -12,13 +12,12 @@ import (
 
 func wizard(f *fake) *ui.Model {
 	return ui.New(ui.Options{
-		Backend:  f,
-		Events:   f.events,
-		Progress: f.progress,
-		Cluster:  "homelab",
-		Target:   "192.168.1.0/24",
-		Clock:    now,
-		Context:  context.Background(),
+		Backend: f,
+		Events:  f.events,
+		Cluster: "homelab",
+		Target:  "192.168.1.0/24",
+		Clock:   now,
+		Context: context.Background(),
 	})
 }
 
@@ -141,7 +140,7 @@ func TestWizardResumesASavedPlan(t *testing.T) {
 		{Name: "edge", Address: "192.168.1.14", Model: "amd64", Machine: plan.Worker, Role: plan.Gateway},
 	}}
 
-	m := ui.New(ui.Options{Backend: f, Events: f.events, Progress: f.progress, Plan: saved, Start: ui.ScreenRoles, Clock: now, Context: context.Background()})
+	m := ui.New(ui.Options{Backend: f, Events: f.events, Plan: saved, Start: ui.ScreenRoles, Clock: now, Context: context.Background()})
 	hs := start(t, m, 100, 30)
 
 	hs.WaitFor("resumed the saved plan (2 boards)", "edge", "◆ gateway (subnet router)", "pi-1")

@@ -28,24 +28,29 @@ const wizardPlan = plan.WizardPlanFile
 
 // backend does the wizard's I/O with liftoff's own code (discover, gen,
 // apply, bootstrap, probes); its side says what differs between the
-// simulated lab and a real one.
+// simulated lab and a real one. Its methods return when their work is
+// done; what they and the bring-up's probes see goes to one stream.
 type backend struct {
-	ctx      context.Context
-	side     side
-	dir      string
-	events   chan probe.Event
-	progress chan ui.Progress
-	rec      *probe.Recorder
+	ctx    context.Context
+	side   side
+	dir    string
+	stream *probe.Stream // the UI's events; a sink for a headless run
+	rec    *probe.Recorder
 
-	mu       sync.Mutex
-	found    map[string]discover.Board // what each address said in the last scan
-	run      *bringup.Run
-	bootDone chan struct{} // closed when the last bootstrap attempt ended
-	bootErr  error
+	mu    sync.Mutex
+	found map[string]discover.Board // what each address said in the last scan
+	run   *bringup.Run
 }
 
-func newBackend(ctx context.Context, sd side, dir string) *backend {
-	return &backend{ctx: ctx, side: sd, dir: dir, events: make(chan probe.Event, 1024), progress: make(chan ui.Progress, 64)}
+// newBackend makes a session's backend; headless, its events go only to
+// what watch hands them to (no UI reads a channel).
+func newBackend(ctx context.Context, sd side, dir string, headless bool) *backend {
+	stream := probe.NewStream(ctx, 1024)
+	if headless {
+		stream = probe.NewSink(ctx)
+	}
+
+	return &backend{ctx: ctx, side: sd, dir: dir, stream: stream}
 }
 
 // side is what differs between the simulated lab and a real one.
@@ -77,63 +82,62 @@ func (s *backend) recordTo(path string) (func() error, error) {
 	}
 
 	s.rec = probe.NewRecorder(out)
+	s.watch(nil)
 
 	return out.Close, nil
 }
 
-func (s *backend) emit(e probe.Event) {
-	if s.rec != nil {
-		s.rec.Record(e)
-	}
+// watch hands every event, once recorded, to also (nil: only the
+// recording), one at a time, in the goroutine that emits it; when it
+// returns, the previous also is no longer called.
+func (s *backend) watch(also func(probe.Event)) {
+	rec := s.rec
 
-	select {
-	case s.events <- e:
-	case <-s.ctx.Done():
-	}
-}
-
-func (s *backend) report(p ui.Progress) {
-	select {
-	case s.progress <- p:
-	case <-s.ctx.Done():
-	}
-}
-
-func (s *backend) Discover(ctx context.Context, target string) {
-	go func() {
-		targets, err := discover.Targets(target)
-		if err != nil {
-			s.report(ui.Progress{Op: ui.OpScan, Finished: true, Err: err})
-
-			return
+	s.stream.Tap(func(e probe.Event) {
+		if rec != nil {
+			rec.Record(e)
 		}
 
-		_, err = discover.Scan(ctx, targets, discover.Options{Timeout: time.Second, Progress: func(done, total int, b *discover.Board) {
-			if b != nil {
-				s.mu.Lock()
-				if s.found == nil {
-					s.found = map[string]discover.Board{}
-				}
-				s.found[b.Address] = *b
-				s.mu.Unlock()
+		if also != nil {
+			also(e)
+		}
+	})
+}
 
-				s.emit(probe.Event{Time: time.Now(), Node: b.Address, Kind: probe.Discovered, Detail: b.Summary()})
+func (s *backend) emit(e probe.Event) { s.stream.Emit(e) }
+
+func (s *backend) Discover(ctx context.Context, target string, report func(ui.Progress)) error {
+	targets, err := discover.Targets(target)
+	if err != nil {
+		return err
+	}
+
+	_, err = discover.Scan(ctx, targets, discover.Options{Timeout: time.Second, Progress: func(done, total int, b *discover.Board) {
+		if b != nil {
+			s.mu.Lock()
+			if s.found == nil {
+				s.found = map[string]discover.Board{}
 			}
+			s.found[b.Address] = *b
+			s.mu.Unlock()
 
-			s.report(ui.Progress{Op: ui.OpScan, Done: done, Total: total})
-		}})
-		s.report(ui.Progress{Op: ui.OpScan, Finished: true, Err: err, Done: len(targets), Total: len(targets)})
-	}()
+			s.emit(probe.Event{Time: time.Now(), Node: b.Address, Kind: probe.Discovered, Detail: b.Summary()})
+		}
+
+		report(ui.Progress{Op: ui.OpScan, Done: done, Total: total})
+	}})
+	if err != nil {
+		return err
+	}
+
+	report(ui.Progress{Op: ui.OpScan, Done: len(targets), Total: len(targets)})
+
+	return nil
 }
 
-func (s *backend) Apply(ctx context.Context, p *plan.Plan) {
-	go func() {
-		err := s.apply(ctx, p)
-		s.report(ui.Progress{Op: ui.OpApply, Finished: true, Err: err, Done: len(p.Boards), Total: len(p.Boards)})
-	}()
-}
-
-func (s *backend) apply(ctx context.Context, p *plan.Plan) error {
+// Apply starts the bring-up (gen, the probes, joined to the session's
+// stream) and sends every board its config.
+func (s *backend) Apply(ctx context.Context, p *plan.Plan) error {
 	run, err := s.side.Start(s.ctx, s.dir, p)
 	if err != nil {
 		return err
@@ -143,16 +147,7 @@ func (s *backend) apply(ctx context.Context, p *plan.Plan) error {
 	s.run = run
 	s.mu.Unlock()
 
-	go func() {
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case e := <-run.Stream.Events():
-				s.emit(e)
-			}
-		}
-	}()
+	s.stream.Join(run.Stream)
 
 	return run.Apply(ctx)
 }
@@ -170,28 +165,9 @@ func (s *backend) reapply(ctx context.Context, board string) error {
 	return run.ApplyBoard(ctx, board)
 }
 
-func (s *backend) Bootstrap(ctx context.Context, p *plan.Plan) {
-	done := make(chan struct{})
-
-	s.mu.Lock()
-	s.bootDone, s.bootErr = done, nil
-	s.mu.Unlock()
-
-	go func() {
-		err := s.bootstrap(ctx, p)
-
-		s.mu.Lock()
-		s.bootErr = err
-		s.mu.Unlock()
-		close(done)
-
-		if err != nil {
-			s.report(ui.Progress{Op: ui.OpBootstrap, Finished: true, Err: err})
-		}
-	}()
-}
-
-func (s *backend) bootstrap(ctx context.Context, _ *plan.Plan) error {
+// Bootstrap bootstraps etcd, waits for the API server and its
+// kubeconfig (bringup.Run.Bootstrap), then starts the hello-world watch.
+func (s *backend) Bootstrap(ctx context.Context, _ *plan.Plan) error {
 	s.mu.Lock()
 	run := s.run
 	s.mu.Unlock()
@@ -253,16 +229,12 @@ func (s *backend) running(ctx context.Context, p *plan.Plan) map[string][]byte {
 // Register registers each role's schematic with the plan's Image Factory
 // for the review, remembering confirmed ones in the lab's directory; apply
 // registers again (bringup.Start), so nothing is applied unregistered.
-func (s *backend) Register(ctx context.Context, p *plan.Plan) {
-	go func() {
-		var last factory.Step
+func (s *backend) Register(ctx context.Context, p *plan.Plan, report func(ui.Progress)) error {
+	_, err := bringup.Register(ctx, s.dir, p, func(st factory.Step) {
+		report(ui.Progress{Op: ui.OpRegister, Step: fmt.Sprintf("%s %s %s", st.Image, shortID(st.ID), st.Outcome), Done: st.Done, Total: st.Total})
+	})
 
-		_, err := bringup.Register(ctx, s.dir, p, func(st factory.Step) {
-			last = st
-			s.report(ui.Progress{Op: ui.OpRegister, Step: fmt.Sprintf("%s %s %s", st.Image, shortID(st.ID), st.Outcome), Done: st.Done, Total: st.Total})
-		})
-		s.report(ui.Progress{Op: ui.OpRegister, Finished: true, Err: err, Done: last.Done, Total: last.Total})
-	}()
+	return err
 }
 
 // Preflight checks the plan against what the scan found at each board's
@@ -290,30 +262,14 @@ func (s *backend) SavePlan(p *plan.Plan) error {
 	return fileio.WriteFile(filepath.Join(s.dir, wizardPlan), data, 0o644)
 }
 
-// SaveKubeconfig waits for the bootstrap to finish: etcd is bootstrapped
-// (and the UI moves on) seconds before the API server hands out a
-// kubeconfig. It runs in a UI command, so waiting freezes nothing.
+// SaveKubeconfig saves the kubeconfig the bootstrap fetched: callers
+// (the UI, bringUp) call it once Bootstrap returned.
 func (s *backend) SaveKubeconfig(merge bool) (string, error) {
 	s.mu.Lock()
-	done := s.bootDone
+	run := s.run
 	s.mu.Unlock()
 
-	if done != nil {
-		select {
-		case <-done:
-		case <-s.ctx.Done():
-			return "", s.ctx.Err()
-		}
-	}
-
-	s.mu.Lock()
-	run, bootErr := s.run, s.bootErr
-	s.mu.Unlock()
-
-	switch {
-	case bootErr != nil:
-		return "", fmt.Errorf("the bootstrap failed: %w", bootErr)
-	case run == nil || run.Kubeconfig == nil:
+	if run == nil || run.Kubeconfig == nil {
 		return "", errors.New("no kubeconfig yet: bootstrap first")
 	}
 
@@ -339,7 +295,7 @@ func (s *backend) repairEnv(ctx context.Context) (repair.Env, error) {
 	}
 
 	env := repair.Env{Plan: run.Plan, Dir: s.dir, Talosconfig: run.Talosconfig, AuthKey: s.side.AuthKey(),
-		Bootstrap: func(ctx context.Context) error { return s.bootstrap(ctx, run.Plan) }}
+		Bootstrap: func(ctx context.Context) error { return s.Bootstrap(ctx, run.Plan) }}
 
 	if _, ok := run.Plan.Gateway(); ok {
 		env.Route = s.side.Route(run.Plan)
@@ -361,15 +317,13 @@ func (s *backend) PrepareRepair(ctx context.Context, r probe.Repair) (*repair.Jo
 	return repair.Prepare(ctx, env, r)
 }
 
-func (s *backend) Repair(ctx context.Context, job *repair.Job) {
-	go func() {
-		env, err := s.repairEnv(ctx)
-		if err == nil {
-			err = job.Run(ctx, env, s.emit)
-		}
+func (s *backend) Repair(ctx context.Context, job *repair.Job) error {
+	env, err := s.repairEnv(ctx)
+	if err != nil {
+		return err
+	}
 
-		s.report(ui.Progress{Op: ui.OpRepair, Node: job.Board.Name, Finished: true, Err: err})
-	}()
+	return job.Run(ctx, env, s.emit)
 }
 
 // moveEnv is what moving the gateway from the dashboard uses: the
@@ -416,21 +370,21 @@ func (s *backend) PrepareMove(ctx context.Context, to string) (*gateway.Move, er
 	return gateway.Prepare(env, to)
 }
 
-func (s *backend) MoveGateway(ctx context.Context, mv *gateway.Move) {
-	go func() {
-		env, err := s.moveEnv(ctx)
-		if err == nil {
-			_, err = mv.Run(ctx, env, s.emit)
-		}
+func (s *backend) MoveGateway(ctx context.Context, mv *gateway.Move) error {
+	env, err := s.moveEnv(ctx)
+	if err != nil {
+		return err
+	}
 
-		if err == nil {
-			s.mu.Lock()
-			if s.run != nil {
-				s.run.Plan = mv.Plan
-			}
-			s.mu.Unlock()
-		}
+	if _, err := mv.Run(ctx, env, s.emit); err != nil {
+		return err
+	}
 
-		s.report(ui.Progress{Op: ui.OpMove, Node: mv.To.Name, Finished: true, Err: err})
-	}()
+	s.mu.Lock()
+	if s.run != nil {
+		s.run.Plan = mv.Plan
+	}
+	s.mu.Unlock()
+
+	return nil
 }

@@ -195,7 +195,7 @@ func TestWizardMediaBackendWritesTheCard(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	be := &mediaBackend{backend: newBackend(ctx, nil, lab), host: host, cache: t.TempDir()}
+	be := &mediaBackend{backend: newBackend(ctx, nil, lab, false), host: host, cache: t.TempDir()}
 
 	m, err := be.Media(p)
 	if err != nil {
@@ -215,22 +215,15 @@ func TestWizardMediaBackendWritesTheCard(t *testing.T) {
 		t.Errorf("pi-w-1's facts:\n%s", f)
 	}
 
-	be.Flash(ctx, p, "pi-w-1", filepath.Join(host.Dev, "sdb"))
-
 	var last ui.Progress
 
-	for pr := range be.progress {
-		if pr.Op == ui.OpFlash {
-			last = pr
-		}
-
-		if pr.Finished {
-			break
-		}
+	carries, err := be.Flash(ctx, p, "pi-w-1", filepath.Join(host.Dev, "sdb"), func(pr ui.Progress) { last = pr })
+	if err != nil || !strings.HasPrefix(carries, "compute image (") {
+		t.Fatalf("flash ended with %q, %v (last report %+v)", carries, err, last)
 	}
 
-	if last.Err != nil || !strings.HasPrefix(last.Step, "compute image (") {
-		t.Fatalf("flash ended with %+v", last)
+	if last.Op != ui.OpFlash || last.Node != "pi-w-1" || last.Total == 0 {
+		t.Errorf("the last report is %+v, not the write's", last)
 	}
 
 	var pw plan.Board

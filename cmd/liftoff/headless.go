@@ -32,14 +32,16 @@ type converge struct {
 	handled  map[string]time.Time // the apply each re-apply answered
 	stop     error                // why waiting longer is pointless
 	changed  chan struct{}
-	reapplyW sync.WaitGroup
+	reapplyW sync.WaitGroup // the re-applies under way
 }
 
 func newConverge(be *backend, p *plan.Plan) *converge {
 	return &converge{plan: p, be: be, lab: probe.NewLab(), reapply: map[string]int{}, handled: map[string]time.Time{}, changed: make(chan struct{}, 1)}
 }
 
-// fold takes one event in, and re-applies a board that needs it.
+// fold takes one event in, and re-applies a board that needs it. It is
+// called from the stream's tap, so a re-apply runs on the stream (its
+// events come back through fold).
 func (cv *converge) fold(ctx context.Context, e probe.Event) {
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
@@ -63,8 +65,11 @@ func (cv *converge) fold(ctx context.Context, e probe.Event) {
 		cv.reapply[n.Name]++
 		name, try := n.Name, cv.reapply[n.Name]
 
-		cv.reapplyW.Go(func() {
-			cv.be.emit(probe.Event{Time: time.Now(), Node: name, Kind: probe.Log, Name: "liftoff", State: "retrying",
+		cv.reapplyW.Add(1)
+		cv.be.stream.Go(func(_ context.Context, emit func(probe.Event)) error {
+			defer cv.reapplyW.Done()
+
+			emit(probe.Event{Time: time.Now(), Node: name, Kind: probe.Log, Name: "liftoff", State: "retrying",
 				Detail: fmt.Sprintf("%s is back in maintenance mode: applying its config again (%d of %d)", name, try, maxReapply)})
 
 			if err := cv.be.reapply(ctx, name); err != nil && ctx.Err() == nil {
@@ -73,6 +78,8 @@ func (cv *converge) fold(ctx context.Context, e probe.Event) {
 				cv.mu.Unlock()
 				cv.signal()
 			}
+
+			return nil
 		})
 	}
 
@@ -217,15 +224,15 @@ func nonBlank(ss []string) []string {
 // which, and an unhealthy lab is an error (exit code 1).
 func upHeadless(ctx context.Context, out io.Writer, be *backend, p *plan.Plan, timeout time.Duration) error {
 	start := time.Now()
-	w := &lockedWriter{w: out} // events and progress print from two goroutines
+	w := &lockedWriter{w: out} // events print from the probes' goroutines, progress from this one
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	cv := newConverge(be, p)
 
-	lctx, stop := context.WithCancel(ctx)
-	wait := printEvents(lctx, w, be.events, func(e probe.Event) { cv.fold(lctx, e) })
+	lctx, stopFold := context.WithCancel(ctx)
+	stop := printEvents(be, w, func(e probe.Event) { cv.fold(lctx, e) })
 
 	err := bringUp(ctx, w, be, p)
 	if err == nil {
@@ -237,7 +244,7 @@ func upHeadless(ctx context.Context, out io.Writer, be *backend, p *plan.Plan, t
 	}
 
 	stop()
-	wait()
+	stopFold()
 	cv.reapplyW.Wait()
 
 	fmt.Fprintln(w, cv.summary(time.Since(start), err))

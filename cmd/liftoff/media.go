@@ -85,24 +85,18 @@ func carries(c flash.Card) string {
 	return fmt.Sprintf("%s image (%s), written %s", c.Role, shortID(c.SchematicID), c.Written.Format("2006-01-02"))
 }
 
-// Flash writes board's image to device in the background, as liftoff
-// flash does after its confirmation (the wizard asked for the name).
-func (s *mediaBackend) Flash(ctx context.Context, p *plan.Plan, board, device string) {
-	go func() {
-		var phase string
+// Flash writes board's image to device, as liftoff flash does after its
+// confirmation (the wizard asked for the name), and says what the medium
+// now carries.
+func (s *mediaBackend) Flash(ctx context.Context, p *plan.Plan, board, device string, report func(ui.Progress)) (string, error) {
+	card, err := s.flash(ctx, p, board, device, func(pr flash.Progress) {
+		report(ui.Progress{Op: ui.OpFlash, Node: board, Step: pr.Phase, Done: int(pr.Done), Total: int(pr.Total), Rate: pr.Rate, ETA: pr.ETA})
+	})
+	if err != nil {
+		return "", err
+	}
 
-		card, err := s.flash(ctx, p, board, device, func(pr flash.Progress) {
-			phase = pr.Phase
-			s.report(ui.Progress{Op: ui.OpFlash, Node: board, Step: pr.Phase, Done: int(pr.Done), Total: int(pr.Total), Rate: pr.Rate, ETA: pr.ETA})
-		})
-
-		done := ui.Progress{Op: ui.OpFlash, Node: board, Step: phase, Finished: true, Err: err}
-		if err == nil {
-			done.Step = carries(card)
-		}
-
-		s.report(done)
-	}()
+	return carries(card), nil
 }
 
 func (s *mediaBackend) flash(ctx context.Context, p *plan.Plan, board, device string, report func(flash.Progress)) (flash.Card, error) {

@@ -145,7 +145,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 		fmt.Fprintln(logFile, moved)
 	}
 
-	be := newSimBackend(ctx, l, f.dir)
+	be := newSimBackend(ctx, l, f.dir, f.headless)
 
 	closeRecord, err := be.recordTo(f.record)
 	if err != nil {
@@ -162,7 +162,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 		targets = append(targets, b.Spec().Address)
 	}
 
-	opts := ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: l.Plan().Cluster.Name,
+	opts := ui.Options{Backend: be, Events: be.stream.Events(), Cluster: l.Plan().Cluster.Name,
 		Target: strings.Join(targets, ","), Theme: theme, Context: ctx, Speed: f.speed, Factory: l.Factory().URL()}
 
 	// A new plan is on the lab's network (loopback, which plan validation
@@ -200,11 +200,7 @@ func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFl
 		// Events print for as long as the lab runs (the hello-worlds keep
 		// answering), not just during the bring-up.
 		lw := &lockedWriter{w: w}
-		pctx, stop := context.WithCancel(ctx)
-		wait := printEvents(pctx, lw, be.events, nil)
-
-		defer wait()
-		defer stop()
+		defer printEvents(be, lw, nil)()
 
 		if err := bringUp(ctx, lw, be, l.Plan()); err != nil {
 			return err
@@ -256,6 +252,6 @@ func (s simSide) Through(ctx context.Context) (probe.Dial, error) {
 
 func (simSide) AuthKey() string { return lab.SimAuthKey }
 
-func newSimBackend(ctx context.Context, l *lab.Lab, dir string) *backend {
-	return newBackend(ctx, simSide{lab: l}, dir)
+func newSimBackend(ctx context.Context, l *lab.Lab, dir string, headless bool) *backend {
+	return newBackend(ctx, simSide{lab: l}, dir, headless)
 }

@@ -38,7 +38,7 @@ func TestDashboardOnTheSimulatedLab(t *testing.T) {
 	}})
 
 	dir := t.TempDir()
-	be := newSimBackend(ctx, l, dir)
+	be := newSimBackend(ctx, l, dir, false)
 
 	// A fixed clock until apply makes the wizard's header (it shows the
 	// time) the same on every run; then real time, so stage ages are real.
@@ -56,7 +56,7 @@ func TestDashboardOnTheSimulatedLab(t *testing.T) {
 
 	// As liftoff sim does: the wizard's plan names the lab's factory and
 	// starts on the lab's (loopback) LAN.
-	m := ui.New(ui.Options{Backend: be, Events: be.events, Progress: be.progress, Cluster: "teatest",
+	m := ui.New(ui.Options{Backend: be, Events: be.stream.Events(), Cluster: "teatest",
 		Target: "127.0.54.11,127.0.54.12,127.0.54.13", Clock: clock, Context: ctx, Factory: l.Factory().URL(),
 		Plan: &plan.Plan{Cluster: plan.Cluster{Name: "teatest"}, Network: l.Plan().Network}})
 

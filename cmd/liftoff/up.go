@@ -140,7 +140,7 @@ func runUp(c *cobra.Command, f upFlags) error {
 	ctx, cancel := context.WithCancel(c.Context())
 	defer cancel()
 
-	be := newBackend(ctx, &realSide{keyFile: f.keyFile, apiKeyFile: f.apiKeyFile}, f.out)
+	be := newBackend(ctx, &realSide{keyFile: f.keyFile, apiKeyFile: f.apiKeyFile}, f.out, f.headless)
 
 	closeRecord, err := be.recordTo(f.record)
 	if err != nil {
@@ -153,7 +153,7 @@ func runUp(c *cobra.Command, f upFlags) error {
 	}
 
 	// The wizard on real boards also prepares their boot media (liftoff flash's code).
-	opts := ui.Options{Backend: &mediaBackend{backend: be, host: flash.Linux()}, Events: be.events, Progress: be.progress, Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
+	opts := ui.Options{Backend: &mediaBackend{backend: be, host: flash.Linux()}, Events: be.stream.Events(), Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
 
 	if opts.Written, err = written(f.out); err != nil {
 		return err
@@ -233,29 +233,19 @@ func upPlan(w io.Writer, f upFlags, planGiven bool) (p *plan.Plan, resumed bool,
 	return p, false, nil
 }
 
-// printEvents prints each event as a line, and hands it to also when not
-// nil, until ctx ends; wait returns once it has stopped.
-func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event, also func(probe.Event)) (wait func()) {
-	done := make(chan struct{})
+// printEvents prints each of a headless backend's events as a line, and
+// hands it to also when not nil, from the goroutine that emits it, until
+// the returned stop, after which none prints.
+func printEvents(be *backend, w io.Writer, also func(probe.Event)) (stop func()) {
+	be.watch(func(e probe.Event) {
+		fmt.Fprintln(w, e)
 
-	go func() {
-		defer close(done)
-
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e := <-events:
-				fmt.Fprintln(w, e)
-
-				if also != nil {
-					also(e)
-				}
-			}
+		if also != nil {
+			also(e)
 		}
-	}()
+	})
 
-	return func() { <-done }
+	return func() { be.watch(nil) }
 }
 
 // bringUp applies, bootstraps and saves the kubeconfig, saying where the
@@ -263,11 +253,11 @@ func printEvents(ctx context.Context, w io.Writer, events <-chan probe.Event, al
 func bringUp(ctx context.Context, w io.Writer, be *backend, p *plan.Plan) error {
 	fmt.Fprintf(w, "bringing up %s: %d boards\n", p.Cluster.Name, len(p.Boards))
 
-	if err := be.apply(ctx, p); err != nil {
+	if err := be.Apply(ctx, p); err != nil {
 		return err
 	}
 
-	if err := be.bootstrap(ctx, p); err != nil {
+	if err := be.Bootstrap(ctx, p); err != nil {
 		return err
 	}
 

@@ -282,10 +282,10 @@ func TestReviewDiffsAgainstTheRunningConfig(t *testing.T) {
 
 	l := startLab(ctx, t, lab.Spec{Cluster: "rerun", First: "127.0.57.11", Boards: cpAndGateway})
 
-	be := newSimBackend(ctx, l, t.TempDir())
+	be := newSimBackend(ctx, l, t.TempDir(), false)
 	p := l.Plan()
 
-	if err := be.apply(ctx, p); err != nil {
+	if err := be.Apply(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 
@@ -294,7 +294,7 @@ func TestReviewDiffsAgainstTheRunningConfig(t *testing.T) {
 	running := map[string]bool{}
 	for len(running) < 2 {
 		select {
-		case e := <-be.events:
+		case e := <-be.stream.Events():
 			if e.Kind == probe.Stage && (e.State == "booting" || e.State == "running") {
 				running[e.Node] = true
 			}

@@ -26,20 +26,24 @@ import (
 // a scene reaches the same state every time. The model has no channels
 // and no clock tick (Options.Still): events and progress reach it as
 // messages (ui.Events, ui.Progress), queued by the scene and the backend
-// and delivered in order.
+// and delivered in order. A backend call the scene keeps under way parks
+// (see park); a scene that catches an operation before its end stops
+// early (see until).
 type driver struct {
-	m     *ui.Model
-	now   time.Time // what Options.Clock returns
-	queue []tea.Cmd
-	inbox []tea.Msg // events and progress, in the order they were sent
+	m      *ui.Model
+	now    time.Time // what Options.Clock returns
+	queue  []tea.Cmd
+	inbox  []tea.Msg     // events and progress, in the order they were sent
+	parked chan struct{} // a backend call stays under way: see park
+	stop   func(frame string) bool
 }
 
 var cmdType = reflect.TypeFor[tea.Cmd]()
 
 // newDriver starts a model on a cols × rows terminal.
 func newDriver(o ui.Options, cols, rows int, now time.Time) *driver {
-	d := &driver{now: now}
-	o.Events, o.Progress, o.Still, o.Clock = nil, nil, true, func() time.Time { return d.now }
+	d := &driver{now: now, parked: make(chan struct{})}
+	o.Events, o.Still, o.Clock = nil, true, func() time.Time { return d.now }
 
 	d.m = ui.New(o)
 	d.queue = append(d.queue, d.m.Init())
@@ -84,10 +88,36 @@ func (d *driver) send(msg tea.Msg) {
 	d.settle()
 }
 
+// until types keys as keys does, but runs the model only until stop
+// holds for its frame, then drops what is left to do: a scene catches an
+// operation under way, before the message of its end.
+func (d *driver) until(stop func(frame string) bool, names ...string) {
+	d.stop = stop
+	defer func() { d.stop = nil }()
+
+	d.keys(names...)
+}
+
+// park keeps the backend call that makes it under way for the rest of
+// the scene, as a real one is while its boards work (an apply): the
+// command that made it never ends, and the driver goes on without its
+// message. It does not return.
+func (d *driver) park() {
+	d.parked <- struct{}{}
+
+	select {}
+}
+
 // settle runs commands, then delivers what the scene and the backend
 // posted, until nothing is left to do.
 func (d *driver) settle() {
 	for len(d.queue) > 0 || len(d.inbox) > 0 {
+		if d.stop != nil && d.stop(d.m.View().Content) {
+			d.queue, d.inbox = nil, nil
+
+			return
+		}
+
 		if len(d.queue) > 0 {
 			cmd := d.queue[0]
 			d.queue = d.queue[1:]
@@ -104,19 +134,21 @@ func (d *driver) settle() {
 
 func (d *driver) run(cmd tea.Cmd) {
 	if cmd != nil {
-		d.deliver(runOrFail(cmd))
+		d.deliver(d.runOrFail(cmd))
 	}
 }
 
 // runOrFail runs a command, failing loudly rather than hanging when one
-// blocks: with no channels and no tick, none should.
-func runOrFail(cmd tea.Cmd) tea.Msg {
+// blocks: with no channels and no tick, none should but a parked call.
+func (d *driver) runOrFail(cmd tea.Cmd) tea.Msg {
 	done := make(chan tea.Msg, 1)
 	go func() { done <- cmd() }()
 
 	select {
 	case msg := <-done:
 		return msg
+	case <-d.parked:
+		return nil
 	case <-time.After(2 * time.Minute): // slow on a loaded machine is not blocked
 		panic(fmt.Sprintf("screenshots: a command of the model blocks (%T); a still has no stream and no clock", cmd))
 	}
@@ -158,20 +190,26 @@ type labBackend struct {
 	repaired   []probe.Event // what the lab sent while a repair ran
 }
 
-func (b *labBackend) Discover(_ context.Context, target string) {
+func (b *labBackend) Discover(_ context.Context, target string, report func(ui.Progress)) error {
 	n := len(strings.Split(target, ","))
-	b.d.post(ui.Progress{Op: ui.OpScan, Total: n})
+	report(ui.Progress{Op: ui.OpScan, Total: n})
 
 	b.d.post(ui.Events(b.discovered))
 
-	b.d.post(ui.Progress{Op: ui.OpScan, Done: n, Total: n, Finished: true})
+	report(ui.Progress{Op: ui.OpScan, Done: n, Total: n})
+
+	return nil
 }
 
-func (b *labBackend) Apply(context.Context, *plan.Plan) {
+// Apply plays the bring-up up to the scene's moment, and stays under way.
+func (b *labBackend) Apply(context.Context, *plan.Plan) error {
 	b.d.post(ui.Events(b.applied))
+	b.d.park()
+
+	return nil
 }
 
-func (b *labBackend) Bootstrap(context.Context, *plan.Plan) {}
+func (b *labBackend) Bootstrap(context.Context, *plan.Plan) error { return nil }
 
 func (b *labBackend) SavePlan(*plan.Plan) error { return nil }
 
@@ -179,13 +217,13 @@ func (b *labBackend) SaveKubeconfig(bool) (string, error) { return "homelab/kube
 
 // Register answers as a factory that knows every schematic: the
 // recordings hold no factory, and the lab's one registered them all.
-func (b *labBackend) Register(_ context.Context, p *plan.Plan) {
+func (b *labBackend) Register(_ context.Context, p *plan.Plan, report func(ui.Progress)) error {
 	ims, _ := image.Matrix(p)
 	for i, im := range ims {
-		b.d.post(ui.Progress{Op: ui.OpRegister, Step: im.Key() + " " + im.SchematicID[:12] + " registered", Done: i + 1, Total: len(ims)})
+		report(ui.Progress{Op: ui.OpRegister, Step: im.Key() + " " + im.SchematicID[:12] + " registered", Done: i + 1, Total: len(ims)})
 	}
 
-	b.d.post(ui.Progress{Op: ui.OpRegister, Done: len(ims), Total: len(ims), Finished: true})
+	return nil
 }
 
 // Preflight has nothing to compare: the recordings hold no hardware.
@@ -214,9 +252,13 @@ func (b *labBackend) PrepareMove(context.Context, string) (*gateway.Move, error)
 }
 
 // MoveGateway: see PrepareMove.
-func (b *labBackend) MoveGateway(context.Context, *gateway.Move) {}
+func (b *labBackend) MoveGateway(context.Context, *gateway.Move) error {
+	return errors.New("the screenshots' recordings hold no gateway move")
+}
 
 // Repair plays the recorded repair's events, as the lab sent them.
-func (b *labBackend) Repair(context.Context, *repair.Job) {
+func (b *labBackend) Repair(context.Context, *repair.Job) error {
 	b.d.post(ui.Events(b.repaired))
+
+	return nil
 }
