@@ -156,6 +156,19 @@ func (r *Run) ApplyBoard(ctx context.Context, name string) error {
 	return apply.Board(ctx, b, filepath.Join(r.Dir, plan.ConfigFile(b.Name)), r.opts.Apply, r.Stream.Emit)
 }
 
+// Reapply sends one board its config again beside the probes, as
+// ApplyBoard does, saying why first (note, a Log event): a headless
+// run's answer to a board back in maintenance mode, which must not hold
+// up the events that showed it. done gets ApplyBoard's error.
+func (r *Run) Reapply(ctx context.Context, name, note string, done func(error)) {
+	r.Stream.Go(func(_ context.Context, emit func(probe.Event)) error {
+		emit(probe.Event{Time: time.Now(), Node: name, Kind: probe.Log, Name: "liftoff", State: "retrying", Detail: note})
+		done(r.ApplyBoard(ctx, name))
+
+		return nil
+	})
+}
+
 // Bootstrap bootstraps the first control plane, fetches the kubeconfig,
 // starts watching the Nodes, and upgrades each board whose card runs
 // another image than its config's installer (UpgradeCards).

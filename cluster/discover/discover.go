@@ -332,3 +332,38 @@ func Inspect(ctx context.Context, endpoint string) (Board, error) {
 
 	return b, nil
 }
+
+// InspectEach asks every named endpoint what it is, all at once, each
+// within timeout: what each one said, or why it did not answer.
+func InspectEach(ctx context.Context, endpoints map[string]string, timeout time.Duration) (map[string]Board, map[string]error) {
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		found  = map[string]Board{}
+		failed = map[string]error{}
+	)
+
+	for name, endpoint := range endpoints {
+		wg.Go(func() {
+			ictx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+
+			b, err := Inspect(ictx, endpoint)
+
+			mu.Lock()
+			defer mu.Unlock()
+
+			if err != nil {
+				failed[name] = err
+
+				return
+			}
+
+			found[name] = b
+		})
+	}
+
+	wg.Wait()
+
+	return found, failed
+}

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/liftoff-lab/liftoff/cluster/apply"
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/discover"
@@ -153,16 +152,19 @@ func (s *backend) Apply(ctx context.Context, p *plan.Plan) error {
 }
 
 // reapply sends one board its config again (see bringup.Run.ApplyBoard).
-func (s *backend) reapply(ctx context.Context, board string) error {
+// It runs beside the probes (bringup.Run.Reapply); done gets the result.
+func (s *backend) reapply(ctx context.Context, board, note string, done func(error)) {
 	s.mu.Lock()
 	run := s.run
 	s.mu.Unlock()
 
 	if run == nil {
-		return errors.New("nothing has been applied in this session")
+		done(errors.New("nothing has been applied in this session"))
+
+		return
 	}
 
-	return run.ApplyBoard(ctx, board)
+	run.Reapply(ctx, board, note, done)
 }
 
 // Bootstrap bootstraps etcd, waits for the API server and its
@@ -189,41 +191,7 @@ func (s *backend) Bootstrap(ctx context.Context, _ *plan.Plan) error {
 // Talos's defaults for boards in maintenance mode. It reads the secrets in
 // dir and writes nothing.
 func (s *backend) Preview(ctx context.Context, p *plan.Plan) ([]config.Preview, error) {
-	return config.Previews(s.dir, p, s.side.AuthKey(), s.running(ctx, p))
-}
-
-// running reads the config each board runs now, for boards set up with the
-// talosconfig in dir (a re-apply); boards in maintenance mode run none.
-func (s *backend) running(ctx context.Context, p *plan.Plan) map[string][]byte {
-	tc, err := config.OpenTalosconfig(filepath.Join(s.dir, config.TalosconfigFile))
-	if err != nil {
-		return nil // nothing generated here yet: every board is new
-	}
-
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		out = map[string][]byte{}
-	)
-
-	// In parallel: a board that does not answer costs its timeout once.
-	for _, b := range p.Boards {
-		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-
-			cfg, err := probe.RunningConfig(cctx, probe.Target{Node: b.Name, Endpoint: apply.Endpoint(b, 0), Talosconfig: tc})
-			if err == nil {
-				mu.Lock()
-				out[b.Name] = cfg
-				mu.Unlock()
-			}
-		})
-	}
-
-	wg.Wait()
-
-	return out
+	return config.Previews(s.dir, p, s.side.AuthKey(), bringup.Running(ctx, s.dir, p, 5*time.Second))
 }
 
 // Register registers each role's schematic with the plan's Image Factory

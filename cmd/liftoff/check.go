@@ -15,10 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/liftoff-lab/liftoff/cluster/apply"
+	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/gateway"
-	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/internal/fileio"
 	"github.com/liftoff-lab/liftoff/internal/scratch"
@@ -292,11 +291,6 @@ func budgets(f checkFlags) check.Env {
 		Hello: probe.HelloOptions{Requests: f.requests, Timeout: f.helloWait}}
 }
 
-// expected is each board's extension set, for Planned events.
-func expected(p *plan.Plan) func(plan.Board) []string {
-	return func(b plan.Board) []string { return image.Extensions(p, b.Role) }
-}
-
 // observe builds the picture of an existing lab from one snapshot of each
 // board and of the Nodes.
 func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error) {
@@ -315,23 +309,7 @@ func observe(ctx context.Context, p *plan.Plan, f checkFlags) (*check.Env, error
 		return nil, fmt.Errorf("--kubeconfig %s is not a usable kubeconfig (%v): pass the one liftoff up saved (OUT/kubeconfig), or talosctl kubeconfig's", f.kubeconfig, err)
 	}
 
-	lab := probe.NewLab()
-	apply.Planned(p, expected(p), lab.Apply)
-
-	for _, b := range p.Boards {
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		evs, err := probe.Snapshot(sctx, probe.Target{Node: b.Name, Endpoint: apply.Endpoint(b, 0), Talosconfig: tc})
-
-		cancel()
-
-		for _, e := range evs {
-			lab.Apply(e)
-		}
-
-		if err != nil {
-			lab.Apply(probe.Event{Time: time.Now(), Node: b.Name, Kind: probe.Error, Detail: err.Error()})
-		}
-	}
+	lab := bringup.Observe(ctx, p, tc, 15*time.Second)
 
 	env := new(check.Env)
 	*env = budgets(f)

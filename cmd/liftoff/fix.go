@@ -8,13 +8,12 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/spf13/cobra"
 
-	"github.com/liftoff-lab/liftoff/cluster/apply"
+	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/cluster/repair"
@@ -167,37 +166,9 @@ func runFix(c *cobra.Command, node string, f fixFlags) error {
 }
 
 // fixPicture reads the lab (and, for the gateway, the route) the way
-// liftoff check does: one snapshot of each board, folded. Every board, in
-// parallel: some diagnoses (a shared hostname) need the others.
+// liftoff check does (bringup.Observe).
 func fixPicture(ctx context.Context, p *plan.Plan, b plan.Board, tc *clientconfig.Config, apiKeyFile string, env *repair.Env) *probe.Lab {
-	l := probe.NewLab()
-	apply.Planned(p, expected(p), l.Apply)
-
-	snaps := make([][]probe.Event, len(p.Boards))
-
-	var wg sync.WaitGroup
-
-	for i, pb := range p.Boards {
-		wg.Go(func() {
-			sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			defer cancel()
-
-			evs, err := probe.Snapshot(sctx, probe.Target{Node: pb.Name, Endpoint: apply.Endpoint(pb, 0), Talosconfig: tc})
-			if err != nil {
-				evs = append(evs, probe.Event{Time: time.Now(), Node: pb.Name, Kind: probe.Error, Detail: err.Error()})
-			}
-
-			snaps[i] = evs
-		})
-	}
-
-	wg.Wait()
-
-	for _, evs := range snaps {
-		for _, e := range evs {
-			l.Apply(e)
-		}
-	}
+	l := bringup.Observe(ctx, p, tc, 15*time.Second)
 
 	if b.Role != plan.Gateway {
 		return l

@@ -39,13 +39,18 @@ func newConverge(be *backend, p *plan.Plan) *converge {
 	return &converge{plan: p, be: be, lab: probe.NewLab(), reapply: map[string]int{}, handled: map[string]time.Time{}, changed: make(chan struct{}, 1)}
 }
 
-// fold takes one event in, and re-applies a board that needs it. It is
-// called from the stream's tap, so a re-apply runs on the stream (its
-// events come back through fold).
+// fold takes one event in, and re-applies a board that needs it, beside
+// the probes: fold runs in the stream's tap, and a re-apply's events come
+// back through it.
 func (cv *converge) fold(ctx context.Context, e probe.Event) {
-	cv.mu.Lock()
-	defer cv.mu.Unlock()
+	type again struct {
+		name string
+		try  int
+	}
 
+	var redo []again
+
+	cv.mu.Lock()
 	cv.lab.Apply(e)
 
 	for _, n := range cv.lab.Nodes {
@@ -63,23 +68,23 @@ func (cv *converge) fold(ctx context.Context, e probe.Event) {
 		}
 
 		cv.reapply[n.Name]++
-		name, try := n.Name, cv.reapply[n.Name]
+		redo = append(redo, again{n.Name, cv.reapply[n.Name]})
+	}
+	cv.mu.Unlock()
 
+	for _, r := range redo {
 		cv.reapplyW.Add(1)
-		cv.be.stream.Go(func(_ context.Context, emit func(probe.Event)) error {
+		note := fmt.Sprintf("%s is back in maintenance mode: applying its config again (%d of %d)", r.name, r.try, maxReapply)
+
+		cv.be.reapply(ctx, r.name, note, func(err error) {
 			defer cv.reapplyW.Done()
 
-			emit(probe.Event{Time: time.Now(), Node: name, Kind: probe.Log, Name: "liftoff", State: "retrying",
-				Detail: fmt.Sprintf("%s is back in maintenance mode: applying its config again (%d of %d)", name, try, maxReapply)})
-
-			if err := cv.be.reapply(ctx, name); err != nil && ctx.Err() == nil {
+			if err != nil && ctx.Err() == nil {
 				cv.mu.Lock()
-				cv.stop = fmt.Errorf("%s came back in maintenance mode and applying its config again failed: %w", name, err)
+				cv.stop = fmt.Errorf("%s came back in maintenance mode and applying its config again failed: %w", r.name, err)
 				cv.mu.Unlock()
 				cv.signal()
 			}
-
-			return nil
 		})
 	}
 

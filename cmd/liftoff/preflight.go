@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,34 +91,17 @@ Exit code 1 when there are errors; warnings alone exit 0.`,
 // board that does not answer is left out, with the reason (preflight fails
 // on it).
 func inspectBoards(ctx context.Context, p *plan.Plan, port int, timeout time.Duration) (map[string]discover.Board, map[string]string) {
-	var (
-		mu         sync.Mutex
-		wg         sync.WaitGroup
-		found      = map[string]discover.Board{}
-		unanswered = map[string]string{}
-	)
-
+	endpoints := map[string]string{}
 	for _, b := range p.Boards {
-		wg.Go(func() {
-			ictx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-
-			d, err := discover.Inspect(ictx, net.JoinHostPort(b.Address, strconv.Itoa(port)))
-
-			mu.Lock()
-			defer mu.Unlock()
-
-			if err != nil {
-				unanswered[b.Name] = probe.Explain(err).Words
-
-				return
-			}
-
-			found[b.Name] = d
-		})
+		endpoints[b.Name] = net.JoinHostPort(b.Address, strconv.Itoa(port))
 	}
 
-	wg.Wait()
+	found, failed := discover.InspectEach(ctx, endpoints, timeout)
+
+	unanswered := map[string]string{}
+	for name, err := range failed {
+		unanswered[name] = probe.Explain(err).Words
+	}
 
 	return found, unanswered
 }
