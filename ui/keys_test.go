@@ -62,11 +62,12 @@ func keyFixture(screen Screen) *Model {
 	})
 
 	for i := range 3 {
-		m.addFound("192.168.1."+itoa(20+i), "rpi4 arm64", false)
+		m.discover.addFound("192.168.1."+itoa(20+i), "rpi4 arm64", false)
 	}
 
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
-	m.screen, m.sel, m.focus, m.scroll, m.media.sel = screen, 1, 1, 1, 1
+	m.screen, m.focus, m.media.sel = screen, 1, 1
+	m.discover.sel, m.roles.sel, m.kubeconfig.sel, m.review.scroll = 1, 1, 1, 1
 	m.input = nil // discover opens on the scan target's prompt
 
 	return m
@@ -76,7 +77,7 @@ func keyFixture(screen Screen) *Model {
 // help offers must act in at least one of them.
 var keyStates = map[Screen][]func(m *Model){
 	ScreenApply: {
-		func(m *Model) { m.applying = true },
+		func(m *Model) { m.bringup.applying = true },
 		func(m *Model) {
 			t := m.now
 			m.fold([]probe.Event{
@@ -87,8 +88,8 @@ var keyStates = map[Screen][]func(m *Model){
 		},
 	},
 	ScreenBootstrap: {
-		func(m *Model) { m.applying = true },
-		func(m *Model) { m.bootErr = "etcd did not start" },
+		func(m *Model) { m.bringup.applying = true },
+		func(m *Model) { m.bringup.bootErr = "etcd did not start" },
 	},
 	ScreenDashboard: {func(m *Model) { m.filter = "board" }},
 	ScreenReview:    {func(m *Model) { m.Update(tea.WindowSizeMsg{Width: 60, Height: 10}) }},
