@@ -106,7 +106,7 @@ func (m *Model) editTarget() {
 
 func (m *Model) startScan(target string) tea.Cmd {
 	if target == "" {
-		m.say(warn, "give a CIDR like 192.168.1.0/24 or addresses separated by commas (e edits)")
+		m.say(warn, "give a CIDR like 192.168.1.0/24 or addresses separated by commas ("+keyName(m.keys.Edit)+" edits)")
 
 		return nil
 	}

@@ -160,7 +160,7 @@ func (st *mediaScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 func (m *Model) askFlash() tea.Cmd {
 	devs := m.offered()
 	if len(m.plan.Boards) == 0 || len(devs) == 0 {
-		m.say(warn, "nothing to write to: put the SD card in a reader, then r looks again")
+		m.say(warn, "nothing to write to: put the SD card in a reader, then "+keyName(m.keys.Again)+" looks again")
 
 		return nil
 	}
@@ -181,7 +181,7 @@ func (m *Model) askFlash() tea.Cmd {
 			ctx, cancel := context.WithCancel(m.ctx)
 			m.media.cancel, m.media.flashing, m.media.written = cancel, true, ""
 			m.media.prog = Progress{Op: OpFlash, Node: b.Name, Step: flash.PhaseDownload}
-			m.say(busy, "writing "+b.Name+"'s image to "+d.Path+" — esc cancels")
+			m.say(busy, "writing "+b.Name+"'s image to "+d.Path+" — "+keyName(m.keys.Back)+" cancels")
 			p := clonePlan(m.plan)
 
 			return func() tea.Msg {

@@ -27,7 +27,7 @@ type moveView struct {
 func (m *Model) startMove(n *probe.Node) tea.Cmd {
 	switch gw, ok := m.plan.Gateway(); {
 	case m.move != nil && m.move.running:
-		m.say(warn, "the gateway is moving to "+m.move.to+": x cancels it until a board reboots")
+		m.say(warn, "the gateway is moving to "+m.move.to+": "+keyName(m.keys.CancelFix)+" cancels it until a board reboots")
 
 		return nil
 	case m.fix != nil && m.fix.running:
@@ -39,7 +39,7 @@ func (m *Model) startMove(n *probe.Node) tea.Cmd {
 
 		return nil
 	case gw.Name == n.Name:
-		m.say(idle, n.Name+" is the gateway already: pick another board and press g")
+		m.say(idle, n.Name+" is the gateway already: pick another board and press "+keyName(m.keys.MoveGateway))
 
 		return nil
 	case m.o.Backend == nil:
@@ -83,7 +83,7 @@ func (m *Model) runMove(mv *gateway.Move) tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.move.cancel = cancel
 	m.move.running = true
-	m.say(busy, "moving the gateway to "+mv.To.Name+" — x cancels until it reboots")
+	m.say(busy, "moving the gateway to "+mv.To.Name+" — "+keyName(m.keys.CancelFix)+" cancels until it reboots")
 
 	be := m.o.Backend
 

@@ -26,7 +26,7 @@ type fixView struct {
 // it (the exact command, the diff) in a command; nothing runs yet.
 func (m *Model) startFix(n *probe.Node) tea.Cmd {
 	if m.fix != nil && m.fix.running {
-		m.say(warn, "a repair is running on "+m.fix.repair.Node+": x cancels it")
+		m.say(warn, "a repair is running on "+m.fix.repair.Node+": "+keyName(m.keys.CancelFix)+" cancels it")
 
 		return nil
 	}
@@ -91,7 +91,7 @@ func (m *Model) runFix(job *repair.Job) tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.fix.cancel = cancel
 	m.fix.running = true
-	m.say(busy, "repairing "+job.Board.Name+": "+job.Repair.Title+" — x cancels until it reboots")
+	m.say(busy, "repairing "+job.Board.Name+": "+job.Repair.Title+" — "+keyName(m.keys.CancelFix)+" cancels until it reboots")
 
 	be := m.o.Backend
 
