@@ -9,6 +9,13 @@ import (
 
 const feedKeep = 200
 
+// activityFeed is the events told in words, newest last: the fold keeps
+// it (record), the dashboard and the apply step show it.
+type activityFeed struct {
+	lines []feedLine
+	told  map[string]string // the last text per node, kind and name
+}
+
 // feedLine is one event told in words for the activity panel.
 type feedLine struct {
 	at   string
@@ -36,19 +43,19 @@ func (m *Model) record(e probe.Event) {
 	// A watch re-sends a resource whenever any field moves; tell a fact once
 	// until it changes.
 	key := e.Node + "\x00" + string(e.Kind) + "\x00" + e.Name
-	if m.told[key] == text {
+	if m.feed.told[key] == text {
 		return
 	}
 
-	if m.told == nil {
-		m.told = map[string]string{}
+	if m.feed.told == nil {
+		m.feed.told = map[string]string{}
 	}
 
-	m.told[key] = text
+	m.feed.told[key] = text
 
-	m.feed = append(m.feed, feedLine{at: e.Time.Format("15:04:05"), node: e.Node, text: text, tone: t})
-	if len(m.feed) > feedKeep {
-		m.feed = m.feed[len(m.feed)-feedKeep:]
+	m.feed.lines = append(m.feed.lines, feedLine{at: e.Time.Format("15:04:05"), node: e.Node, text: text, tone: t})
+	if len(m.feed.lines) > feedKeep {
+		m.feed.lines = m.feed.lines[len(m.feed.lines)-feedKeep:]
 	}
 }
 
@@ -165,7 +172,7 @@ func describe(e probe.Event) (string, tone) {
 func (m *Model) activity(w, h int) string {
 	t := m.theme
 	n := h - 2
-	feed := m.feed
+	feed := m.feed.lines
 
 	if m.filter != "" {
 		// The filter narrows the story to the boards it shows.
@@ -176,7 +183,7 @@ func (m *Model) activity(w, h int) string {
 
 		feed = nil
 
-		for _, f := range m.feed {
+		for _, f := range m.feed.lines {
 			if shown[f.node] {
 				feed = append(feed, f)
 			}

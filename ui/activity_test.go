@@ -26,12 +26,12 @@ func TestActivityTellsAFactOnce(t *testing.T) {
 		m.record(e)
 	}
 
-	if len(m.feed) != 6 {
-		for _, l := range m.feed {
+	if len(m.feed.lines) != 6 {
+		for _, l := range m.feed.lines {
 			t.Log(l.node, l.text)
 		}
 
-		t.Errorf("%d lines told, want 6 (no repeats, but every change)", len(m.feed))
+		t.Errorf("%d lines told, want 6 (no repeats, but every change)", len(m.feed.lines))
 	}
 }
 
@@ -43,7 +43,7 @@ func TestActivityTellsApplyRetries(t *testing.T) {
 	m.record(probe.Event{Time: at, Node: "pi-1", Kind: probe.Log, Name: "liftoff", State: "retrying", Detail: "apply: retrying (attempt 2 of 5) in 1s: the board dropped the connection"})
 	m.record(probe.Event{Time: at, Node: "pi-1", Kind: probe.Log, Name: "kubelet", Detail: "I1122 starting kubelet"})
 
-	if len(m.feed) != 1 || m.feed[0].tone != warn || m.feed[0].text != "apply: retrying (attempt 2 of 5) in 1s: the board dropped the connection" {
-		t.Errorf("feed: %+v", m.feed)
+	if len(m.feed.lines) != 1 || m.feed.lines[0].tone != warn || m.feed.lines[0].text != "apply: retrying (attempt 2 of 5) in 1s: the board dropped the connection" {
+		t.Errorf("feed: %+v", m.feed.lines)
 	}
 }

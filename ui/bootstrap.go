@@ -1,11 +1,41 @@
 package ui
 
 import (
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
+// bootstrapScreen is the fifth step: the apply's board grid while etcd
+// bootstraps on the first control plane; r retries a bootstrap that
+// failed. Its state is the Model's bringup.
+type bootstrapScreen struct{}
+
+func (bootstrapScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+
+	return []key.Binding{k.Retry, k.Troubleshoot, k.Help, k.Quit}, append([]key.Binding{with(k.Back, "cancel apply")}, m.gridKeys()...)
+}
+
+func (bootstrapScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, m.keys.Retry):
+		if !m.bringup.bootstrapping {
+			return m.startBootstrap()
+		}
+
+		return nil
+	case key.Matches(k, m.keys.Enter): // the apply step's: the bootstrap has begun
+		return nil
+	}
+
+	return m.gridKey(k)
+}
+
+func (bootstrapScreen) view(m *Model, w, h int) string { return m.applyView(w, h) }
+
+// firstCP is the board bootstrap goes to: the plan's first control plane.
 func (m *Model) firstCP() *probe.Node {
 	cps := m.plan.ControlPlanes()
 	if len(cps) == 0 {
@@ -48,12 +78,12 @@ func (m *Model) startBootstrap() tea.Cmd {
 		return nil
 	}
 
-	m.screen, m.bootstrapping, m.bootErr = ScreenBootstrap, true, ""
+	m.screen, m.bringup.bootstrapping, m.bringup.bootErr = ScreenBootstrap, true, ""
 	m.say(busy, "bootstrapping etcd on "+m.firstCP().Name)
 
 	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
 	boot := newEnding()
-	m.boot = boot
+	m.bringup.boot = boot
 
 	return await(OpBootstrap, "", func() error {
 		err := b.Bootstrap(ctx, p)

@@ -107,7 +107,20 @@ func gridCols(w, n int) int {
 	return max(1, (n+rows-1)/rows)
 }
 
-func (m *Model) dashboardView(w, h int) string {
+// dashboardScreen is the cluster at a glance: a panel per board, the
+// Tailscale route and the hello-world answers, the activity below. Its
+// state is the Model's: the board focused and the / filter, which the
+// troubleshoot and timeline views share.
+type dashboardScreen struct{}
+
+func (dashboardScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+
+	return []key.Binding{k.Tab, with(k.Enter, "why?"), k.Timeline, k.Filter, k.Help, k.Quit},
+		[]key.Binding{k.Troubleshoot, k.MoveGateway, k.Up, k.Down, k.Left, k.Right, k.ShiftTab, with(k.Back, "clear filter")}
+}
+
+func (dashboardScreen) view(m *Model, w, h int) string {
 	nodes := m.boards()
 	grid := m.boardGrid(nodes, w, h-clusterH, m.screen == ScreenDashboard)
 	out := grid + "\n" + m.clusterRow(w, len(nodes))
@@ -125,7 +138,7 @@ func (m *Model) boardGrid(nodes []*probe.Node, w, h int, focusable bool) string 
 	if len(nodes) == 0 {
 		msg := "No boards yet: they appear as the probes report them."
 		if m.filter != "" {
-			msg = "No board matches the filter " + fmt.Sprintf("%q", m.filter) + " (esc clears it)."
+			msg = "No board matches the filter " + fmt.Sprintf("%q", m.filter) + " (" + keyName(m.keys.Back) + " clears it)."
 		}
 
 		return "\n  " + m.theme.Dim.Render(msg)
@@ -191,7 +204,7 @@ func (m *Model) boardGrid(nodes []*probe.Node, w, h int, focusable bool) string 
 	}
 
 	if hidden := rows - visible; hidden > 0 {
-		out = append(out, m.theme.Dim.Render(fmt.Sprintf("  ↕ %d of %d boards shown — arrows/tab scroll, / filters", min(len(nodes), visible*cols), len(nodes))))
+		out = append(out, m.theme.Dim.Render(fmt.Sprintf("  ↕ %d of %d boards shown — arrows/%s scroll, %s filters", min(len(nodes), visible*cols), len(nodes), keyName(m.keys.Tab), keyName(m.keys.Filter))))
 	}
 
 	return strings.Join(out, "\n")
@@ -280,8 +293,8 @@ func (m *Model) stateLine(n *probe.Node, st state, w int) string {
 		if n.Boots > 1 {
 			detail += fmt.Sprintf(" · %d boots", n.Boots)
 		}
-	case m.steps[n.Name] != "":
-		detail = m.steps[n.Name]
+	case m.bringup.steps[n.Name] != "":
+		detail = m.bringup.steps[n.Name]
 	}
 
 	if detail == "" {
@@ -433,7 +446,7 @@ func (m *Model) helloLines(w int) []string {
 	// Nothing can answer before the platform brings the pod network: say
 	// what the lab waits for and the command that ends the wait.
 	if n := m.awaitingCNI(); n != nil && !m.lab.Hello["wasm"].OK {
-		lines := wrapStyled(t.tone(busy), "… waiting for "+n.CNIBy+"'s CNI (expected; t explains)", w)
+		lines := wrapStyled(t.tone(busy), "… waiting for "+n.CNIBy+"'s CNI (expected; "+keyName(m.keys.Troubleshoot)+" explains)", w)
 
 		return append(lines, wrapStyled(t.Dim, "next: "+n.CNIInstall, w)...)
 	}
@@ -471,7 +484,7 @@ func (m *Model) helloLines(w int) []string {
 	return lines
 }
 
-func (m *Model) dashboardKey(k tea.KeyPressMsg) tea.Cmd {
+func (dashboardScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 	nodes := m.boards()
 	panels := len(nodes) + 2
 	cols := gridCols(m.w, len(nodes))
@@ -501,7 +514,7 @@ func (m *Model) dashboardKey(k tea.KeyPressMsg) tea.Cmd {
 			return m.startMove(n)
 		}
 
-		m.say(idle, "focus a board (tab) and press g to make it the gateway")
+		m.say(idle, "focus a board ("+keyName(m.keys.Tab)+") and press "+keyName(m.keys.MoveGateway)+" to make it the gateway")
 	case key.Matches(k, m.keys.Timeline):
 		return m.openTimeline()
 	case key.Matches(k, m.keys.Filter):

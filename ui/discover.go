@@ -13,6 +13,23 @@ import (
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
+// discoverScreen is the first step: the scan target, how far the scan
+// is, and the boards found or added by hand, one selected.
+type discoverScreen struct {
+	found    []found
+	target   string
+	scan     Progress
+	scanning bool
+	sel      int
+}
+
+func (s *discoverScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+
+	return []key.Binding{with(k.Enter, "scan / continue"), k.Edit, k.Add, k.Help, k.Quit},
+		[]key.Binding{k.Up, k.Down, k.Media, k.Remove}
+}
+
 // found is a board the scan found (or the person added), before it has a
 // place in the plan.
 type found struct {
@@ -23,19 +40,19 @@ type found struct {
 
 // addFound keeps the list in address order: a scan answers in whatever
 // order boards reply, and a list that reshuffles is hard to read.
-func (m *Model) addFound(addr, info string, manual bool) int {
-	for i := range m.found {
-		if m.found[i].addr == addr {
+func (s *discoverScreen) addFound(addr, info string, manual bool) int {
+	for i := range s.found {
+		if s.found[i].addr == addr {
 			if info != "" {
-				m.found[i].info, m.found[i].model = info, guessModel(info)
+				s.found[i].info, s.found[i].model = info, guessModel(info)
 			}
 
 			return i
 		}
 	}
 
-	i, _ := slices.BinarySearchFunc(m.found, addr, func(f found, a string) int { return compareAddr(f.addr, a) })
-	m.found = slices.Insert(m.found, i, found{addr: addr, info: info, model: guessModel(info), manual: manual})
+	i, _ := slices.BinarySearchFunc(s.found, addr, func(f found, a string) int { return compareAddr(f.addr, a) })
+	s.found = slices.Insert(s.found, i, found{addr: addr, info: info, model: guessModel(info), manual: manual})
 
 	return i
 }
@@ -84,17 +101,17 @@ func guessModel(info string) string {
 }
 
 func (m *Model) editTarget() {
-	m.input = &lineInput{label: "scan (CIDR or addresses)", value: m.target, done: m.startScan}
+	m.input = &lineInput{label: "scan (CIDR or addresses)", value: m.discover.target, done: m.startScan}
 }
 
 func (m *Model) startScan(target string) tea.Cmd {
 	if target == "" {
-		m.say(warn, "give a CIDR like 192.168.1.0/24 or addresses separated by commas (e edits)")
+		m.say(warn, "give a CIDR like 192.168.1.0/24 or addresses separated by commas ("+keyName(m.keys.Edit)+" edits)")
 
 		return nil
 	}
 
-	m.target, m.scanning, m.scan = target, true, Progress{Op: OpScan}
+	m.discover.target, m.discover.scanning, m.discover.scan = target, true, Progress{Op: OpScan}
 	m.say(busy, "scanning "+target+" for Talos in maintenance mode")
 	b, ctx := m.o.Backend, m.ctx
 
@@ -113,7 +130,7 @@ func (m *Model) addByHand() {
 			return nil
 		}
 
-		m.sel = m.addFound(v, "", true)
+		m.discover.sel = m.discover.addFound(v, "", true)
 		m.say(busy, "asking "+v+" what it is")
 		b, ctx := m.o.Backend, m.ctx
 
@@ -121,7 +138,7 @@ func (m *Model) addByHand() {
 	}}
 }
 
-func (m *Model) discoverKey(k tea.KeyPressMsg) tea.Cmd {
+func (s *discoverScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(k, m.keys.Edit):
 		m.editTarget()
@@ -130,16 +147,16 @@ func (m *Model) discoverKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, m.keys.Media):
 		return m.toMedia()
 	case key.Matches(k, m.keys.Up):
-		m.sel = max(0, m.sel-1)
+		s.sel = max(0, s.sel-1)
 	case key.Matches(k, m.keys.Down):
-		m.sel = min(max(0, len(m.found)-1), m.sel+1)
+		s.sel = min(max(0, len(s.found)-1), s.sel+1)
 	case key.Matches(k, m.keys.Remove):
-		if m.sel < len(m.found) {
-			m.found = slices.Delete(m.found, m.sel, m.sel+1)
-			m.sel = max(0, min(m.sel, len(m.found)-1))
+		if s.sel < len(s.found) {
+			s.found = slices.Delete(s.found, s.sel, s.sel+1)
+			s.sel = max(0, min(s.sel, len(s.found)-1))
 		}
 	case key.Matches(k, m.keys.Enter):
-		if len(m.found) == 0 {
+		if len(s.found) == 0 {
 			m.editTarget()
 
 			return nil
@@ -151,55 +168,55 @@ func (m *Model) discoverKey(k tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) discoverView(w, h int) string {
-	t := m.theme
+func (s *discoverScreen) view(m *Model, w, h int) string {
+	t, k := m.theme, m.keys
 	lines := []string{t.Title.Render("Find the boards")}
 	lines = append(lines, wrapStyled(t.Dim, "liftoff looks for boards booted into Talos maintenance mode (they listen on port 50000).", w)...)
-	lines = append(lines, "", "target  "+probe.OrDash(m.target))
+	lines = append(lines, "", "target  "+probe.OrDash(s.target))
 
-	switch s := m.scan; {
-	case m.scanning && s.Total > 0:
-		label := fmt.Sprintf(" %d/%d addresses", s.Done, s.Total)
-		lines = append(lines, "scan    "+t.Busy.Render(bar(float64(s.Done)/float64(s.Total), max(4, min(40, w-8-len(label)))))+label)
-	case m.scanning:
+	switch p := s.scan; {
+	case s.scanning && p.Total > 0:
+		label := fmt.Sprintf(" %d/%d addresses", p.Done, p.Total)
+		lines = append(lines, "scan    "+t.Busy.Render(bar(float64(p.Done)/float64(p.Total), max(4, min(40, w-8-len(label)))))+label)
+	case s.scanning:
 		lines = append(lines, "scan    "+t.Busy.Render("… starting"))
-	case s.Finished && s.Err != nil:
-		lines = append(lines, "scan    "+t.Bad.Render("✗ "+s.Err.Error()))
-	case s.Finished:
-		lines = append(lines, "scan    "+t.Good.Render(fmt.Sprintf("✓ done: %d addresses tried", s.Total)))
+	case p.Finished && p.Err != nil:
+		lines = append(lines, "scan    "+t.Bad.Render("✗ "+p.Err.Error()))
+	case p.Finished:
+		lines = append(lines, "scan    "+t.Good.Render(fmt.Sprintf("✓ done: %d addresses tried", p.Total)))
 	}
 
-	lines = append(lines, "", t.Title.Render(fmt.Sprintf("Boards (%d)", len(m.found))))
+	lines = append(lines, "", t.Title.Render(fmt.Sprintf("Boards (%d)", len(s.found))))
 
-	if len(m.found) == 0 {
-		lines = append(lines, t.Dim.Render("  none yet — enter scans the target, a adds a board by address"))
+	if len(s.found) == 0 {
+		lines = append(lines, t.Dim.Render("  none yet — "+keyName(k.Enter)+" scans the target, "+keyName(k.Add)+" adds a board by address"))
 	}
 
-	for i, f := range m.found {
+	for i, f := range s.found {
 		info := f.info
 		if info == "" {
 			info = t.Dim.Render("added by hand · not answering yet")
 		}
 
 		mark := "  "
-		if i == m.sel {
+		if i == s.sel {
 			mark = "▸ "
 		}
 
 		row := indent(mark+pad(f.addr, 15)+" ", labelled(info), w)
-		if i == m.sel {
+		if i == s.sel {
 			row[0] = t.Selected.Render(ansiStrip(row[0]))
 		}
 
 		lines = append(lines, row...)
 	}
 
-	if len(m.found) > 0 {
-		lines = append(lines, "", t.Dim.Render("enter: give them roles · a: add a board the scan missed · x: leave one out"))
+	if len(s.found) > 0 {
+		lines = append(lines, "", t.Dim.Render(keyName(k.Enter)+": give them roles · "+keyName(k.Add)+": add a board the scan missed · "+keyName(k.Remove)+": leave one out"))
 	}
 
 	if _, ok := m.mediaBackend(); ok && len(m.plan.Boards) > 0 {
-		lines = append(lines, "", t.Dim.Render("Boards not booted yet? b: prepare boot media — write each one's role image to its SD card"))
+		lines = append(lines, "", t.Dim.Render("Boards not booted yet? "+keyName(k.Media)+": prepare boot media — write each one's role image to its SD card"))
 	}
 
 	return strings.Join(lines, "\n")
@@ -207,8 +224,8 @@ func (m *Model) discoverView(w, h int) string {
 
 // disksOf lists the disk paths discovery saw on a board ("disks /dev/sda
 // 256 GB, /dev/mmcblk0 32 GB" in its summary).
-func (m *Model) disksOf(addr string) []string {
-	for _, f := range m.found {
+func (s *discoverScreen) disksOf(addr string) []string {
+	for _, f := range s.found {
 		if f.addr != addr {
 			continue
 		}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"slices"
+	"strings"
 
 	"charm.land/bubbles/v2/key"
 )
@@ -96,11 +97,21 @@ func with(b key.Binding, desc string) key.Binding {
 	return b
 }
 
-// screenKeys lists the keys that do something on the current screen.
+// keyName is how on-screen text names a binding's key: the first of its
+// help keys ("x" of "x/del"), so text never names a key the map does not
+// bind.
+func keyName(b key.Binding) string {
+	if k, _, ok := strings.Cut(b.Help().Key, "/"); ok && k != "" {
+		return k
+	}
+
+	return b.Help().Key
+}
+
+// screenKeys lists the keys that do something on the current screen: a
+// question's or a prompt's, else the screen's own (screen.keys).
 func (m *Model) screenKeys() helpKeys {
 	k := m.keys
-	// apply and bootstrap show the dashboard's board grid and take its keys.
-	progress := []key.Binding{k.Up, k.Down, k.Tab, k.Left, k.Right, k.ShiftTab, k.MoveGateway, k.Timeline, k.Filter, k.Dashboard}
 	general := []key.Binding{k.Help, k.Quit}
 
 	switch {
@@ -110,62 +121,7 @@ func (m *Model) screenKeys() helpKeys {
 		return helpKeys{short: []key.Binding{with(k.Enter, "ok"), with(k.Back, "cancel")}}
 	}
 
-	var short, extra []key.Binding
-
-	switch m.screen {
-	case ScreenDiscover:
-		short = []key.Binding{with(k.Enter, "scan / continue"), k.Edit, k.Add, k.Help, k.Quit}
-		extra = []key.Binding{k.Up, k.Down, k.Media, k.Remove}
-	case ScreenRoles:
-		short = []key.Binding{k.Machine, k.Role, k.Gateway, with(k.Enter, "review"), k.Help}
-		extra = []key.Binding{k.ControlPlane, k.Worker, k.Rename, k.Model, k.Disk, k.Up, k.Down, k.Back}
-	case ScreenReview:
-		short = []key.Binding{with(k.Enter, "apply"), k.Diff, with(k.Up, "scroll"), k.Back, k.Help, k.Quit}
-		extra = []key.Binding{k.Down, k.PageUp, k.PageDown}
-	case ScreenApply:
-		short = []key.Binding{with(k.Enter, "bootstrap"), with(k.Back, "cancel apply"), k.Troubleshoot, k.Help, k.Quit}
-		extra = progress
-	case ScreenBootstrap:
-		short = []key.Binding{k.Retry, k.Troubleshoot, k.Help, k.Quit}
-		extra = append([]key.Binding{with(k.Back, "cancel apply")}, progress...)
-	case ScreenKubeconfig:
-		short = []key.Binding{k.Merge, k.Separate, k.Help, k.Quit}
-		extra = []key.Binding{with(k.Up, "choose"), k.Down, with(k.Enter, "save as chosen"), k.Dashboard}
-	case ScreenDashboard:
-		short = []key.Binding{k.Tab, with(k.Enter, "why?"), k.Timeline, k.Filter, k.Help, k.Quit}
-		extra = []key.Binding{k.Troubleshoot, k.MoveGateway, k.Up, k.Down, k.Left, k.Right, k.ShiftTab, with(k.Back, "clear filter")}
-	case ScreenTroubleshoot:
-		short = []key.Binding{with(k.Up, "board"), with(k.Tab, "details"), k.Filter, with(k.Back, "dashboard"), k.Help}
-		extra = []key.Binding{k.Down, with(k.ShiftTab, "details"), k.PageUp, k.PageDown, k.Timeline, k.Dashboard, k.Quit}
-
-		extra = append(extra, k.MoveGateway)
-
-		// f and x always answer; the bar shows the one that matters now.
-		switch {
-		case m.move != nil && m.move.running:
-			short = append([]key.Binding{with(k.CancelFix, "cancel the move")}, short...)
-			extra = append(extra, k.Fix)
-		case m.fix != nil && m.fix.running:
-			short = append([]key.Binding{k.CancelFix}, short...)
-			extra = append(extra, k.Fix)
-		case m.focusedRepair():
-			short = append([]key.Binding{k.Fix}, short...)
-			extra = append(extra, k.CancelFix)
-		default:
-			extra = append(extra, k.Fix, k.CancelFix)
-		}
-	case ScreenTimeline:
-		short = []key.Binding{with(k.Up, "board"), with(k.Enter, "why?"), k.Filter, with(k.Back, "back"), k.Help}
-		extra = []key.Binding{k.Down, k.PageUp, k.PageDown, k.Home, k.End, with(k.Troubleshoot, "why?"),
-			with(k.Timeline, "dashboard"), k.Dashboard, k.Quit}
-	case ScreenMedia:
-		short = []key.Binding{with(k.Enter, "write"), k.Device, with(k.Up, "board"), k.Back, k.Again, k.Help}
-		extra = []key.Binding{k.Down, k.Quit}
-
-		if m.media.flashing {
-			short, extra = []key.Binding{with(k.Back, "cancel the write"), k.Help}, nil
-		}
-	}
+	short, extra := m.current().keys(m)
 
 	var first []key.Binding
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/liftoff-lab/liftoff/cluster/plan"
@@ -62,11 +63,12 @@ func keyFixture(screen Screen) *Model {
 	})
 
 	for i := range 3 {
-		m.addFound("192.168.1."+itoa(20+i), "rpi4 arm64", false)
+		m.discover.addFound("192.168.1."+itoa(20+i), "rpi4 arm64", false)
 	}
 
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
-	m.screen, m.sel, m.focus, m.scroll, m.media.sel = screen, 1, 1, 1, 1
+	m.screen, m.focus, m.media.sel = screen, 1, 1
+	m.discover.sel, m.roles.sel, m.kubeconfig.sel, m.review.scroll = 1, 1, 1, 1
 	m.input = nil // discover opens on the scan target's prompt
 
 	return m
@@ -76,7 +78,7 @@ func keyFixture(screen Screen) *Model {
 // help offers must act in at least one of them.
 var keyStates = map[Screen][]func(m *Model){
 	ScreenApply: {
-		func(m *Model) { m.applying = true },
+		func(m *Model) { m.bringup.applying = true },
 		func(m *Model) {
 			t := m.now
 			m.fold([]probe.Event{
@@ -87,8 +89,8 @@ var keyStates = map[Screen][]func(m *Model){
 		},
 	},
 	ScreenBootstrap: {
-		func(m *Model) { m.applying = true },
-		func(m *Model) { m.bootErr = "etcd did not start" },
+		func(m *Model) { m.bringup.applying = true },
+		func(m *Model) { m.bringup.bootErr = "etcd did not start" },
 	},
 	ScreenDashboard: {func(m *Model) { m.filter = "board" }},
 	ScreenReview:    {func(m *Model) { m.Update(tea.WindowSizeMsg{Width: 60, Height: 10}) }},
@@ -164,4 +166,47 @@ func screenName(s Screen) string {
 	}
 
 	return strings.ToLower([]string{"dashboard", "troubleshoot", "timeline", "media"}[s-ScreenDashboard])
+}
+
+// On-screen text names a key by its binding's first help key.
+func TestKeyName(t *testing.T) {
+	k := newKeys()
+	for b, want := range map[*key.Binding]string{&k.Remove: "x", &k.Filter: "/", &k.PageDown: "pgdn", &k.Up: "↑", &k.Enter: "enter"} {
+		if got := keyName(*b); got != want {
+			t.Errorf("keyName(%q) = %q, want %q", b.Help().Key, got, want)
+		}
+	}
+}
+
+// Text that tells which key to press follows the key map: rebound, the
+// screen names the new key and no longer the old one.
+func TestReboundKeysAreNamed(t *testing.T) {
+	rebind := func(b *key.Binding, k string) { *b = key.NewBinding(key.WithKeys(k), key.WithHelp(k, b.Help().Desc)) }
+
+	m := keyFixture(ScreenDiscover)
+	rebind(&m.keys.Enter, "ctrl+j")
+	rebind(&m.keys.Add, "+")
+	rebind(&m.keys.Remove, "-")
+
+	frame := ansiStrip(m.frame())
+	if want := "ctrl+j: give them roles · +: add a board the scan missed · -: leave one out"; !strings.Contains(frame, want) {
+		t.Errorf("discover does not say %q:\n%s", want, frame)
+	}
+
+	m = keyFixture(ScreenBootstrap)
+	m.bringup.bootErr = "etcd did not start"
+	rebind(&m.keys.Retry, "R")
+
+	if frame := ansiStrip(m.frame()); !strings.Contains(frame, "bootstrap failed — R retries") || strings.Contains(frame, "— r retries") {
+		t.Errorf("bootstrap does not name its rebound retry key:\n%s", frame)
+	}
+
+	m = keyFixture(ScreenReview)
+	rebind(&m.keys.Yes, "o")
+	rebind(&m.keys.No, "0")
+	m.ask("Sure?", func() tea.Cmd { return nil })
+
+	if frame := ansiStrip(m.frame()); !strings.Contains(frame, "? Sure?  o yes  0 no") {
+		t.Errorf("the question does not name its rebound keys:\n%s", frame)
+	}
 }

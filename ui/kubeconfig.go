@@ -8,16 +8,29 @@ import (
 	tea "charm.land/bubbletea/v2"
 )
 
-func (m *Model) kubeconfigKey(k tea.KeyPressMsg) tea.Cmd {
+// kubeconfigScreen is the last step: where the admin kubeconfig goes,
+// merged into ~/.kube/config (the first choice) or a file of its own.
+type kubeconfigScreen struct {
+	sel int
+}
+
+func (s *kubeconfigScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+
+	return []key.Binding{k.Merge, k.Separate, k.Help, k.Quit},
+		[]key.Binding{with(k.Up, "choose"), k.Down, with(k.Enter, "save as chosen"), k.Dashboard}
+}
+
+func (s *kubeconfigScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(k, m.keys.Up, m.keys.Down):
-		m.sel = 1 - m.sel
+		s.sel = 1 - s.sel
 	case key.Matches(k, m.keys.Merge):
 		return m.saveKubeconfig(true)
 	case key.Matches(k, m.keys.Separate):
 		return m.saveKubeconfig(false)
 	case key.Matches(k, m.keys.Enter):
-		return m.saveKubeconfig(m.sel == 0)
+		return m.saveKubeconfig(s.sel == 0)
 	case key.Matches(k, m.keys.Dashboard):
 		m.screen = ScreenDashboard
 	}
@@ -27,7 +40,7 @@ func (m *Model) kubeconfigKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) saveKubeconfig(merge bool) tea.Cmd {
 	m.say(busy, "fetching the admin kubeconfig")
-	b, boot, ctx := m.o.Backend, m.boot, m.ctx
+	b, boot, ctx := m.o.Backend, m.bringup.boot, m.ctx
 
 	return func() tea.Msg {
 		// The wizard moves on when etcd is bootstrapped, seconds before
@@ -56,16 +69,15 @@ func (m *Model) onKubeconfig(msg kubeconfigMsg) {
 		return
 	}
 
-	m.kubeconfig = msg.path
 	m.screen, m.focus = ScreenDashboard, 0
 	m.say(good, "kubeconfig saved to "+msg.path+" — try: kubectl get nodes")
 }
 
-func (m *Model) kubeconfigView(w, h int) string {
+func (s *kubeconfigScreen) view(m *Model, w, h int) string {
 	t := m.theme
 	opts := []string{
-		t.Key.Render("m") + "  merge into ~/.kube/config — adds this cluster's context (current only if none is set)",
-		t.Key.Render("s") + "  a separate file — use it with kubectl --kubeconfig or $KUBECONFIG",
+		t.Key.Render(keyName(m.keys.Merge)) + "  merge into ~/.kube/config — adds this cluster's context (current only if none is set)",
+		t.Key.Render(keyName(m.keys.Separate)) + "  a separate file — use it with kubectl --kubeconfig or $KUBECONFIG",
 	}
 
 	lines := []string{
@@ -76,7 +88,7 @@ func (m *Model) kubeconfigView(w, h int) string {
 	}
 
 	for i, o := range opts {
-		if i == m.sel {
+		if i == s.sel {
 			lines = append(lines, "▸ "+o)
 		} else {
 			lines = append(lines, "  "+o)

@@ -56,7 +56,10 @@ type BoardMedium struct {
 	FirstBoot []string
 }
 
-type mediaState struct {
+// mediaScreen is "prepare boot media", offered by the discover step: the
+// plan's boards, the host's devices, and a write in progress. A write
+// keeps the screen until it ends or esc cancels it.
+type mediaScreen struct {
 	info     *Media
 	err      error
 	sel, dev int // the board; the offered device
@@ -64,6 +67,16 @@ type mediaState struct {
 	prog     Progress
 	cancel   context.CancelFunc
 	written  string // the board last written, for its first-boot steps
+}
+
+func (s *mediaScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+	if s.flashing {
+		return []key.Binding{with(k.Back, "cancel the write"), k.Help}, nil
+	}
+
+	return []key.Binding{with(k.Enter, "write"), k.Device, with(k.Up, "board"), k.Back, k.Again, k.Help},
+		[]key.Binding{k.Down, k.Quit}
 }
 
 type mediaMsg struct {
@@ -86,7 +99,7 @@ func (m *Model) toMedia() tea.Cmd {
 		return nil
 	}
 
-	m.screen, m.back = ScreenMedia, ScreenDiscover
+	m.screen = ScreenMedia
 	p := clonePlan(m.plan)
 
 	return func() tea.Msg {
@@ -112,9 +125,7 @@ func (m *Model) offered() []MediaDevice {
 	return out
 }
 
-func (m *Model) mediaKey(k tea.KeyPressMsg) tea.Cmd {
-	st := &m.media
-
+func (st *mediaScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 	if st.flashing {
 		if key.Matches(k, m.keys.Back) {
 			st.cancel()
@@ -148,7 +159,7 @@ func (m *Model) mediaKey(k tea.KeyPressMsg) tea.Cmd {
 func (m *Model) askFlash() tea.Cmd {
 	devs := m.offered()
 	if len(m.plan.Boards) == 0 || len(devs) == 0 {
-		m.say(warn, "nothing to write to: put the SD card in a reader, then r looks again")
+		m.say(warn, "nothing to write to: put the SD card in a reader, then "+keyName(m.keys.Again)+" looks again")
 
 		return nil
 	}
@@ -169,7 +180,7 @@ func (m *Model) askFlash() tea.Cmd {
 			ctx, cancel := context.WithCancel(m.ctx)
 			m.media.cancel, m.media.flashing, m.media.written = cancel, true, ""
 			m.media.prog = Progress{Op: OpFlash, Node: b.Name, Step: flash.PhaseDownload}
-			m.say(busy, "writing "+b.Name+"'s image to "+d.Path+" — esc cancels")
+			m.say(busy, "writing "+b.Name+"'s image to "+d.Path+" — "+keyName(m.keys.Back)+" cancels")
 			p := clonePlan(m.plan)
 
 			return operation(m.ctx, OpFlash, b.Name, func(report func(Progress)) (string, error) {
@@ -215,12 +226,11 @@ func (m *Model) onFlash(p Progress) {
 		st.info.Boards[p.Node] = bm
 	}
 
-	m.say(good, p.Node+"'s medium is written and verified — boot the board, then esc and scan")
+	m.say(good, p.Node+"'s medium is written and verified — boot the board, then "+keyName(m.keys.Back)+" and scan")
 }
 
-func (m *Model) mediaView(w, h int) string {
+func (st *mediaScreen) view(m *Model, w, h int) string {
 	t := m.theme
-	st := m.media
 	lines := []string{t.Title.Render("Prepare boot media")}
 	lines = append(lines, wrapStyled(t.Dim, "Write each board's role image to its SD card before it first boots: a Pi booted from it counts as installed, so it runs the extensions on the card until an upgrade.", w)...)
 	lines = append(lines, "")
@@ -266,10 +276,10 @@ func (m *Model) mediaView(w, h int) string {
 		}
 
 		lines = append(lines, "")
-		lines = append(lines, m.deviceLines(w)...)
+		lines = append(lines, st.deviceLines(m, w)...)
 
 		if st.flashing || (st.prog.Finished && st.prog.Node == b.Name) {
-			lines = append(lines, "", m.flashLine(w))
+			lines = append(lines, "", st.flashLine(t, w))
 
 			if st.prog.Err != nil {
 				lines = append(lines, wrapStyled(t.Bad, st.prog.Err.Error(), w)...)
@@ -287,17 +297,17 @@ func (m *Model) mediaView(w, h int) string {
 	return strings.Join(lines, "\n")
 }
 
-func (m *Model) deviceLines(w int) []string {
+func (st *mediaScreen) deviceLines(m *Model, w int) []string {
 	t := m.theme
 	devs := m.offered()
 	lines := []string{t.Title.Render("Devices")}
 
 	cur := ""
 	if len(devs) > 0 {
-		cur = devs[min(m.media.dev, len(devs)-1)].Path
+		cur = devs[min(st.dev, len(devs)-1)].Path
 	}
 
-	for _, d := range m.media.info.Devices {
+	for _, d := range st.info.Devices {
 		switch {
 		case d.Refusal != "":
 			lines = append(lines, truncate(t.Dim.Render("  ✗ "+d.Line), w))
@@ -310,7 +320,7 @@ func (m *Model) deviceLines(w int) []string {
 	}
 
 	if len(devs) == 0 {
-		lines = append(lines, t.Warn.Render("  no removable or USB disk to write: put the SD card in a reader, r looks again"))
+		lines = append(lines, t.Warn.Render("  no removable or USB disk to write: put the SD card in a reader, "+keyName(m.keys.Again)+" looks again"))
 	}
 
 	return lines
@@ -318,9 +328,8 @@ func (m *Model) deviceLines(w int) []string {
 
 // flashLine is the write's progress: a bubbles progress bar, bytes, rate
 // and time left.
-func (m *Model) flashLine(w int) string {
-	t := m.theme
-	p := m.media.prog
+func (st *mediaScreen) flashLine(t Theme, w int) string {
+	p := st.prog
 
 	label := fmt.Sprintf(" %s / %s", flash.Bytes(int64(p.Done)), flash.Bytes(int64(p.Total)))
 	if p.Rate > 0 {

@@ -16,7 +16,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
-	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
@@ -87,7 +86,12 @@ type Options struct {
 // clock frame by frame (the screenshot renderer's animation).
 type ClockTick struct{}
 
-// Model is the whole interface, a tea.Model.
+// Model is the whole interface, a tea.Model. It keeps what the screens
+// share: the options, the plan, the Lab the events fold into, the size,
+// theme and clock, the status line, the board focused on the board views,
+// and the operations that outlive the screen that started them. Each
+// screen's own state is its own type (discoverScreen in discover.go,
+// rolesScreen in roles.go, …) behind the screen interface.
 type Model struct {
 	o     Options
 	theme Theme
@@ -98,12 +102,13 @@ type Model struct {
 
 	lab  *probe.Lab
 	plan *plan.Plan
+	save planSave
 
-	screen, back Screen
-	w, h         int
-	now          time.Time
-	colour       bool
-	ended        bool
+	screen Screen
+	w, h   int
+	now    time.Time
+	colour bool
+	ended  bool
 
 	notice     string
 	noticeTone tone
@@ -111,49 +116,69 @@ type Model struct {
 	confirm    *confirm
 	input      *lineInput
 
-	// discover, roles, review
-	found    []found
-	target   string
-	scan     Progress
-	scanning bool
-	sel      int
-	scroll   int
-	saved    string
-
-	// apply, bootstrap, kubeconfig
-	cancelApply   context.CancelFunc
-	applying      bool
-	steps         map[string]string
-	bootstrapping bool
-	bootErr       string
-	boot          *ending // the last Bootstrap call: a kubeconfig save waits for it
-	kubeconfig    string
-
-	// dashboard, troubleshoot
+	// The board views (apply, bootstrap, dashboard, troubleshoot,
+	// timeline) share the board focused, the / filter and the activity.
 	focus  int
 	filter string
-	feed   []feedLine
-	told   map[string]string // last activity text per node, kind and name
+	feed   activityFeed
 
-	previews   []config.Preview // the review's config diffs
-	previewErr error
-	previewing bool
-	saving     bool          // a plan save is in flight
-	saveAgain  bool          // the plan changed during it
-	preflight  plan.Problems // what the boards said of themselves against the plan
-	// The review's registration of the schematics with the Image Factory.
-	registering bool
-	registered  []string // one line per schematic
-	register    Progress // the last one
-	showDiff    bool
-	tsDetail    bool
-	tsScroll    int
-	timeline    timeline // the timeline screen's own state
-	fix         *fixView // troubleshoot's repair: previewed, confirmed, running
-	cancelFix   context.CancelFunc
-	move        *moveView
-	cancelMove  context.CancelFunc
-	media       mediaState
+	// Operations that run on when their screen is left.
+	bringup bringup   // the apply and the bootstrap
+	fix     *fixView  // troubleshoot's repair: previewed, confirmed, running
+	move    *moveView // moving the gateway: previewed, confirmed, running
+
+	// Each screen's own state. apply, bootstrap and the dashboard have
+	// none of their own: they draw the shared boards.
+	discover     discoverScreen
+	roles        rolesScreen
+	review       reviewScreen
+	kubeconfig   kubeconfigScreen
+	troubleshoot troubleshootScreen
+	timeline     timelineScreen
+	media        mediaScreen
+}
+
+// screen is what the Model asks of the screen showing: its answer to a
+// key, its picture in w×h cells, and the keys it offers (the footer's
+// short list first, the rest for the help). Each is given the Model for
+// the state the screens share.
+type screen interface {
+	update(m *Model, k tea.KeyPressMsg) tea.Cmd
+	view(m *Model, w, h int) string
+	keys(m *Model) (short, extra []key.Binding)
+}
+
+// current is the screen showing.
+func (m *Model) current() screen {
+	switch m.screen {
+	case ScreenDiscover:
+		return &m.discover
+	case ScreenRoles:
+		return &m.roles
+	case ScreenReview:
+		return &m.review
+	case ScreenApply:
+		return applyScreen{}
+	case ScreenBootstrap:
+		return bootstrapScreen{}
+	case ScreenKubeconfig:
+		return &m.kubeconfig
+	case ScreenTroubleshoot:
+		return &m.troubleshoot
+	case ScreenTimeline:
+		return &m.timeline
+	case ScreenMedia:
+		return &m.media
+	}
+
+	return dashboardScreen{}
+}
+
+// planSave is the wizard saving the plan as it is made (savePlan).
+type planSave struct {
+	said   string // "✓ plan saved" or "✗ plan not saved", for the header
+	saving bool   // a save is in flight
+	again  bool   // the plan changed during it
 }
 
 type confirm struct {
@@ -189,10 +214,11 @@ func New(o Options) *Model {
 		lab:    probe.NewLab(),
 		screen: o.Start,
 		now:    o.Clock(),
-		target: o.Target,
-		steps:  map[string]string{},
 		colour: true,
 	}
+
+	m.discover.target = o.Target
+	m.bringup.steps = map[string]string{}
 
 	m.help.Styles = m.theme.helpStyles()
 
@@ -209,7 +235,7 @@ func New(o Options) *Model {
 	m.plan.Default()
 
 	for _, b := range m.plan.Boards {
-		m.found = append(m.found, found{addr: b.Address, info: "from the saved plan", name: b.Name, model: b.Model})
+		m.discover.found = append(m.discover.found, found{addr: b.Address, info: "from the saved plan", name: b.Name, model: b.Model})
 	}
 
 	if o.Backend == nil && m.screen < ScreenDashboard {
@@ -225,7 +251,7 @@ func New(o Options) *Model {
 	}
 
 	if o.Plan != nil && len(o.Plan.Boards) > 0 && m.screen == ScreenRoles {
-		m.say(idle, fmt.Sprintf("resumed the saved plan (%s): check the roles, esc to scan again", plural(len(o.Plan.Boards), "board", "boards")))
+		m.say(idle, fmt.Sprintf("resumed the saved plan (%s): check the roles, %s to scan again", plural(len(o.Plan.Boards), "board", "boards"), keyName(m.keys.Back)))
 	}
 
 	return m
@@ -272,14 +298,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case Progress:
 		m.onProgress(msg)
 	case planSavedMsg:
-		m.saved, m.saving = "✓ plan saved", false
+		m.save.said, m.save.saving = "✓ plan saved", false
 		if msg.err != nil {
-			m.saved = "✗ plan not saved"
+			m.save.said = "✗ plan not saved"
 			m.say(bad, "the plan could not be saved: "+msg.err.Error())
 		}
 
-		if m.saveAgain {
-			m.saveAgain = false
+		if m.save.again {
+			m.save.again = false
 
 			return m, m.savePlan()
 		}
@@ -292,7 +318,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case mediaMsg:
 		m.onMedia(msg)
 	case previewMsg:
-		m.previews, m.previewErr, m.previewing, m.preflight = msg.previews, msg.err, false, msg.checks
+		m.review.previews, m.review.previewErr, m.review.previewing, m.review.preflight = msg.previews, msg.err, false, msg.checks
 	case tea.KeyPressMsg:
 		return m, m.onKey(msg)
 	}
@@ -317,16 +343,16 @@ func (m *Model) fold(evs []probe.Event) {
 		m.lab.Apply(e)
 
 		if e.Kind == probe.Discovered {
-			m.addFound(e.Node, e.Detail, false)
+			m.discover.addFound(e.Node, e.Detail, false)
 		}
 	}
 
 	m.now = m.clock()
 
 	if m.screen == ScreenBootstrap && m.bootstrapped() {
-		m.bootstrapping = false
+		m.bringup.bootstrapping = false
 		m.screen = ScreenKubeconfig
-		m.sel = 0
+		m.kubeconfig.sel = 0
 		m.say(good, "etcd is bootstrapped: Kubernetes is coming up")
 	}
 }
@@ -352,8 +378,8 @@ func (m *Model) foldPlanned() {
 func (m *Model) onProgress(p Progress) {
 	switch p.Op {
 	case OpScan:
-		m.scan = p
-		m.scanning = !p.Finished
+		m.discover.scan = p
+		m.discover.scanning = !p.Finished
 
 		if p.Err != nil {
 			m.say(bad, "scan failed: "+p.Err.Error())
@@ -361,12 +387,12 @@ func (m *Model) onProgress(p Progress) {
 			m.say(good, "scan done: "+plural(p.Total, "address", "addresses")+" tried")
 		}
 	case OpApply:
-		if p.Finished && !m.applying {
+		if p.Finished && !m.bringup.applying {
 			break // cancelled: the person was told so
 		}
 
 		if p.Node != "" && p.Step != "" {
-			m.steps[p.Node] = p.Step
+			m.bringup.steps[p.Node] = p.Step
 		}
 
 		switch {
@@ -377,24 +403,24 @@ func (m *Model) onProgress(p Progress) {
 		}
 
 		if p.Finished {
-			m.applying = false
+			m.bringup.applying = false
 
 			if p.Err == nil {
 				m.say(good, "every board has its config; watch them install and reboot")
 			}
 		}
 	case OpRegister:
-		m.register = p
+		m.review.register = p
 
 		switch {
 		case p.Err != nil:
-			m.registering = false
-			m.say(bad, "the schematics are not registered: "+p.Err.Error()+" — enter tries again")
+			m.review.registering = false
+			m.say(bad, "the schematics are not registered: "+p.Err.Error()+" — "+keyName(m.keys.Enter)+" tries again")
 		case p.Finished:
-			m.registering = false
-			m.say(good, "each role's schematic is registered — enter applies the configs")
+			m.review.registering = false
+			m.say(good, "each role's schematic is registered — "+keyName(m.keys.Enter)+" applies the configs")
 		case p.Step != "":
-			m.registered = append(m.registered, p.Step)
+			m.review.registered = append(m.review.registered, p.Step)
 		}
 	case OpRepair:
 		m.onRepairProgress(p)
@@ -404,9 +430,9 @@ func (m *Model) onProgress(p Progress) {
 		m.onFlash(p)
 	case OpBootstrap:
 		if p.Err != nil {
-			m.bootstrapping = false
-			m.bootErr = p.Err.Error()
-			m.say(bad, "bootstrap failed: "+p.Err.Error()+" — r retries")
+			m.bringup.bootstrapping = false
+			m.bringup.bootErr = p.Err.Error()
+			m.say(bad, "bootstrap failed: "+p.Err.Error()+" — "+keyName(m.keys.Retry)+" retries")
 		} else if p.Step != "" {
 			m.say(busy, p.Step)
 		}
@@ -416,20 +442,20 @@ func (m *Model) onProgress(p Progress) {
 func (m *Model) say(t tone, s string) { m.notice, m.noticeTone = s, t }
 
 func (m *Model) busy() bool {
-	return m.applying || m.bootstrapping || m.fix != nil && m.fix.running || m.media.flashing || m.move != nil && m.move.running
+	return m.bringup.applying || m.bringup.bootstrapping || m.fix != nil && m.fix.running || m.media.flashing || m.move != nil && m.move.running
 }
 
 func (m *Model) quit() tea.Cmd {
-	if m.cancelApply != nil {
-		m.cancelApply()
+	if m.bringup.cancel != nil {
+		m.bringup.cancel()
 	}
 
-	if m.cancelFix != nil {
-		m.cancelFix()
+	if m.fix != nil && m.fix.cancel != nil {
+		m.fix.cancel()
 	}
 
-	if m.cancelMove != nil {
-		m.cancelMove()
+	if m.move != nil && m.move.cancel != nil {
+		m.move.cancel()
 	}
 
 	if m.media.cancel != nil {
@@ -496,35 +522,14 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.quit()
 	}
 
-	switch m.screen {
-	case ScreenDiscover:
-		return m.discoverKey(k)
-	case ScreenRoles:
-		return m.rolesKey(k)
-	case ScreenReview:
-		return m.reviewKey(k)
-	case ScreenApply, ScreenBootstrap:
-		return m.applyKey(k)
-	case ScreenKubeconfig:
-		return m.kubeconfigKey(k)
-	case ScreenDashboard:
-		return m.dashboardKey(k)
-	case ScreenTroubleshoot:
-		return m.troubleshootKey(k)
-	case ScreenTimeline:
-		return m.timelineKey(k)
-	case ScreenMedia:
-		return m.mediaKey(k)
-	}
-
-	return nil
+	return m.current().update(m, k)
 }
 
 func (m *Model) askQuit() {
 	what := "applying configs"
 
 	switch {
-	case m.bootstrapping:
+	case m.bringup.bootstrapping:
 		what = "bootstrapping"
 	case m.fix != nil && m.fix.running:
 		what = "repairing " + m.fix.repair.Node
@@ -564,7 +569,7 @@ func (m *Model) frame() string {
 	if m.showHelp {
 		body = m.helpView(w)
 	} else {
-		body = m.body(w, bodyH)
+		body = m.current().view(m, w, bodyH)
 	}
 
 	lines := strings.Split(body, "\n")
@@ -573,29 +578,6 @@ func (m *Model) frame() string {
 	}
 
 	return fit(header+"\n"+strings.Join(lines[:bodyH], "\n")+"\n"+footer, w, h)
-}
-
-func (m *Model) body(w, h int) string {
-	switch m.screen {
-	case ScreenDiscover:
-		return m.discoverView(w, h)
-	case ScreenRoles:
-		return m.rolesView(w, h)
-	case ScreenReview:
-		return m.reviewView(w, h)
-	case ScreenApply, ScreenBootstrap:
-		return m.applyView(w, h)
-	case ScreenKubeconfig:
-		return m.kubeconfigView(w, h)
-	case ScreenTroubleshoot:
-		return m.troubleshootView(w, h)
-	case ScreenTimeline:
-		return m.timelineView(w, h)
-	case ScreenMedia:
-		return m.mediaView(w, h)
-	}
-
-	return m.dashboardView(w, h)
 }
 
 // header: the product, the cluster, where we are, and the clock.
@@ -620,9 +602,9 @@ func (m *Model) header(w int) string {
 		right = "● live " + right
 	}
 
-	if m.saved != "" && m.screen <= ScreenReview {
+	if m.save.said != "" && m.screen <= ScreenReview {
 		// The plan is saved as it is made: say so while it is being made.
-		right = m.saved + " · " + right
+		right = m.save.said + " · " + right
 	}
 
 	right = t.Dim.Render(right)
@@ -684,14 +666,14 @@ func (m *Model) footer(w int) string {
 
 	switch {
 	case m.confirm != nil:
-		status = t.Warn.Render("? "+m.confirm.question) + "  " + t.Key.Render("y") + " yes  " + t.Key.Render("n") + " no"
+		status = t.Warn.Render("? "+m.confirm.question) + "  " + t.Key.Render(keyName(m.keys.Yes)) + " yes  " + t.Key.Render(keyName(m.keys.No)) + " no"
 	case m.input != nil:
 		status = t.Key.Render(m.input.label+": ") + m.input.value + "█"
 	case m.notice != "":
 		icon := map[tone]string{good: "✓", bad: "✗", warn: "!", busy: "…", idle: "·"}[m.noticeTone]
 		status = t.tone(m.noticeTone).Render(icon + " " + m.notice)
 	case m.filter != "" && m.screen >= ScreenDashboard:
-		status = t.Dim.Render("filter: ") + m.filter + t.Dim.Render("  (/ to change, esc to clear)")
+		status = t.Dim.Render("filter: ") + m.filter + t.Dim.Render("  ("+keyName(m.keys.Filter)+" to change, "+keyName(m.keys.Back)+" to clear)")
 	}
 
 	return pad(status, w) + "\n" + m.help.View(m.screenKeys())

@@ -20,13 +20,14 @@ type moveView struct {
 	err     error
 	loading bool
 	running bool
+	cancel  context.CancelFunc // stops it while it runs
 }
 
 // startMove previews making n the gateway; nothing runs yet.
 func (m *Model) startMove(n *probe.Node) tea.Cmd {
 	switch gw, ok := m.plan.Gateway(); {
 	case m.move != nil && m.move.running:
-		m.say(warn, "the gateway is moving to "+m.move.to+": x cancels it until a board reboots")
+		m.say(warn, "the gateway is moving to "+m.move.to+": "+keyName(m.keys.CancelFix)+" cancels it until a board reboots")
 
 		return nil
 	case m.fix != nil && m.fix.running:
@@ -38,7 +39,7 @@ func (m *Model) startMove(n *probe.Node) tea.Cmd {
 
 		return nil
 	case gw.Name == n.Name:
-		m.say(idle, n.Name+" is the gateway already: pick another board and press g")
+		m.say(idle, n.Name+" is the gateway already: pick another board and press "+keyName(m.keys.MoveGateway))
 
 		return nil
 	case m.o.Backend == nil:
@@ -49,7 +50,7 @@ func (m *Model) startMove(n *probe.Node) tea.Cmd {
 
 	m.move = &moveView{to: n.Name, loading: true}
 	m.fix = nil
-	m.tsScroll = 0
+	m.troubleshoot.scroll = 0
 	m.screen = ScreenTroubleshoot
 	be, ctx, to := m.o.Backend, m.ctx, n.Name
 
@@ -80,9 +81,9 @@ func (m *Model) onMovePrepared(msg movePreparedMsg) {
 
 func (m *Model) runMove(mv *gateway.Move) tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.cancelMove = cancel
+	m.move.cancel = cancel
 	m.move.running = true
-	m.say(busy, "moving the gateway to "+mv.To.Name+" — x cancels until it reboots")
+	m.say(busy, "moving the gateway to "+mv.To.Name+" — "+keyName(m.keys.CancelFix)+" cancels until it reboots")
 
 	be := m.o.Backend
 
@@ -94,9 +95,9 @@ func (m *Model) onMoveProgress(p Progress) {
 		return
 	}
 
-	if m.cancelMove != nil {
-		m.cancelMove()
-		m.cancelMove = nil
+	if m.move != nil && m.move.cancel != nil {
+		m.move.cancel()
+		m.move.cancel = nil
 	}
 
 	if p.Err != nil {
@@ -119,11 +120,11 @@ func (m *Model) onMoveProgress(p Progress) {
 
 // cancelMoving stops the move (a board already rebooting carries on).
 func (m *Model) cancelMoving() bool {
-	if m.cancelMove == nil {
+	if m.move == nil || m.move.cancel == nil {
 		return false
 	}
 
-	m.cancelMove()
+	m.move.cancel()
 	m.say(warn, "cancelling the move to "+m.move.to)
 
 	return true
@@ -131,7 +132,7 @@ func (m *Model) cancelMoving() bool {
 
 // movePreview is what the move will do, for its confirmation.
 func (m *Model) movePreview(w int) []string {
-	t, v := m.theme, m.move
+	t, v, k := m.theme, m.move, m.keys
 
 	out := []string{t.Title.Render("Make " + v.to + " the gateway"), ""}
 
@@ -139,7 +140,7 @@ func (m *Model) movePreview(w int) []string {
 	case v.loading:
 		return append(out, t.Busy.Render("… preparing: editing the plan, regenerating both configs from the secrets bundle"))
 	case v.err != nil:
-		return append(out, t.Bad.Render("✗ it cannot move: ")+v.err.Error(), "", t.Dim.Render("esc goes back"))
+		return append(out, t.Bad.Render("✗ it cannot move: ")+v.err.Error(), "", t.Dim.Render(keyName(k.Back)+" goes back"))
 	}
 
 	mv := v.mv
@@ -173,7 +174,7 @@ func (m *Model) movePreview(w int) []string {
 	diff(mv.To.Name+"'s config (secrets redacted)", mv.ConfigDiffs[mv.To.Name])
 	diff(mv.From.Name+"'s config (secrets redacted)", mv.ConfigDiffs[mv.From.Name])
 
-	return append(out, "", t.Dim.Render("y moves it, touching "+mv.To.Name+" and "+mv.From.Name+" only · n or esc leaves it"))
+	return append(out, "", t.Dim.Render(keyName(k.Yes)+" moves it, touching "+mv.To.Name+" and "+mv.From.Name+" only · "+keyName(k.No)+" or "+keyName(k.Back)+" leaves it"))
 }
 
 // handoverLines are the route panel's account of the gateway moving.

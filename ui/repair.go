@@ -19,13 +19,14 @@ type fixView struct {
 	err     error
 	loading bool
 	running bool
+	cancel  context.CancelFunc // stops it while it runs
 }
 
 // startFix previews the focused board's first repair: the backend prepares
 // it (the exact command, the diff) in a command; nothing runs yet.
 func (m *Model) startFix(n *probe.Node) tea.Cmd {
 	if m.fix != nil && m.fix.running {
-		m.say(warn, "a repair is running on "+m.fix.repair.Node+": x cancels it")
+		m.say(warn, "a repair is running on "+m.fix.repair.Node+": "+keyName(m.keys.CancelFix)+" cancels it")
 
 		return nil
 	}
@@ -45,7 +46,7 @@ func (m *Model) startFix(n *probe.Node) tea.Cmd {
 
 	r := *d.Repair
 	m.fix = &fixView{repair: r, loading: true}
-	m.tsScroll = 0
+	m.troubleshoot.scroll = 0
 	be, ctx := m.o.Backend, m.ctx
 
 	return func() tea.Msg {
@@ -88,9 +89,9 @@ func (m *Model) onRepairPrepared(msg repairPreparedMsg) {
 
 func (m *Model) runFix(job *repair.Job) tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.cancelFix = cancel
+	m.fix.cancel = cancel
 	m.fix.running = true
-	m.say(busy, "repairing "+job.Board.Name+": "+job.Repair.Title+" — x cancels until it reboots")
+	m.say(busy, "repairing "+job.Board.Name+": "+job.Repair.Title+" — "+keyName(m.keys.CancelFix)+" cancels until it reboots")
 
 	be := m.o.Backend
 
@@ -102,9 +103,9 @@ func (m *Model) onRepairProgress(p Progress) {
 		return
 	}
 
-	if m.cancelFix != nil {
-		m.cancelFix()
-		m.cancelFix = nil
+	if m.fix != nil && m.fix.cancel != nil {
+		m.fix.cancel()
+		m.fix.cancel = nil
 	}
 
 	if m.fix != nil {
@@ -124,8 +125,8 @@ func (m *Model) onRepairProgress(p Progress) {
 // cancelRepair stops the running repair (the board carries on with what
 // it was already told).
 func (m *Model) cancelRepair() {
-	if m.cancelFix != nil {
-		m.cancelFix()
+	if m.fix != nil && m.fix.cancel != nil {
+		m.fix.cancel()
 		m.say(warn, "cancelling the repair of "+m.fix.repair.Node)
 	}
 }
@@ -134,7 +135,7 @@ func (m *Model) cancelRepair() {
 // board, what happens to it, the equivalent command, reboot and time, and
 // the diff of a re-applied config.
 func (m *Model) fixPreview(w int) []string {
-	t, f := m.theme, m.fix
+	t, f, k := m.theme, m.fix, m.keys
 	r := f.repair
 
 	out := []string{t.Title.Render("Repair: " + r.Title), ""}
@@ -144,7 +145,7 @@ func (m *Model) fixPreview(w int) []string {
 	case f.loading:
 		return append(out, "", t.Busy.Render("… preparing: regenerating the config and reading what "+r.Node+" runs"))
 	case f.err != nil:
-		return append(out, "", t.Bad.Render("✗ it cannot run: ")+f.err.Error(), "", t.Dim.Render("esc goes back"))
+		return append(out, "", t.Bad.Render("✗ it cannot run: ")+f.err.Error(), "", t.Dim.Render(keyName(k.Back)+" goes back"))
 	}
 
 	j := f.job
@@ -189,5 +190,5 @@ func (m *Model) fixPreview(w int) []string {
 		}
 	}
 
-	return append(out, "", t.Dim.Render("y runs it on "+r.Node+" only · n or esc leaves it"))
+	return append(out, "", t.Dim.Render(keyName(k.Yes)+" runs it on "+r.Node+" only · "+keyName(k.No)+" or "+keyName(k.Back)+" leaves it"))
 }

@@ -9,32 +9,57 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/image"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 	"github.com/liftoff-lab/liftoff/probe"
 )
 
-func (m *Model) reviewKey(k tea.KeyPressMsg) tea.Cmd {
+// reviewScreen is the third step: what each board gets (image,
+// extensions, config and its diff), the schematics' registration with the
+// Image Factory, and what the boards say against the plan.
+type reviewScreen struct {
+	scroll   int
+	showDiff bool // each board's config diff in full (d)
+
+	previews   []config.Preview // the config diffs
+	previewErr error
+	previewing bool
+	preflight  plan.Problems // what the boards said of themselves against the plan
+
+	registering bool
+	registered  []string // one line per schematic
+	register    Progress // the last one
+}
+
+func (s *reviewScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+
+	return []key.Binding{with(k.Enter, "apply"), k.Diff, with(k.Up, "scroll"), k.Back, k.Help, k.Quit},
+		[]key.Binding{k.Down, k.PageUp, k.PageDown}
+}
+
+func (s *reviewScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(k, m.keys.Up):
-		m.scroll = max(0, m.scroll-1)
+		s.scroll = max(0, s.scroll-1)
 	case key.Matches(k, m.keys.Down):
-		m.scroll++
+		s.scroll++
 	case key.Matches(k, m.keys.PageDown):
-		m.scroll += 10
+		s.scroll += 10
 	case key.Matches(k, m.keys.PageUp):
-		m.scroll = max(0, m.scroll-10)
+		s.scroll = max(0, s.scroll-10)
 	case key.Matches(k, m.keys.Diff):
-		m.showDiff, m.scroll = !m.showDiff, 0
+		s.showDiff, s.scroll = !s.showDiff, 0
 	case key.Matches(k, m.keys.Back):
 		m.screen = ScreenRoles
 	case key.Matches(k, m.keys.Enter):
 		switch {
-		case m.registering:
+		case s.registering:
 			m.say(busy, "registering the schematics with the Image Factory first")
 
 			return nil
-		case m.register.Err != nil:
+		case s.register.Err != nil:
 			return m.registerSchematics()
 		}
 
@@ -51,7 +76,7 @@ func (m *Model) registerSchematics() tea.Cmd {
 		return nil
 	}
 
-	m.registering, m.registered, m.register = true, nil, Progress{Op: OpRegister}
+	m.review.registering, m.review.registered, m.review.register = true, nil, Progress{Op: OpRegister}
 	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
 
 	return operation(ctx, OpRegister, "", func(report func(Progress)) (string, error) { return "", b.Register(ctx, p, report) })
@@ -59,7 +84,7 @@ func (m *Model) registerSchematics() tea.Cmd {
 
 // registerLines is the review's Image Factory step: each schematic as it
 // registers, then one line for them all.
-func (m *Model) registerLines(w int) []string {
+func (s *reviewScreen) registerLines(m *Model, w int) []string {
 	t := m.theme
 	head := t.Title.Render("Image Factory") + "  " + t.Dim.Render(probe.OrDash(m.plan.Images.Factory))
 
@@ -75,18 +100,18 @@ func (m *Model) registerLines(w int) []string {
 		}
 	}
 
-	switch r := m.register; {
+	switch r := s.register; {
 	case r.Err != nil:
-		styled(t.Bad, "  ✗ ", r.Err.Error()+" — enter tries again")
-	case m.registering:
-		for _, l := range m.registered {
+		styled(t.Bad, "  ✗ ", r.Err.Error()+" — "+keyName(m.keys.Enter)+" tries again")
+	case s.registering:
+		for _, l := range s.registered {
 			lines = append(lines, indent("  ✓ ", l, w)...)
 		}
 
 		lines = append(lines, t.Busy.Render(fmt.Sprintf("  … registering each role's schematic %d/%d", r.Done, r.Total)))
 	case r.Finished:
 		var keys []string
-		for _, l := range m.registered {
+		for _, l := range s.registered {
 			keys = append(keys, strings.Fields(l)[0])
 		}
 
@@ -102,7 +127,7 @@ func (m *Model) preview() tea.Cmd {
 		return nil
 	}
 
-	m.previews, m.previewErr, m.previewing = nil, nil, true
+	m.review.previews, m.review.previewErr, m.review.previewing = nil, nil, true
 	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
 
 	return func() tea.Msg {
@@ -114,23 +139,21 @@ func (m *Model) preview() tea.Cmd {
 
 // diffLines is one board's config diff for the review: a summary line, and
 // the diff itself when d is on.
-func (m *Model) diffLines(board string, w int) []string {
-	t := m.theme
-
+func (s *reviewScreen) diffLines(t Theme, board string, w int) []string {
 	switch {
-	case m.previewing:
+	case s.previewing:
 		return []string{"  diff       " + t.Busy.Render("… generating")}
-	case m.previewErr != nil:
-		return wrapStyled(t.Bad, "  diff       ✗ "+m.previewErr.Error(), w)
+	case s.previewErr != nil:
+		return wrapStyled(t.Bad, "  diff       ✗ "+s.previewErr.Error(), w)
 	}
 
-	for _, pv := range m.previews {
+	for _, pv := range s.previews {
 		if pv.Board != board {
 			continue
 		}
 
 		out := indent("  diff       ", fmt.Sprintf("+%d -%d lines against %s", pv.Plus, pv.Minus, pv.Against), w)
-		if !m.showDiff {
+		if !s.showDiff {
 			return out
 		}
 
@@ -158,7 +181,7 @@ func (m *Model) diffLines(board string, w int) []string {
 	return nil
 }
 
-func (m *Model) reviewView(w, h int) string {
+func (s *reviewScreen) view(m *Model, w, h int) string {
 	t := m.theme
 	p := m.plan
 	top := []string{t.Title.Render("Review: what each board gets")}
@@ -166,7 +189,7 @@ func (m *Model) reviewView(w, h int) string {
 		p.Cluster.TalosVersion, p.Cluster.KubernetesVersion, probe.OrDash(p.EndpointURL()), p.Network.PodCIDR, p.Network.ServiceCIDR), w)...)
 	top = append(top, "")
 
-	lines := m.registerLines(w)
+	lines := s.registerLines(m, w)
 
 	idW := 12
 	if w >= 140 {
@@ -188,28 +211,29 @@ func (m *Model) reviewView(w, h int) string {
 		lines = append(lines, indent("  modules    ", moduleSummary(im.Extensions), w)...)
 		lines = append(lines, indent("  installer  ", strings.Replace(im.Installer, im.SchematicID, short(im.SchematicID, idW), 1), w)...)
 		lines = append(lines, indent("  config     ", configSummary(p, b), w)...)
-		lines = append(lines, m.diffLines(b.Name, w)...)
+		lines = append(lines, s.diffLines(t, b.Name, w)...)
 		lines = append(lines, "")
 	}
 
 	lines = append(lines, m.problemLines(w)...)
 
-	if len(m.preflight) > 0 {
+	if len(s.preflight) > 0 {
 		lines = append(lines, "", t.Title.Render("What the boards say"))
 
-		for _, pr := range m.preflight.Errors() {
+		for _, pr := range s.preflight.Errors() {
 			lines = append(lines, wrapStyled(t.Bad, "✗ "+pr.String(), w)...)
 		}
 
-		for _, pr := range m.preflight.Warnings() {
+		for _, pr := range s.preflight.Warnings() {
 			lines = append(lines, wrapStyled(t.Warn, "! "+pr.String(), w)...)
 		}
 	}
 
-	lines = append(lines, "", t.Accent.Render(fmt.Sprintf("enter applies these configs to %s · d %s the diffs · esc goes back",
-		plural(len(p.Boards), "board", "boards"), orNot(m.showDiff, "hides", "shows"))))
+	k := m.keys
+	lines = append(lines, "", t.Accent.Render(fmt.Sprintf("%s applies these configs to %s · %s %s the diffs · %s goes back",
+		keyName(k.Enter), plural(len(p.Boards), "board", "boards"), keyName(k.Diff), orNot(s.showDiff, "hides", "shows"), keyName(k.Back))))
 
-	return strings.Join(top, "\n") + "\n" + m.scrolled(lines, h-len(top), &m.scroll)
+	return strings.Join(top, "\n") + "\n" + m.scrolled(lines, h-len(top), &s.scroll)
 }
 
 func (m *Model) roleWord(role string) string {

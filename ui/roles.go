@@ -12,20 +12,33 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/plan"
 )
 
+// rolesScreen is the second step: each board's machine type, role, model
+// and install disk, one board selected. The boards are the plan's.
+type rolesScreen struct {
+	sel int
+}
+
+func (s *rolesScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+
+	return []key.Binding{k.Machine, k.Role, k.Gateway, with(k.Enter, "review"), k.Help},
+		[]key.Binding{k.ControlPlane, k.Worker, k.Rename, k.Model, k.Disk, k.Up, k.Down, k.Back}
+}
+
 // toRoles turns the boards found into plan boards: new ones get a name, a
 // machine type (the first board a control plane) and the compute role.
 func (m *Model) toRoles() tea.Cmd {
 	keep := m.plan.Boards[:0]
 
 	for _, b := range m.plan.Boards {
-		if slices.ContainsFunc(m.found, func(f found) bool { return f.addr == b.Address }) {
+		if slices.ContainsFunc(m.discover.found, func(f found) bool { return f.addr == b.Address }) {
 			keep = append(keep, b)
 		}
 	}
 
 	m.plan.Boards = keep
 
-	for _, f := range m.found {
+	for _, f := range m.discover.found {
 		if slices.ContainsFunc(m.plan.Boards, func(b plan.Board) bool { return b.Address == f.addr }) {
 			continue
 		}
@@ -54,7 +67,7 @@ func (m *Model) toRoles() tea.Cmd {
 	}
 
 	m.plan.Default()
-	m.screen, m.sel = ScreenRoles, 0
+	m.screen, m.roles.sel = ScreenRoles, 0
 	m.say(idle, "pick each board's machine type and role; exactly one board is the gateway")
 
 	return m.savePlan()
@@ -86,19 +99,19 @@ func (m *Model) savePlan() tea.Cmd {
 		return nil
 	}
 
-	if m.saving {
-		m.saveAgain = true
+	if m.save.saving {
+		m.save.again = true
 
 		return nil
 	}
 
-	m.saving = true
+	m.save.saving = true
 	b, p := m.o.Backend, clonePlan(m.plan)
 
 	return func() tea.Msg { return planSavedMsg{err: b.SavePlan(p)} }
 }
 
-func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
+func (s *rolesScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 	bs := m.plan.Boards
 	if len(bs) == 0 {
 		if key.Matches(k, m.keys.Back) {
@@ -108,14 +121,14 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 
-	m.sel = min(m.sel, len(bs)-1)
-	b := &bs[m.sel]
+	s.sel = min(s.sel, len(bs)-1)
+	b := &bs[s.sel]
 
 	switch {
 	case key.Matches(k, m.keys.Up):
-		m.sel = max(0, m.sel-1)
+		s.sel = max(0, s.sel-1)
 	case key.Matches(k, m.keys.Down):
-		m.sel = min(len(bs)-1, m.sel+1)
+		s.sel = min(len(bs)-1, s.sel+1)
 	case key.Matches(k, m.keys.Machine, m.keys.ControlPlane, m.keys.Worker):
 		switch {
 		case key.Matches(k, m.keys.ControlPlane):
@@ -157,7 +170,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 
 		return m.savePlan()
 	case key.Matches(k, m.keys.Disk):
-		disks := m.disksOf(b.Address)
+		disks := m.discover.disksOf(b.Address)
 		if len(disks) == 0 {
 			m.say(warn, "discovery saw no disks on "+b.Name+": set installDisk in lab.yaml")
 
@@ -187,7 +200,7 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 				return nil
 			}
 
-			m.plan.Boards[m.sel].Name = v
+			m.plan.Boards[s.sel].Name = v
 
 			return m.savePlan()
 		}}
@@ -198,8 +211,8 @@ func (m *Model) rolesKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 
-		m.screen, m.scroll = ScreenReview, 0
-		m.say(idle, "check the images and configs (d shows each config's diff), then apply")
+		m.screen, m.review.scroll = ScreenReview, 0
+		m.say(idle, "check the images and configs ("+keyName(m.keys.Diff)+" shows each config's diff), then apply")
 
 		return tea.Batch(m.preview(), m.registerSchematics())
 	case key.Matches(k, m.keys.Back):
@@ -228,7 +241,7 @@ func (m *Model) makeGateway(b *plan.Board) tea.Cmd {
 	return m.savePlan()
 }
 
-func (m *Model) rolesView(w, h int) string {
+func (s *rolesScreen) view(m *Model, w, h int) string {
 	t := m.theme
 	lines := []string{t.Title.Render("What does each board become?")}
 	lines = append(lines, wrapStyled(t.Dim, "compute: "+strings.Join(image.Extensions(m.plan, plan.Compute), " ")+
@@ -237,7 +250,7 @@ func (m *Model) rolesView(w, h int) string {
 
 	for i, b := range m.plan.Boards {
 		mark := "  "
-		if i == m.sel {
+		if i == s.sel {
 			mark = "▸ "
 		}
 
@@ -247,7 +260,7 @@ func (m *Model) rolesView(w, h int) string {
 		}
 
 		line := mark + pad(b.Name, 10) + " " + pad(b.Address, 15) + " " + pad(b.Model, 6) + " " + pad(b.InstallDisk, 13) + " " + pad(b.Machine, 13) + " " + role
-		if i == m.sel {
+		if i == s.sel {
 			line = t.Selected.Render(ansiStrip(line))
 		}
 
@@ -258,7 +271,7 @@ func (m *Model) rolesView(w, h int) string {
 
 	if gw, ok := m.plan.Gateway(); ok && strings.HasPrefix(m.notice, "refused:") {
 		// The status line says what was refused; this says why.
-		lines = append(lines, wrapStyled(t.Bad, "✗ one gateway per cluster: several routers fight over the same routes, and tailscale without its own config never becomes ready, so its node never does. To move the gateway, make "+gw.Name+" compute first (r on it).", w)...)
+		lines = append(lines, wrapStyled(t.Bad, "✗ one gateway per cluster: several routers fight over the same routes, and tailscale without its own config never becomes ready, so its node never does. To move the gateway, make "+gw.Name+" compute first ("+keyName(m.keys.Role)+" on it).", w)...)
 		lines = append(lines, "")
 	}
 

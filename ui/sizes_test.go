@@ -46,7 +46,7 @@ func TestEveryScreenFits(t *testing.T) {
 		for _, size := range [][2]int{{20, 5}, {60, 16}, {80, 24}, {100, 30}, {250, 70}} {
 			m := New(Options{Backend: nopBackend{}, Plan: p, Start: screen, Clock: func() time.Time { return t0.Add(20 * time.Minute) }})
 			m.fold(events)
-			m.addFound("192.168.1.99", strings.Repeat("summary ", 30), false)
+			m.discover.addFound("192.168.1.99", strings.Repeat("summary ", 30), false)
 			m.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
 			m.screen = screen
 
@@ -93,15 +93,15 @@ func (nopBackend) MoveGateway(context.Context, *gateway.Move) error { return nil
 func TestFoundStaysInAddressOrder(t *testing.T) {
 	m := New(Options{})
 	for _, a := range []string{"192.168.1.20", "192.168.1.3", "10.0.0.9", "192.168.1.100"} {
-		m.addFound(a, "", false)
+		m.discover.addFound(a, "", false)
 	}
 
-	if i := m.addFound("192.168.1.4", "", true); i != 2 {
+	if i := m.discover.addFound("192.168.1.4", "", true); i != 2 {
 		t.Errorf("192.168.1.4 went to %d, want 2", i)
 	}
 
 	var got []string
-	for _, f := range m.found {
+	for _, f := range m.discover.found {
 		got = append(got, f.addr)
 	}
 

@@ -13,11 +13,10 @@ import (
 // timeline is the bring-up as a picture: one row per board, its phases as
 // segments on a time axis shared by every board, growing live. It is its
 // own small type: the model hands it what to draw (timelineInput) and it
-// keeps only its scroll position, so it moves to its own screen type as
-// it is.
+// keeps only its scroll position; timelineScreen (timeline_screen.go)
+// adds the screen's keys and where esc goes.
 type timeline struct {
-	first int    // the first row shown
-	back  Screen // where esc goes: the troubleshoot view it was opened from, or the dashboard
+	first int // the first row shown
 }
 
 // timelineInput is everything the timeline reads of the model.
@@ -27,6 +26,7 @@ type timelineInput struct {
 	now   time.Time
 	speed float64 // the lab's speed: expectations shrink by it
 	theme Theme
+	keys  keyMap // for the scroll hint's key names
 	// state is a board's state in the dashboard's words.
 	state func(*probe.Node) state
 }
@@ -300,9 +300,9 @@ func (tl *timeline) bar(t probe.Timeline, a axis, now time.Time) []tlCell {
 	return cells
 }
 
-// view draws the whole screen: title, axis, rows (scrolled to keep the
+// draw draws the whole screen: title, axis, rows (scrolled to keep the
 // selected board in view), legend.
-func (tl *timeline) view(in timelineInput, w, h int) string {
+func (tl *timeline) draw(in timelineInput, w, h int) string {
 	t := in.theme
 	pal := newPalette(t)
 
@@ -369,8 +369,8 @@ func (tl *timeline) view(in timelineInput, w, h int) string {
 	}
 
 	if hidden {
-		out = append(out, t.Dim.Render(fmt.Sprintf("  ↕ boards %d–%d of %d — ↑/↓ scroll, enter explains the selected one",
-			tl.first+1, min(len(in.nodes), tl.first+rows), len(in.nodes))))
+		out = append(out, t.Dim.Render(fmt.Sprintf("  ↕ boards %d–%d of %d — %s/%s scroll, %s explains the selected one",
+			tl.first+1, min(len(in.nodes), tl.first+rows), len(in.nodes), keyName(in.keys.Up), keyName(in.keys.Down), keyName(in.keys.Enter))))
 	}
 
 	return strings.Join(append(append(out, ""), legend...), "\n")

@@ -14,12 +14,27 @@ import (
 // The model's side of the timeline: opening it, its keys, what it is
 // given to draw, and the troubleshoot view's one-board version.
 
+// timelineScreen is the bring-up as a timeline, one row per board. It
+// draws with timeline (timeline.go); the board focused is the Model's.
+type timelineScreen struct {
+	timeline
+	back Screen // where esc goes: the troubleshoot view it was opened from, or the dashboard
+}
+
+func (s *timelineScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+
+	return []key.Binding{with(k.Up, "board"), with(k.Enter, "why?"), k.Filter, with(k.Back, "back"), k.Help},
+		[]key.Binding{k.Down, k.PageUp, k.PageDown, k.Home, k.End, with(k.Troubleshoot, "why?"),
+			with(k.Timeline, "dashboard"), k.Dashboard, k.Quit}
+}
+
 func (m *Model) openTimeline() tea.Cmd {
 	if m.screen != ScreenTimeline {
 		m.timeline.back = m.screen
 	}
 
-	if m.screen == ScreenTroubleshoot && m.back == ScreenTimeline {
+	if m.screen == ScreenTroubleshoot && m.troubleshoot.back == ScreenTimeline {
 		m.timeline.back = ScreenDashboard // no loop between the two
 	}
 
@@ -34,14 +49,14 @@ func (m *Model) openTimeline() tea.Cmd {
 
 func (m *Model) timelineInput() timelineInput {
 	return timelineInput{
-		nodes: m.boards(), focus: m.focus, now: m.now, speed: m.o.Speed, theme: m.theme,
+		nodes: m.boards(), focus: m.focus, now: m.now, speed: m.o.Speed, theme: m.theme, keys: m.keys,
 		state: func(n *probe.Node) state { return nodeState(n, m.now) },
 	}
 }
 
-func (m *Model) timelineView(w, h int) string { return m.timeline.view(m.timelineInput(), w, h) }
+func (s *timelineScreen) view(m *Model, w, h int) string { return s.draw(m.timelineInput(), w, h) }
 
-func (m *Model) timelineKey(k tea.KeyPressMsg) tea.Cmd {
+func (s *timelineScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 	n := len(m.boards())
 	last := max(0, n-1)
 
@@ -68,7 +83,7 @@ func (m *Model) timelineKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 
 		m.screen = ScreenDashboard
-		if m.timeline.back == ScreenTroubleshoot {
+		if s.back == ScreenTroubleshoot {
 			m.screen = ScreenTroubleshoot
 		}
 	case key.Matches(k, m.keys.Timeline, m.keys.Dashboard):
@@ -111,7 +126,7 @@ func (m *Model) timelineSection(n *probe.Node, w int) []string {
 	}
 
 	t := m.theme
-	out := []string{t.Title.Render("Timeline") + t.Dim.Render(" — p shows every board"), "  " + bar}
+	out := []string{t.Title.Render("Timeline") + t.Dim.Render(" — "+keyName(m.keys.Timeline)+" shows every board"), "  " + bar}
 
 	return append(append(out, indent("  ", timelineWords(tn, n), w)...), "")
 }

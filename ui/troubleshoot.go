@@ -16,6 +16,39 @@ const (
 	logTail = 5
 )
 
+// troubleshootScreen is "why is this board not Ready?": the board list
+// beside the focused board's diagnoses, evidence and timeline, or a
+// repair's or a gateway move's preview. The board focused is the Model's,
+// shared with the dashboard.
+type troubleshootScreen struct {
+	detail bool   // tab: the keys scroll the details, not the list
+	scroll int    // the details' first line
+	back   Screen // where esc goes: the screen it was opened from
+}
+
+func (s *troubleshootScreen) keys(m *Model) (short, extra []key.Binding) {
+	k := m.keys
+	short = []key.Binding{with(k.Up, "board"), with(k.Tab, "details"), k.Filter, with(k.Back, "dashboard"), k.Help}
+	extra = []key.Binding{k.Down, with(k.ShiftTab, "details"), k.PageUp, k.PageDown, k.Timeline, k.Dashboard, k.Quit, k.MoveGateway}
+
+	// f and x always answer; the bar shows the one that matters now.
+	switch {
+	case m.move != nil && m.move.running:
+		short = append([]key.Binding{with(k.CancelFix, "cancel the move")}, short...)
+		extra = append(extra, k.Fix)
+	case m.fix != nil && m.fix.running:
+		short = append([]key.Binding{k.CancelFix}, short...)
+		extra = append(extra, k.Fix)
+	case m.focusedRepair():
+		short = append([]key.Binding{k.Fix}, short...)
+		extra = append(extra, k.CancelFix)
+	default:
+		extra = append(extra, k.Fix, k.CancelFix)
+	}
+
+	return short, extra
+}
+
 func (m *Model) openTroubleshoot() {
 	nodes := m.boards()
 	if m.focus >= len(nodes) {
@@ -32,13 +65,13 @@ func (m *Model) openTroubleshoot() {
 	}
 
 	if m.screen != ScreenTroubleshoot {
-		m.back = m.screen
+		m.troubleshoot.back = m.screen
 	}
 
-	m.screen, m.tsScroll, m.tsDetail = ScreenTroubleshoot, 0, false
+	m.screen, m.troubleshoot.scroll, m.troubleshoot.detail = ScreenTroubleshoot, 0, false
 }
 
-func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
+func (s *troubleshootScreen) update(m *Model, k tea.KeyPressMsg) tea.Cmd {
 	nodes := m.boards()
 
 	switch {
@@ -47,27 +80,27 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 			m.fix = nil // another board: the preview was this one's
 		}
 
-		if m.tsDetail {
-			m.tsScroll = max(0, m.tsScroll-1)
+		if s.detail {
+			s.scroll = max(0, s.scroll-1)
 		} else {
-			m.focus, m.tsScroll = max(0, m.focus-1), 0
+			m.focus, s.scroll = max(0, m.focus-1), 0
 		}
 	case key.Matches(k, m.keys.Down):
 		if m.fix != nil && !m.fix.running {
 			m.fix = nil
 		}
 
-		if m.tsDetail {
-			m.tsScroll++
+		if s.detail {
+			s.scroll++
 		} else {
-			m.focus, m.tsScroll = min(max(0, len(nodes)-1), m.focus+1), 0
+			m.focus, s.scroll = min(max(0, len(nodes)-1), m.focus+1), 0
 		}
 	case key.Matches(k, m.keys.PageDown):
-		m.tsScroll += 10
+		s.scroll += 10
 	case key.Matches(k, m.keys.PageUp):
-		m.tsScroll = max(0, m.tsScroll-10)
+		s.scroll = max(0, s.scroll-10)
 	case key.Matches(k, m.keys.Tab, m.keys.ShiftTab):
-		m.tsDetail = !m.tsDetail
+		s.detail = !s.detail
 	case key.Matches(k, m.keys.Filter):
 		m.filterInput()
 	case key.Matches(k, m.keys.Fix):
@@ -99,7 +132,7 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 
-		m.screen = m.back
+		m.screen = s.back
 	case key.Matches(k, m.keys.Dashboard):
 		m.screen = ScreenDashboard
 	case key.Matches(k, m.keys.Timeline):
@@ -109,7 +142,7 @@ func (m *Model) troubleshootKey(k tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) troubleshootView(w, h int) string {
+func (s *troubleshootScreen) view(m *Model, w, h int) string {
 	nodes := m.boards()
 	if len(nodes) == 0 {
 		return m.boardGrid(nodes, w, h, false)
@@ -129,15 +162,15 @@ func (m *Model) troubleshootView(w, h int) string {
 
 	if w < 70 {
 		// Narrow: the list collapses to one line above the details.
-		sel := fmt.Sprintf("‹ %s ›  board %d of %d — ↑/↓ picks", n.Name, m.focus+1, len(nodes))
-		body := m.scrolled(lines(n, w), h-2, &m.tsScroll)
+		sel := fmt.Sprintf("‹ %s ›  board %d of %d — %s/%s picks", n.Name, m.focus+1, len(nodes), keyName(m.keys.Up), keyName(m.keys.Down))
+		body := m.scrolled(lines(n, w), h-2, &s.scroll)
 
 		return m.theme.Title.Render(sel) + "\n\n" + body
 	}
 
-	list := m.box(m.theme.Title.Render("Boards"), m.listLines(nodes, listW-4), listW, h, !m.tsDetail)
-	inner := m.scrolled(lines(n, w-listW-4), h-2, &m.tsScroll)
-	detail := m.box(m.theme.Title.Render(title), strings.Split(inner, "\n"), w-listW, h, m.tsDetail)
+	list := m.box(m.theme.Title.Render("Boards"), m.listLines(nodes, listW-4), listW, h, !s.detail)
+	inner := m.scrolled(lines(n, w-listW-4), h-2, &s.scroll)
+	detail := m.box(m.theme.Title.Render(title), strings.Split(inner, "\n"), w-listW, h, s.detail)
 
 	return hjoin(0, []int{listW, w - listW}, list, detail)
 }
@@ -180,7 +213,7 @@ func (m *Model) scrolled(lines []string, h int, offset *int) string {
 	lines = lines[*offset:]
 
 	if len(lines) > h {
-		lines = append(lines[:h-1:h-1], m.theme.Dim.Render(fmt.Sprintf("↓ %d more lines — ↓/j scrolls", len(lines)-h+1)))
+		lines = append(lines[:h-1:h-1], m.theme.Dim.Render(fmt.Sprintf("↓ %d more lines — %s scrolls", len(lines)-h+1, m.keys.Down.Help().Key)))
 	}
 
 	return strings.Join(lines, "\n")
@@ -343,7 +376,7 @@ func (m *Model) repairLines(r probe.Repair, w int) []string {
 		cost += ", about " + dur(d)
 	}
 
-	out := indent("  Repair ", r.Title+" ("+cost+") — f previews it", w)
+	out := indent("  Repair ", r.Title+" ("+cost+") — "+keyName(m.keys.Fix)+" previews it", w)
 	for i := range out {
 		out[i] = t.Accent.Render(out[i])
 	}
