@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // A checkout of its own with a Makefile shaped like hack/tools.mk's
@@ -140,10 +142,25 @@ tool-deps-%:
 		t.Fatal(err)
 	}
 
-	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
-	if err == nil {
-		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] != "Z" {
-			t.Fatalf("make's child %s still runs after the cancel: %s", pid, stat)
+	// SIGKILL is delivered asynchronously: wait (bounded) for the exit.
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(strings.TrimSpace(string(pid))) {
+		if time.Now().After(deadline) {
+			t.Fatalf("make's child %s still runs 5 s after the cancel", pid)
 		}
+
+		runtime.Gosched()
 	}
+}
+
+// alive: the process exists and is not a zombie.
+func alive(pid string) bool {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+
+	f := strings.Fields(string(stat))
+
+	return len(f) > 2 && f[2] != "Z"
 }
