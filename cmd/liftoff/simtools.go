@@ -9,6 +9,7 @@ import (
 
 	"github.com/liftoff-lab/liftoff/internal/toolbuild"
 	"github.com/liftoff-lab/liftoff/internal/toolpath"
+	"github.com/liftoff-lab/liftoff/ui"
 )
 
 // controlPlaneTools are what the simulated lab's control plane runs.
@@ -48,4 +49,31 @@ func buildTools(ctx context.Context, missing []string, root string, log io.Write
 	fmt.Fprintf(log, "building %v in %s (make %v), the first time only\n", missing, root, missing)
 
 	return toolbuild.Start(ctx, root, missing, log, report)
+}
+
+// toolsProgress is a build status as the wizard's progress.
+func toolsProgress(st toolbuild.Status) ui.Progress {
+	return ui.Progress{Op: ui.OpTools, Step: st.Tool, Done: st.Done, Total: st.Total, Finished: st.Finished, Err: st.Err}
+}
+
+// printToolBuild reports a headless build in lines: each phase, then
+// every tenth of the packages.
+func printToolBuild(w io.Writer) func(toolbuild.Status) {
+	var last toolbuild.Status
+
+	return func(st toolbuild.Status) {
+		tenth := func(s toolbuild.Status) int {
+			if s.Total == 0 {
+				return -1
+			}
+
+			return s.Done * 10 / s.Total
+		}
+
+		if st.Finished || st.Tool != last.Tool || st.Phase != last.Phase || tenth(st) != tenth(last) {
+			fmt.Fprintln(w, st.String())
+		}
+
+		last = st
+	}
 }
