@@ -667,9 +667,17 @@ func (l *Lab) Close() error {
 		errs = append(errs, cp.Stop())
 	}
 
-	for _, b := range l.boards {
-		errs = append(errs, b.Close())
+	// Each board waits up to 200 ms for its open calls (a watch is one):
+	// one after another, that was 10 s for 50 boards.
+	berrs := make([]error, len(l.boards))
+
+	var wg sync.WaitGroup
+	for i, b := range l.boards {
+		wg.Go(func() { berrs[i] = b.Close() })
 	}
+	wg.Wait()
+
+	errs = append(errs, berrs...)
 
 	errs = append(errs, l.closeTailnet())
 
