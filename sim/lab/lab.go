@@ -657,9 +657,13 @@ func (l *Lab) Close() error {
 	cp := l.cp
 	l.mu.Unlock()
 
+	// In parallel: each waits for its session's calls to the API server
+	// to end, which one after another took minutes with 200 boards.
+	var kwg sync.WaitGroup
 	for _, kl := range kls {
-		kl.Stop()
+		kwg.Go(kl.Stop)
 	}
+	kwg.Wait()
 
 	var errs []error
 
