@@ -139,7 +139,12 @@ func runSim(c *cobra.Command, f simFlags) error {
 	if err != nil {
 		return err
 	}
-	defer l.Close() //nolint:errcheck
+	// The dashboard's watches end before the lab they watch: a board's
+	// and a tailnet node's close wait for the calls still open on them.
+	defer func() {
+		cancel()
+		_ = l.Close()
+	}()
 
 	if moved != "" {
 		fmt.Fprintln(c.ErrOrStderr(), moved)
