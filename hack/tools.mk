@@ -20,6 +20,10 @@ KUBE_VERSION_X := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg
 
 TOOLS := bin/talosctl bin/kube bin/etcd
 
+# Extra go build flags: liftoff sim passes -v to count the packages of the
+# control plane's first build as its progress (internal/toolbuild).
+TOOLS_BUILD_FLAGS ?=
+
 .PHONY: tools
 tools: $(TOOLS)
 
@@ -27,17 +31,23 @@ tools: $(TOOLS)
 bin/talosctl: hack/talosctl/go.mod hack/talosctl/go.sum $(wildcard hack/talosctl/*.go) hack/tools.mk
 	@mkdir -p $(CURDIR)/bin
 	@echo "building talosctl $(TALOSCTL_VERSION) from github.com/siderolabs/talos (first time ~4 min)…"
-	@cd $(CURDIR)/hack/talosctl && $(TOOLS_ENV) $(GO) build -ldflags="-s -w" -o $(CURDIR)/$@ github.com/siderolabs/talos/cmd/talosctl
+	@cd $(CURDIR)/hack/talosctl && $(TOOLS_ENV) $(GO) build $(TOOLS_BUILD_FLAGS) -ldflags="-s -w" -o $(CURDIR)/$@ github.com/siderolabs/talos/cmd/talosctl
 	@touch $(CURDIR)/$@
 
 bin/kube: hack/kube/go.mod hack/kube/go.sum $(wildcard hack/kube/*.go) hack/tools.mk
 	@mkdir -p $(CURDIR)/bin
 	@echo "building kube (apiserver, controller-manager, scheduler) $(KUBE_VERSION) from k8s.io/kubernetes (first time ~6 min)…"
-	@cd $(CURDIR)/hack/kube && $(TOOLS_ENV) $(GO) build -ldflags="-s -w $(KUBE_VERSION_X)" -o $(CURDIR)/$@ .
+	@cd $(CURDIR)/hack/kube && $(TOOLS_ENV) $(GO) build $(TOOLS_BUILD_FLAGS) -ldflags="-s -w $(KUBE_VERSION_X)" -o $(CURDIR)/$@ .
 	@touch $(CURDIR)/$@
 
 bin/etcd: hack/etcd/go.mod hack/etcd/go.sum $(wildcard hack/etcd/*.go) hack/tools.mk
 	@mkdir -p $(CURDIR)/bin
 	@echo "building etcd $(ETCD_VERSION) from go.etcd.io/etcd/server/v3 (first time ~1 min)…"
-	@cd $(CURDIR)/hack/etcd && $(TOOLS_ENV) $(GO) build -ldflags="-s -w" -o $(CURDIR)/$@ .
+	@cd $(CURDIR)/hack/etcd && $(TOOLS_ENV) $(GO) build $(TOOLS_BUILD_FLAGS) -ldflags="-s -w" -o $(CURDIR)/$@ .
 	@touch $(CURDIR)/$@
+
+# The packages a tool's build compiles at most, one per line (fetching its
+# modules first): what liftoff sim counts the first build's progress against.
+.PHONY: tool-deps-kube tool-deps-etcd
+tool-deps-kube tool-deps-etcd: tool-deps-%:
+	@cd $(CURDIR)/hack/$* && $(TOOLS_ENV) $(GO) list -deps .

@@ -82,6 +82,11 @@ const (
 	OpRegister  Op = "register"
 	OpRepair    Op = "repair"
 	OpMove      Op = "move-gateway"
+	// OpTools is the simulated lab's control plane being built (liftoff
+	// sim's first run in a fresh checkout): Step names the tool, Done and
+	// Total count its packages. The header shows it until Finished; the
+	// bootstrap waits for it, saying so as OpBootstrap steps.
+	OpTools Op = "tools"
 )
 
 // Progress reports on a long backend operation: what a Backend method

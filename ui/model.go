@@ -112,6 +112,7 @@ type Model struct {
 
 	notice     string
 	noticeTone tone
+	tools      Progress // the simulated control plane's build, if any (OpTools)
 	showHelp   bool
 	confirm    *confirm
 	input      *lineInput
@@ -428,6 +429,15 @@ func (m *Model) onProgress(p Progress) {
 		m.onMoveProgress(p)
 	case OpFlash:
 		m.onFlash(p)
+	case OpTools:
+		m.tools = p
+
+		switch {
+		case p.Err != nil:
+			m.say(bad, p.Err.Error())
+		case p.Finished:
+			m.say(good, "the control plane is built: the bootstrap starts it")
+		}
 	case OpBootstrap:
 		if p.Err != nil {
 			m.bringup.bootstrapping = false
@@ -607,6 +617,10 @@ func (m *Model) header(w int) string {
 		right = m.save.said + " · " + right
 	}
 
+	if m.tools.Op != "" && !m.tools.Finished {
+		right = toolsBuilding(m.tools) + " · " + right
+	}
+
 	right = t.Dim.Render(right)
 	gap := w - lipWidth(left) - lipWidth(mid) - lipWidth(right) - 2
 
@@ -615,6 +629,16 @@ func (m *Model) header(w int) string {
 	}
 
 	return left + "  " + mid + strings.Repeat(" ", gap) + right
+}
+
+// toolsBuilding is the control plane's build in a few words: the header's
+// corner has room for little, and the bootstrap step says the rest.
+func toolsBuilding(p Progress) string {
+	if p.Total == 0 {
+		return "building " + p.Step + "…"
+	}
+
+	return "building " + p.Step + " " + itoa(min(99, p.Done*100/p.Total)) + "%"
 }
 
 // stepper shows the wizard's steps, the current one marked ▸ and bold.

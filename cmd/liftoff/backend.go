@@ -61,6 +61,9 @@ type side interface {
 	// Through dials cluster addresses from the operator's side of the
 	// Tailscale route (nil, nil: not available).
 	Through(ctx context.Context) (probe.Dial, error)
+	// BeforeBootstrap waits for what a bootstrap needs on this side (the
+	// simulated control plane's first build), saying so with say.
+	BeforeBootstrap(ctx context.Context, say func(string)) error
 	// AuthKey is the gateway's key for previews ("" when unknown yet).
 	AuthKey() string
 	// Route is where the route probe looks for the plan's lab, with the
@@ -176,6 +179,10 @@ func (s *backend) Bootstrap(ctx context.Context, _ *plan.Plan) error {
 
 	if run == nil {
 		return errors.New("apply first: nothing has been applied in this session")
+	}
+
+	if err := s.side.BeforeBootstrap(ctx, func(step string) { s.report(ui.Progress{Op: ui.OpBootstrap, Step: step}) }); err != nil {
+		return err
 	}
 
 	if err := run.Bootstrap(ctx); err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/liftoff-lab/liftoff/cluster/bringup"
 	"github.com/liftoff-lab/liftoff/cluster/config"
 	"github.com/liftoff-lab/liftoff/cluster/plan"
-	"github.com/liftoff-lab/liftoff/internal/toolpath"
+	"github.com/liftoff-lab/liftoff/internal/toolbuild"
 	"github.com/liftoff-lab/liftoff/probe"
 	"github.com/liftoff-lab/liftoff/sim/lab"
 	"github.com/liftoff-lab/liftoff/ui"
@@ -99,10 +99,11 @@ func runSim(c *cobra.Command, f simFlags) error {
 		return err
 	}
 
-	for _, tool := range []string{"kube", "etcd"} {
-		if _, err := toolpath.Find(tool); err != nil {
-			return err
-		}
+	// Without the control plane's binaries a checkout builds them behind
+	// the wizard (the bootstrap waits); anywhere else that is an error.
+	missing, root, err := missingTools()
+	if err != nil {
+		return err
 	}
 
 	if f.dir == "" {
@@ -138,7 +139,12 @@ func runSim(c *cobra.Command, f simFlags) error {
 	if err != nil {
 		return err
 	}
-	defer l.Close() //nolint:errcheck
+	// The dashboard's watches end before the lab they watch: a board's
+	// and a tailnet node's close wait for the calls still open on them.
+	defer func() {
+		cancel()
+		_ = l.Close()
+	}()
 
 	if moved != "" {
 		fmt.Fprintln(c.ErrOrStderr(), moved)
@@ -146,6 +152,13 @@ func runSim(c *cobra.Command, f simFlags) error {
 	}
 
 	be := newSimBackend(ctx, l, f.dir, f.headless)
+
+	report := func(st toolbuild.Status) { be.report(toolsProgress(st)) }
+	if f.headless {
+		report = printToolBuild(c.ErrOrStderr())
+	}
+
+	be.side = simSide{lab: l, build: buildTools(ctx, missing, root, logFile, report)}
 
 	closeRecord, err := be.recordTo(f.record)
 	if err != nil {
@@ -217,7 +230,29 @@ func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFl
 
 // simSide is the simulated lab behind the wizard: its scenario's mistake
 // made at gen, its network reached in process, its tailnet's operator node.
-type simSide struct{ lab *lab.Lab }
+type simSide struct {
+	lab   *lab.Lab
+	build *toolbuild.Build // the control plane's first build, nil when built
+}
+
+// BeforeBootstrap waits for the control plane's build: on a real board etcd
+// waits for `talosctl bootstrap` as long as it takes, so holding the
+// request until bin/kube and bin/etcd exist is what a slow board looks like.
+func (s simSide) BeforeBootstrap(ctx context.Context, say func(string)) error {
+	if s.build == nil {
+		return nil
+	}
+
+	if last := s.build.Last(); !last.Finished {
+		say("waiting for the control plane's build to finish (" + last.String() + "); the bootstrap follows by itself")
+	}
+
+	if err := s.build.Wait(ctx); err != nil {
+		return fmt.Errorf("the control plane could not be built, so nothing can bootstrap: %w (make tools says more)", err)
+	}
+
+	return nil
+}
 
 func (s simSide) Start(ctx context.Context, dir string, p *plan.Plan) (*bringup.Run, error) {
 	run, err := s.lab.Prepare(ctx, dir, p)

@@ -109,11 +109,11 @@ func bootstrap(p *pane, running string) {
 	p.keys("s")
 }
 
-func buildLiftoff(t *testing.T) string {
+func buildLiftoff(t testing.TB, flags ...string) string {
 	t.Helper()
 
 	bin := filepath.Join(t.TempDir(), "liftoff")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, ".")...).CombinedOutput(); err != nil {
 		t.Fatalf("building liftoff: %v\n%s", err, out)
 	}
 
@@ -123,15 +123,16 @@ func buildLiftoff(t *testing.T) string {
 // pane is one tmux session on a server of its own, so the test never
 // touches the person's tmux.
 type pane struct {
-	t      *testing.T
+	t      testing.TB
 	tmux   string
 	socket string
+	wait   time.Duration // how long waitFor waits; 3 minutes when 0
 }
 
-func newPane(t *testing.T, tmux, bin, first, scenario string) *pane {
+// smokeSpec is a three-board lab whose first board is at first.
+func smokeSpec(t testing.TB, dir, first string) string {
 	t.Helper()
 
-	dir := t.TempDir()
 	spec := filepath.Join(dir, "spec.yaml")
 
 	if err := os.WriteFile(spec, []byte(`cluster: smoke
@@ -144,14 +145,44 @@ boards:
 		t.Fatal(err)
 	}
 
-	p := &pane{t: t, tmux: tmux, socket: fmt.Sprintf("liftoff-smoke-%d-%s", os.Getpid(), scenario)}
+	return spec
+}
+
+func newPane(t *testing.T, tmux, bin, first, scenario string) *pane {
+	t.Helper()
+
+	dir := t.TempDir()
+	spec := smokeSpec(t, dir, first)
 	cmd := fmt.Sprintf("HOME=%s %s sim --spec %s --scenario %s --speed 50 --dir %s; echo liftoff-exit=$?; sleep 600",
 		dir, bin, spec, scenario, filepath.Join(dir, "lab"))
 
-	p.run("new-session", "-d", "-s", "smoke", "-x", "120", "-y", "36", cmd)
+	return startPane(t, tmux, scenario, cmd, 120, 36)
+}
+
+// startPane runs cmd (a shell command line) in a new tmux server of its
+// own, in a w×h window; the test's cleanup kills that server.
+func startPane(t testing.TB, tmux, name, cmd string, w, h int) *pane {
+	t.Helper()
+
+	p := &pane{t: t, tmux: tmux, socket: fmt.Sprintf("liftoff-smoke-%d-%s", os.Getpid(), name)}
+
+	p.run("new-session", "-d", "-s", "smoke", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), cmd)
 	t.Cleanup(func() { _ = exec.Command(p.tmux, "-L", p.socket, "kill-server").Run() })
 
 	return p
+}
+
+// pid is the process the pane runs: liftoff itself when the command
+// exec'd it.
+func (p *pane) pid() int {
+	p.t.Helper()
+
+	var pid int
+	if _, err := fmt.Sscan(p.run("display-message", "-p", "-t", "smoke", "#{pane_pid}"), &pid); err != nil {
+		p.t.Fatalf("the pane's pid: %v", err)
+	}
+
+	return pid
 }
 
 func (p *pane) run(args ...string) string {
@@ -178,7 +209,12 @@ func (p *pane) keys(keys ...string) {
 func (p *pane) waitFor(texts ...string) string {
 	p.t.Helper()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	wait := p.wait
+	if wait == 0 {
+		wait = 3 * time.Minute
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 
 	tick := time.NewTicker(150 * time.Millisecond)

@@ -313,6 +313,9 @@ func (r *realSide) Through(context.Context) (probe.Dial, error) {
 	return d.DialContext, nil
 }
 
+// BeforeBootstrap: a real control plane needs nothing built here.
+func (*realSide) BeforeBootstrap(context.Context, func(string)) error { return nil }
+
 func (r *realSide) AuthKey() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -657,9 +657,13 @@ func (l *Lab) Close() error {
 	cp := l.cp
 	l.mu.Unlock()
 
+	// In parallel: each waits for its session's calls to the API server
+	// to end, which one after another took minutes with 200 boards.
+	var kwg sync.WaitGroup
 	for _, kl := range kls {
-		kl.Stop()
+		kwg.Go(kl.Stop)
 	}
+	kwg.Wait()
 
 	var errs []error
 
@@ -667,9 +671,17 @@ func (l *Lab) Close() error {
 		errs = append(errs, cp.Stop())
 	}
 
-	for _, b := range l.boards {
-		errs = append(errs, b.Close())
+	// Each board waits up to 200 ms for its open calls (a watch is one):
+	// one after another, that was 10 s for 50 boards.
+	berrs := make([]error, len(l.boards))
+
+	var wg sync.WaitGroup
+	for i, b := range l.boards {
+		wg.Go(func() { berrs[i] = b.Close() })
 	}
+	wg.Wait()
+
+	errs = append(errs, berrs...)
 
 	errs = append(errs, l.closeTailnet())
 

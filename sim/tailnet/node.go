@@ -52,7 +52,7 @@ type Node struct {
 	dial      DialFunc
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{} // forwarded connections, both ends
+	conns    map[net.Conn]struct{} // forwarded connections, both ends; LocalAPI connections
 	closing  bool
 	handlers sync.WaitGroup
 
@@ -154,7 +154,15 @@ func (t *Tailnet) join(ctx context.Context, n *Node, hostname, authKey string) e
 		return fmt.Errorf("tailnet: %s did not join: %w", hostname, err)
 	}
 
-	n.lc, _ = n.srv.LocalClient()
+	lc, err := n.srv.LocalClient()
+	if err != nil {
+		n.srv.Close()
+		os.RemoveAll(dir)
+
+		return fmt.Errorf("tailnet: %s: its LocalAPI: %w", hostname, err)
+	}
+
+	n.lc = &local.Client{Dial: n.localDial(lc.Dial)}
 	n.key, n.id = st.Self.PublicKey, st.Self.ID
 
 	if err := t.addNode(n); err != nil {
@@ -245,6 +253,41 @@ func (n *Node) forward(src, dst netip.AddrPort) (func(net.Conn), bool) {
 		n.untrack(c)
 		n.untrack(back)
 	}, true
+}
+
+// localDial dials the node's LocalAPI and tracks the connection for Close
+// to cut: tsnet's Server.close gives its LocalAPI server's Shutdown 5 s
+// (tailscale.com v1.102.5 tsnet/tsnet.go), and Shutdown waits for every
+// open connection, which a caller's WatchIPNBus keeps open for as long as
+// it watches — so closing a node someone still watched took 5 s.
+func (n *Node) localDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+
+		if !n.track(c, false) {
+			c.Close()
+
+			return nil, net.ErrClosed
+		}
+
+		return &localConn{Conn: c, n: n}, nil
+	}
+}
+
+// localConn is a LocalAPI connection that leaves the node's set when its
+// user closes it.
+type localConn struct {
+	net.Conn
+	n *Node
+}
+
+func (c *localConn) Close() error {
+	c.n.untrack(c.Conn)
+
+	return nil
 }
 
 // track registers a connection for Close to cut. A handler also counts
