@@ -81,6 +81,11 @@ func (m *Model) startBootstrap() tea.Cmd {
 	m.screen, m.bringup.bootstrapping, m.bringup.bootErr = ScreenBootstrap, true, ""
 	m.say(busy, "bootstrapping etcd on "+m.firstCP().Name)
 
+	if m.tools.Op != "" && !m.tools.Finished {
+		// The backend holds the bootstrap until the build is done.
+		m.say(busy, "the control plane is still "+toolsBuilding(m.tools)+": etcd on "+m.firstCP().Name+" is bootstrapped as soon as it is built")
+	}
+
 	b, ctx, p := m.o.Backend, m.ctx, clonePlan(m.plan)
 	boot := newEnding()
 	m.bringup.boot = boot

@@ -50,6 +50,10 @@ type Options struct {
 	Backend Backend
 	// Events is everything the probes see; closing it marks the stream ended.
 	Events <-chan probe.Event
+	// Background is the progress of work the wizard did not start and
+	// cannot stop, such as liftoff sim building its control plane
+	// (OpTools); nil when there is none.
+	Background <-chan Progress
 	// Plan resumes a saved plan (its boards, machine types and roles).
 	Plan *plan.Plan
 	// Cluster names a new plan's cluster (default "homelab").
@@ -260,7 +264,12 @@ func New(o Options) *Model {
 
 // Init starts listening to the event stream and the clock.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(waitEvents(m.o.Events), m.tick())
+	cmds := []tea.Cmd{waitEvents(m.o.Events), m.tick()}
+	if m.o.Background != nil {
+		cmds = append(cmds, waitProgress(m.o.Background))
+	}
+
+	return tea.Batch(cmds...)
 }
 
 // Lab is the picture the screens draw (for tests and for cmd to inspect on exit).

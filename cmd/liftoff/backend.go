@@ -62,8 +62,8 @@ type side interface {
 	// Tailscale route (nil, nil: not available).
 	Through(ctx context.Context) (probe.Dial, error)
 	// BeforeBootstrap waits for what a bootstrap needs on this side (the
-	// simulated control plane's first build), saying so with say.
-	BeforeBootstrap(ctx context.Context, say func(string)) error
+	// simulated control plane's first build, whose progress the UI shows).
+	BeforeBootstrap(ctx context.Context) error
 	// AuthKey is the gateway's key for previews ("" when unknown yet).
 	AuthKey() string
 	// Route is where the route probe looks for the plan's lab, with the
@@ -181,7 +181,7 @@ func (s *backend) Bootstrap(ctx context.Context, _ *plan.Plan) error {
 		return errors.New("apply first: nothing has been applied in this session")
 	}
 
-	if err := s.side.BeforeBootstrap(ctx, func(step string) { s.report(ui.Progress{Op: ui.OpBootstrap, Step: step}) }); err != nil {
+	if err := s.side.BeforeBootstrap(ctx); err != nil {
 		return err
 	}
 

@@ -153,7 +153,15 @@ func runSim(c *cobra.Command, f simFlags) error {
 
 	be := newSimBackend(ctx, l, f.dir, f.headless)
 
-	report := func(st toolbuild.Status) { be.report(toolsProgress(st)) }
+	// The build's progress: the wizard's header, or lines on stderr.
+	tools := make(chan ui.Progress, 64)
+	report := func(st toolbuild.Status) {
+		select {
+		case tools <- toolsProgress(st):
+		case <-ctx.Done():
+		}
+	}
+
 	if f.headless {
 		report = printToolBuild(c.ErrOrStderr())
 	}
@@ -175,7 +183,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 		targets = append(targets, b.Spec().Address)
 	}
 
-	opts := ui.Options{Backend: be, Events: be.stream.Events(), Cluster: l.Plan().Cluster.Name,
+	opts := ui.Options{Backend: be, Events: be.stream.Events(), Background: tools, Cluster: l.Plan().Cluster.Name,
 		Target: strings.Join(targets, ","), Theme: theme, Context: ctx, Speed: f.speed, Factory: l.Factory().URL()}
 
 	// A new plan is on the lab's network (loopback, which plan validation
@@ -238,13 +246,9 @@ type simSide struct {
 // BeforeBootstrap waits for the control plane's build: on a real board etcd
 // waits for `talosctl bootstrap` as long as it takes, so holding the
 // request until bin/kube and bin/etcd exist is what a slow board looks like.
-func (s simSide) BeforeBootstrap(ctx context.Context, say func(string)) error {
+func (s simSide) BeforeBootstrap(ctx context.Context) error {
 	if s.build == nil {
 		return nil
-	}
-
-	if last := s.build.Last(); !last.Finished {
-		say("waiting for the control plane's build to finish (" + last.String() + "); the bootstrap follows by itself")
 	}
 
 	if err := s.build.Wait(ctx); err != nil {

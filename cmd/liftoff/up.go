@@ -314,7 +314,7 @@ func (r *realSide) Through(context.Context) (probe.Dial, error) {
 }
 
 // BeforeBootstrap: a real control plane needs nothing built here.
-func (*realSide) BeforeBootstrap(context.Context, func(string)) error { return nil }
+func (*realSide) BeforeBootstrap(context.Context) error { return nil }
 
 func (r *realSide) AuthKey() string {
 	r.mu.Lock()
