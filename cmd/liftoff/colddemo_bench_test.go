@@ -20,7 +20,8 @@ import (
 // behind it is done. Before, make demo built that control plane before
 // the first frame, so "built" is also what the first frame used to cost.
 // It takes many minutes and downloads every module, so it runs only when
-// asked: LIFTOFF_BENCH_COLD=1 go test -run '^$' -bench ColdDemo ./cmd/liftoff
+// asked (make bench asks; BENCH_COLD= does not):
+// LIFTOFF_BENCH_COLD=1 go test -run '^$' -bench ColdDemo ./cmd/liftoff
 func BenchmarkColdDemo(b *testing.B) {
 	if testing.Short() || os.Getenv("LIFTOFF_BENCH_COLD") == "" {
 		b.Skip("a cold build of everything (~10 min on 2 cores): LIFTOFF_BENCH_COLD=1 runs it")
