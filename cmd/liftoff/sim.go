@@ -123,6 +123,9 @@ func runSim(c *cobra.Command, f simFlags) error {
 	}
 	defer logFile.Close() //nolint:errcheck
 
+	// Before any gRPC: its logger is set once, unguarded.
+	libraryLog(logFile)
+
 	spec := lab.DefaultSpec()
 	if f.spec != "" {
 		if spec, err = lab.LoadSpec(f.spec); err != nil {

@@ -137,6 +137,15 @@ func runUp(c *cobra.Command, f upFlags) error {
 		return fmt.Errorf("--out %s: %w", f.out, err)
 	}
 
+	// Before any gRPC: its logger is set once, unguarded.
+	logFile, err := openLibraryLog(f.out)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close() //nolint:errcheck
+
+	libraryLog(logFile)
+
 	ctx, cancel := context.WithCancel(c.Context())
 	defer cancel()
 
