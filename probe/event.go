@@ -40,12 +40,13 @@ const (
 	// Service: a Talos service changed (Name, State: Talos's state, Ready: up by Talos's rule —
 	// running and healthy or without a health check —, Count: restarts, Detail: last message).
 	Service Kind = "service"
-	// MachineReady: Talos's MachineStatus ready flag (Ready; Unmet: its unmet conditions, each
+	// MachineReady: Talos's MachineStatus ready flag (Ready; Items: its unmet conditions, each
 	// "name: reason"; Detail: the same for people, joined by "; ", never read back but in recordings
-	// made before Unmet, see UnmetConditions).
+	// made before Items, see UnmetConditions).
 	MachineReady Kind = "machine-ready"
 	// TalosDiagnostic: a Talos Diagnostic resource (talosctl get diagnostics): Name: its ID (address-overlap,
-	// kubelet-csr …), Ready: present (false: resolved), Detail: message, then its details, joined by "; ".
+	// kubelet-csr …), Ready: present (false: resolved), Items: its message, then its details; Detail: the
+	// same for people, joined by "; ", read back only from recordings made before Items (DiagnosticParts).
 	TalosDiagnostic Kind = "diagnostic"
 	// NodeReady: the Kubernetes Node Ready condition (Ready; Detail: reason).
 	NodeReady Kind = "node-ready"
@@ -96,22 +97,28 @@ type Event struct {
 	Count   int           `json:"count,omitempty"`
 	Latency time.Duration `json:"latency,omitempty"`
 	Detail  string        `json:"detail,omitempty"`
-	Unmet   []string      `json:"unmet,omitempty"` // MachineReady's unmet conditions
+	Items   []string      `json:"items,omitempty"` // a list the kind names (unmet conditions, a diagnostic's parts)
 }
 
 // SameAs is whether o says what e says: every field but Time (keep it
 // in step with Event's fields).
 func (e Event) SameAs(o Event) bool {
 	return e.Node == o.Node && e.Kind == o.Kind && e.Name == o.Name && e.State == o.State && e.Ready == o.Ready &&
-		e.Count == o.Count && e.Latency == o.Latency && e.Detail == o.Detail && slices.Equal(e.Unmet, o.Unmet)
+		e.Count == o.Count && e.Latency == o.Latency && e.Detail == o.Detail && slices.Equal(e.Items, o.Items)
 }
 
-// UnmetConditions is a MachineReady event's unmet conditions: Unmet, or
+// UnmetConditions is a MachineReady event's unmet conditions: Items, or
 // in a recording made before that field, its Detail split where the probe
 // joined them.
-func (e Event) UnmetConditions() []string {
-	if e.Unmet != nil || e.Detail == "" {
-		return e.Unmet
+func (e Event) UnmetConditions() []string { return e.list() }
+
+// DiagnosticParts is a TalosDiagnostic event's message, then its details;
+// from a recording made before Items, its Detail split as it was joined.
+func (e Event) DiagnosticParts() []string { return e.list() }
+
+func (e Event) list() []string {
+	if e.Items != nil || e.Detail == "" {
+		return e.Items
 	}
 
 	return strings.Split(e.Detail, "; ")

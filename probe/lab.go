@@ -98,8 +98,8 @@ type Node struct {
 	// CNIInstall the command that installs it.
 	CNIBy, CNIInstall string
 
-	// Diagnostics are Talos's own warnings, by ID: message; details.
-	Diagnostics map[string]string
+	// Diagnostics are Talos's own warnings, by ID: the message, then its details.
+	Diagnostics map[string][]string
 
 	Logs   map[string][]string // last lines by source (service name or dmesg)
 	Errors []string            // probe failures, newest last
@@ -364,11 +364,11 @@ func (l *Lab) Apply(e Event) {
 		n.Endpoint, n.MovedNote = e.State, e.Detail
 	case TalosDiagnostic:
 		if n.Diagnostics == nil {
-			n.Diagnostics = map[string]string{}
+			n.Diagnostics = map[string][]string{}
 		}
 
 		if e.Ready {
-			n.Diagnostics[e.Name] = e.Detail
+			n.Diagnostics[e.Name] = e.DiagnosticParts()
 		} else {
 			delete(n.Diagnostics, e.Name)
 		}

@@ -617,7 +617,7 @@ func translate(node string, ev state.Event) []Event {
 			// Talos reads ready outside booting/running (no checks run then):
 			// only a running machine's ready flag means ready.
 			{Time: now, Node: node, Kind: MachineReady, Ready: s.Status.Ready && s.Stage == runtime.MachineStageRunning,
-				Unmet: unmet, Detail: strings.Join(unmet, "; ")},
+				Items: unmet, Detail: strings.Join(unmet, "; ")},
 		}
 	case *runtime.ExtensionStatus:
 		m := r.TypedSpec().Metadata
@@ -630,9 +630,10 @@ func translate(node string, ev state.Event) []Event {
 		return []Event{{Time: now, Node: node, Kind: Extension, Name: m.Name, State: string(st), Detail: m.Version}}
 	case *runtime.Diagnostic:
 		s := r.TypedSpec()
-		detail := strings.Join(append([]string{s.Message}, s.Details...), "; ")
+		parts := append([]string{s.Message}, s.Details...)
 
-		return []Event{{Time: now, Node: node, Kind: TalosDiagnostic, Name: r.Metadata().ID(), Ready: ev.Type != state.Destroyed, Detail: detail}}
+		return []Event{{Time: now, Node: node, Kind: TalosDiagnostic, Name: r.Metadata().ID(), Ready: ev.Type != state.Destroyed,
+			Items: parts, Detail: strings.Join(parts, "; ")}}
 	case *k8s.Nodename:
 		name := r.TypedSpec().Nodename
 		if ev.Type == state.Destroyed {

@@ -23,7 +23,11 @@ func talosDiagnoses(n *Node) (causes, warnings []Diagnosis) {
 	slices.Sort(ids)
 
 	for _, id := range ids {
-		parts := strings.Split(n.Diagnostics[id], "; ")
+		parts := n.Diagnostics[id]
+		if len(parts) == 0 {
+			parts = []string{id}
+		}
+
 		message, details := parts[0], parts[1:]
 		doc := "https://talos.dev/diagnostic/" + id
 
