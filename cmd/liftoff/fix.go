@@ -115,6 +115,24 @@ func runFix(c *cobra.Command, node string, f fixFlags) error {
 		env.AuthKey = src.Key
 	}
 
+	return f.repair(c, p, b, tc, env)
+}
+
+// confirmed asks before a repair runs, and once more, by the board's
+// name, before one that wipes it.
+func confirmed(out io.Writer, in *bufio.Reader, node string, job *repair.Job) bool {
+	if !ask(out, in, "run it? [y/N] ", "y", "yes") {
+		return false
+	}
+
+	return job.Confirm == "" || ask(out, in, "this wipes "+node+"'s config and data. Type the board's name to "+job.Confirm+": ", node)
+}
+
+// repair diagnoses the board (or takes --reset), shows the repair,
+// asks unless --yes, and runs it to Ready within --timeout.
+func (f fixFlags) repair(c *cobra.Command, p *plan.Plan, b plan.Board, tc *clientconfig.Config, env repair.Env) error {
+	node := b.Name
+
 	ctx, cancel := context.WithTimeout(c.Context(), f.timeout)
 	defer cancel()
 
@@ -141,20 +159,10 @@ func runFix(c *cobra.Command, node string, f fixFlags) error {
 
 	printJob(out, job)
 
-	if !f.yes {
-		in := bufio.NewReader(c.InOrStdin())
+	if !f.yes && !confirmed(out, bufio.NewReader(c.InOrStdin()), node, job) {
+		fmt.Fprintln(out, "nothing was changed")
 
-		if !ask(out, in, "run it? [y/N] ", "y", "yes") {
-			fmt.Fprintln(out, "nothing was changed")
-
-			return errors.New("not confirmed")
-		}
-
-		if job.Confirm != "" && !ask(out, in, "this wipes "+node+"'s config and data. Type the board's name to "+job.Confirm+": ", node) {
-			fmt.Fprintln(out, "nothing was changed")
-
-			return errors.New("not confirmed")
-		}
+		return errors.New("not confirmed")
 	}
 
 	err = job.Run(ctx, env, func(e probe.Event) { fmt.Fprintln(out, e) })

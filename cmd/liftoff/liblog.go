@@ -21,10 +21,10 @@ func libraryLog(w io.Writer) {
 	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, w, w))
 }
 
-// openLibraryLog is liftoff.log in dir, for the libraries' lines during a
-// session of liftoff up (liftoff sim has its sim.log).
-func openLibraryLog(dir string) (*os.File, error) {
-	path := filepath.Join(dir, "liftoff.log")
+// openLog opens (appends to) a session's log in dir: liftoff up's
+// liftoff.log for the libraries' lines, liftoff sim's sim.log.
+func openLog(dir, name string) (*os.File, error) {
+	path := filepath.Join(dir, name)
 
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -75,27 +75,8 @@ present at 5). --record writes the event stream for liftoff replay.`,
 }
 
 func runSim(c *cobra.Command, f simFlags) error {
-	if _, err := lab.Lookup(f.scenario); err != nil {
-		return usageError{err}
-	}
-
-	if f.profile != "" && !slices.Contains(plan.Profiles, f.profile) {
-		return usageError{fmt.Errorf("--profile %s: profiles: %s (leave it out for plain Talos)", f.profile, strings.Join(plan.Profiles, ", "))}
-	}
-
-	theme, err := ui.ThemeByName(f.theme)
+	theme, err := f.validate()
 	if err != nil {
-		return usageError{err}
-	}
-
-	// Before any work: where files go must take them.
-	if f.dir != "" {
-		if err := config.CheckDir(f.dir); err != nil {
-			return usageError{fmt.Errorf("--dir: %w", err)}
-		}
-	}
-
-	if err := checkOutputFile("--record", f.record, "", f.dir); err != nil {
 		return err
 	}
 
@@ -106,18 +87,14 @@ func runSim(c *cobra.Command, f simFlags) error {
 		return err
 	}
 
-	if f.dir == "" {
-		if f.dir, err = os.MkdirTemp("", "liftoff-sim-"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(f.dir, 0o700); err != nil {
-		return fmt.Errorf("--dir %s: %w", f.dir, err)
+	if f.dir, err = simDir(f.dir); err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithCancel(c.Context())
 	defer cancel()
 
-	logFile, err := os.OpenFile(filepath.Join(f.dir, "sim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := openLog(f.dir, "sim.log")
 	if err != nil {
 		return err
 	}
@@ -126,19 +103,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 	// Before any gRPC: its logger is set once, unguarded.
 	libraryLog(logFile)
 
-	spec := lab.DefaultSpec()
-	if f.spec != "" {
-		if spec, err = lab.LoadSpec(f.spec); err != nil {
-			return err
-		}
-	}
-
-	if f.profile != "" {
-		spec.Profile = f.profile
-	}
-
-	// Another lab may hold these addresses: the next free block, said so.
-	l, moved, err := lab.StartFree(ctx, lab.Options{Spec: spec, Scenario: f.scenario, Speed: f.speed, Log: logFile})
+	l, moved, err := f.startLab(ctx, logFile)
 	if err != nil {
 		return err
 	}
@@ -156,19 +121,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 
 	be := newSimBackend(ctx, l, f.dir, f.headless)
 
-	// The build's progress: the wizard's header, or lines on stderr.
-	tools := make(chan ui.Progress, 64)
-	report := func(st toolbuild.Status) {
-		select {
-		case tools <- toolsProgress(st):
-		case <-ctx.Done():
-		}
-	}
-
-	if f.headless {
-		report = printToolBuild(c.ErrOrStderr())
-	}
-
+	tools, report := toolsReporter(ctx, f.headless, c.ErrOrStderr())
 	be.side = simSide{lab: l, build: buildTools(ctx, missing, root, logFile, report)}
 
 	closeRecord, err := be.recordTo(f.record)
@@ -181,24 +134,7 @@ func runSim(c *cobra.Command, f simFlags) error {
 		return headless(ctx, c.OutOrStdout(), l, be, f)
 	}
 
-	var targets []string
-	for _, b := range l.Boards() {
-		targets = append(targets, b.Spec().Address)
-	}
-
-	opts := ui.Options{Backend: be, Events: be.stream.Events(), Background: tools, Cluster: l.Plan().Cluster.Name,
-		Target: strings.Join(targets, ","), Theme: theme, Context: ctx, Speed: f.speed, Factory: l.Factory().URL()}
-
-	// A new plan is on the lab's network (loopback, which plan validation
-	// allows only on a loopback LAN). The wizard saves its plan as it is
-	// made: the same --dir resumes it.
-	opts.Plan = &plan.Plan{Cluster: plan.Cluster{Name: opts.Cluster}, Network: l.Plan().Network}
-
-	if saved, err := plan.Load(filepath.Join(f.dir, wizardPlan)); err == nil && len(saved.Boards) > 0 {
-		opts.Plan, opts.Start = saved, ui.ScreenRoles
-	}
-
-	err = ui.Run(ctx, opts)
+	err = ui.Run(ctx, f.wizard(ctx, l, be, theme, tools))
 
 	if moved != "" {
 		fmt.Fprintln(c.ErrOrStderr(), moved)
@@ -207,6 +143,81 @@ func runSim(c *cobra.Command, f simFlags) error {
 	fmt.Fprintf(c.ErrOrStderr(), "simulated lab stopped; its files are in %s\n", f.dir)
 
 	return err
+}
+
+// validate checks the flags before any work, where files go included,
+// and returns the theme they name.
+func (f simFlags) validate() (ui.Theme, error) {
+	if _, err := lab.Lookup(f.scenario); err != nil {
+		return ui.Theme{}, usageError{err}
+	}
+
+	if f.profile != "" && !slices.Contains(plan.Profiles, f.profile) {
+		return ui.Theme{}, usageError{fmt.Errorf("--profile %s: profiles: %s (leave it out for plain Talos)", f.profile, strings.Join(plan.Profiles, ", "))}
+	}
+
+	theme, err := ui.ThemeByName(f.theme)
+	if err != nil {
+		return ui.Theme{}, usageError{err}
+	}
+
+	if f.dir != "" {
+		if err := config.CheckDir(f.dir); err != nil {
+			return ui.Theme{}, usageError{fmt.Errorf("--dir: %w", err)}
+		}
+	}
+
+	return theme, checkOutputFile("--record", f.record, "", f.dir)
+}
+
+// simDir is --dir, made, or a new temporary directory.
+func simDir(dir string) (string, error) {
+	if dir == "" {
+		return os.MkdirTemp("", "liftoff-sim-")
+	}
+
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("--dir %s: %w", dir, err)
+	}
+
+	return dir, nil
+}
+
+// startLab starts the spec's lab; another lab may hold its addresses, so
+// it takes the next free block and says so (moved).
+func (f simFlags) startLab(ctx context.Context, log io.Writer) (l *lab.Lab, moved string, err error) {
+	spec := lab.DefaultSpec()
+	if f.spec != "" {
+		if spec, err = lab.LoadSpec(f.spec); err != nil {
+			return nil, "", err
+		}
+	}
+
+	if f.profile != "" {
+		spec.Profile = f.profile
+	}
+
+	return lab.StartFree(ctx, lab.Options{Spec: spec, Scenario: f.scenario, Speed: f.speed, Log: log})
+}
+
+// wizard is the dashboard's options for the lab: a new plan on the lab's
+// network (loopback, which plan validation allows only on a loopback LAN),
+// or the plan the wizard saved in --dir, resumed.
+func (f simFlags) wizard(ctx context.Context, l *lab.Lab, be *backend, theme ui.Theme, tools <-chan ui.Progress) ui.Options {
+	var targets []string
+	for _, b := range l.Boards() {
+		targets = append(targets, b.Spec().Address)
+	}
+
+	opts := ui.Options{Backend: be, Events: be.stream.Events(), Background: tools, Cluster: l.Plan().Cluster.Name,
+		Target: strings.Join(targets, ","), Theme: theme, Context: ctx, Speed: f.speed, Factory: l.Factory().URL()}
+	opts.Plan = &plan.Plan{Cluster: plan.Cluster{Name: opts.Cluster}, Network: l.Plan().Network}
+
+	if saved, err := plan.Load(filepath.Join(f.dir, wizardPlan)); err == nil && len(saved.Boards) > 0 {
+		opts.Plan, opts.Start = saved, ui.ScreenRoles
+	}
+
+	return opts
 }
 
 func headless(ctx context.Context, w io.Writer, l *lab.Lab, be *backend, f simFlags) error {

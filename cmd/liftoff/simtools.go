@@ -51,6 +51,22 @@ func buildTools(ctx context.Context, missing []string, root string, log io.Write
 	return toolbuild.Start(ctx, root, missing, log, report)
 }
 
+// toolsReporter is where the build's progress goes: the wizard's header
+// (the channel, for ui.Options.Background), or lines on stderr headless.
+func toolsReporter(ctx context.Context, headless bool, stderr io.Writer) (chan ui.Progress, func(toolbuild.Status)) {
+	tools := make(chan ui.Progress, 64)
+	if headless {
+		return tools, printToolBuild(stderr)
+	}
+
+	return tools, func(st toolbuild.Status) {
+		select {
+		case tools <- toolsProgress(st):
+		case <-ctx.Done():
+		}
+	}
+}
+
 // toolsProgress is a build status as the wizard's progress.
 func toolsProgress(st toolbuild.Status) ui.Progress {
 	return ui.Progress{Op: ui.OpTools, Step: st.Tool, Done: st.Done, Total: st.Total, Finished: st.Finished, Err: st.Err}

@@ -88,49 +88,14 @@ is 1 unless healthy within --timeout. For scripts and CI.`,
 }
 
 func runUp(c *cobra.Command, f upFlags) error {
-	theme, err := ui.ThemeByName(f.theme)
-	if err != nil {
-		return usageError{err}
-	}
-
-	if f.apiKeyFile != "" {
-		if _, err := readAPIKey(f.apiKeyFile); err != nil {
-			return usageError{err}
-		}
-	}
-
-	if f.factory != "" {
-		if _, err := plan.FactoryURL(f.factory); err != nil {
-			return usageError{fmt.Errorf("--factory: %w", err)}
-		}
-	}
-
-	// Before any work: where files go must take them.
-	if err := config.CheckDir(f.out); err != nil {
-		return usageError{fmt.Errorf("--out: %w", err)}
-	}
-
-	if err := checkOutputFile("--record", f.record, f.plan, f.out); err != nil {
-		return err
-	}
-
-	p, resumed, err := upPlan(c.ErrOrStderr(), f, c.Flags().Changed("plan"))
+	theme, err := f.validate()
 	if err != nil {
 		return err
 	}
 
-	if f.headless && f.timeout <= 0 {
-		return usageError{errors.New("--timeout must be more than 0: a headless bring-up always has a deadline")}
-	}
-
-	if p != nil {
-		if err := useFactory(p, f.factory); err != nil {
-			return err
-		}
-	}
-
-	if f.headless && (p == nil || len(p.Boards) == 0) {
-		return usageError{fmt.Errorf("--headless needs a plan with boards: %s has none (write one with liftoff plan init, or use the wizard)", f.plan)}
+	p, resumed, err := f.loadPlan(c)
+	if err != nil {
+		return err
 	}
 
 	if err := os.MkdirAll(f.out, 0o700); err != nil {
@@ -138,7 +103,7 @@ func runUp(c *cobra.Command, f upFlags) error {
 	}
 
 	// Before any gRPC: its logger is set once, unguarded.
-	logFile, err := openLibraryLog(f.out)
+	logFile, err := openLog(f.out, "liftoff.log")
 	if err != nil {
 		return err
 	}
@@ -161,28 +126,9 @@ func runUp(c *cobra.Command, f upFlags) error {
 		return upHeadless(ctx, c.OutOrStdout(), be, p, f.timeout)
 	}
 
-	// The wizard on real boards also prepares their boot media (liftoff flash's code).
-	opts := ui.Options{Backend: &mediaBackend{backend: be, host: flash.Linux()}, Events: be.stream.Events(), Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
-
-	if opts.Written, err = written(f.out); err != nil {
+	opts, err := f.wizard(ctx, be, theme, p, resumed)
+	if err != nil {
 		return err
-	}
-
-	if p != nil {
-		opts.Plan, opts.Cluster = p, p.Cluster.Name
-
-		if opts.Target == "" {
-			var addrs []string
-			for _, b := range p.Boards {
-				addrs = append(addrs, b.Address)
-			}
-
-			opts.Target = strings.Join(addrs, ",")
-		}
-
-		if resumed && len(p.Boards) > 0 {
-			opts.Start = ui.ScreenRoles
-		}
 	}
 
 	err = ui.Run(ctx, opts)
@@ -190,6 +136,95 @@ func runUp(c *cobra.Command, f upFlags) error {
 	fmt.Fprintf(c.ErrOrStderr(), "configs, secrets and the wizard's plan are in %s\n", f.out)
 
 	return err
+}
+
+// validate checks the flags before any work, where files go included,
+// and returns the theme they name.
+func (f upFlags) validate() (ui.Theme, error) {
+	theme, err := ui.ThemeByName(f.theme)
+	if err != nil {
+		return ui.Theme{}, usageError{err}
+	}
+
+	if f.apiKeyFile != "" {
+		if _, err := readAPIKey(f.apiKeyFile); err != nil {
+			return ui.Theme{}, usageError{err}
+		}
+	}
+
+	if f.factory != "" {
+		if _, err := plan.FactoryURL(f.factory); err != nil {
+			return ui.Theme{}, usageError{fmt.Errorf("--factory: %w", err)}
+		}
+	}
+
+	if err := config.CheckDir(f.out); err != nil {
+		return ui.Theme{}, usageError{fmt.Errorf("--out: %w", err)}
+	}
+
+	if err := checkOutputFile("--record", f.record, f.plan, f.out); err != nil {
+		return ui.Theme{}, err
+	}
+
+	if f.headless && f.timeout <= 0 {
+		return ui.Theme{}, usageError{errors.New("--timeout must be more than 0: a headless bring-up always has a deadline")}
+	}
+
+	return theme, nil
+}
+
+// loadPlan is the plan to start from (see upPlan), on --factory if given;
+// headless needs one with boards.
+func (f upFlags) loadPlan(c *cobra.Command) (p *plan.Plan, resumed bool, err error) {
+	p, resumed, err = upPlan(c.ErrOrStderr(), f, c.Flags().Changed("plan"))
+	if err != nil {
+		return nil, false, err
+	}
+
+	if p != nil {
+		if err := useFactory(p, f.factory); err != nil {
+			return nil, false, err
+		}
+	}
+
+	if f.headless && (p == nil || len(p.Boards) == 0) {
+		return nil, false, usageError{fmt.Errorf("--headless needs a plan with boards: %s has none (write one with liftoff plan init, or use the wizard)", f.plan)}
+	}
+
+	return p, resumed, nil
+}
+
+// wizard is the dashboard's options on real boards: it also prepares their
+// boot media (liftoff flash's code), and scans the plan's addresses unless
+// --target says otherwise.
+func (f upFlags) wizard(ctx context.Context, be *backend, theme ui.Theme, p *plan.Plan, resumed bool) (ui.Options, error) {
+	opts := ui.Options{Backend: &mediaBackend{backend: be, host: flash.Linux()}, Events: be.stream.Events(), Theme: theme, Context: ctx, Target: f.target, Factory: f.factory}
+
+	var err error
+	if opts.Written, err = written(f.out); err != nil {
+		return opts, err
+	}
+
+	if p == nil {
+		return opts, nil
+	}
+
+	opts.Plan, opts.Cluster = p, p.Cluster.Name
+
+	if opts.Target == "" {
+		var addrs []string
+		for _, b := range p.Boards {
+			addrs = append(addrs, b.Address)
+		}
+
+		opts.Target = strings.Join(addrs, ",")
+	}
+
+	if resumed && len(p.Boards) > 0 {
+		opts.Start = ui.ScreenRoles
+	}
+
+	return opts, nil
 }
 
 // upPlan is the wizard's saved plan in --out, else --plan if it exists,
