@@ -156,8 +156,9 @@ func runMake(ctx context.Context, root string, args []string, line func(string))
 
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	// Its own process group, killed whole: make's go build and compilers
-	// must not outlive a cancelled build (quitting the demo leaves nothing).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// must not outlive a cancelled build (quitting the demo leaves nothing);
+	// make dies with liftoff too, should liftoff be killed outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 
