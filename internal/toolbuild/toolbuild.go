@@ -15,7 +15,6 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -23,7 +22,7 @@ import (
 // Status is one step of a build: which tool, what it is doing, how far.
 type Status struct {
 	Tool  string
-	Phase string // "listing packages", "compiling", "done"
+	Phase string // "listing packages", "compiling"
 	// Done packages compiled of at most Total (Total 0: not known yet).
 	// Packages already in the build cache are not compiled again, so a
 	// build can finish below Total.
@@ -51,14 +50,11 @@ func (s Status) String() string {
 type Build struct {
 	done chan struct{}
 	err  error
-
-	mu   sync.Mutex
-	last Status
 }
 
-// Runner runs a command in the checkout and streams its stderr lines; a
-// variable so tests can stand in for make.
-type Runner func(ctx context.Context, root string, args []string, line func(string)) error
+// runner runs make in the checkout and hands over its output line by line
+// (runMake; a parameter so a test can watch what make says).
+type runner func(ctx context.Context, root string, args []string, line func(string)) error
 
 // Start builds tools (e.g. "kube", "etcd") in root, one after the other,
 // calling report with each change (from the build's goroutine). Log gets
@@ -67,23 +63,23 @@ func Start(ctx context.Context, root string, tools []string, log io.Writer, repo
 	return start(ctx, root, tools, log, report, runMake)
 }
 
-func start(ctx context.Context, root string, tools []string, log io.Writer, report func(Status), run Runner) *Build {
+func start(ctx context.Context, root string, tools []string, log io.Writer, report func(Status), run runner) *Build {
 	b := &Build{done: make(chan struct{})}
 
 	go func() {
 		defer close(b.done)
 
-		b.err = b.build(ctx, root, tools, log, report, run)
-		b.set(report, Status{Finished: true, Err: b.err})
+		b.err = build(ctx, root, tools, log, report, run)
+		say(report, Status{Finished: true, Err: b.err})
 	}()
 
 	return b
 }
 
-func (b *Build) build(ctx context.Context, root string, tools []string, log io.Writer, report func(Status), run Runner) error {
+func build(ctx context.Context, root string, tools []string, log io.Writer, report func(Status), run runner) error {
 	for _, tool := range tools {
 		st := Status{Tool: tool, Phase: "listing packages", Started: time.Now()}
-		b.set(report, st)
+		say(report, st)
 
 		// The packages its build compiles at most (fetching the modules
 		// first on a fresh machine: that is most of this phase).
@@ -99,14 +95,14 @@ func (b *Build) build(ctx context.Context, root string, tools []string, log io.W
 		}
 
 		st.Phase, st.Total = "compiling", total
-		b.set(report, st)
+		say(report, st)
 
 		if err := run(ctx, root, []string{"-s", "TOOLS_BUILD_FLAGS=-v", "bin/" + tool}, func(line string) {
 			fmt.Fprintln(log, line)
 
 			if !strings.HasPrefix(line, "go: ") && !strings.HasPrefix(line, "building ") {
 				st.Done++
-				b.set(report, st)
+				say(report, st)
 			}
 		}); err != nil {
 			return fmt.Errorf("building %s: %w (the whole output is in the lab's log)", tool, err)
@@ -116,22 +112,10 @@ func (b *Build) build(ctx context.Context, root string, tools []string, log io.W
 	return nil
 }
 
-func (b *Build) set(report func(Status), st Status) {
-	b.mu.Lock()
-	b.last = st
-	b.mu.Unlock()
-
+func say(report func(Status), st Status) {
 	if report != nil {
 		report(st)
 	}
-}
-
-// Last is the latest status.
-func (b *Build) Last() Status {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-
-	return b.last
 }
 
 // Wait returns when the build is over (its error) or ctx is done.
