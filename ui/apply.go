@@ -16,7 +16,6 @@ import (
 type bringup struct {
 	applying      bool
 	cancel        context.CancelFunc // stops the apply
-	steps         map[string]string  // each board's last apply step, until it reports a stage
 	bootstrapping bool
 	bootErr       string
 	boot          *ending // the last Bootstrap call: a kubeconfig save waits for it

@@ -293,8 +293,6 @@ func (m *Model) stateLine(n *probe.Node, st state, w int) string {
 		if n.Boots > 1 {
 			detail += fmt.Sprintf(" · %d boots", n.Boots)
 		}
-	case m.bringup.steps[n.Name] != "":
-		detail = m.bringup.steps[n.Name]
 	}
 
 	if detail == "" {

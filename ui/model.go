@@ -223,7 +223,6 @@ func New(o Options) *Model {
 	}
 
 	m.discover.target = o.Target
-	m.bringup.steps = map[string]string{}
 
 	m.help.Styles = m.theme.helpStyles()
 
@@ -401,14 +400,7 @@ func (m *Model) onProgress(p Progress) {
 			break // cancelled: the person was told so
 		}
 
-		if p.Node != "" && p.Step != "" {
-			m.bringup.steps[p.Node] = p.Step
-		}
-
-		switch {
-		case p.Err != nil && p.Node != "":
-			m.say(bad, p.Node+": "+p.Err.Error())
-		case p.Err != nil:
+		if p.Err != nil {
 			m.say(bad, "apply failed: "+p.Err.Error())
 		}
 
